@@ -1,0 +1,39 @@
+# Every target is self-sufficient on a fresh machine: it creates .venv and
+# installs the project first when needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SEEDS  ?= 300
+SEED   ?=
+
+.PHONY: install test lint sim demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+# make sim SEEDS=1000        run seeds 1..1000 of the swarm simulation
+# make sim SEED=42           replay one seed and print its fault options
+sim: $(STAMP)
+	$(BIN)/python -m node.sim.swarm $(if $(SEED),--seed $(SEED),--seeds $(SEEDS))
+
+demo: $(STAMP)
+	$(BIN)/python -m node.sim.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m node.sim.bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""The node's exceptions, and `invariant`, the assertion that survives `python -O`.
+
+NodeError                 base of everything raised on purpose by `node`
+├── InvariantViolation    a broken internal invariant: a bug; the node dies loudly
+├── InvalidMessage        bad input from a peer or a client: count it, drop it
+└── ProposalRejected      propose() on a node that cannot take proposals now
+    └── NotLeader         ... because it is not the leader (carries the leader it knows)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "InvalidMessage",
+    "InvariantViolation",
+    "NodeError",
+    "NotLeader",
+    "ProposalRejected",
+    "invariant",
+]
+
+
+class NodeError(Exception):
+    """Base of every exception `node` raises on purpose."""
+
+
+class InvariantViolation(NodeError):
+    """An internal invariant does not hold: a bug. Never caught by the node."""
+
+
+class InvalidMessage(NodeError):
+    """A message from a peer or client failed validation; it is dropped."""
+
+
+class ProposalRejected(NodeError):
+    """The core cannot accept a proposal now."""
+
+
+class NotLeader(ProposalRejected):
+    """Proposals go to the leader; `leader_id` is the one this node knows, if any."""
+
+    def __init__(self, leader_id: str | None) -> None:
+        super().__init__(f"not the leader (leader: {leader_id or 'unknown'})")
+        self.leader_id = leader_id
+
+
+def invariant(condition: bool, message: str, **context: Any) -> None:
+    """Raise InvariantViolation with `context` unless `condition` holds.
+
+    Unlike `assert`, this is not stripped by `python -O`: a Raft node that has
+    broken an invariant must stop rather than spread a corrupt log.
+    """
+    if not condition:
+        detail = " ".join(f"{key}={value!r}" for key, value in sorted(context.items()))
+        raise InvariantViolation(f"{message} ({detail})" if detail else message)

@@ -1,0 +1,153 @@
+"""Typed events the core reports in every Ready, and their one-line story.
+
+Rule: the core never logs; it appends these. The server writes them to node.log
+and events.jsonl, the simulator checks invariants from them, and the demo and
+the scenario scripts print them with `describe`, so every reader sees the same
+words ("n3 became leader at term 5 with votes n3,n4,n5").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, assert_never
+
+__all__ = [
+    "BecameCandidate",
+    "BecameFollower",
+    "BecameLeader",
+    "BecamePreCandidate",
+    "CommitAdvanced",
+    "EntriesTruncated",
+    "Event",
+    "TermChanged",
+    "VoteGranted",
+    "VoteRefused",
+    "describe",
+    "event_to_dict",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class BecameFollower:
+    """The node follows `leader_id` (None: unknown yet) in `term`; `reason` says why."""
+
+    term: int
+    leader_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BecamePreCandidate:
+    """Election timeout: a PreVote round for term + 1 starts; no term changes yet."""
+
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class BecameCandidate:
+    """The node raised its term to `term`, voted for itself and asks for votes."""
+
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class BecameLeader:
+    """The node won `term` with the votes of `votes`."""
+
+    term: int
+    votes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TermChanged:
+    """The node saw `new_term` in a message from `src` and adopted it."""
+
+    old_term: int
+    new_term: int
+    src: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoteGranted:
+    """The node voted (or pre-voted) for `candidate` in `term`."""
+
+    term: int
+    candidate: str
+    pre_vote: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VoteRefused:
+    """The node refused `candidate` its (pre-)vote in `term`, for `reason`."""
+
+    term: int
+    candidate: str
+    pre_vote: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesTruncated:
+    """`count` conflicting entries from `from_index` on were removed (Raft §5.3)."""
+
+    from_index: int
+    count: int
+    leader_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommitAdvanced:
+    """The commit index moved from `old_index` to `new_index`."""
+
+    old_index: int
+    new_index: int
+
+
+Event = (
+    BecameFollower
+    | BecamePreCandidate
+    | BecameCandidate
+    | BecameLeader
+    | TermChanged
+    | VoteGranted
+    | VoteRefused
+    | EntriesTruncated
+    | CommitAdvanced
+)
+
+
+def describe(node_id: str, event: Event) -> str:
+    """One readable line for `event` seen at `node_id`."""
+    match event:
+        case BecameFollower(term, leader_id, reason):
+            following = f"following {leader_id}" if leader_id else "no leader known"
+            return f"{node_id} became follower at term {term}, {following} ({reason})"
+        case BecamePreCandidate(term):
+            return f"{node_id} election timeout: pre-vote for term {term + 1}"
+        case BecameCandidate(term):
+            return f"{node_id} became candidate at term {term}"
+        case BecameLeader(term, votes):
+            return f"{node_id} became leader at term {term} with votes {','.join(votes)}"
+        case TermChanged(old_term, new_term, src):
+            return f"{node_id} term {old_term} -> {new_term} (message from {src})"
+        case VoteGranted(term, candidate, pre_vote):
+            kind = "pre-vote" if pre_vote else "vote"
+            return f"{node_id} granted its {kind} to {candidate} for term {term}"
+        case VoteRefused(term, candidate, pre_vote, reason):
+            kind = "pre-vote" if pre_vote else "vote"
+            return f"{node_id} refused its {kind} to {candidate} for term {term}: {reason}"
+        case EntriesTruncated(from_index, count, leader_id):
+            plural = "entry" if count == 1 else "entries"
+            return (
+                f"{node_id} truncated {count} conflicting {plural} from index {from_index}"
+                f" (leader {leader_id})"
+            )
+        case CommitAdvanced(old_index, new_index):
+            return f"{node_id} commit index {old_index} -> {new_index}"
+        case _:
+            assert_never(event)
+
+
+def event_to_dict(node_id: str, event: Event) -> dict[str, Any]:
+    """A JSON-ready object for events.jsonl: the event's fields plus its kind."""
+    return {"node": node_id, "event": type(event).__name__, **asdict(event)}

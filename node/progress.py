@@ -1,0 +1,108 @@
+"""Progress: what the leader knows of one follower's log, and how to feed it.
+
+Rules (etcd-raft's tracker/, simplified):
+- PROBE: the leader does not know where the follower's log matches. It sends
+  one AppendEntries and waits (probe_sent) for an answer or the next heartbeat.
+- REPLICATE: the log matches at match_index; the leader streams AppendEntries
+  without waiting (pipelining), optimistically moving next_index, bounded by
+  the number and bytes of messages in flight.
+- Invariant: match_index < next_index.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+__all__ = ["Progress", "ReplicationState"]
+
+
+class ReplicationState(Enum):
+    PROBE = "probe"
+    REPLICATE = "replicate"
+
+
+@dataclass(slots=True)
+class Progress:
+    """The leader's view of one follower."""
+
+    match_index: int = 0
+    next_index: int = 1
+    state: ReplicationState = ReplicationState.PROBE
+    probe_sent: bool = False
+    # Each in-flight AppendEntries as (its last index, its payload bytes).
+    inflight: deque[tuple[int, int]] = field(default_factory=deque)
+    inflight_bytes: int = 0
+    # Heard from since the last CheckQuorum round.
+    recent_active: bool = False
+    # The highest commit index this follower was told that it can act on.
+    commit_sent: int = 0
+
+    def become_probe(self) -> None:
+        self.state = ReplicationState.PROBE
+        self.next_index = self.match_index + 1
+        self.probe_sent = False
+        self._clear_inflight()
+
+    def become_replicate(self) -> None:
+        self.state = ReplicationState.REPLICATE
+        self.next_index = self.match_index + 1
+        self._clear_inflight()
+
+    def is_paused(self, inflight_messages_max: int, inflight_bytes_max: int) -> bool:
+        if self.state is ReplicationState.PROBE:
+            return self.probe_sent
+        return len(self.inflight) >= inflight_messages_max or (
+            self.inflight_bytes >= inflight_bytes_max
+        )
+
+    def sent_entries(self, last_index: int, payload_bytes: int) -> None:
+        """Record an AppendEntries that ends at `last_index` going out."""
+        if self.state is ReplicationState.REPLICATE:
+            self.next_index = last_index + 1
+            self.inflight.append((last_index, payload_bytes))
+            self.inflight_bytes += payload_bytes
+        else:
+            self.probe_sent = True
+
+    def maybe_update(self, match_index: int) -> bool:
+        """A success up to `match_index` arrived; True if it taught us something."""
+        updated = match_index > self.match_index
+        if updated:
+            self.match_index = match_index
+            self.probe_sent = False
+        self.next_index = max(self.next_index, match_index + 1)
+        self._free_inflight_to(match_index)
+        return updated
+
+    def maybe_decrease(self, rejected_index: int, next_index_hint: int) -> bool:
+        """A rejection of prev_log_index `rejected_index` arrived; False if stale."""
+        if self.state is ReplicationState.REPLICATE:
+            # Stale unless it rejects something above what is known to match.
+            if rejected_index <= self.match_index:
+                return False
+            self.become_probe()
+            self.next_index = max(self.match_index + 1, min(next_index_hint, rejected_index))
+            return True
+        # PROBE: only the answer to the probe in flight counts.
+        if rejected_index != self.next_index - 1:
+            return False
+        self.next_index = max(self.match_index + 1, min(next_index_hint, rejected_index))
+        self.probe_sent = False
+        return True
+
+    def free_first_inflight(self) -> None:
+        """Forget the oldest in-flight message: its answer may be lost."""
+        if self.inflight:
+            _, payload_bytes = self.inflight.popleft()
+            self.inflight_bytes -= payload_bytes
+
+    def _free_inflight_to(self, index: int) -> None:
+        while self.inflight and self.inflight[0][0] <= index:
+            _, payload_bytes = self.inflight.popleft()
+            self.inflight_bytes -= payload_bytes
+
+    def _clear_inflight(self) -> None:
+        self.inflight.clear()
+        self.inflight_bytes = 0

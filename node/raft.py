@@ -1,0 +1,778 @@
+"""The Raft core: a pure, deterministic state machine (Raft paper; Ongaro's dissertation).
+
+Rule 1: no I/O. Nothing here touches sockets, files, clocks, threads, logging
+or module-level randomness; time is `tick()`, chance is the injected
+`random.Random`. Everything the core wants done comes out of `ready()`.
+
+Rule 2: the Ready hand-off is strict. The application loop is
+
+    rd = core.ready()
+    send(rd.messages)                        # now, even before the persist
+    persist(rd.entries, rd.hard_state)       # replace stored entries from rd.entries[0].index
+    send(rd.messages_after_persist)          # answers: votes, append and heartbeat acks
+    apply(rd.committed_entries)
+    core.advance(rd)
+
+and nothing is stepped, ticked or proposed between `ready()` and `advance()`.
+Answers wait for the persist so that nothing acknowledged is ever forgotten
+by a crash; the leader counts its own copy of an entry toward commit only in
+`advance()`, after its own fsync.
+
+Rule 3: each rule of the protocol lives in one small method whose docstring
+cites the paper, so that tests/sim/test_mutations.py can break exactly one
+rule by overriding exactly one method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, assert_never
+
+from node.errors import NotLeader, invariant
+from node.events import (
+    BecameCandidate,
+    BecameFollower,
+    BecameLeader,
+    BecamePreCandidate,
+    CommitAdvanced,
+    EntriesTruncated,
+    Event,
+    TermChanged,
+    VoteGranted,
+    VoteRefused,
+)
+from node.log import RaftLog
+from node.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    Entry,
+    EntryKind,
+    Heartbeat,
+    HeartbeatResponse,
+    Message,
+    RequestVote,
+    RequestVoteResponse,
+)
+from node.progress import Progress, ReplicationState
+from node.quorum import VoteResult, committed_index, majority, vote_result
+
+if TYPE_CHECKING:
+    import random  # only the type: the generator itself is injected
+
+__all__ = [
+    "CoreStatus",
+    "DurableState",
+    "HardState",
+    "Proposal",
+    "RaftConfig",
+    "RaftCore",
+    "Ready",
+    "Role",
+]
+
+
+class Role(Enum):
+    FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre-candidate"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
+@dataclass(frozen=True, slots=True)
+class RaftConfig:
+    """Everything that tunes one core. Times are in ticks."""
+
+    node_id: str
+    voters: tuple[str, ...]
+    election_timeout_ticks_min: int = 10
+    election_timeout_ticks_max: int = 20
+    heartbeat_interval_ticks: int = 1
+    pre_vote: bool = True
+    check_quorum: bool = True
+    entries_per_message_max: int = 64
+    bytes_per_message_max: int = 1 << 20
+    inflight_messages_max: int = 256
+    inflight_bytes_max: int = 8 << 20
+
+    def __post_init__(self) -> None:
+        invariant(self.node_id in self.voters, "node is not a voter", node_id=self.node_id)
+        invariant(len(set(self.voters)) == len(self.voters), "duplicate voters")
+        invariant(
+            0 < self.heartbeat_interval_ticks < self.election_timeout_ticks_min
+            and self.election_timeout_ticks_min <= self.election_timeout_ticks_max,
+            "need 0 < heartbeat < election timeout min <= max",
+            heartbeat=self.heartbeat_interval_ticks,
+            election_min=self.election_timeout_ticks_min,
+            election_max=self.election_timeout_ticks_max,
+        )
+        invariant(self.entries_per_message_max > 0, "entries_per_message_max must be > 0")
+        invariant(self.inflight_messages_max > 0, "inflight_messages_max must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What must be durable before the node answers anyone (Raft Figure 2)."""
+
+    term: int = 0
+    vote: str | None = None
+    commit_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DurableState:
+    """What storage hands the core when a node starts."""
+
+    hard_state: HardState = field(default_factory=HardState)
+    entries: tuple[Entry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """One batch of work for the application, in the order of Rule 2."""
+
+    # Send now, while the entries below are being persisted.
+    messages: tuple[Message, ...]
+    # Send only once `entries` and `hard_state` are durable.
+    messages_after_persist: tuple[Message, ...]
+    # Persist, replacing every stored entry at or after entries[0].index.
+    entries: tuple[Entry, ...]
+    # Persist when not None (it changed since the last Ready).
+    hard_state: HardState | None
+    # Apply to the state machine, in order, after the persist.
+    committed_entries: tuple[Entry, ...]
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """Where accepted commands went: indexes first..last of `term`."""
+
+    first_index: int
+    last_index: int
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoreStatus:
+    """A snapshot of the core's state for status displays and tests."""
+
+    node_id: str
+    role: Role
+    term: int
+    vote: str | None
+    leader_id: str | None
+    commit_index: int
+    applied_index: int
+    last_log_index: int
+    last_log_term: int
+    snapshot_index: int
+
+
+class RaftCore:
+    """One Raft node's protocol state. See the module docstring for the rules."""
+
+    def __init__(self, config: RaftConfig, durable: DurableState, rng: random.Random) -> None:
+        self.config = config
+        self.id = config.node_id
+        self.voters = config.voters
+        self._rng = rng
+        hard = durable.hard_state
+        self.term = hard.term
+        self.vote = hard.vote
+        self.log = RaftLog(durable.entries, commit_index=hard.commit_index)
+        self._persisted_hard_state = hard
+        self.role = Role.FOLLOWER
+        self.leader_id: str | None = None
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._randomized_election_timeout = 0
+        self._votes: dict[str, bool] = {}
+        self._progress: dict[str, Progress] = {}
+        self._messages: list[Message] = []
+        self._messages_after_persist: list[Message] = []
+        self._events: list[Event] = []
+        self._replication_pending = False
+        self._commit_broadcast_pending = False
+        self._ready_outstanding = False
+        self._become_follower(self.term, None, "started")
+
+    # -- inputs -------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One unit of logical time passed."""
+        self._check_not_in_ready("tick")
+        if self.role is Role.LEADER:
+            self._tick_heartbeat()
+        else:
+            self._tick_election()
+
+    def step(self, message: Message) -> None:
+        """Handle one message from a peer (Raft §5.1: terms first, then the role)."""
+        self._check_not_in_ready("step")
+        if message.term > self.term:
+            if not self._adopt_higher_term(message):
+                return
+        elif message.term < self.term:
+            self._answer_stale_term(message)
+            return
+        if isinstance(message, RequestVote):
+            self._handle_request_vote(message)
+        elif self.role is Role.LEADER:
+            self._step_leader(message)
+        elif self.role is Role.FOLLOWER:
+            self._step_follower(message)
+        else:
+            self._step_candidate(message)
+
+    def propose(self, commands: Sequence[bytes]) -> Proposal:
+        """Append `commands` as one batch; raises NotLeader on a non-leader."""
+        self._check_not_in_ready("propose")
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_id)
+        first = self.log.last_index + 1
+        self.log.append(
+            [
+                Entry(first + offset, self.term, EntryKind.COMMAND, data)
+                for offset, data in enumerate(commands)
+            ]
+        )
+        self._replication_pending = True
+        return Proposal(first, self.log.last_index, self.term)
+
+    def campaign(self) -> None:
+        """Start an election now, as if the election timeout had fired."""
+        self._check_not_in_ready("campaign")
+        if self.role is Role.LEADER:
+            return
+        if self.config.pre_vote:
+            self._become_pre_candidate()
+            self._ask_for_votes(pre_vote=True)
+        else:
+            self._become_candidate()
+            self._ask_for_votes(pre_vote=False)
+
+    # -- outputs ------------------------------------------------------------
+
+    def has_ready(self) -> bool:
+        return bool(
+            self._messages
+            or self._messages_after_persist
+            or self._events
+            or self._replication_pending
+            or self._commit_broadcast_pending
+            or self.log.unstable_from <= self.log.last_index
+            or self.log.applied_index < self.log.commit_index
+            or self._hard_state() != self._persisted_hard_state
+        )
+
+    def ready(self) -> Ready:
+        """Collect everything to do now; follow with `advance` (Rule 2)."""
+        self._check_not_in_ready("ready")
+        if self.role is Role.LEADER:
+            self._flush_replication()
+        hard_state = self._hard_state()
+        rd = Ready(
+            messages=tuple(self._messages),
+            messages_after_persist=tuple(self._messages_after_persist),
+            entries=tuple(self.log.unstable_entries()),
+            hard_state=hard_state if hard_state != self._persisted_hard_state else None,
+            committed_entries=tuple(self.log.entries_to_apply()),
+            events=tuple(self._events),
+        )
+        self._messages.clear()
+        self._messages_after_persist.clear()
+        self._events.clear()
+        self._ready_outstanding = True
+        return rd
+
+    def advance(self, rd: Ready) -> None:
+        """The application persisted, sent and applied everything in `rd`."""
+        invariant(self._ready_outstanding, "advance without ready", node=self.id)
+        self._ready_outstanding = False
+        if rd.hard_state is not None:
+            self._persisted_hard_state = rd.hard_state
+        if rd.entries:
+            self.log.stable_to(rd.entries[-1].index)
+            if self.role is Role.LEADER:
+                # The leader's own vote for an entry counts only after its fsync.
+                self._progress[self.id].maybe_update(rd.entries[-1].index)
+                self._maybe_commit()
+        if rd.committed_entries:
+            self.log.applied_to(rd.committed_entries[-1].index)
+
+    def status(self) -> CoreStatus:
+        return CoreStatus(
+            node_id=self.id,
+            role=self.role,
+            term=self.term,
+            vote=self.vote,
+            leader_id=self.leader_id,
+            commit_index=self.log.commit_index,
+            applied_index=self.log.applied_index,
+            last_log_index=self.log.last_index,
+            last_log_term=self.log.last_term,
+            snapshot_index=self.log.snapshot_index,
+        )
+
+    # -- terms ----------------------------------------------------------------
+
+    def _adopt_higher_term(self, m: Message) -> bool:
+        """A message from a later term (Raft §5.1); False when it must be ignored."""
+        if isinstance(m, RequestVote):
+            if self._in_leader_lease() and (self.config.check_quorum or m.pre_vote):
+                # Dissertation §4.2.3 / §9.6: a server that heard from a leader
+                # within the election timeout neither adopts the term nor votes.
+                self._events.append(
+                    VoteRefused(
+                        m.term,
+                        m.src,
+                        m.pre_vote,
+                        f"heard from leader {self.leader_id} within the election timeout",
+                    )
+                )
+                return False
+            if m.pre_vote:
+                return True  # a pre-vote never changes anyone's term
+        if isinstance(m, RequestVoteResponse) and m.pre_vote and m.granted:
+            return True  # a granted pre-vote echoes the term the candidate wants
+        leader = m.src if isinstance(m, AppendEntries | Heartbeat) else None
+        self._events.append(TermChanged(self.term, m.term, m.src))
+        self._become_follower(m.term, leader, f"saw term {m.term} from {m.src}")
+        return True
+
+    def _answer_stale_term(self, m: Message) -> None:
+        """A message from an earlier term. Tell a stale leader or pre-candidate our
+        term so that it steps down; this is also what lets a node whose term rose
+        while it was cut off rejoin (it makes the leader step down; PreVote then
+        elects a leader at a term above it). Stale answers are dropped."""
+        if isinstance(m, AppendEntries | Heartbeat):
+            self._send_after_persist(AppendEntriesResponse(self.term, self.id, m.src, False))
+        elif isinstance(m, RequestVote) and m.pre_vote:
+            self._send_after_persist(
+                RequestVoteResponse(self.term, self.id, m.src, False, True, "stale term")
+            )
+
+    def _in_leader_lease(self) -> bool:
+        if self.role is Role.LEADER:
+            return True
+        return (
+            self.leader_id is not None
+            and self._election_elapsed < self.config.election_timeout_ticks_min
+        )
+
+    # -- role changes (each asserts the transition is legal) -------------------
+
+    def _reset(self, term: int) -> None:
+        if term != self.term:
+            self.term = term
+            self.vote = None
+        self.leader_id = None
+        self._election_elapsed = 0
+        self._heartbeat_elapsed = 0
+        self._randomized_election_timeout = self._rng.randint(
+            self.config.election_timeout_ticks_min, self.config.election_timeout_ticks_max
+        )
+        self._votes = {}
+        self._progress = {}
+        self._replication_pending = False
+        self._commit_broadcast_pending = False
+
+    def _become_follower(self, term: int, leader_id: str | None, reason: str) -> None:
+        invariant(term >= self.term, "term went backwards", term=term, current=self.term)
+        self._reset(term)
+        self.role = Role.FOLLOWER
+        self.leader_id = leader_id
+        self._events.append(BecameFollower(term, leader_id, reason))
+
+    def _become_pre_candidate(self) -> None:
+        invariant(self.role is not Role.LEADER, "invalid transition leader -> pre-candidate")
+        # No reset: a PreVote round changes neither term nor vote.
+        self.role = Role.PRE_CANDIDATE
+        self.leader_id = None
+        self._votes = {}
+        self._election_elapsed = 0
+        self._events.append(BecamePreCandidate(self.term))
+
+    def _become_candidate(self) -> None:
+        invariant(self.role is not Role.LEADER, "invalid transition leader -> candidate")
+        self._reset(self.term + 1)
+        self.vote = self.id
+        self.role = Role.CANDIDATE
+        self._events.append(BecameCandidate(self.term))
+
+    def _become_leader(self) -> None:
+        invariant(
+            self.role is Role.CANDIDATE, "only a candidate becomes leader", role=self.role.value
+        )
+        votes = tuple(sorted(voter for voter, granted in self._votes.items() if granted))
+        self._reset(self.term)
+        self.role = Role.LEADER
+        self.leader_id = self.id
+        for voter in self.voters:
+            self._progress[voter] = Progress(next_index=self.log.last_index + 1)
+        own = self._progress[self.id]
+        own.match_index = self.log.unstable_from - 1
+        own.become_replicate()
+        for voter, progress in self._progress.items():
+            # Assume everyone is active at the start of the term (CheckQuorum).
+            progress.recent_active = voter != self.id
+        self._events.append(BecameLeader(self.term, votes))
+        # Raft §5.4.2 / §8: an entry of the new term lets earlier entries commit.
+        self.log.append([Entry(self.log.last_index + 1, self.term, EntryKind.NOOP)])
+        self._replication_pending = True
+
+    # -- elections (Raft §5.2, §5.4.1; dissertation §9.6) -----------------------
+
+    def _tick_election(self) -> None:
+        self._election_elapsed += 1
+        if self._election_elapsed >= self._randomized_election_timeout:
+            self._election_elapsed = 0
+            self.campaign()
+
+    def _ask_for_votes(self, pre_vote: bool) -> None:
+        term = self.term + 1 if pre_vote else self.term
+        self._votes = {self.id: True}
+        if self._tally():
+            return
+        for voter in self.voters:
+            if voter != self.id:
+                self._send(
+                    RequestVote(
+                        term, self.id, voter, self.log.last_index, self.log.last_term, pre_vote
+                    )
+                )
+
+    def _tally(self) -> bool:
+        """Act on the votes so far; True when the election is decided."""
+        result = vote_result(self._votes, self.voters)
+        if result is VoteResult.WON:
+            if self.role is Role.PRE_CANDIDATE:
+                self._become_candidate()
+                self._ask_for_votes(pre_vote=False)
+            else:
+                self._become_leader()
+            return True
+        if result is VoteResult.LOST:
+            refused = sorted(voter for voter, granted in self._votes.items() if not granted)
+            self._become_follower(
+                self.term, None, f"lost the election (refused by {','.join(refused)})"
+            )
+            return True
+        return False
+
+    def _handle_request_vote(self, m: RequestVote) -> None:
+        refusal = self._vote_refusal(m)
+        if refusal is None and not self._candidate_log_is_up_to_date(m):
+            refusal = (
+                f"candidate log (last term {m.last_log_term}, index {m.last_log_index}) is "
+                f"behind ours (last term {self.log.last_term}, index {self.log.last_index})"
+            )
+        if refusal is None:
+            if not m.pre_vote:
+                self.vote = m.src
+                self._election_elapsed = 0
+            self._events.append(VoteGranted(m.term, m.src, m.pre_vote))
+            self._reply_vote(RequestVoteResponse(m.term, self.id, m.src, True, m.pre_vote))
+        else:
+            self._events.append(VoteRefused(m.term, m.src, m.pre_vote, refusal))
+            self._reply_vote(
+                RequestVoteResponse(self.term, self.id, m.src, False, m.pre_vote, refusal)
+            )
+
+    def _vote_refusal(self, m: RequestVote) -> str | None:
+        """At most one vote per term, first come first served (Raft §5.2); a
+        pre-vote for a later term binds nothing. None means the vote may go."""
+        if self.vote == m.src:
+            return None
+        if m.pre_vote and m.term > self.term:
+            return None
+        if self.vote is not None:
+            return f"already voted for {self.vote} in term {self.term}"
+        if self.leader_id is not None:
+            return f"already following leader {self.leader_id} in term {self.term}"
+        return None
+
+    def _candidate_log_is_up_to_date(self, m: RequestVote) -> bool:
+        """The election restriction (Raft §5.4.1): only a candidate whose log is at
+        least as up to date as ours gets our vote."""
+        return self.log.is_up_to_date(m.last_log_term, m.last_log_index)
+
+    def _reply_vote(self, response: RequestVoteResponse) -> None:
+        """A vote is persisted before it is sent (Raft Figure 2, "Persistent state")."""
+        self._send_after_persist(response)
+
+    # -- followers and candidates ---------------------------------------------------
+
+    def _step_follower(self, m: Message) -> None:
+        match m:
+            case AppendEntries() | Heartbeat():
+                self._election_elapsed = 0
+                if self.leader_id != m.src:
+                    self.leader_id = m.src
+                    self._events.append(BecameFollower(self.term, m.src, "heard from the leader"))
+                if isinstance(m, AppendEntries):
+                    self._handle_append_entries(m)
+                else:
+                    self._handle_heartbeat(m)
+            case RequestVoteResponse() | AppendEntriesResponse() | HeartbeatResponse():
+                pass  # answers to a role this node no longer has
+            case RequestVote():
+                raise AssertionError("handled in step")
+            case _:
+                assert_never(m)
+
+    def _step_candidate(self, m: Message) -> None:
+        match m:
+            case AppendEntries() | Heartbeat():
+                # Raft §5.2: a leader of our term exists; give up the election.
+                self._become_follower(self.term, m.src, "heard from the leader")
+                self._step_follower(m)
+            case RequestVoteResponse():
+                if m.pre_vote == (self.role is Role.PRE_CANDIDATE):
+                    self._votes[m.src] = m.granted
+                    self._tally()
+            case AppendEntriesResponse() | HeartbeatResponse():
+                pass
+            case RequestVote():
+                raise AssertionError("handled in step")
+            case _:
+                assert_never(m)
+
+    def _handle_append_entries(self, m: AppendEntries) -> None:
+        """The consistency check and conflict repair (Raft §5.3)."""
+        if m.prev_log_index < self.log.commit_index:
+            # Everything up to our commit index already matches the leader's log.
+            self._send_after_persist(
+                AppendEntriesResponse(self.term, self.id, m.src, True, self.log.commit_index)
+            )
+            return
+        last_new_index = self._append_from_leader(m)
+        if last_new_index is None:
+            self._send_after_persist(self._rejection(m))
+            return
+        self._commit_to(min(m.leader_commit, last_new_index))
+        self._send_after_persist(
+            AppendEntriesResponse(self.term, self.id, m.src, True, last_new_index)
+        )
+
+    def _append_from_leader(self, m: AppendEntries) -> int | None:
+        """Append the leader's entries if our log matches at prev_log_index; an
+        existing entry that conflicts with a new one is deleted with all that
+        follow it (Raft Figure 2, AppendEntries rules 2-4). Returns the index of
+        the last new entry, or None when the consistency check fails."""
+        if not self.log.matches(m.prev_log_index, m.prev_log_term):
+            return None
+        conflict = self.log.find_conflict(m.entries)
+        if conflict:
+            if conflict <= self.log.last_index:
+                removed = self.log.truncate_from(conflict)
+                self._events.append(EntriesTruncated(conflict, removed, m.src))
+            self.log.append(m.entries[conflict - m.entries[0].index :])
+        return m.prev_log_index + len(m.entries)
+
+    def _rejection(self, m: AppendEntries) -> AppendEntriesResponse:
+        """The conflict hint lets the leader skip a whole term per round trip."""
+        rejected = m.prev_log_index
+        if rejected > self.log.last_index:
+            conflict_term, conflict_index = 0, self.log.last_index + 1
+        else:
+            conflict_term = self.log.term_at(rejected) or 0
+            conflict_index = self.log.first_index_of_term_at(rejected)
+        return AppendEntriesResponse(
+            self.term,
+            self.id,
+            m.src,
+            False,
+            rejected_index=rejected,
+            conflict_term=conflict_term,
+            conflict_index=conflict_index,
+        )
+
+    def _handle_heartbeat(self, m: Heartbeat) -> None:
+        # The leader never sends a commit index above what we are known to match.
+        self._commit_to(min(m.commit_index, self.log.last_index))
+        self._send_after_persist(HeartbeatResponse(self.term, self.id, m.src))
+
+    # -- the leader (Raft §5.3, §5.4.2; dissertation §6.2 CheckQuorum) -------------
+
+    def _tick_heartbeat(self) -> None:
+        self._heartbeat_elapsed += 1
+        self._election_elapsed += 1
+        if self._election_elapsed >= self.config.election_timeout_ticks_min:
+            self._election_elapsed = 0
+            if self.config.check_quorum and not self._quorum_recently_active():
+                return
+        if self._heartbeat_elapsed >= self.config.heartbeat_interval_ticks:
+            self._heartbeat_elapsed = 0
+            self._broadcast_heartbeat()
+
+    def _quorum_recently_active(self) -> bool:
+        """CheckQuorum: a leader that has not heard from a majority within an
+        election timeout steps down, so a partitioned leader stops serving."""
+        active = [
+            voter
+            for voter in self.voters
+            if voter == self.id or self._progress[voter].recent_active
+        ]
+        for voter, progress in self._progress.items():
+            progress.recent_active = voter == self.id
+        if len(active) >= majority(len(self.voters)):
+            return True
+        self._become_follower(
+            self.term,
+            None,
+            f"lost quorum: heard from {len(active)} of {len(self.voters)} voters",
+        )
+        return False
+
+    def _broadcast_heartbeat(self) -> None:
+        for peer, progress in self._progress.items():
+            if peer != self.id:
+                commit = min(progress.match_index, self.log.commit_index)
+                progress.commit_sent = max(progress.commit_sent, commit)
+                self._send(Heartbeat(self.term, self.id, peer, commit))
+
+    def _step_leader(self, m: Message) -> None:
+        match m:
+            case AppendEntriesResponse():
+                self._handle_append_response(m)
+            case HeartbeatResponse():
+                self._handle_heartbeat_response(m)
+            case AppendEntries() | Heartbeat():
+                invariant(False, "two leaders in one term", term=self.term, other=m.src)
+            case RequestVoteResponse():
+                pass
+            case RequestVote():
+                raise AssertionError("handled in step")
+            case _:
+                assert_never(m)
+
+    def _handle_append_response(self, m: AppendEntriesResponse) -> None:
+        progress = self._progress.get(m.src)
+        if progress is None:
+            return
+        progress.recent_active = True
+        if not m.success:
+            if progress.maybe_decrease(m.rejected_index, self._next_index_from_hint(m)):
+                self._replication_pending = True
+            return
+        invariant(
+            m.match_index <= self.log.last_index,
+            "follower matches beyond our log",
+            follower=m.src,
+            match_index=m.match_index,
+            last_index=self.log.last_index,
+        )
+        if progress.maybe_update(m.match_index):
+            if progress.state is ReplicationState.PROBE:
+                progress.become_replicate()
+            self._maybe_commit()
+        self._replication_pending = True
+
+    def _next_index_from_hint(self, m: AppendEntriesResponse) -> int:
+        """Skip the follower's whole conflicting term: if we hold entries of that
+        term, resume after our last one; otherwise at the first index the
+        follower holds of it (dissertation §5.3 optimisation)."""
+        if m.conflict_term:
+            ours = self.log.last_index_of_term(m.conflict_term, at_most=m.rejected_index)
+            if ours is not None:
+                return ours + 1
+        return max(m.conflict_index, 1)
+
+    def _handle_heartbeat_response(self, m: HeartbeatResponse) -> None:
+        progress = self._progress.get(m.src)
+        if progress is None:
+            return
+        progress.recent_active = True
+        progress.probe_sent = False
+        if progress.state is ReplicationState.REPLICATE and progress.is_paused(
+            self.config.inflight_messages_max, self.config.inflight_bytes_max
+        ):
+            # An answer may have been lost: let one more message go.
+            progress.free_first_inflight()
+        if progress.match_index < self.log.last_index:
+            # An empty AppendEntries at next_index - 1 finds out whether a lost
+            # message left a gap; the follower rejects it and we probe again.
+            self._send_append(m.src, progress, allow_empty=True)
+
+    def _maybe_commit(self) -> None:
+        match_by_id = {voter: progress.match_index for voter, progress in self._progress.items()}
+        index = committed_index(match_by_id, self.voters)
+        if index > self.log.commit_index and self._may_commit_at(index):
+            self._commit_to(index)
+            self._commit_broadcast_pending = True
+
+    def _may_commit_at(self, index: int) -> bool:
+        """Raft §5.4.2 (Figure 8): a leader commits only entries of its own term by
+        counting replicas; earlier entries commit indirectly with them."""
+        return self.log.term_at(index) == self.term
+
+    def _commit_to(self, index: int) -> None:
+        old = self.log.commit_index
+        if self.log.commit_to(index):
+            self._events.append(CommitAdvanced(old, index))
+
+    def _flush_replication(self) -> None:
+        """Send what each follower is missing, as many messages as flow control
+        allows; runs once per Ready, so all proposals of a loop turn share
+        AppendEntries. A follower that could apply more than it has been told
+        is committed gets an empty AppendEntries carrying the commit index."""
+        if not (self._replication_pending or self._commit_broadcast_pending):
+            return
+        self._replication_pending = self._commit_broadcast_pending = False
+        commit = self.log.commit_index
+        for peer, progress in self._progress.items():
+            if peer == self.id:
+                continue
+            while self._send_append(peer, progress, allow_empty=False):
+                if progress.state is not ReplicationState.REPLICATE:
+                    break
+            if progress.commit_sent < min(commit, progress.match_index):
+                self._send_append(peer, progress, allow_empty=True)
+
+    def _send_append(self, peer: str, progress: Progress, allow_empty: bool) -> bool:
+        config = self.config
+        if progress.is_paused(config.inflight_messages_max, config.inflight_bytes_max):
+            return False
+        prev_index = progress.next_index - 1
+        prev_term = self.log.term_at(prev_index)
+        invariant(
+            prev_term is not None, "no term for prev_log_index", peer=peer, prev_index=prev_index
+        )
+        entries: list[Entry] = []
+        if progress.next_index <= self.log.last_index:
+            entries = self.log.entries_for_message(
+                progress.next_index, config.entries_per_message_max, config.bytes_per_message_max
+            )
+        if not entries and not allow_empty:
+            return False
+        assert prev_term is not None
+        commit = self.log.commit_index
+        self._send(
+            AppendEntries(self.term, self.id, peer, prev_index, prev_term, tuple(entries), commit)
+        )
+        # The follower will commit up to the last entry this message matches.
+        progress.commit_sent = max(progress.commit_sent, min(commit, prev_index + len(entries)))
+        if entries:
+            progress.sent_entries(entries[-1].index, sum(len(entry.data) for entry in entries))
+        elif progress.state is ReplicationState.PROBE:
+            progress.probe_sent = True
+        return True
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _send(self, m: Message) -> None:
+        self._messages.append(m)
+
+    def _send_after_persist(self, m: Message) -> None:
+        self._messages_after_persist.append(m)
+
+    def _hard_state(self) -> HardState:
+        return HardState(self.term, self.vote, self.log.commit_index)
+
+    def _check_not_in_ready(self, what: str) -> None:
+        invariant(
+            not self._ready_outstanding, f"{what} between ready() and advance()", node=self.id
+        )

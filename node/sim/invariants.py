@@ -1,0 +1,132 @@
+"""SafetyChecker: Raft's safety properties, checked as the simulation runs.
+
+Rules: each property is checked at the moment it could first break, in time
+proportional to what changed, never by rescanning every log after every step.
+
+- Election Safety: at most one leader per term (on every BecameLeader).
+- Log Matching: an (index, term) pair names one entry, with one predecessor
+  term. By induction this makes two logs that share an (index, term) equal up
+  to it (checked on every entry a node persists).
+- Leader Completeness: a new leader holds every entry committed so far.
+- State Machine Safety: no two nodes apply different entries at one index.
+- Committed entries are never lost: once committed, an entry is durable on a
+  majority of voters, and at the end every acknowledged write is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from node.messages import Entry, EntryKind
+from node.quorum import majority
+
+__all__ = ["DurableLog", "SafetyChecker", "SafetyViolation"]
+
+
+class SafetyViolation(AssertionError):
+    """A Raft safety property does not hold: the core (or the harness) is wrong."""
+
+
+class DurableLog(Protocol):
+    """The part of a node's storage the checker reads."""
+
+    def term_at(self, index: int) -> int | None: ...
+
+
+class SafetyChecker:
+    """Fed by the simulated cluster; raises SafetyViolation at the first breach."""
+
+    def __init__(self, voters: Sequence[str]) -> None:
+        self.voters = tuple(voters)
+        self.leader_by_term: dict[int, str] = {}
+        # (index, term) -> (kind, data, term of the entry before it)
+        self._entry_identity: dict[tuple[int, int], tuple[EntryKind, bytes, int]] = {}
+        # committed_terms[i - 1] is the term of the entry committed at index i.
+        self.committed_terms: list[int] = []
+        self.applied: dict[int, Entry] = {}
+        self.applied_data: set[bytes] = set()
+        self.checks = 0
+
+    def fail(self, property_name: str, detail: str) -> None:
+        raise SafetyViolation(f"{property_name} violated: {detail}")
+
+    def on_became_leader(self, node_id: str, term: int, term_at: TermLookup) -> None:
+        self.checks += 1
+        other = self.leader_by_term.setdefault(term, node_id)
+        if other != node_id:
+            self.fail("Election Safety", f"{other} and {node_id} both lead term {term}")
+        for index, committed_term in enumerate(self.committed_terms, start=1):
+            if term_at(index) != committed_term:
+                self.fail(
+                    "Leader Completeness",
+                    f"{node_id} leads term {term} without the entry committed at index "
+                    f"{index} (term {committed_term}); it has term {term_at(index)} there",
+                )
+
+    def on_persist(self, node_id: str, entries: Sequence[Entry], log: DurableLog) -> None:
+        """`entries` were just written to `node_id`'s durable log."""
+        for entry in entries:
+            self.checks += 1
+            prev_term = log.term_at(entry.index - 1)
+            identity = (entry.kind, entry.data, prev_term if prev_term is not None else -1)
+            known = self._entry_identity.setdefault((entry.index, entry.term), identity)
+            if known != identity:
+                self.fail(
+                    "Log Matching",
+                    f"{node_id} holds entry {entry.index}/{entry.term} as {identity!r}; "
+                    f"another log holds it as {known!r}",
+                )
+
+    def on_commit(
+        self,
+        node_id: str,
+        old_index: int,
+        new_index: int,
+        term_at: TermLookup,
+        durable_logs: Mapping[str, DurableLog],
+    ) -> None:
+        """`node_id` advanced its commit index from `old_index` to `new_index`."""
+        known = len(self.committed_terms)
+        for index in range(old_index + 1, new_index + 1):
+            term = term_at(index)
+            if term is None:
+                self.fail("Log Matching", f"{node_id} committed index {index} it does not hold")
+            if index <= known:
+                if self.committed_terms[index - 1] != term:
+                    self.fail(
+                        "State Machine Safety",
+                        f"{node_id} committed term {term} at index {index}; term "
+                        f"{self.committed_terms[index - 1]} was committed there before",
+                    )
+                continue
+            assert term is not None
+            self.committed_terms.append(term)
+            holders = [
+                voter
+                for voter in self.voters
+                if voter in durable_logs and durable_logs[voter].term_at(index) == term
+            ]
+            if len(holders) < majority(len(self.voters)):
+                self.fail(
+                    "Committed entry durability",
+                    f"index {index} (term {term}) committed by {node_id} is durable only on "
+                    f"{holders or 'no node'}, not on a majority of {list(self.voters)}",
+                )
+        self.checks += 1
+
+    def on_apply(self, node_id: str, entry: Entry) -> None:
+        self.checks += 1
+        known = self.applied.setdefault(entry.index, entry)
+        if known is entry:
+            self.applied_data.add(entry.data)
+        elif known != entry:
+            self.fail(
+                "State Machine Safety",
+                f"{node_id} applied {entry.index}/{entry.term} {entry.data!r}; another node "
+                f"applied {known.index}/{known.term} {known.data!r} there",
+            )
+
+
+class TermLookup(Protocol):
+    def __call__(self, index: int) -> int | None: ...

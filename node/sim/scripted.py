@@ -1,0 +1,391 @@
+"""ScriptedCluster: real cores with every message delivered by hand.
+
+For the scenario scripts (tests/sim/scripts/*.txt) and the paper tests: a
+person decides which message arrives when, so a figure of the Raft paper can
+be replayed step by step. Each Ready is handled as raft.py Rule 2 says; every
+delivered message and every event becomes one line of output.
+
+Script commands (one per block; see `run_script`):
+    cluster n1 n2 n3 [pre_vote=false] [check_quorum=false] [entries_per_message_max=N]
+    log NODE TERM... [term=T] [vote=ID]  give NODE this durable log, then restart it
+    campaign NODE                         NODE's election timeout fires now
+    propose NODE DATA                     a client write at NODE
+    tick NODE [N]                         N ticks (default 1)
+    deliver [SRC->DST] [count=N]          deliver queued messages (all, or one link's)
+    drop [SRC->DST]                       lose queued messages
+    stabilize                             deliver until nothing is in flight
+    crash NODE | restart NODE             lose what NODE did not persist | start it again
+    partition A,B C,D | heal              cut links between groups | restore them
+    status                                one line per node
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from node.events import describe
+from node.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    Entry,
+    EntryKind,
+    Heartbeat,
+    HeartbeatResponse,
+    Message,
+    RequestVote,
+    RequestVoteResponse,
+)
+from node.raft import HardState, RaftConfig, RaftCore, Ready
+from node.sim.cluster import MemoryStorage
+
+__all__ = ["ScriptError", "ScriptedCluster", "format_message", "run_script"]
+
+
+class ScriptError(Exception):
+    """A script command is malformed."""
+
+
+def _entries_text(entries: tuple[Entry, ...]) -> str:
+    parts = []
+    for entry in entries:
+        label = "noop" if entry.kind is EntryKind.NOOP else entry.data.decode(errors="replace")
+        parts.append(f"{entry.index}/{entry.term}:{label}")
+    return "[" + " ".join(parts) + "]"
+
+
+def format_message(m: Message) -> str:
+    """One readable line per message, in the paper's vocabulary."""
+    head = f"{m.src}->{m.dst} {type(m).__name__} term={m.term}"
+    match m:
+        case RequestVote():
+            kind = " pre-vote" if m.pre_vote else ""
+            return f"{head}{kind} last={m.last_log_index}/{m.last_log_term}"
+        case RequestVoteResponse():
+            kind = " pre-vote" if m.pre_vote else ""
+            verdict = "granted" if m.granted else "refused"
+            return f"{head}{kind} {verdict}"
+        case AppendEntries():
+            return (
+                f"{head} prev={m.prev_log_index}/{m.prev_log_term} "
+                f"entries={_entries_text(m.entries)} commit={m.leader_commit}"
+            )
+        case AppendEntriesResponse():
+            if m.success:
+                return f"{head} success match={m.match_index}"
+            return (
+                f"{head} reject rejected={m.rejected_index} "
+                f"hint={m.conflict_index}/{m.conflict_term}"
+            )
+        case Heartbeat():
+            return f"{head} commit={m.commit_index}"
+        case HeartbeatResponse():
+            return head
+    raise AssertionError(f"unknown message {m!r}")
+
+
+@dataclass(slots=True)
+class _Node:
+    node_id: str
+    storage: MemoryStorage = field(default_factory=MemoryStorage)
+    core: RaftCore | None = None
+    applied: list[Entry] = field(default_factory=list)
+
+
+class ScriptedCluster:
+    """A cluster whose network is a queue that only moves when told to."""
+
+    def __init__(self, node_ids: list[str], **config_overrides: object) -> None:
+        self.node_ids = tuple(node_ids)
+        self.config_overrides = config_overrides
+        self.nodes = {node_id: _Node(node_id) for node_id in node_ids}
+        self.in_flight: list[Message] = []
+        self.cut: set[tuple[str, str]] = set()
+        self.output: list[str] = []
+        self.last_ready: dict[str, Ready] = {}
+        for node_id in node_ids:
+            self.restart(node_id)
+
+    def core(self, node_id: str) -> RaftCore:
+        core = self.nodes[node_id].core
+        if core is None:
+            raise ScriptError(f"{node_id} is down")
+        return core
+
+    # -- driving ------------------------------------------------------------------
+
+    def restart(self, node_id: str) -> None:
+        node = self.nodes[node_id]
+        config = RaftConfig(node_id=node_id, voters=self.node_ids, **self.config_overrides)  # type: ignore[arg-type]
+        # A fixed seed per node: scripts must replay identically.
+        rng = random.Random(f"{node_id}-{len(self.output)}")
+        node.core = RaftCore(config, node.storage.durable_state(), rng)
+        node.applied = []
+        self._drain(node)
+
+    def crash(self, node_id: str) -> None:
+        self.nodes[node_id].core = None
+
+    def set_log(
+        self, node_id: str, terms: list[int], term: int | None = None, vote: str | None = None
+    ) -> None:
+        """Replace `node_id`'s durable state, then restart it from there."""
+        node = self.nodes[node_id]
+        node.storage = MemoryStorage()
+        entries = [
+            Entry(index, entry_term, EntryKind.COMMAND, f"e{index}".encode())
+            for index, entry_term in enumerate(terms, start=1)
+        ]
+        node.storage.persist(
+            entries, HardState(term if term is not None else max(terms, default=0), vote, 0)
+        )
+        node.core = None
+        self.restart(node_id)
+
+    def campaign(self, node_id: str) -> None:
+        self.core(node_id).campaign()
+        self._drain(self.nodes[node_id])
+
+    def propose(self, node_id: str, data: bytes) -> None:
+        self.core(node_id).propose([data])
+        self._drain(self.nodes[node_id])
+
+    def tick(self, node_id: str, count: int = 1) -> None:
+        for _ in range(count):
+            self.core(node_id).tick()
+            self._drain(self.nodes[node_id])
+
+    def drain(self, node_id: str) -> None:
+        """Handle `node_id`'s Readies after a test stepped its core directly."""
+        self._drain(self.nodes[node_id])
+
+    def deliver(
+        self, src: str | None = None, dst: str | None = None, count: int | None = None
+    ) -> int:
+        """Deliver the queued messages that match, oldest first; messages sent
+        while delivering wait for the next call. Returns how many arrived."""
+        batch = [m for m in self.in_flight if self._matches(m, src, dst)]
+        if count is not None:
+            batch = batch[:count]
+        chosen = {id(m) for m in batch}
+        self.in_flight = [m for m in self.in_flight if id(m) not in chosen]
+        for message in batch:
+            node = self.nodes[message.dst]
+            if (message.src, message.dst) in self.cut or node.core is None:
+                self.output.append(f"{format_message(message)}  (lost)")
+                continue
+            self.output.append(format_message(message))
+            node.core.step(message)
+            self._drain(node)
+        return len(batch)
+
+    def drop(self, src: str | None = None, dst: str | None = None) -> None:
+        kept = []
+        for message in self.in_flight:
+            if self._matches(message, src, dst):
+                self.output.append(f"{format_message(message)}  (dropped)")
+            else:
+                kept.append(message)
+        self.in_flight = kept
+
+    def stabilize(self, rounds_max: int = 1000) -> None:
+        for _ in range(rounds_max):
+            if not self.deliver():
+                return
+        raise ScriptError(f"not stable after {rounds_max} rounds")
+
+    def partition(self, groups: list[list[str]]) -> None:
+        self.cut = {
+            (a, b)
+            for group in groups
+            for other in groups
+            if other is not group
+            for a in group
+            for b in other
+        }
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    def status_lines(self) -> list[str]:
+        lines = []
+        for node_id, node in self.nodes.items():
+            core = node.core
+            if core is None:
+                lines.append(f"{node_id} down")
+                continue
+            terms = " ".join(str(entry.term) for entry in core.log.all_entries()) or "-"
+            lines.append(
+                f"{node_id} {core.role.value} term={core.term} leader={core.leader_id or '-'} "
+                f"commit={core.log.commit_index} applied={core.log.applied_index} log: {terms}"
+            )
+        return lines
+
+    # -- internals ------------------------------------------------------------
+
+    @staticmethod
+    def _matches(message: Message, src: str | None, dst: str | None) -> bool:
+        return (src is None or message.src == src) and (dst is None or message.dst == dst)
+
+    def _drain(self, node: _Node) -> None:
+        core = node.core
+        while core is not None and core.has_ready():
+            rd = core.ready()
+            self.last_ready[node.node_id] = rd
+            self.output.extend(f"  {describe(node.node_id, event)}" for event in rd.events)
+            self.in_flight.extend(rd.messages)
+            node.storage.persist(rd.entries, rd.hard_state)
+            self.in_flight.extend(rd.messages_after_persist)
+            node.applied.extend(rd.committed_entries)
+            core.advance(rd)
+
+
+# -- the script format -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptBlock:
+    """One command of a script and the output written beside it."""
+
+    command: str
+    expected: str
+
+
+def parse_script(text: str) -> Iterator[ScriptBlock]:
+    """Blocks are `command`, a `----` line, the output, then a blank line.
+    Lines starting with # between blocks are comments."""
+    lines = text.splitlines()
+    position = 0
+    while position < len(lines):
+        line = lines[position]
+        if not line.strip() or line.startswith("#"):
+            position += 1
+            continue
+        command = line.strip()
+        if position + 1 >= len(lines) or lines[position + 1] != "----":
+            raise ScriptError(f"line {position + 1}: expected '----' after {command!r}")
+        position += 2
+        output = []
+        while position < len(lines) and lines[position].strip():
+            output.append(lines[position])
+            position += 1
+        yield ScriptBlock(command, "\n".join(output))
+
+
+def _parse_options(words: list[str]) -> tuple[list[str], dict[str, object]]:
+    plain, options = [], {}
+    for word in words:
+        if "=" in word:
+            key, value = word.split("=", 1)
+            options[key] = (
+                value == "true"
+                if value in ("true", "false")
+                else int(value)
+                if value.isdigit()
+                else value
+            )
+        else:
+            plain.append(word)
+    return plain, options
+
+
+def _link(words: list[str]) -> tuple[str | None, str | None]:
+    if not words:
+        return None, None
+    src, _, dst = words[0].partition("->")
+    return (None if src in ("*", "") else src), (None if dst in ("*", "") else dst)
+
+
+def execute(cluster: ScriptedCluster | None, command: str) -> tuple[ScriptedCluster, str]:
+    """Run one command; returns the cluster (new for `cluster`) and its output."""
+    name, *words = command.split()
+    words, options = _parse_options(words)
+    if name == "cluster":
+        cluster = ScriptedCluster(words, **options)
+        output = cluster.output[:]
+        cluster.output.clear()
+        return cluster, "\n".join(output) or "ok"
+    if cluster is None:
+        raise ScriptError(f"{command!r} before any 'cluster' command")
+    match name:
+        case "log":
+            vote = options.get("vote")
+            cluster.set_log(
+                words[0],
+                [int(t) for t in words[1:]],
+                term=options.get("term"),  # type: ignore[arg-type]
+                vote=str(vote) if vote else None,
+            )
+        case "campaign":
+            cluster.campaign(words[0])
+        case "propose":
+            cluster.propose(words[0], words[1].encode())
+        case "tick":
+            cluster.tick(words[0], int(words[1]) if len(words) > 1 else 1)
+        case "deliver":
+            count = options.get("count")
+            cluster.deliver(*_link(words), count=int(count) if count else None)  # type: ignore[call-overload]
+        case "drop":
+            cluster.drop(*_link(words))
+        case "stabilize":
+            cluster.stabilize()
+        case "crash":
+            cluster.crash(words[0])
+        case "restart":
+            cluster.restart(words[0])
+        case "partition":
+            cluster.partition([group.split(",") for group in words])
+        case "heal":
+            cluster.heal()
+        case "status":
+            cluster.output.extend(cluster.status_lines())
+        case _:
+            raise ScriptError(f"unknown command {name!r}")
+    output = cluster.output[:]
+    cluster.output.clear()
+    return cluster, "\n".join(output) or "ok"
+
+
+def run_script(text: str) -> list[tuple[ScriptBlock, str]]:
+    """Run every block; returns each block with the output it really produced."""
+    cluster: ScriptedCluster | None = None
+    results = []
+    for block in parse_script(text):
+        cluster, actual = execute(cluster, block.command)
+        results.append((block, actual))
+    return results
+
+
+def render_script(results: list[tuple[ScriptBlock, str]], comments: dict[int, str]) -> str:
+    """The script text with real outputs in place of the expected ones."""
+    parts = []
+    for position, (block, actual) in enumerate(results):
+        if position in comments:
+            parts.append(comments[position])
+        parts.append(f"{block.command}\n----\n{actual}\n")
+    return "\n".join(parts)
+
+
+def comments_by_block(text: str) -> dict[int, str]:
+    """The comment lines that stand before each block, to keep them on rewrite."""
+    comments: dict[int, str] = {}
+    pending: list[str] = []
+    block = 0
+    lines = text.splitlines()
+    position = 0
+    while position < len(lines):
+        line = lines[position]
+        if line.startswith("#"):
+            pending.append(line)
+        elif line.strip():
+            if pending:
+                comments[block] = "\n".join(pending)
+                pending = []
+            block += 1
+            position += 2
+            while position < len(lines) and lines[position].strip():
+                position += 1
+            continue
+        position += 1
+    return comments

@@ -1,0 +1,36 @@
+"""`raftctl sim` and `raftctl --version` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from raftctl import __version__
+from raftctl.cli import app
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"raftctl {__version__}"
+
+
+def test_sim_one_seed_tells_its_story() -> None:
+    result = runner.invoke(app, ["sim", "--seed", "3", "--story"])
+    assert result.exit_code == 0, result.output
+    assert "became leader at term" in result.stdout
+    assert "SEED=3" in result.stdout and "every safety check passed" in result.stdout
+
+
+def test_sim_json_is_one_document() -> None:
+    result = runner.invoke(app, ["sim", "--seed", "5", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"ok": True, "seeds": 1, "failure": None}
+
+
+def test_sim_rejects_a_bad_cluster_size_with_usage_exit_code() -> None:
+    result = runner.invoke(app, ["sim", "--nodes", "4"])
+    assert result.exit_code == 2
+    assert "--nodes must be 3, 5 or 7" in result.stderr

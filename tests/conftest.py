@@ -1,0 +1,17 @@
+"""Shared pytest options: --rewrite for scenario scripts, --seed/--seeds for the swarm."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--rewrite", action="store_true", help="regenerate the expected output of tests/sim/scripts"
+    )
+    parser.addoption(
+        "--seed", type=int, default=None, help="replay one swarm seed (tests/sim/test_swarm.py)"
+    )
+    parser.addoption(
+        "--seeds", type=int, default=None, help="how many swarm seeds to run (default 1000)"
+    )
