@@ -12,11 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CorruptLog",
+    "CorruptSnapshot",
+    "DiskFailure",
     "InvalidMessage",
     "InvariantViolation",
     "NodeError",
     "NotLeader",
     "ProposalRejected",
+    "StorageError",
     "invariant",
 ]
 
@@ -43,6 +47,30 @@ class NotLeader(ProposalRejected):
     def __init__(self, leader_id: str | None) -> None:
         super().__init__(f"not the leader (leader: {leader_id or 'unknown'})")
         self.leader_id = leader_id
+
+
+class StorageError(NodeError):
+    """The node's storage cannot be trusted; the node refuses to go on."""
+
+
+class CorruptLog(StorageError):
+    """A WAL batch is damaged where a torn write cannot explain it."""
+
+    def __init__(self, path: object, offset: int, reason: str) -> None:
+        super().__init__(
+            f"{path}: corrupt write-ahead log at byte {offset}: {reason}; refusing to start "
+            "(committed data is never dropped silently: restore the node from a peer)"
+        )
+        self.path = path
+        self.offset = offset
+
+
+class CorruptSnapshot(StorageError):
+    """A snapshot file is damaged."""
+
+
+class DiskFailure(StorageError):
+    """A write or fsync failed: the node must stop acknowledging and exit."""
 
 
 def invariant(condition: bool, message: str, **context: Any) -> None:

@@ -1,0 +1,193 @@
+"""Storage: a node's durable memory, the WAL and the snapshot files together.
+
+Rules:
+- `persist(entries, hard_state)` is one group commit: one WAL batch, one fsync.
+- A snapshot is written under a temporary name, fsynced, renamed, and its
+  directory fsynced; only then does the WAL record its mark and let go of the
+  segments and older snapshots it covers. A crash anywhere in between leaves
+  either the old state or the new one, never a mark without its file.
+- Snapshot file: b"RAFTSNAP", u32 version, u32 meta length, msgpack meta
+  [index, term, voters], u64 data length, data, u32 crc32 of all before it.
+- Opening after a power cut (`after_power_loss=True`) first cuts every file back
+  to what a completed fsync covered (node.disk); the recovery rules of node.wal
+  then apply as after any crash.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgpack
+
+from node.disk import Disk, DiskFaults, apply_power_loss
+from node.errors import CorruptSnapshot
+from node.messages import Entry
+from node.raft import HardState
+from node.wal import SEGMENT_BYTES_MAX, Wal
+
+__all__ = ["Recovered", "SnapshotMeta", "Storage", "StorageOptions"]
+
+_MAGIC = b"RAFTSNAP"
+_SNAPSHOT_VERSION = 1
+_SNAPSHOT_NAME = re.compile(r"^([0-9a-f]{16})-([0-9a-f]{16})\.snap$")
+
+
+@dataclass(frozen=True, slots=True)
+class StorageOptions:
+    """How a node keeps its data."""
+
+    fsync: bool = True
+    segment_bytes_max: int = SEGMENT_BYTES_MAX
+    power_loss_mode: bool = False
+    faults: DiskFaults = field(default_factory=DiskFaults)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotMeta:
+    """What a snapshot covers: the log up to (index, term), and the voters then."""
+
+    index: int
+    term: int
+    voters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """Everything a node finds on disk at start."""
+
+    hard_state: HardState
+    entries: tuple[Entry, ...]
+    snapshot: SnapshotMeta | None
+    snapshot_data: bytes | None
+    warnings: tuple[str, ...] = ()
+
+
+def _snapshot_name(index: int, term: int) -> str:
+    return f"{term:016x}-{index:016x}.snap"
+
+
+class Storage:
+    """The durable state of one node in `node_dir` (wal/ and snapshots/)."""
+
+    def __init__(self, node_dir: Path, disk: Disk, wal: Wal) -> None:
+        self.node_dir = node_dir
+        self.disk = disk
+        self.wal = wal
+        self.snapshot_dir = node_dir / "snapshots"
+
+    @classmethod
+    def open(
+        cls, node_dir: Path, options: StorageOptions | None = None, after_power_loss: bool = False
+    ) -> tuple[Storage, Recovered]:
+        options = options or StorageOptions()
+        node_dir.mkdir(parents=True, exist_ok=True)
+        warnings: list[str] = []
+        if after_power_loss:
+            warnings.extend(f"power loss: {change}" for change in apply_power_loss(node_dir))
+        disk = Disk(node_dir, options.fsync, options.faults, options.power_loss_mode)
+        wal, contents = Wal.open(node_dir / "wal", disk, options.segment_bytes_max)
+        storage = cls(node_dir, disk, wal)
+        storage.snapshot_dir.mkdir(exist_ok=True)
+        snapshot: SnapshotMeta | None = None
+        data: bytes | None = None
+        if contents.snapshot_index:
+            snapshot, data = storage._read_snapshot(contents.snapshot_index, contents.snapshot_term)
+        warnings.extend(contents.warnings)
+        warnings.extend(
+            storage._remove_unmarked_snapshots(contents.snapshot_index, contents.snapshot_term)
+        )
+        return storage, Recovered(
+            contents.hard_state, tuple(contents.entries), snapshot, data, tuple(warnings)
+        )
+
+    @property
+    def fsync_enabled(self) -> bool:
+        return self.disk.fsync_enabled
+
+    def persist(self, entries: Sequence[Entry], hard_state: HardState | None) -> None:
+        """One group commit: the Ready's entries and hard state, one fsync."""
+        self.wal.append(entries, hard_state)
+
+    def save_snapshot(self, meta: SnapshotMeta, data: bytes) -> int:
+        """Make `data` the durable snapshot at `meta`; compact the WAL behind it.
+        Returns how many WAL segments were released."""
+        final = self.snapshot_dir / _snapshot_name(meta.index, meta.term)
+        temporary = final.with_suffix(".snap.tmp")
+        header = msgpack.packb([meta.index, meta.term, list(meta.voters)])
+        body = b"".join(
+            [
+                _MAGIC,
+                struct.pack("<II", _SNAPSHOT_VERSION, len(header)),
+                header,
+                struct.pack("<Q", len(data)),
+                data,
+            ]
+        )
+        fd = self.disk.open_new(temporary)
+        try:
+            self.disk.write(fd, body + struct.pack("<I", zlib.crc32(body)), temporary)
+            self.disk.fsync(fd, temporary)
+        finally:
+            self.disk.close(fd)
+        self.disk.rename(temporary, final)
+        self.disk.fsync_directory(self.snapshot_dir)
+        released = self.wal.mark_snapshot(meta.index, meta.term)
+        self._remove_unmarked_snapshots(meta.index, meta.term)
+        return released
+
+    def load_snapshot(self) -> tuple[SnapshotMeta, bytes] | None:
+        if not self.wal.snapshot_index:
+            return None
+        return self._read_snapshot(self.wal.snapshot_index, self.wal.snapshot_term)
+
+    def close(self) -> None:
+        self.wal.close()
+
+    def _read_snapshot(self, index: int, term: int) -> tuple[SnapshotMeta, bytes]:
+        path = self.snapshot_dir / _snapshot_name(index, term)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError as error:
+            raise CorruptSnapshot(
+                f"{path}: the WAL says a snapshot covers index {index} (term {term}), but the "
+                "file is missing; refusing to start"
+            ) from error
+        if len(blob) < len(_MAGIC) + 20 or not blob.startswith(_MAGIC):
+            raise CorruptSnapshot(f"{path}: not a snapshot file")
+        body, (crc,) = blob[:-4], struct.unpack("<I", blob[-4:])
+        if zlib.crc32(body) != crc:
+            raise CorruptSnapshot(f"{path}: checksum mismatch; refusing to start")
+        version, header_length = struct.unpack_from("<II", body, len(_MAGIC))
+        if version != _SNAPSHOT_VERSION:
+            raise CorruptSnapshot(f"{path}: unknown snapshot version {version}")
+        position = len(_MAGIC) + 8
+        meta_index, meta_term, voters = msgpack.unpackb(body[position : position + header_length])
+        position += header_length
+        (data_length,) = struct.unpack_from("<Q", body, position)
+        data = body[position + 8 : position + 8 + data_length]
+        if (meta_index, meta_term) != (index, term) or len(data) != data_length:
+            raise CorruptSnapshot(
+                f"{path}: holds {meta_index}/{meta_term}, expected {index}/{term}"
+            )
+        return SnapshotMeta(index, term, tuple(voters)), data
+
+    def _remove_unmarked_snapshots(self, index: int, term: int) -> list[str]:
+        """Delete snapshot files other than the one the WAL marks: older ones are
+        covered, newer ones were never marked (a crash before the mark), and
+        .tmp files never finished."""
+        keep = _snapshot_name(index, term) if index else None
+        removed = []
+        for path in sorted(self.snapshot_dir.iterdir()):
+            if path.name != keep and (
+                _SNAPSHOT_NAME.match(path.name) or path.name.endswith(".snap.tmp")
+            ):
+                self.disk.remove(path)
+                removed.append(f"removed unused snapshot file {path.name}")
+        if removed:
+            self.disk.fsync_directory(self.snapshot_dir)
+        return removed
