@@ -194,7 +194,6 @@ class RaftCore:
         self._messages_after_persist: list[Message] = []
         self._events: list[Event] = []
         self._replication_pending = False
-        self._commit_broadcast_pending = False
         self._ready_outstanding = False
         self._become_follower(self.term, None, "started")
 
@@ -261,7 +260,6 @@ class RaftCore:
             or self._messages_after_persist
             or self._events
             or self._replication_pending
-            or self._commit_broadcast_pending
             or self.log.unstable_from <= self.log.last_index
             or self.log.applied_index < self.log.commit_index
             or self._hard_state() != self._persisted_hard_state
@@ -377,7 +375,6 @@ class RaftCore:
         self._votes = {}
         self._progress = {}
         self._replication_pending = False
-        self._commit_broadcast_pending = False
 
     def _become_follower(self, term: int, leader_id: str | None, reason: str) -> None:
         invariant(term >= self.term, "term went backwards", term=term, current=self.term)
@@ -702,7 +699,7 @@ class RaftCore:
         index = committed_index(match_by_id, self.voters)
         if index > self.log.commit_index and self._may_commit_at(index):
             self._commit_to(index)
-            self._commit_broadcast_pending = True
+            self._replication_pending = True  # followers must hear of the commit
 
     def _may_commit_at(self, index: int) -> bool:
         """Raft §5.4.2 (Figure 8): a leader commits only entries of its own term by
@@ -719,9 +716,9 @@ class RaftCore:
         allows; runs once per Ready, so all proposals of a loop turn share
         AppendEntries. A follower that could apply more than it has been told
         is committed gets an empty AppendEntries carrying the commit index."""
-        if not (self._replication_pending or self._commit_broadcast_pending):
+        if not self._replication_pending:
             return
-        self._replication_pending = self._commit_broadcast_pending = False
+        self._replication_pending = False
         commit = self.log.commit_index
         for peer, progress in self._progress.items():
             if peer == self.id:

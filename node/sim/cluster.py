@@ -16,6 +16,7 @@ import heapq
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from node.events import BecameLeader, CommitAdvanced, Event
 from node.messages import Entry, Message
@@ -77,7 +78,7 @@ class SimCluster:
         node_ids: Sequence[str],
         rng: random.Random,
         network: NetworkOptions | None = None,
-        config_overrides: dict[str, object] | None = None,
+        config_overrides: dict[str, Any] | None = None,
         core_factory: CoreFactory = RaftCore,
         tick_ms: int = 10,
         observer: Observer | None = None,
@@ -211,7 +212,7 @@ class SimCluster:
         node = self.nodes[node_id]
         if node.core is not None:
             return
-        config = RaftConfig(node_id=node_id, voters=self.node_ids, **self.config_overrides)  # type: ignore[arg-type]
+        config = RaftConfig(node_id=node_id, voters=self.node_ids, **self.config_overrides)
         node.generation += 1
         node.core = self.core_factory(
             config, node.storage.durable_state(), random.Random(self.rng.getrandbits(64))

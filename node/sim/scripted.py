@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from node.events import describe
 from node.messages import (
@@ -96,7 +97,7 @@ class _Node:
 class ScriptedCluster:
     """A cluster whose network is a queue that only moves when told to."""
 
-    def __init__(self, node_ids: list[str], **config_overrides: object) -> None:
+    def __init__(self, node_ids: list[str], **config_overrides: Any) -> None:
         self.node_ids = tuple(node_ids)
         self.config_overrides = config_overrides
         self.nodes = {node_id: _Node(node_id) for node_id in node_ids}
@@ -117,7 +118,7 @@ class ScriptedCluster:
 
     def restart(self, node_id: str) -> None:
         node = self.nodes[node_id]
-        config = RaftConfig(node_id=node_id, voters=self.node_ids, **self.config_overrides)  # type: ignore[arg-type]
+        config = RaftConfig(node_id=node_id, voters=self.node_ids, **self.config_overrides)
         # A fixed seed per node: scripts must replay identically.
         rng = random.Random(f"{node_id}-{len(self.output)}")
         node.core = RaftCore(config, node.storage.durable_state(), rng)

@@ -14,7 +14,7 @@ from node.disk import Disk
 from node.errors import CorruptLog
 from node.messages import Entry
 from node.raft import HardState
-from node.wal import Wal
+from node.wal import Wal, WalContents
 
 
 def entries(first: int, count: int, term: int = 1, size: int = 20) -> list[Entry]:
@@ -29,7 +29,7 @@ def open_wal(root: Path, segment_bytes_max: int = 1 << 20) -> tuple[Wal, list[En
     return wal, contents.entries
 
 
-def reopen(root: Path, segment_bytes_max: int = 1 << 20):  # type: ignore[no-untyped-def]
+def reopen(root: Path, segment_bytes_max: int = 1 << 20) -> WalContents:
     wal, contents = Wal.open(root / "wal", Disk(root), segment_bytes_max)
     wal.close()
     return contents
