@@ -1,0 +1,150 @@
+"""cluster.toml: the one schema, read by nodes and written by the controller.
+
+Rules:
+- Read with tomllib, written with tomli-w; raftctl imports this module rather
+  than defining the schema twice.
+- Durations are milliseconds, and every name says its unit.
+- Unknown keys are an error: a typo must not silently fall back to a default.
+
+    [cluster]
+    tick_ms = 50
+    heartbeat_interval_ms = 100
+    election_timeout_ms_min = 1000
+    election_timeout_ms_max = 2000
+    snapshot_threshold_entries = 10000
+    pre_vote = true
+    check_quorum = true
+    fsync = true
+    power_loss_mode = false
+    next_node_number = 4
+
+    [[nodes]]
+    id = "n1"
+    host = "127.0.0.1"
+    port = 7101
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from node.raft import RaftConfig
+
+__all__ = ["ClusterConfig", "ConfigError", "NodeAddress", "load", "save"]
+
+
+class ConfigError(ValueError):
+    """cluster.toml is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddress:
+    """Where one node listens (peers, clients and the controller alike)."""
+
+    id: str
+    host: str
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """The whole of cluster.toml."""
+
+    nodes: tuple[NodeAddress, ...]
+    tick_ms: int = 50
+    heartbeat_interval_ms: int = 100
+    election_timeout_ms_min: int = 1000
+    election_timeout_ms_max: int = 2000
+    snapshot_threshold_entries: int = 10000
+    pre_vote: bool = True
+    check_quorum: bool = True
+    fsync: bool = True
+    power_loss_mode: bool = False
+    next_node_number: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        ids = [node.id for node in self.nodes]
+        if not ids:
+            raise ConfigError("cluster.toml names no nodes")
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"duplicate node ids in cluster.toml: {ids}")
+        ports = [(node.host, node.port) for node in self.nodes]
+        if len(set(ports)) != len(ports):
+            raise ConfigError("two nodes share a host and port in cluster.toml")
+        if not 0 < self.tick_ms <= self.heartbeat_interval_ms:
+            raise ConfigError("need 0 < tick_ms <= heartbeat_interval_ms")
+        if not (
+            self.heartbeat_interval_ms
+            < self.election_timeout_ms_min
+            <= self.election_timeout_ms_max
+        ):
+            raise ConfigError(
+                "need heartbeat_interval_ms < election_timeout_ms_min <= election_timeout_ms_max"
+            )
+
+    def node(self, node_id: str) -> NodeAddress:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise ConfigError(f"no node {node_id!r} in cluster.toml")
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        return tuple(node.id for node in self.nodes)
+
+    def raft_config(self, node_id: str) -> RaftConfig:
+        """The core's configuration: milliseconds turned into ticks."""
+        return RaftConfig(
+            node_id=node_id,
+            voters=self.node_ids,
+            election_timeout_ticks_min=max(2, self.election_timeout_ms_min // self.tick_ms),
+            election_timeout_ticks_max=max(2, self.election_timeout_ms_max // self.tick_ms),
+            heartbeat_interval_ticks=max(1, self.heartbeat_interval_ms // self.tick_ms),
+            pre_vote=self.pre_vote,
+            check_quorum=self.check_quorum,
+        )
+
+    def with_changes(self, **changes: Any) -> ClusterConfig:
+        return replace(self, **changes)
+
+
+def load(path: Path) -> ClusterConfig:
+    try:
+        document = tomllib.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise ConfigError(f"no cluster.toml at {path}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}") from error
+    settings = dict(document.get("cluster", {}))
+    known = {f.name for f in fields(ClusterConfig)} - {"nodes"}
+    unknown = set(settings) - known
+    if unknown or set(document) - {"cluster", "nodes"}:
+        raise ConfigError(
+            f"{path}: unknown settings {sorted(unknown | (set(document) - {'cluster', 'nodes'}))}"
+        )
+    try:
+        nodes = tuple(
+            NodeAddress(str(n["id"]), str(n["host"]), int(n["port"]))
+            for n in document.get("nodes", [])
+        )
+        return ClusterConfig(nodes=nodes, **settings)
+    except (KeyError, TypeError) as error:
+        raise ConfigError(f"{path}: malformed node or setting ({error})") from error
+
+
+def save(path: Path, config: ClusterConfig) -> None:
+    """Write atomically: a reader never sees half a file."""
+    settings = asdict(config)
+    nodes = settings.pop("nodes")
+    temporary = path.with_suffix(".toml.tmp")
+    temporary.write_text(tomli_w.dumps({"cluster": settings, "nodes": nodes}))
+    temporary.replace(path)

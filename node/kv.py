@@ -1,0 +1,160 @@
+"""KVStateMachine: the replicated key-value store, fed committed entries in order.
+
+Rules:
+- `apply` is deterministic: the same entries give every node the same state
+  and the same answers. No clock, no randomness, no I/O.
+- Exactly-once (dissertation §6.3): each client has a session. A command's
+  answer is kept under its sequence number until the client acknowledges it;
+  a retried command (same sequence) gets the saved answer and is not applied
+  again. With pipelining a client has many commands in flight, so a session
+  keeps every answer above the client's acknowledged mark, not only the last.
+- Sessions expire deterministically: when more than `sessions_max` exist, the
+  one idle for the most log entries goes (ties: the smallest client id). A
+  command from an expired session whose answer is gone is refused, never
+  applied twice.
+- Values and keys are strings. A transaction's comparisons and its chosen
+  branch happen at one point of the log (etcd's Txn).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from node.errors import InvalidMessage
+from node.messages import (
+    Cas,
+    Command,
+    Delete,
+    Entry,
+    EntryKind,
+    Get,
+    Keys,
+    Operation,
+    Put,
+    Txn,
+    decode_command,
+)
+
+__all__ = ["KVStateMachine", "Session"]
+
+Result = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Session:
+    """One client's memory of answers it may still ask for again."""
+
+    acknowledged: int = 0
+    last_index: int = 0
+    answers: dict[int, Result] = field(default_factory=dict)
+
+
+class KVStateMachine:
+    """The key-value store and its client sessions."""
+
+    def __init__(self, sessions_max: int = 10_000) -> None:
+        self.data: dict[str, str] = {}
+        self.sessions: dict[str, Session] = {}
+        self.sessions_max = sessions_max
+        self.applied_index = 0
+
+    # -- the log ------------------------------------------------------------
+
+    def apply(self, entry: Entry) -> Result | None:
+        """Apply one committed entry; its answer, or None for a no-op."""
+        if entry.index != self.applied_index + 1:
+            raise AssertionError(
+                f"entries applied out of order: {entry.index} after {self.applied_index}"
+            )
+        self.applied_index = entry.index
+        if entry.kind is EntryKind.NOOP:
+            return None
+        try:
+            command = decode_command(entry.data)
+        except InvalidMessage as error:
+            # The leader validated it before proposing; every node answers alike.
+            return {"ok": False, "error": f"undecodable command: {error}"}
+        return self.apply_command(command, entry.index)
+
+    def apply_command(self, command: Command, index: int) -> Result:
+        if command.sequence == 0:
+            return self.execute(command.operation)  # a read that needs no session
+        session = self.sessions.get(command.client_id)
+        if session is None:
+            session = self.sessions[command.client_id] = Session()
+        session.last_index = index
+        saved = session.answers.get(command.sequence)
+        if saved is not None:
+            return saved
+        if command.sequence <= session.acknowledged:
+            return {"ok": False, "error": "sequence already acknowledged: not applied again"}
+        answer = self.execute(command.operation)
+        session.answers[command.sequence] = answer
+        if command.acknowledged > session.acknowledged:
+            session.acknowledged = command.acknowledged
+            for sequence in [s for s in session.answers if s <= command.acknowledged]:
+                del session.answers[sequence]
+        if len(self.sessions) > self.sessions_max:
+            self._expire_one()
+        return answer
+
+    def _expire_one(self) -> None:
+        idle = min(self.sessions.items(), key=lambda item: (item[1].last_index, item[0]))
+        del self.sessions[idle[0]]
+
+    # -- operations ------------------------------------------------------------
+
+    def execute(self, operation: Operation) -> Result:
+        """Run one operation against the current state (reads change nothing)."""
+        match operation:
+            case Get(key):
+                return self._get(key)
+            case Put(key, value):
+                previous = self.data.get(key)
+                self.data[key] = value
+                return {"ok": True, "key": key, "previous": previous}
+            case Delete(key):
+                found = self.data.pop(key, None) is not None
+                return {"ok": found, "key": key, "found": found}
+            case Cas(key, expected, new):
+                current = self.data.get(key)
+                if current != expected:
+                    return {"ok": False, "key": key, "value": current, "found": current is not None}
+                self.data[key] = new
+                return {"ok": True, "key": key, "value": new, "found": True}
+            case Keys(prefix):
+                return {"ok": True, "keys": sorted(k for k in self.data if k.startswith(prefix))}
+            case Txn(compare, success, failure):
+                succeeded = all(self.data.get(c.key) == c.value for c in compare)
+                branch = success if succeeded else failure
+                return {
+                    "ok": True,
+                    "succeeded": succeeded,
+                    "results": [self.execute(op) for op in branch],
+                }
+        raise AssertionError(f"unknown operation {operation!r}")
+
+    def _get(self, key: str) -> Result:
+        value = self.data.get(key)
+        return {"key": key, "value": value, "found": value is not None}
+
+    # -- snapshots ------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        sessions = {
+            client: [s.acknowledged, s.last_index, list(s.answers.items())]
+            for client, s in self.sessions.items()
+        }
+        return msgpack.packb([self.applied_index, self.data, sessions])
+
+    def restore(self, blob: bytes) -> None:
+        applied_index, data, sessions = msgpack.unpackb(blob, strict_map_key=False)
+        self.applied_index = applied_index
+        self.data = data
+        self.sessions = {
+            client: Session(acknowledged, last_index, dict(answers))
+            for client, (acknowledged, last_index, answers) in sessions.items()
+        }

@@ -1,0 +1,64 @@
+"""cluster.toml: one schema, strict about what it accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.config import ClusterConfig, ConfigError, NodeAddress, load, save
+
+
+def three_nodes(**settings: object) -> ClusterConfig:
+    nodes = tuple(NodeAddress(f"n{i}", "127.0.0.1", 7100 + i) for i in (1, 2, 3))
+    return ClusterConfig(nodes=nodes, **settings)  # type: ignore[arg-type]
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    config = three_nodes(fsync=False, election_timeout_ms_min=300, election_timeout_ms_max=600)
+    save(tmp_path / "cluster.toml", config)
+    assert load(tmp_path / "cluster.toml") == config
+
+
+def test_milliseconds_become_ticks() -> None:
+    raft = three_nodes(tick_ms=50, heartbeat_interval_ms=100).raft_config("n2")
+    assert (
+        raft.heartbeat_interval_ticks,
+        raft.election_timeout_ticks_min,
+        raft.election_timeout_ticks_max,
+    ) == (2, 20, 40)
+    assert raft.voters == ("n1", "n2", "n3") and raft.node_id == "n2"
+
+
+def test_unknown_settings_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.toml"
+    save(path, three_nodes())
+    path.write_text(path.read_text().replace("fsync = true", "fsnyc = true"))
+    with pytest.raises(ConfigError, match="fsnyc"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"heartbeat_interval_ms": 2000},
+        {"election_timeout_ms_min": 3000, "election_timeout_ms_max": 2000},
+        {"tick_ms": 0},
+    ],
+)
+def test_inconsistent_timings_are_refused(settings: dict[str, int]) -> None:
+    with pytest.raises(ConfigError):
+        three_nodes(**settings)
+
+
+def test_duplicate_ids_and_ports_are_refused() -> None:
+    node = NodeAddress("n1", "127.0.0.1", 7101)
+    with pytest.raises(ConfigError, match="duplicate"):
+        ClusterConfig(nodes=(node, node))
+    with pytest.raises(ConfigError, match="share"):
+        ClusterConfig(nodes=(node, NodeAddress("n2", "127.0.0.1", 7101)))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no cluster\.toml"):
+        load(tmp_path / "cluster.toml")
