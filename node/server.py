@@ -1,0 +1,363 @@
+"""The node process: `python -m node --dir DIR --id n1 [--after-power-loss]`.
+
+Rules:
+- One loop, one thread (etcd raftexample's serveChannels). A turn: poll until
+  the next tick; apply every tick that elapsed (a resumed process catches up on
+  time before it serves anything); step every frame received; propose all the
+  turn's client writes as one batch; then handle Readies as raft.py Rule 2 says:
+  send, persist (one WAL batch, one fsync), send the answers, apply, reply.
+- Writes and linearizable reads go through the log (ReadIndex comes with the
+  core's part 2); a stale read is answered from local state at once. A
+  non-leader answers not_leader with the leader it knows.
+- A client whose proposal may or may not commit (leadership lost) is told
+  "retry": it asks again with the same sequence number and its session makes
+  the retry harmless.
+- Events go to events.jsonl (one object per line, with wall time) and node.log
+  (one readable line); commit-index moves are left out, they are per batch.
+- Why the node stopped goes to exit.json. SIGTERM finishes the turn and exits 0;
+  a storage failure exits 3 without acknowledging anything more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from node.config import ClusterConfig, ConfigError, load
+from node.errors import InvalidMessage, StorageError
+from node.events import BecameFollower, CommitAdvanced, Event, describe, event_to_dict
+from node.faults import FaultFilter
+from node.kv import KVStateMachine
+from node.messages import (
+    AdminRequest,
+    AdminResponse,
+    AppendEntries,
+    AppendEntriesResponse,
+    ClientRequest,
+    ClientResponse,
+    Command,
+    Get,
+    Heartbeat,
+    HeartbeatResponse,
+    Keys,
+    Message,
+    Operation,
+    RequestVote,
+    RequestVoteResponse,
+    Txn,
+    decode,
+    encode,
+    encode_command,
+)
+from node.raft import DurableState, RaftCore, Ready, Role
+from node.storage import Storage, StorageOptions
+from node.transport import Transport
+
+__all__ = ["EXIT_CONFIG", "EXIT_STORAGE", "NodeServer", "main"]
+
+EXIT_CONFIG = 2
+EXIT_STORAGE = 3
+_PEER_MESSAGES = (
+    RequestVote,
+    RequestVoteResponse,
+    AppendEntries,
+    AppendEntriesResponse,
+    Heartbeat,
+    HeartbeatResponse,
+)
+_FAULTS_CHECK_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """A client waiting for the entry at some index to be applied."""
+
+    identity: bytes
+    request_id: int
+    term: int
+
+
+def is_read_only(operation: Operation) -> bool:
+    if isinstance(operation, Get | Keys):
+        return True
+    if isinstance(operation, Txn):
+        return all(isinstance(op, Get) for op in (*operation.success, *operation.failure))
+    return False
+
+
+class NodeServer:
+    """One running node."""
+
+    def __init__(self, cluster_dir: Path, node_id: str, after_power_loss: bool = False) -> None:
+        self.cluster_dir = cluster_dir
+        self.node_id = node_id
+        self.config: ClusterConfig = load(cluster_dir / "cluster.toml")
+        self.config.node(node_id)  # an unknown id is a configuration error
+        self.node_dir = cluster_dir / node_id
+        self.node_dir.mkdir(parents=True, exist_ok=True)
+        self._log: TextIO = open(self.node_dir / "node.log", "a", buffering=1)  # noqa: SIM115
+        self._events: TextIO = open(self.node_dir / "events.jsonl", "a", buffering=1)  # noqa: SIM115
+        options = StorageOptions(
+            fsync=self.config.fsync, power_loss_mode=self.config.power_loss_mode
+        )
+        self.storage, recovered = Storage.open(self.node_dir, options, after_power_loss)
+        for warning in recovered.warnings:
+            self.log_line(f"warning: {warning}")
+        self.core = RaftCore(
+            self.config.raft_config(node_id),
+            DurableState(recovered.hard_state, recovered.entries),
+            random.Random(),
+        )
+        self.kv = KVStateMachine()
+        self.filter = FaultFilter(node_id, self.config.node_ids, cluster_dir / "faults.toml")
+        self.transport = Transport(node_id, self.config, self.filter)
+        self.tick_s = self.config.tick_ms / 1000
+        self.waiting: dict[int, _Waiting] = {}
+        self.proposals: list[tuple[bytes, bytes, int]] = []  # (command, identity, request id)
+        self.invalid_messages = 0
+        self.stopping = False
+        self.log_line(
+            f"{node_id} started (pid {os.getpid()}, term {recovered.hard_state.term}, "
+            f"{len(recovered.entries)} log entries, fsync {'on' if self.config.fsync else 'off'})"
+        )
+
+    # -- the loop ---------------------------------------------------------------
+
+    def run(self) -> None:
+        next_tick = time.monotonic() + self.tick_s
+        next_faults_check = 0.0
+        while not self.stopping:
+            now = time.monotonic()
+            wait = next_tick - now
+            due = self.transport.flush_delayed()
+            if due is not None:
+                wait = min(wait, due - now)
+            frames = list(self.transport.receive(wait * 1000))
+            now = time.monotonic()
+            if now >= next_tick:
+                elapsed = int((now - next_tick) / self.tick_s) + 1
+                for _ in range(elapsed):
+                    self.core.tick()
+                next_tick += elapsed * self.tick_s
+            if now >= next_faults_check:
+                next_faults_check = now + _FAULTS_CHECK_S
+                if self.filter.reload():
+                    self.log_line(f"faults version {self.filter.faults.version} in force")
+            for identity, frame in frames:
+                self.handle_frame(identity, frame)
+            self.propose_batch()
+            self.drain_ready()
+
+    def handle_frame(self, identity: bytes, frame: bytes) -> None:
+        try:
+            message = decode(frame)
+        except InvalidMessage:
+            self.invalid_messages += 1
+            return
+        if isinstance(message, _PEER_MESSAGES):
+            if message.dst != self.node_id or identity != message.src.encode():
+                self.invalid_messages += 1
+            elif self.transport.accepts_from_peer(message.src):
+                self.core.step(message)
+        elif isinstance(message, ClientRequest):
+            self.handle_client(identity, message)
+        elif isinstance(message, AdminRequest):
+            self.transport.reply(
+                identity, encode(AdminResponse(message.request_id, self.admin(message)))
+            )
+        else:
+            self.invalid_messages += 1
+
+    def handle_client(self, identity: bytes, request: ClientRequest) -> None:
+        read_only = is_read_only(request.operation)
+        if read_only and request.consistency == "stale":
+            self.answer(identity, request.request_id, "ok", self.kv.execute(request.operation))
+            return
+        if self.core.role is not Role.LEADER:
+            self.answer(identity, request.request_id, "not_leader", {}, self.core.leader_id)
+            return
+        # Reads need no session: they change nothing, so a retry is harmless.
+        sequence = 0 if read_only else request.sequence
+        command = Command(request.client_id, sequence, request.acknowledged, request.operation)
+        self.proposals.append((encode_command(command), identity, request.request_id))
+
+    def propose_batch(self) -> None:
+        """All the turn's writes become one append: one fsync, one AppendEntries."""
+        if not self.proposals:
+            return
+        if self.core.role is not Role.LEADER:
+            for _, identity, request_id in self.proposals:
+                self.answer(identity, request_id, "not_leader", {}, self.core.leader_id)
+        else:
+            proposal = self.core.propose([command for command, _, _ in self.proposals])
+            for offset, (_, identity, request_id) in enumerate(self.proposals):
+                self.waiting[proposal.first_index + offset] = _Waiting(
+                    identity, request_id, proposal.term
+                )
+        self.proposals.clear()
+
+    def drain_ready(self) -> None:
+        core = self.core
+        while core.has_ready():
+            rd = core.ready()
+            self.send(rd.messages)
+            if rd.entries or rd.hard_state is not None:
+                self.storage.persist(rd.entries, rd.hard_state)
+            self.send(rd.messages_after_persist)
+            self.apply(rd)
+            self.record(rd.events)
+            core.advance(rd)
+
+    def send(self, messages: tuple[Message, ...]) -> None:
+        for message in messages:
+            self.transport.send_to_peer(message.dst, encode(message))
+
+    def apply(self, rd: Ready) -> None:
+        for entry in rd.committed_entries:
+            result = self.kv.apply(entry)
+            waiting = self.waiting.pop(entry.index, None)
+            if waiting is None:
+                continue
+            if waiting.term == entry.term and result is not None:
+                self.answer(waiting.identity, waiting.request_id, "ok", result)
+            else:  # another leader's entry took this index: ours was lost
+                self.answer(waiting.identity, waiting.request_id, "retry", {})
+        if self.waiting and self.core.role is not Role.LEADER:
+            # Our proposals may still commit under the new leader, or not.
+            for waiting in self.waiting.values():
+                self.answer(waiting.identity, waiting.request_id, "retry", {}, self.core.leader_id)
+            self.waiting.clear()
+
+    def answer(
+        self,
+        identity: bytes,
+        request_id: int,
+        status: str,
+        result: dict[str, Any],
+        leader_id: str | None = None,
+    ) -> None:
+        self.transport.reply(
+            identity, encode(ClientResponse(request_id, status, result, leader_id))
+        )
+
+    # -- admin, events, logs -------------------------------------------------------
+
+    def admin(self, request: AdminRequest) -> dict[str, Any]:
+        if request.command == "status":
+            return self.status()
+        if request.command == "reload_faults":
+            self.filter.reload(force=True)
+            return {"ok": True, "faults_version": self.filter.faults.version}
+        return {"ok": False, "error": f"unknown admin command {request.command!r}"}
+
+    def status(self) -> dict[str, Any]:
+        core = self.core
+        role = "candidate" if core.role is Role.PRE_CANDIDATE else core.role.value
+        return {
+            "id": self.node_id,
+            "pid": os.getpid(),
+            "role": role,
+            "term": core.term,
+            "leader": core.leader_id,
+            "commit_index": core.log.commit_index,
+            "applied_index": core.log.applied_index,
+            "last_log_index": core.log.last_index,
+            "snapshot_index": core.log.snapshot_index,
+            "group": self.filter.faults.group_of(self.node_id, self.config.node_ids),
+            "voters": list(core.voters),
+            "learners": [],
+            "fsync": self.config.fsync,
+            "faults_version": self.filter.faults.version,
+            "invalid_messages": self.invalid_messages,
+            "dropped_messages": self.transport.dropped_full,
+        }
+
+    def record(self, events: tuple[Event, ...]) -> None:
+        for event in events:
+            if isinstance(event, CommitAdvanced):
+                continue
+            line = describe(self.node_id, event)
+            document = {"time": time.time(), **event_to_dict(self.node_id, event), "text": line}
+            self._events.write(json.dumps(document) + "\n")
+            self.log_line(line)
+            if isinstance(event, BecameFollower) and self.proposals:
+                self.propose_batch()  # answers not_leader at once
+
+    def log_line(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
+        self._log.write(f"{stamp} {text}\n")
+
+    def write_exit(self, reason: str, exit_code: int) -> None:
+        document = {
+            "reason": reason,
+            "exit_code": exit_code,
+            "pid": os.getpid(),
+            "time": time.time(),
+        }
+        temporary = self.node_dir / "exit.json.tmp"
+        temporary.write_text(json.dumps(document))
+        temporary.replace(self.node_dir / "exit.json")
+        self.log_line(f"{self.node_id} stopped: {reason}")
+
+    def close(self) -> None:
+        self.transport.close()
+        self.storage.close()
+
+
+def _write_early_exit(cluster_dir: Path, node_id: str, reason: str, exit_code: int) -> None:
+    node_dir = cluster_dir / node_id
+    if node_dir.is_dir():
+        (node_dir / "exit.json").write_text(
+            json.dumps(
+                {"reason": reason, "exit_code": exit_code, "pid": os.getpid(), "time": time.time()}
+            )
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m node", description="Run one raftctl node.")
+    parser.add_argument("--dir", type=Path, required=True, help="the cluster directory")
+    parser.add_argument("--id", required=True, help="this node's id in cluster.toml")
+    parser.add_argument(
+        "--after-power-loss",
+        action="store_true",
+        help="first cut files back to what was synced (simulated power cut)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        server = NodeServer(args.dir, args.id, args.after_power_loss)
+    except ConfigError as error:
+        print(f"node {args.id}: {error}", file=sys.stderr)
+        _write_early_exit(args.dir, args.id, str(error), EXIT_CONFIG)
+        return EXIT_CONFIG
+    except StorageError as error:
+        print(f"node {args.id}: {error}", file=sys.stderr)
+        _write_early_exit(args.dir, args.id, str(error), EXIT_STORAGE)
+        return EXIT_STORAGE
+
+    def stop(signum: int, _frame: object) -> None:
+        server.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.run()
+    except StorageError as error:
+        # The disk can no longer be trusted: acknowledge nothing more.
+        server.write_exit(f"storage failure: {error}", EXIT_STORAGE)
+        print(f"node {args.id}: {error}", file=sys.stderr)
+        return EXIT_STORAGE
+    except BaseException as error:
+        server.write_exit(f"crashed: {type(error).__name__}: {error}", 1)
+        raise
+    server.close()
+    server.write_exit("stopped by signal", 0)
+    return 0
