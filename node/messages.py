@@ -50,6 +50,7 @@ __all__ = [
     "decode_command",
     "encode",
     "encode_command",
+    "is_read_only",
 ]
 
 WIRE_VERSION = 1
@@ -214,6 +215,15 @@ class Txn:
 
 
 Operation = Get | Put | Delete | Cas | Keys | Txn
+
+
+def is_read_only(operation: Operation) -> bool:
+    """True for operations that change nothing (a transaction of gets included)."""
+    if isinstance(operation, Get | Keys):
+        return True
+    if isinstance(operation, Txn):
+        return all(isinstance(op, Get) for op in (*operation.success, *operation.failure))
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,18 +44,15 @@ from node.messages import (
     ClientRequest,
     ClientResponse,
     Command,
-    Get,
     Heartbeat,
     HeartbeatResponse,
-    Keys,
     Message,
-    Operation,
     RequestVote,
     RequestVoteResponse,
-    Txn,
     decode,
     encode,
     encode_command,
+    is_read_only,
 )
 from node.raft import DurableState, RaftCore, Ready, Role
 from node.storage import Storage, StorageOptions
@@ -83,14 +80,6 @@ class _Waiting:
     identity: bytes
     request_id: int
     term: int
-
-
-def is_read_only(operation: Operation) -> bool:
-    if isinstance(operation, Get | Keys):
-        return True
-    if isinstance(operation, Txn):
-        return all(isinstance(op, Get) for op in (*operation.success, *operation.failure))
-    return False
 
 
 class NodeServer:

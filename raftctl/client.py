@@ -1,0 +1,363 @@
+"""The client library: leader discovery, redirects, retries, exactly-once writes.
+
+Rules:
+- One DEALER per node and request ids, never REQ/REP (DESIGN.md traps).
+- Every write gets a sequence number of this client's session; a retry (after
+  a timeout, a "retry" answer or a redirect) reuses it, so the cluster applies
+  the write once. Each request carries the acknowledged mark: the highest
+  sequence number up to which every answer has arrived.
+- Many operations may be in flight at once (`pipeline`); every operation has
+  a deadline, after which it is Unavailable (for a write: outcome unknown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from node.config import ClusterConfig
+from node.errors import InvalidMessage
+from node.messages import (
+    AdminRequest,
+    AdminResponse,
+    ClientRequest,
+    ClientResponse,
+    Operation,
+    is_read_only,
+)
+from node.messages import decode as decode_message
+from node.messages import encode as encode_message
+from raftctl.errors import Unavailable
+
+__all__ = ["Client", "Outcome"]
+
+ATTEMPT_TIMEOUT_S = 1.0
+BACKOFF_S = 0.05
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one operation ended."""
+
+    operation: Operation
+    result: dict[str, Any] | None
+    error: Unavailable | None
+    latency_s: float
+    node: str | None
+    invoked_at: float
+    sequence: int
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(slots=True)
+class _Operation:
+    position: int
+    operation: Operation
+    sequence: int
+    started_at: float
+    deadline: float
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class _Attempt:
+    operation: _Operation
+    node: str
+    sent_at: float
+
+
+class Client:
+    """A session with one cluster. Not thread-safe: one client per thread."""
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        client_id: str | None = None,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+    ) -> None:
+        self.config = config
+        self.client_id = client_id or f"c{os.getpid()}-{os.urandom(4).hex()}"
+        self.context = context or zmq.Context.instance()
+        self._sockets: dict[str, zmq.Socket[bytes]] = {}
+        self._poller = zmq.Poller()
+        for node in config.nodes:
+            dealer = self.context.socket(zmq.DEALER)
+            dealer.setsockopt(zmq.LINGER, 0)
+            dealer.connect(node.endpoint)
+            self._sockets[node.id] = dealer
+            self._poller.register(dealer, zmq.POLLIN)
+        self.leader_hint: str | None = None
+        self._next_request_id = 1
+        self._next_sequence = 1
+        self._answered: set[int] = set()
+        self.acknowledged = 0
+        self._round_robin = 0
+
+    def close(self) -> None:
+        for dealer in self._sockets.values():
+            dealer.close(linger=0)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the API --------------------------------------------------------------
+
+    def call(
+        self,
+        operation: Operation,
+        consistency: str = "linearizable",
+        node: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> dict[str, Any]:
+        """Run one operation; raises Unavailable after `timeout_s`."""
+        (outcome,) = self.pipeline([operation], 1, consistency, node, timeout_s)
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.result is not None
+        return outcome.result
+
+    def pipeline(
+        self,
+        operations: Sequence[Operation],
+        window: int,
+        consistency: str = "linearizable",
+        node: str | None = None,
+        timeout_s: float = 10.0,
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """Run `operations` with up to `window` in flight; outcomes in order."""
+        outcomes: list[Outcome | None] = [None] * len(operations)
+        waiting = deque(range(len(operations)))
+        inflight: dict[int, _Attempt] = {}
+        resend: list[tuple[float, _Operation]] = []
+        while waiting or inflight or resend:
+            now = time.monotonic()
+            while waiting and len(inflight) + len(resend) < window:
+                position = waiting.popleft()
+                operation = operations[position]
+                sequence = 0 if is_read_only(operation) else self._take_sequence()
+                state = _Operation(position, operation, sequence, now, now + timeout_s)
+                self._send(state, node or self.leader_hint, consistency, inflight)
+            for due, state in [item for item in resend if item[0] <= now]:
+                resend.remove((due, state))
+                target = node if consistency == "stale" else self.leader_hint
+                self._send(state, target, consistency, inflight)
+            self._expire(inflight, resend, outcomes, on_done, now, node, consistency)
+            for response, source in self._receive(self._wait_ms(inflight, resend)):
+                attempt = inflight.pop(response.request_id, None)
+                if attempt is None:
+                    continue  # an answer to an attempt already given up on
+                self._handle(
+                    response,
+                    source,
+                    attempt,
+                    resend,
+                    outcomes,
+                    on_done,
+                    node,
+                    consistency,
+                    inflight,
+                )
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def status(self, node_id: str, timeout_s: float = 1.0) -> dict[str, Any] | None:
+        """A node's status, or None if it did not answer in time."""
+        return self.admin(node_id, "status", timeout_s=timeout_s)
+
+    def admin(
+        self,
+        node_id: str,
+        command: str,
+        arguments: dict[str, Any] | None = None,
+        timeout_s: float = 1.0,
+    ) -> dict[str, Any] | None:
+        """An admin request to one node; None if it did not answer in time."""
+        request_id = self._take_request_id()
+        dealer = self._sockets[node_id]
+        with contextlib.suppress(zmq.Again):
+            dealer.send(
+                encode_message(AdminRequest(request_id, command, arguments or {})), zmq.NOBLOCK
+            )
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not dealer.poll(int(remaining * 1000) + 1):
+                break
+            try:
+                message = decode_message(dealer.recv())
+            except InvalidMessage:
+                continue
+            if isinstance(message, AdminResponse) and message.request_id == request_id:
+                return message.result
+        return None
+
+    # -- internals ----------------------------------------------------------------
+
+    def _take_sequence(self) -> int:
+        sequence = self._next_sequence
+        self._next_sequence += 1
+        return sequence
+
+    def _take_request_id(self) -> int:
+        request_id = self._next_request_id
+        self._next_request_id += 1
+        return request_id
+
+    def _pick(self, preferred: str | None) -> str:
+        if preferred is not None:
+            return preferred
+        ids = self.config.node_ids
+        self._round_robin = (self._round_robin + 1) % len(ids)
+        return ids[self._round_robin]
+
+    def _send(
+        self, state: _Operation, target: str | None, consistency: str, inflight: dict[int, _Attempt]
+    ) -> None:
+        node = self._pick(target)
+        request_id = self._take_request_id()
+        state.attempts += 1
+        request = ClientRequest(
+            request_id,
+            self.client_id,
+            state.sequence,
+            self.acknowledged,
+            state.operation,
+            consistency,
+        )
+        # A full queue makes this a silent attempt: it times out and moves on.
+        with contextlib.suppress(zmq.Again):
+            self._sockets[node].send(encode_message(request), zmq.NOBLOCK)
+        inflight[request_id] = _Attempt(state, node, time.monotonic())
+
+    def _wait_ms(
+        self, inflight: dict[int, _Attempt], resend: list[tuple[float, _Operation]]
+    ) -> int:
+        now = time.monotonic()
+        moments = [attempt.sent_at + ATTEMPT_TIMEOUT_S for attempt in inflight.values()]
+        moments += [due for due, _ in resend]
+        if not moments:
+            return 0
+        return max(0, int((min(moments) - now) * 1000) + 1)
+
+    def _receive(self, timeout_ms: int) -> list[tuple[ClientResponse, str]]:
+        received = []
+        for dealer, _ in self._poller.poll(timeout_ms):
+            source = next(n for n, s in self._sockets.items() if s is dealer)
+            while True:
+                try:
+                    frame = dealer.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                try:
+                    message = decode_message(frame)
+                except InvalidMessage:
+                    continue
+                if isinstance(message, ClientResponse):
+                    received.append((message, source))
+        return received
+
+    def _handle(
+        self,
+        response: ClientResponse,
+        source: str,
+        attempt: _Attempt,
+        resend: list[tuple[float, _Operation]],
+        outcomes: list[Outcome | None],
+        on_done: Callable[[Outcome], None] | None,
+        node: str | None,
+        consistency: str,
+        inflight: dict[int, _Attempt],
+    ) -> None:
+        state = attempt.operation
+        if response.status == "ok":
+            if consistency != "stale":
+                self.leader_hint = source
+            self._finish(state, response.result, None, source, outcomes, on_done)
+        elif response.status == "not_leader":
+            self.leader_hint = response.leader_id
+            if response.leader_id is not None and response.leader_id != source:
+                self._send(state, response.leader_id, consistency, inflight)
+            else:
+                resend.append((time.monotonic() + BACKOFF_S, state))
+        else:  # retry (outcome unknown) or error: ask again with the same sequence
+            if response.leader_id is not None:
+                self.leader_hint = response.leader_id
+            resend.append((time.monotonic() + BACKOFF_S, state))
+
+    def _expire(
+        self,
+        inflight: dict[int, _Attempt],
+        resend: list[tuple[float, _Operation]],
+        outcomes: list[Outcome | None],
+        on_done: Callable[[Outcome], None] | None,
+        now: float,
+        node: str | None,
+        consistency: str,
+    ) -> None:
+        for request_id, attempt in list(inflight.items()):
+            state = attempt.operation
+            if now >= state.deadline:
+                del inflight[request_id]
+                self._give_up(state, outcomes, on_done)
+            elif now - attempt.sent_at >= ATTEMPT_TIMEOUT_S:
+                del inflight[request_id]
+                if self.leader_hint == attempt.node:
+                    self.leader_hint = None  # it did not answer: look elsewhere
+                target = node if consistency == "stale" else None
+                self._send(state, target, consistency, inflight)
+        for due, state in list(resend):
+            if now >= state.deadline:
+                resend.remove((due, state))
+                self._give_up(state, outcomes, on_done)
+
+    def _give_up(
+        self,
+        state: _Operation,
+        outcomes: list[Outcome | None],
+        on_done: Callable[[Outcome], None] | None,
+    ) -> None:
+        waited = time.monotonic() - state.started_at
+        what = "write" if state.sequence else "read"
+        message = f"no leader answered the {what} within {waited:.1f}s"
+        if state.sequence:
+            message += "; its outcome is unknown (it may still be applied)"
+        self._finish(state, None, Unavailable(message), None, outcomes, on_done)
+
+    def _finish(
+        self,
+        state: _Operation,
+        result: dict[str, Any] | None,
+        error: Unavailable | None,
+        node: str | None,
+        outcomes: list[Outcome | None],
+        on_done: Callable[[Outcome], None] | None,
+    ) -> None:
+        if state.sequence:
+            self._answered.add(state.sequence)
+            while self.acknowledged + 1 in self._answered:
+                self.acknowledged += 1
+                self._answered.discard(self.acknowledged)
+        outcome = Outcome(
+            state.operation,
+            result,
+            error,
+            time.monotonic() - state.started_at,
+            node,
+            state.started_at,
+            state.sequence,
+        )
+        outcomes[state.position] = outcome
+        if on_done is not None:
+            on_done(outcome)

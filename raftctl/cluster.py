@@ -1,0 +1,264 @@
+"""The cluster directory and the supervision of its node processes.
+
+Rules (DESIGN.md, "Detached node processes"):
+- Nodes are spawned detached (their own session) and outlive the controller.
+- <dir>/<id>/node.pid holds the pid and the process creation time; a pid is
+  signalled only after psutil confirms that creation time, so a reused pid is
+  never touched. A zombie counts as stopped.
+- Processes are found by pid only, never by name.
+- A node's stdout and stderr go to its node.log, so a traceback lands there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import psutil
+
+from node.config import ClusterConfig, ConfigError, NodeAddress, load, save
+from raftctl.errors import NoCluster, UnknownNode, UsageError
+
+__all__ = ["ClusterDir", "free_ports", "wait_for"]
+
+_CREATE_TIME_TOLERANCE_S = 0.05
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the OS says are free now on 127.0.0.1."""
+    sockets = []
+    try:
+        for _ in range(count):
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            sockets.append(probe)
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+class ClusterDir:
+    """A cluster directory: cluster.toml, faults.toml and one folder per node."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.config: ClusterConfig = load(path / "cluster.toml")
+        except ConfigError as error:
+            if not (path / "cluster.toml").exists():
+                raise NoCluster(
+                    f"no cluster at {path} (no cluster.toml): run `raftctl start` first"
+                ) from error
+            raise UsageError(str(error)) from error
+
+    @classmethod
+    def create(
+        cls, path: Path, node_count: int = 3, base_port: int = 7100, **settings: object
+    ) -> ClusterDir:
+        """Write a new cluster.toml (refused if one exists)."""
+        if (path / "cluster.toml").exists():
+            raise UsageError(f"{path} already holds a cluster")
+        if node_count < 1:
+            raise UsageError("a cluster needs at least one node")
+        ports = (
+            free_ports(node_count)
+            if base_port == 0
+            else [base_port + number for number in range(1, node_count + 1)]
+        )
+        nodes = tuple(
+            NodeAddress(f"n{number}", "127.0.0.1", port)
+            for number, port in enumerate(ports, start=1)
+        )
+        try:
+            config = ClusterConfig(nodes=nodes, next_node_number=node_count + 1, **settings)  # type: ignore[arg-type]
+        except ConfigError as error:
+            raise UsageError(str(error)) from error
+        path.mkdir(parents=True, exist_ok=True)
+        save(path / "cluster.toml", config)
+        return cls(path)
+
+    # -- nodes and their processes ------------------------------------------------
+
+    def node_ids(self) -> tuple[str, ...]:
+        return self.config.node_ids
+
+    def check_node(self, node_id: str) -> str:
+        if node_id not in self.config.node_ids:
+            raise UnknownNode(
+                f"no node {node_id!r} in this cluster (nodes: {', '.join(self.config.node_ids)})"
+            )
+        return node_id
+
+    def process(self, node_id: str) -> psutil.Process | None:
+        """The live process of `node_id`, confirmed by its creation time."""
+        try:
+            record = json.loads((self.path / node_id / "node.pid").read_text())
+            process = psutil.Process(int(record["pid"]))
+            if abs(process.create_time() - float(record["create_time"])) > (
+                _CREATE_TIME_TOLERANCE_S
+            ):
+                return None  # the pid was reused by someone else
+            if process.status() == psutil.STATUS_ZOMBIE:
+                self._reap(process.pid)
+                return None
+            return process
+        except (FileNotFoundError, ValueError, KeyError, psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+
+    def state(self, node_id: str) -> str:
+        """running, paused or stopped."""
+        process = self.process(node_id)
+        if process is None:
+            return "stopped"
+        try:
+            return "paused" if process.status() == psutil.STATUS_STOPPED else "running"
+        except psutil.NoSuchProcess:
+            return "stopped"
+
+    def start(self, node_id: str, after_power_loss: bool = False) -> int:
+        """Spawn `node_id` detached unless it runs; return its pid."""
+        self.check_node(node_id)
+        existing = self.process(node_id)
+        if existing is not None:
+            return existing.pid
+        node_dir = self.path / node_id
+        node_dir.mkdir(parents=True, exist_ok=True)
+        (node_dir / "exit.json").unlink(missing_ok=True)
+        command = [sys.executable, "-m", "node", "--dir", str(self.path), "--id", node_id]
+        if after_power_loss:
+            command.append("--after-power-loss")
+        pid = _spawn_detached(command, node_dir / "node.log")
+        created = psutil.Process(pid).create_time()
+        record = node_dir / "node.pid.tmp"
+        record.write_text(json.dumps({"pid": pid, "create_time": created}))
+        record.replace(node_dir / "node.pid")
+        return pid
+
+    def signal(self, node_id: str, signum: int) -> bool:
+        """Send `signum` to the confirmed process; False when it is not running."""
+        process = self.process(node_id)
+        if process is None:
+            return False
+        try:
+            process.send_signal(signum)
+        except psutil.NoSuchProcess:
+            return False
+        return True
+
+    def stop(self, node_id: str, grace_s: float = 5.0) -> None:
+        """Graceful stop: resume if paused, SIGTERM, SIGKILL after `grace_s`."""
+        process = self.process(node_id)
+        if process is None:
+            return
+        try:
+            process.send_signal(signal.SIGCONT)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(grace_s)
+            except psutil.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+                process.wait(grace_s)
+        except psutil.NoSuchProcess:
+            pass
+        self._reap(process.pid)
+
+    def kill(self, node_id: str) -> None:
+        """SIGKILL, and wait until the process is gone."""
+        process = self.process(node_id)
+        if process is None:
+            return
+        try:
+            process.send_signal(signal.SIGKILL)
+            process.wait(5)
+        except psutil.NoSuchProcess:
+            pass
+        self._reap(process.pid)
+
+    def pause(self, node_id: str) -> bool:
+        return self.signal(node_id, signal.SIGSTOP)
+
+    def resume(self, node_id: str) -> bool:
+        return self.signal(node_id, signal.SIGCONT)
+
+    def power_cut(self, node_ids: Iterable[str]) -> None:
+        """Kill `node_ids` at once, then restart them as after a power cut: their
+        files are first cut back to what was synced (power-loss mode)."""
+        victims = [node_id for node_id in node_ids]
+        processes = [p for p in (self.process(node_id) for node_id in victims) if p is not None]
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(processes, timeout=5)
+        for process in processes:
+            self._reap(process.pid)
+        for node_id in victims:
+            self.start(node_id, after_power_loss=True)
+
+    def stop_all(self, grace_s: float = 5.0) -> None:
+        for node_id in self.node_ids():
+            self.stop(node_id, grace_s)
+
+    def exit_record(self, node_id: str) -> dict[str, object] | None:
+        try:
+            record: dict[str, object] = json.loads((self.path / node_id / "exit.json").read_text())
+            return record
+        except (FileNotFoundError, ValueError):
+            return None
+
+    @staticmethod
+    def _reap(pid: int) -> None:
+        """Collect the exit status of our own child so it does not stay a zombie."""
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def _spawn_detached(command: list[str], log_path: Path) -> int:
+    """Start `command` in its own session with stdout and stderr appended to
+    `log_path`. posix_spawn leaves no Popen object behind to complain that a
+    process it never waits for is still running: nodes outlive us on purpose."""
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    try:
+        return os.posix_spawn(
+            command[0],
+            command,
+            _node_environment(),
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, devnull, 0),
+                (os.POSIX_SPAWN_DUP2, log, 1),
+                (os.POSIX_SPAWN_DUP2, log, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(log)
+        os.close(devnull)
+
+
+def _node_environment() -> dict[str, str]:
+    """The node must import this very checkout, wherever the controller runs."""
+    environment = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [root, *filter(None, [environment.get("PYTHONPATH")])]
+    )
+    return environment
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Poll `condition()` until true or the deadline; the one waiting helper."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)

@@ -1,0 +1,48 @@
+"""raftctl's exceptions: each user-facing one carries its exit code (DESIGN.md).
+
+RaftctlError            base; exit_code 1
+├── UsageError          bad arguments or options                     exit 2
+├── Unavailable         no leader or no quorum within the deadline;  exit 3
+│                       for a write its outcome is unknown
+├── NoCluster           no cluster.toml at --dir                     exit 4
+└── UnknownNode         a node id the cluster does not have          exit 4
+"""
+
+from __future__ import annotations
+
+__all__ = ["NoCluster", "RaftctlError", "Unavailable", "UnknownNode", "UsageError"]
+
+
+class RaftctlError(Exception):
+    """An error a user can cause: one line on stderr and an exit code."""
+
+    exit_code = 1
+    kind = "error"
+
+
+class UsageError(RaftctlError):
+    """The command line asks for something that cannot be done."""
+
+    exit_code = 2
+    kind = "usage"
+
+
+class Unavailable(RaftctlError):
+    """No leader or no quorum answered within the deadline."""
+
+    exit_code = 3
+    kind = "unavailable"
+
+
+class NoCluster(RaftctlError):
+    """There is no cluster at the given directory."""
+
+    exit_code = 4
+    kind = "no_cluster"
+
+
+class UnknownNode(RaftctlError):
+    """The cluster has no such node."""
+
+    exit_code = 4
+    kind = "unknown_node"

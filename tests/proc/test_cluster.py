@@ -1,0 +1,235 @@
+"""The cluster on real processes: crashes, power cuts, partitions, lossy links,
+exactly-once retries and atomic transfers. Every wait has a deadline."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+
+from node.faults import Faults, LinkFault
+from node.messages import ClientRequest, ClientResponse, Compare, Get, Put, Txn, decode, encode
+from raftctl.client import Client
+from tests.proc.conftest import LiveCluster
+
+
+def write_keys(
+    live: LiveCluster, prefix: str, count: int, window: int = 16, client: Client | None = None
+) -> dict[str, str]:
+    """Pipelined writes of unique values; returns what was acknowledged. A
+    thread of its own must pass its own client: sockets are not thread-safe."""
+    operations = [Put(f"{prefix}{i}", f"v-{prefix}{i}") for i in range(count)]
+    outcomes = (client or live.client).pipeline(operations, window, timeout_s=20)
+    return {
+        o.operation.key: o.operation.value
+        for o in outcomes  # type: ignore[union-attr]
+        if o.ok
+    }
+
+
+def assert_all_present(live: LiveCluster, acknowledged: dict[str, str]) -> None:
+    reads = live.client.pipeline([Get(key) for key in acknowledged], 32, timeout_s=30)
+    missing = [o.operation for o in reads if not o.ok or not o.result["found"]]  # type: ignore[index]
+    assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"
+    wrong = [o.result for o in reads if o.result["value"] != acknowledged[o.result["key"]]]  # type: ignore[index]
+    assert not wrong, wrong[:3]
+
+
+def test_acknowledged_writes_survive_kill_9_of_random_nodes(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    live = cluster_factory(3)
+    live.leader()
+    rng = random.Random(4)
+    acknowledged: dict[str, str] = {}
+    writer_client = Client(live.dir.config)
+    try:
+        for round_number in range(4):
+            prefix = f"r{round_number}-"
+            writer = threading.Thread(
+                target=lambda p=prefix: acknowledged.update(
+                    write_keys(live, p, 150, client=writer_client)
+                )
+            )
+            writer.start()
+            victim = live.leader() if round_number % 2 == 0 else rng.choice(live.dir.node_ids())
+            live.dir.kill(victim)
+            writer.join(timeout=60)
+            assert not writer.is_alive()
+            live.dir.start(victim)
+            live.leader()
+    finally:
+        writer_client.close()
+    assert len(acknowledged) > 300
+    statuses = live.converged()
+    assert len({s["applied_index"] for s in statuses.values()}) == 1
+    assert_all_present(live, acknowledged)
+    for node_id in live.dir.node_ids():  # every replica holds them, read locally
+        key, value = next(iter(acknowledged.items()))
+        assert live.client.call(Get(key), "stale", node_id)["value"] == value
+
+
+def test_power_cut_of_a_majority_loses_nothing_with_fsync(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    live = cluster_factory(3, power_loss_mode=True)
+    leader = live.leader()
+    acknowledged = write_keys(live, "p", 200)
+    assert len(acknowledged) == 200
+    majority = [leader, next(n for n in live.dir.node_ids() if n != leader)]
+    live.dir.power_cut(majority)
+    live.leader()
+    assert_all_present(live, acknowledged)
+
+
+def test_power_cut_without_fsync_loses_acknowledged_writes(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    """The negative control: the power-loss mode has teeth on real processes."""
+    live = cluster_factory(3, power_loss_mode=True, fsync=False)
+    live.leader()
+    acknowledged = write_keys(live, "q", 50)
+    assert len(acknowledged) == 50
+    live.dir.power_cut(live.dir.node_ids())
+    live.leader()
+    reads = live.client.pipeline([Get(key) for key in acknowledged], 16, timeout_s=30)
+    assert all(o.ok for o in reads)
+    assert not any(o.result["found"] for o in reads)  # type: ignore[index]
+
+
+def test_a_minority_cannot_commit_and_healing_converges(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    live = cluster_factory(3)
+    old_leader = live.leader()
+    rest = [n for n in live.dir.node_ids() if n != old_leader]
+    commit_before = live.client.status(old_leader)["commit_index"]  # type: ignore[index]
+    live.set_faults(Faults(partition=((old_leader,), tuple(rest))))
+    # Ask the cut-off leader alone, over a raw socket: it must never say ok.
+    answers = raw_requests(live, old_leader, [Put("stranded", "x")], wait_s=3.0)
+    assert all(answer.status != "ok" for answer in answers), answers
+    assert live.client.status(old_leader)["commit_index"] == commit_before  # type: ignore[index]
+    new_leader = live.leader(among=rest)
+    assert new_leader != old_leader
+    assert live.client.call(Put("majority", "yes"))["ok"]
+    live.set_faults(Faults())
+    live.converged()
+    assert live.client.call(Get("majority"), "stale", old_leader)["value"] == "yes"
+    # Unknown outcome: the stranded write never committed, or a later leader
+    # took it from the old leader's log; either way every node agrees.
+    assert live.client.call(Get("stranded"))["value"] in (None, "x")
+
+
+def raw_requests(
+    live: LiveCluster, node_id: str, operations: list[Put], wait_s: float
+) -> list[ClientResponse]:
+    """Send each operation once to `node_id` and collect whatever comes back."""
+    import time
+
+    import zmq
+
+    dealer = zmq.Context.instance().socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(live.dir.config.node(node_id).endpoint)
+    answers = []
+    try:
+        for request_id, operation in enumerate(operations, start=1):
+            dealer.send(encode(ClientRequest(request_id, "raw", request_id, 0, operation)))
+        deadline = time.monotonic() + wait_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            if dealer.poll(int(remaining * 1000) + 1):
+                answers.append(decode(dealer.recv()))
+    finally:
+        dealer.close()
+    return answers
+
+
+def test_lossy_links_slow_writes_down_but_lose_nothing(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    live = cluster_factory(3)
+    live.leader()
+    ids = live.dir.node_ids()
+    live.set_faults(
+        Faults(links=(LinkFault(ids, ids, drop=0.2, delay_ms=20, jitter_ms=10, duplicate=0.1),))
+    )
+    acknowledged = write_keys(live, "l", 100, window=8)
+    assert acknowledged
+    live.set_faults(Faults())
+    live.converged()
+    assert_all_present(live, acknowledged)
+
+
+def test_a_retried_write_is_applied_once(cluster_factory: Callable[..., LiveCluster]) -> None:
+    import zmq
+
+    live = cluster_factory(3)
+    leader = live.leader()
+    live.client.call(Put("n", "0"))
+    dealer = zmq.Context.instance().socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(live.dir.config.node(leader).endpoint)
+    try:
+        answers = []
+        for request_id in (1, 2):  # the same session and sequence, sent twice
+            request = ClientRequest(
+                request_id,
+                "retrying-client",
+                1,
+                0,
+                Txn((Compare("n", "0"),), (Put("n", "1"),), (Get("n"),)),
+            )
+            dealer.send(encode(request))
+            assert dealer.poll(10_000)
+            answers.append(decode(dealer.recv()))
+    finally:
+        dealer.close()
+    assert all(isinstance(a, ClientResponse) and a.status == "ok" for a in answers)
+    assert answers[0].result == answers[1].result and answers[1].result["succeeded"]
+    assert live.client.call(Get("n"))["value"] == "1"
+
+
+def test_concurrent_transfers_keep_the_total(cluster_factory: Callable[..., LiveCluster]) -> None:
+    live = cluster_factory(3)
+    live.leader()
+    accounts = [f"acct{i}" for i in range(5)]
+    for account in accounts:
+        live.client.call(Put(account, "100"))
+    totals: list[int] = []
+    failures: list[str] = []
+
+    def transfer(seed: int) -> None:
+        rng = random.Random(seed)
+        with Client(live.dir.config) as client:
+            for _ in range(40):
+                source, target = rng.sample(accounts, 2)
+                try:
+                    balances = client.call(Txn((), (Get(source), Get(target)), ()), timeout_s=10)
+                    have = [int(r["value"]) for r in balances["results"]]
+                    amount = rng.randint(1, 10)
+                    if have[0] < amount:
+                        continue
+                    client.call(
+                        Txn(
+                            (Compare(source, str(have[0])), Compare(target, str(have[1]))),
+                            (
+                                Put(source, str(have[0] - amount)),
+                                Put(target, str(have[1] + amount)),
+                            ),
+                            (),
+                        ),
+                        timeout_s=10,
+                    )
+                    snapshot = client.call(Txn((), tuple(Get(a) for a in accounts), ()))
+                    totals.append(sum(int(r["value"]) for r in snapshot["results"]))
+                except Exception as error:  # recorded: the test thread must not die silently
+                    failures.append(repr(error))
+
+    workers = [threading.Thread(target=transfer, args=(seed,)) for seed in range(4)]
+    for worker in workers:
+        worker.start()
+    live.dir.kill(live.leader())
+    for worker in workers:
+        worker.join(timeout=120)
+    assert not any(worker.is_alive() for worker in workers)
+    assert totals and set(totals) == {500}, (set(totals), failures[:3])
