@@ -35,6 +35,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m node.sim.bench
 	$(BIN)/python -m node.storage_bench
+	$(BIN)/python -m raftctl.bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

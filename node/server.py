@@ -27,13 +27,14 @@ import random
 import signal
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from node.config import ClusterConfig, ConfigError, load
 from node.errors import InvalidMessage, StorageError
-from node.events import BecameFollower, CommitAdvanced, Event, describe, event_to_dict
+from node.events import CommitAdvanced, Event, describe, event_to_dict
 from node.faults import FaultFilter
 from node.kv import KVStateMachine
 from node.messages import (
@@ -71,6 +72,7 @@ _PEER_MESSAGES = (
     HeartbeatResponse,
 )
 _FAULTS_CHECK_S = 0.2
+RECENT_EVENTS_MAX = 1000  # answered by the "events" admin request
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class NodeServer:
         self.waiting: dict[int, _Waiting] = {}
         self.proposals: list[tuple[bytes, bytes, int]] = []  # (command, identity, request id)
         self.invalid_messages = 0
+        self.recent_events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS_MAX)
         self.stopping = False
         self.log_line(
             f"{node_id} started (pid {os.getpid()}, term {recovered.hard_state.term}, "
@@ -171,7 +174,7 @@ class NodeServer:
             self.answer(identity, request.request_id, "ok", self.kv.execute(request.operation))
             return
         if self.core.role is not Role.LEADER:
-            self.answer(identity, request.request_id, "not_leader", {}, self.core.leader_id)
+            self.redirect(identity, request.request_id)
             return
         # Reads need no session: they change nothing, so a retry is harmless.
         sequence = 0 if read_only else request.sequence
@@ -184,7 +187,7 @@ class NodeServer:
             return
         if self.core.role is not Role.LEADER:
             for _, identity, request_id in self.proposals:
-                self.answer(identity, request_id, "not_leader", {}, self.core.leader_id)
+                self.redirect(identity, request_id)
         else:
             proposal = self.core.propose([command for command, _, _ in self.proposals])
             for offset, (_, identity, request_id) in enumerate(self.proposals):
@@ -225,6 +228,13 @@ class NodeServer:
                 self.answer(waiting.identity, waiting.request_id, "retry", {}, self.core.leader_id)
             self.waiting.clear()
 
+    def redirect(self, identity: bytes, request_id: int) -> None:
+        """not_leader, with the leader's id and address when this node knows them."""
+        leader = self.core.leader_id
+        address = self.config.node(leader).endpoint if leader else None
+        result = {"leader": leader, "leader_address": address}
+        self.answer(identity, request_id, "not_leader", result, leader)
+
     def answer(
         self,
         identity: bytes,
@@ -242,6 +252,9 @@ class NodeServer:
     def admin(self, request: AdminRequest) -> dict[str, Any]:
         if request.command == "status":
             return self.status()
+        if request.command == "events":
+            limit = int(request.arguments.get("limit", len(self.recent_events)))
+            return {"ok": True, "events": list(self.recent_events)[-limit:] if limit else []}
         if request.command == "reload_faults":
             self.filter.reload(force=True)
             return {"ok": True, "faults_version": self.filter.faults.version}
@@ -276,9 +289,8 @@ class NodeServer:
             line = describe(self.node_id, event)
             document = {"time": time.time(), **event_to_dict(self.node_id, event), "text": line}
             self._events.write(json.dumps(document) + "\n")
+            self.recent_events.append(document)
             self.log_line(line)
-            if isinstance(event, BecameFollower) and self.proposals:
-                self.propose_batch()  # answers not_leader at once
 
     def log_line(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())

@@ -15,8 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +39,7 @@ __all__ = ["Client", "Outcome"]
 
 ATTEMPT_TIMEOUT_S = 1.0
 BACKOFF_S = 0.05
+SILENT_NODE_AVOID_S = 3.0
 
 
 @dataclass(slots=True)
@@ -102,6 +102,7 @@ class Client:
         self._answered: set[int] = set()
         self.acknowledged = 0
         self._round_robin = 0
+        self._silent_until: dict[str, float] = {}  # nodes that just let an attempt time out
 
     def close(self) -> None:
         for dealer in self._sockets.values():
@@ -131,25 +132,35 @@ class Client:
 
     def pipeline(
         self,
-        operations: Sequence[Operation],
+        operations: Iterable[Operation],
         window: int,
         consistency: str = "linearizable",
         node: str | None = None,
         timeout_s: float = 10.0,
         on_done: Callable[[Outcome], None] | None = None,
+        stop_at: float | None = None,
     ) -> list[Outcome]:
-        """Run `operations` with up to `window` in flight; outcomes in order."""
-        outcomes: list[Outcome | None] = [None] * len(operations)
-        waiting = deque(range(len(operations)))
+        """Run `operations` with up to `window` in flight; outcomes in the order
+        of the operations. With `stop_at` (a time.monotonic() moment) no new
+        operation starts after it, so an endless iterator may be passed."""
+        outcomes: dict[int, Outcome] = {}
+        upcoming = iter(operations)
+        exhausted = False
+        position = 0
         inflight: dict[int, _Attempt] = {}
         resend: list[tuple[float, _Operation]] = []
-        while waiting or inflight or resend:
+        while not exhausted or inflight or resend:
             now = time.monotonic()
-            while waiting and len(inflight) + len(resend) < window:
-                position = waiting.popleft()
-                operation = operations[position]
+            if stop_at is not None and now >= stop_at:
+                exhausted = True
+            while not exhausted and len(inflight) + len(resend) < window:
+                operation = next(upcoming, None)
+                if operation is None:
+                    exhausted = True
+                    break
                 sequence = 0 if is_read_only(operation) else self._take_sequence()
                 state = _Operation(position, operation, sequence, now, now + timeout_s)
+                position += 1
                 self._send(state, node or self.leader_hint, consistency, inflight)
             for due, state in [item for item in resend if item[0] <= now]:
                 resend.remove((due, state))
@@ -171,7 +182,7 @@ class Client:
                     consistency,
                     inflight,
                 )
-        return [outcome for outcome in outcomes if outcome is not None]
+        return [outcomes[index] for index in sorted(outcomes)]
 
     def status(self, node_id: str, timeout_s: float = 1.0) -> dict[str, Any] | None:
         """A node's status, or None if it did not answer in time."""
@@ -216,11 +227,17 @@ class Client:
         return request_id
 
     def _pick(self, preferred: str | None) -> str:
+        """`preferred`, else the next node in turn that has not just stayed silent."""
         if preferred is not None:
             return preferred
         ids = self.config.node_ids
-        self._round_robin = (self._round_robin + 1) % len(ids)
-        return ids[self._round_robin]
+        now = time.monotonic()
+        for _ in range(len(ids)):
+            self._round_robin = (self._round_robin + 1) % len(ids)
+            candidate = ids[self._round_robin]
+            if self._silent_until.get(candidate, 0.0) <= now:
+                return candidate
+        return ids[self._round_robin]  # everyone is silent: keep trying in turn
 
     def _send(
         self, state: _Operation, target: str | None, consistency: str, inflight: dict[int, _Attempt]
@@ -274,7 +291,7 @@ class Client:
         source: str,
         attempt: _Attempt,
         resend: list[tuple[float, _Operation]],
-        outcomes: list[Outcome | None],
+        outcomes: dict[int, Outcome],
         on_done: Callable[[Outcome], None] | None,
         node: str | None,
         consistency: str,
@@ -286,9 +303,12 @@ class Client:
                 self.leader_hint = source
             self._finish(state, response.result, None, source, outcomes, on_done)
         elif response.status == "not_leader":
-            self.leader_hint = response.leader_id
-            if response.leader_id is not None and response.leader_id != source:
-                self._send(state, response.leader_id, consistency, inflight)
+            hint = response.leader_id
+            if hint is not None and self._silent_until.get(hint, 0.0) > time.monotonic():
+                hint = None  # a follower that has not noticed the leader is gone
+            self.leader_hint = hint
+            if hint is not None and hint != source:
+                self._send(state, hint, consistency, inflight)
             else:
                 resend.append((time.monotonic() + BACKOFF_S, state))
         else:  # retry (outcome unknown) or error: ask again with the same sequence
@@ -300,7 +320,7 @@ class Client:
         self,
         inflight: dict[int, _Attempt],
         resend: list[tuple[float, _Operation]],
-        outcomes: list[Outcome | None],
+        outcomes: dict[int, Outcome],
         on_done: Callable[[Outcome], None] | None,
         now: float,
         node: str | None,
@@ -315,6 +335,7 @@ class Client:
                 del inflight[request_id]
                 if self.leader_hint == attempt.node:
                     self.leader_hint = None  # it did not answer: look elsewhere
+                self._silent_until[attempt.node] = now + SILENT_NODE_AVOID_S
                 target = node if consistency == "stale" else None
                 self._send(state, target, consistency, inflight)
         for due, state in list(resend):
@@ -325,7 +346,7 @@ class Client:
     def _give_up(
         self,
         state: _Operation,
-        outcomes: list[Outcome | None],
+        outcomes: dict[int, Outcome],
         on_done: Callable[[Outcome], None] | None,
     ) -> None:
         waited = time.monotonic() - state.started_at
@@ -341,7 +362,7 @@ class Client:
         result: dict[str, Any] | None,
         error: Unavailable | None,
         node: str | None,
-        outcomes: list[Outcome | None],
+        outcomes: dict[int, Outcome],
         on_done: Callable[[Outcome], None] | None,
     ) -> None:
         if state.sequence:

@@ -233,3 +233,39 @@ def test_concurrent_transfers_keep_the_total(cluster_factory: Callable[..., Live
         worker.join(timeout=120)
     assert not any(worker.is_alive() for worker in workers)
     assert totals and set(totals) == {500}, (set(totals), failures[:3])
+
+
+def test_status_and_events_over_the_admin_channel(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    live = cluster_factory(3)
+    leader = live.leader()
+    status = live.client.status(leader)
+    assert status is not None
+    for field in (
+        "id",
+        "pid",
+        "role",
+        "term",
+        "leader",
+        "commit_index",
+        "applied_index",
+        "last_log_index",
+        "snapshot_index",
+        "group",
+        "voters",
+        "learners",
+        "fsync",
+    ):
+        assert field in status
+    assert status["role"] == "leader" and status["group"] == ["n1", "n2", "n3"]
+    assert status["pid"] == live.dir.process(leader).pid  # type: ignore[union-attr]
+    follower = next(n for n in live.dir.node_ids() if n != leader)
+    (redirect,) = raw_requests(live, follower, [Put("k", "v")], wait_s=1.0)
+    assert redirect.status == "not_leader" and redirect.leader_id == leader
+    assert redirect.result["leader_address"] == live.dir.config.node(leader).endpoint
+    events = live.client.admin(leader, "events", {"limit": 50})
+    assert events is not None
+    assert any(e["event"] == "BecameLeader" for e in events["events"])
+    lines = (live.dir.path / leader / "events.jsonl").read_text().splitlines()
+    assert any('"BecameLeader"' in line for line in lines)

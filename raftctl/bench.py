@@ -1,0 +1,230 @@
+"""Benchmarks of a real cluster: throughput, latency, failover, memory, catch-up.
+
+Rules: figures are wall-clock on this machine, reported with the settings that
+produced them; they are benchmarks, never assertions of a test. Every loop is
+bounded in time. The cluster of `main()` lives in a temporary directory, binds
+127.0.0.1 on free ports and is stopped, by pid, whatever happens.
+
+    python -m raftctl.bench [--json] [--duration S] [--keys N] [--failovers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from node.messages import Get, Operation, Put
+from raftctl.client import Client, Outcome
+from raftctl.cluster import ClusterDir, wait_for
+from raftctl.errors import Unavailable
+
+__all__ = ["WorkloadOptions", "WorkloadReport", "run_workload"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadOptions:
+    """`clients` operations in flight for `duration_s`; reads are `read_ratio`."""
+
+    clients: int = 1
+    duration_s: float = 5.0
+    value_size: int = 100
+    read_ratio: float = 0.0
+    key_space: int = 10_000
+    seed: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadReport:
+    options: WorkloadOptions
+    operations: int
+    errors: int
+    elapsed_s: float
+    throughput_per_s: float
+    latency_ms_p50: float
+    latency_ms_p90: float
+    latency_ms_p99: float
+    latency_ms_max: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def _operations(options: WorkloadOptions) -> Iterator[Operation]:
+    rng = random.Random(options.seed)
+    value = "v" * options.value_size
+    while True:
+        key = f"bench/{rng.randrange(options.key_space)}"
+        yield Get(key) if rng.random() < options.read_ratio else Put(key, value)
+
+
+def run_workload(client: Client, options: WorkloadOptions) -> WorkloadReport:
+    """Keep `options.clients` operations in flight until the duration is over."""
+    started = time.monotonic()
+    outcomes = client.pipeline(
+        _operations(options), options.clients, timeout_s=10, stop_at=started + options.duration_s
+    )
+    elapsed = time.monotonic() - started
+    succeeded = sorted(o.latency_s * 1000 for o in outcomes if o.ok)
+    return WorkloadReport(
+        options=options,
+        operations=len(succeeded),
+        errors=len(outcomes) - len(succeeded),
+        elapsed_s=elapsed,
+        throughput_per_s=len(succeeded) / elapsed if elapsed else 0.0,
+        latency_ms_p50=_percentile(succeeded, 0.50),
+        latency_ms_p90=_percentile(succeeded, 0.90),
+        latency_ms_p99=_percentile(succeeded, 0.99),
+        latency_ms_max=succeeded[-1] if succeeded else 0.0,
+    )
+
+
+def leader_of(cluster: ClusterDir, client: Client, timeout_s: float = 30.0) -> str:
+    found: list[str] = []
+
+    def one_leader() -> bool:
+        for node_id in cluster.node_ids():
+            if cluster.state(node_id) != "running":
+                continue
+            status = client.status(node_id, 0.3)
+            if status and status["role"] == "leader":
+                found[:] = [node_id]
+                return True
+        return False
+
+    if not wait_for(one_leader, timeout_s):
+        raise Unavailable(f"no leader within {timeout_s}s")
+    return found[0]
+
+
+def failover_window_s(cluster: ClusterDir, client: Client, rounds: int) -> list[float]:
+    """SIGKILL the leader; time until a write is acknowledged again."""
+    windows = []
+    for round_number in range(rounds):
+        leader = leader_of(cluster, client)
+        client.call(Put("failover", f"before-{round_number}"))
+        killed_at = time.monotonic()
+        cluster.kill(leader)
+        client.call(Put("failover", f"after-{round_number}"), timeout_s=30)
+        windows.append(time.monotonic() - killed_at)
+        cluster.start(leader)
+        wait_for(lambda n=leader: client.status(n, 0.3) is not None, 30)
+    return windows
+
+
+def write_keys(client: Client, count: int, value_size: int = 100) -> list[Outcome]:
+    value = "v" * value_size
+    return client.pipeline((Put(f"key/{i}", value) for i in range(count)), 64, timeout_s=30)
+
+
+def catch_up_s(cluster: ClusterDir, client: Client) -> float:
+    """Restart a follower holding the whole log; time until it applied it all."""
+    leader = leader_of(cluster, client)
+    follower = next(n for n in cluster.node_ids() if n != leader)
+    cluster.stop(follower)
+    target = client.status(leader)["commit_index"]  # type: ignore[index]
+    started = time.monotonic()
+    cluster.start(follower)
+
+    def caught_up() -> bool:
+        status = client.status(follower, 0.3)
+        return status is not None and status["applied_index"] >= target
+
+    if not wait_for(caught_up, 120, interval_s=0.02):
+        raise Unavailable(f"{follower} did not catch up within 120s")
+    return time.monotonic() - started
+
+
+def rss_mb(cluster: ClusterDir) -> dict[str, float]:
+    sizes = {}
+    for node_id in cluster.node_ids():
+        process = cluster.process(node_id)
+        if process is not None:
+            sizes[node_id] = process.memory_info().rss / 1e6
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m raftctl.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per workload")
+    parser.add_argument("--keys", type=int, default=100_000, help="keys for memory and catch-up")
+    parser.add_argument("--failovers", type=int, default=5)
+    parser.add_argument("--nodes", type=int, default=3)
+    args = parser.parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="raftctl-bench-"))
+    cluster = ClusterDir.create(root / "cluster", args.nodes, base_port=0, fsync=True)
+    report: dict[str, Any] = {"nodes": args.nodes, "fsync": True}
+    client = Client(cluster.config)
+    try:
+        for node_id in cluster.node_ids():
+            cluster.start(node_id)
+        leader_of(cluster, client)
+        report["workloads"] = [
+            run_workload(client, WorkloadOptions(clients=c, duration_s=args.duration)).to_json()
+            for c in (1, 64)
+        ]
+        windows = failover_window_s(cluster, client, args.failovers)
+        report["failover_s"] = {"median": statistics.median(windows), "all": windows}
+        started = time.monotonic()
+        written = write_keys(client, args.keys)
+        report["load"] = {"keys": sum(o.ok for o in written), "seconds": time.monotonic() - started}
+        report["rss_mb_after_keys"] = rss_mb(cluster)
+        report["catch_up_s"] = catch_up_s(cluster, client)
+    finally:
+        client.close()
+        cluster.stop_all(grace_s=3)
+        for node_id in cluster.node_ids():
+            cluster.kill(node_id)
+        shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_report(report)
+    return 0
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    print(f"cluster: {report['nodes']} nodes, fsync on, 127.0.0.1")
+    for workload in report["workloads"]:
+        options = workload["options"]
+        print(
+            f"  writes, {options['clients']:>2} in flight, {options['value_size']} B values: "
+            f"{workload['throughput_per_s']:>8,.0f} ops/s   p50 {workload['latency_ms_p50']:.1f} "
+            f"ms  p90 {workload['latency_ms_p90']:.1f}  p99 {workload['latency_ms_p99']:.1f}  "
+            f"max {workload['latency_ms_max']:.1f}  ({workload['errors']} errors)"
+        )
+    failover = report["failover_s"]
+    print(
+        f"  failover after SIGKILL of the leader: median {failover['median']:.2f} s "
+        f"({', '.join(f'{w:.2f}' for w in failover['all'])})"
+    )
+    load = report["load"]
+    print(
+        f"  {load['keys']:,} keys written in {load['seconds']:.1f} s; RSS per node: "
+        + ", ".join(f"{n} {mb:.0f} MB" for n, mb in report["rss_mb_after_keys"].items())
+    )
+    print(f"  restart to caught up after {load['keys']:,} writes: {report['catch_up_s']:.2f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
