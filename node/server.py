@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+import zmq
+
 from node.config import ClusterConfig, ConfigError, load
 from node.errors import InvalidMessage, StorageError
 from node.events import CommitAdvanced, Event, describe, event_to_dict
@@ -96,6 +98,14 @@ class NodeServer:
         self.node_dir.mkdir(parents=True, exist_ok=True)
         self._log: TextIO = open(self.node_dir / "node.log", "a", buffering=1)  # noqa: SIM115
         self._events: TextIO = open(self.node_dir / "events.jsonl", "a", buffering=1)  # noqa: SIM115
+        # Bind first: a port in use fails cleanly, and it keeps a second copy of
+        # this node from opening the same WAL.
+        self.filter = FaultFilter(node_id, self.config.node_ids, cluster_dir / "faults.toml")
+        try:
+            self.transport = Transport(node_id, self.config, self.filter)
+        except zmq.ZMQError as error:
+            endpoint = self.config.node(node_id).endpoint
+            raise ConfigError(f"cannot listen on {endpoint}: {error}") from error
         options = StorageOptions(
             fsync=self.config.fsync, power_loss_mode=self.config.power_loss_mode
         )
@@ -108,8 +118,6 @@ class NodeServer:
             random.Random(),
         )
         self.kv = KVStateMachine()
-        self.filter = FaultFilter(node_id, self.config.node_ids, cluster_dir / "faults.toml")
-        self.transport = Transport(node_id, self.config, self.filter)
         self.tick_s = self.config.tick_ms / 1000
         self.waiting: dict[int, _Waiting] = {}
         self.proposals: list[tuple[bytes, bytes, int]] = []  # (command, identity, request id)

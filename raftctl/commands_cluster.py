@@ -1,0 +1,326 @@
+"""Cluster commands: start, stop, destroy, status, leader, wait, logs."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from raftctl.cli import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
+from raftctl.cluster import ClusterDir
+from raftctl.control import Controller
+from raftctl.errors import Unavailable, UsageError
+from raftctl.render import status_table
+
+
+def _election_range(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in text.split("-", 1))
+    except ValueError as error:
+        raise UsageError(
+            f"--election-timeout takes MIN-MAX in milliseconds, not {text!r}"
+        ) from error
+    return low, high
+
+
+def _requested_settings(
+    election_timeout: str | None, heartbeat: int | None, snapshot_threshold: int | None
+) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if election_timeout is not None:
+        low, high = _election_range(election_timeout)
+        settings["election_timeout_ms_min"] = low
+        settings["election_timeout_ms_max"] = high
+    if heartbeat is not None:
+        settings["heartbeat_interval_ms"] = heartbeat
+        settings["tick_ms"] = max(1, min(50, heartbeat // 2))
+    if snapshot_threshold is not None:
+        settings["snapshot_threshold_entries"] = snapshot_threshold
+    return settings
+
+
+def _check_matches(
+    cluster: ClusterDir, nodes: int | None, base_port: int | None, settings: dict[str, Any]
+) -> None:
+    """On an existing cluster an explicit option must agree with cluster.toml."""
+    config = cluster.config
+    if nodes is not None and nodes != len(config.nodes):
+        raise UsageError(
+            f"cluster.toml has {len(config.nodes)} nodes; --nodes {nodes} "
+            "contradicts it (destroy the cluster to change it)"
+        )
+    if base_port not in (None, 0) and [n.port for n in config.nodes] != [
+        base_port + i for i in range(1, len(config.nodes) + 1)
+    ]:
+        raise UsageError(
+            f"cluster.toml has ports {[n.port for n in config.nodes]}; "
+            f"--base-port {base_port} contradicts them"
+        )
+    for name, value in settings.items():
+        if name != "tick_ms" and getattr(config, name) != value:
+            raise UsageError(
+                f"cluster.toml has {name} = {getattr(config, name)}; the option "
+                f"asking for {value} contradicts it (destroy the cluster to "
+                "change it)"
+            )
+
+
+def _failed_to_start(cluster: ClusterDir, started: list[str]) -> str | None:
+    for node_id in started:
+        if cluster.state(node_id) == "stopped":
+            record = cluster.exit_record(node_id) or {}
+            return f"{node_id} could not start: {record.get('reason', 'it exited at once')}"
+    return None
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    nodes: Annotated[int | None, typer.Option(help="Nodes in a new cluster (default 3).")] = None,
+    base_port: Annotated[
+        int | None, typer.Option(help="Node i listens on P+i (default 7100); 0 picks free ports.")
+    ] = None,
+    election_timeout: Annotated[
+        str | None, typer.Option(help="MIN-MAX milliseconds (default 1000-2000).")
+    ] = None,
+    heartbeat: Annotated[int | None, typer.Option(help="Milliseconds (default 100).")] = None,
+    snapshot_threshold: Annotated[
+        int | None, typer.Option(help="Entries between snapshots (default 10000).")
+    ] = None,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Create the cluster if needed, start stopped nodes, wait for a leader.
+
+    Example: raftctl start --nodes 5 --base-port 0
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        settings = _requested_settings(election_timeout, heartbeat, snapshot_threshold)
+        if nodes is not None and nodes < 1:
+            raise UsageError("--nodes must be at least 1")
+        if (control.path / "cluster.toml").exists():
+            _check_matches(control.cluster, nodes, base_port, settings)
+        else:
+            ClusterDir.create(
+                control.path, nodes or 3, 7100 if base_port is None else base_port, **settings
+            )
+        cluster = control.cluster
+        started, paused = [], []
+        for node_id in cluster.node_ids():
+            state = cluster.state(node_id)
+            if state == "stopped":
+                cluster.start(node_id)
+                started.append(node_id)
+            elif state == "paused":
+                paused.append(node_id)
+        failure: list[str] = []
+
+        def ready() -> bool:
+            problem = _failed_to_start(cluster, started)
+            if problem:
+                failure.append(problem)
+                return True
+            return _has_leader(control)
+
+        control.wait_until(ready, "a leader")
+        if failure:
+            raise Unavailable(failure[0])
+        document = control.status()
+        document.update({"started": started, "paused": paused})
+        for node_id in paused:
+            output.note(f"{node_id} is paused and stays paused (raftctl resume {node_id})")
+        output.document(document, status_table(document))
+
+
+def _has_leader(control: Controller) -> bool:
+    return control.established_leader(control.status()["nodes"], None) is not None
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    nodes: Annotated[list[str] | None, typer.Argument(help="Nodes to stop (default: all).")] = None,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Stop nodes gracefully (a paused node is resumed first). Example: raftctl stop n2"""
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        targets = (
+            [control.resolve(word) for word in nodes] if nodes else list(control.cluster.node_ids())
+        )
+        for node_id in targets:
+            control.cluster.stop(node_id, grace_s=min(5.0, max(1.0, control.remaining_s())))
+        output.document({"ok": True, "stopped": targets}, "stopped " + ", ".join(targets))
+
+
+@app.command()
+def destroy(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Stop every node and delete the cluster directory. Example: raftctl destroy --yes"""
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        cluster = control.cluster  # NoCluster (exit 4) for a directory without cluster.toml
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("refusing to destroy without --yes when there is no terminal")
+            if not typer.confirm(f"Stop every node and delete {control.path}?"):
+                raise typer.Exit(1)
+        cluster.stop_all(grace_s=3)
+        for node_id in cluster.node_ids():
+            cluster.kill(node_id)
+        shutil.rmtree(control.path)
+        output.document({"ok": True, "destroyed": str(control.path)}, f"destroyed {control.path}")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh until Ctrl-C.")] = False,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """One row per node: process, role, term, leader, indexes, partition group.
+
+    Example: raftctl status --watch
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        if not watch:
+            document = control.status()
+            output.document(document, status_table(document))
+            return
+        _watch(control, output)
+
+
+def _watch(control: Controller, output: Any) -> None:
+    from rich.live import Live
+
+    previous: dict[str, Any] = {}
+    try:
+        if output.json_mode:
+            while True:
+                output.line(control.status(), "")
+                time.sleep(0.5)
+        with Live(console=output.console, refresh_per_second=4, transient=False) as live:
+            while True:
+                document = control.status()
+                roles = {row["id"]: row["role"] for row in document["nodes"]}
+                changed = {n for n, role in roles.items() if previous and previous.get(n) != role}
+                previous = roles
+                live.update(status_table(document, changed))
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        return
+
+
+@app.command()
+def leader(
+    ctx: typer.Context,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Print the leader's id (waiting up to --timeout for one). Example: raftctl leader"""
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        node_id, term = control.leader()
+        output.document({"leader": node_id, "term": term}, node_id)
+
+
+@app.command()
+def wait(
+    ctx: typer.Context,
+    for_leader: Annotated[bool, typer.Option("--leader", help="Until a leader is agreed.")] = False,
+    applied: Annotated[
+        int | None, typer.Option(help="Until the nodes applied at least INDEX.")
+    ] = None,
+    caught_up: Annotated[
+        bool,
+        typer.Option(
+            "--caught-up", help="Until the nodes applied everything the leader committed."
+        ),
+    ] = False,
+    node: Annotated[str | None, typer.Option(help="Only this node (default: all running).")] = None,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Block until a condition holds (exit 0) or --timeout passes (exit 3).
+
+    Example: raftctl wait --leader --timeout 30
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        if not (for_leader or applied is not None or caught_up):
+            raise UsageError("say what to wait for: --leader, --applied INDEX or --caught-up")
+        targets = [control.resolve(node)] if node else None
+        if for_leader:
+            control.leader(targets[0] if targets else None)
+        if applied is not None or caught_up:
+            control.wait_until(
+                lambda: _applied_enough(control, targets, applied, caught_up), "the wait condition"
+            )
+        document = control.status()
+        output.document({"ok": True, "leader": document["leader"], "term": document["term"]}, "OK")
+
+
+def _applied_enough(
+    control: Controller, targets: list[str] | None, index: int | None, caught_up: bool
+) -> bool:
+    document = control.status()
+    rows = [
+        row
+        for row in document["nodes"]
+        if (targets is None and row["process"] == "running") or (targets and row["id"] in targets)
+    ]
+    if not rows or any(row["applied_index"] is None for row in rows):
+        return False
+    if index is not None and any(row["applied_index"] < index for row in rows):
+        return False
+    if caught_up:
+        leaders = [row for row in document["nodes"] if row["id"] == document["leader"]]
+        if not leaders or leaders[0]["commit_index"] is None:
+            return False
+        return all(row["applied_index"] >= leaders[0]["commit_index"] for row in rows)
+    return True
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    node: NodeArgument,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep printing new lines.")] = False,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Print a node's log (node.log). Example: raftctl logs n1 --follow"""
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        node_id = control.resolve(node)
+        path: Path = control.path / node_id / "node.log"
+        if not path.exists():
+            raise Unavailable(f"{node_id} has no log yet ({path})")
+        with path.open() as log:
+            lines = log.read().splitlines()
+            if not follow:
+                output.document({"node": node_id, "lines": lines}, "\n".join(lines))
+                return
+            for line in lines:
+                output.line({"node": node_id, "line": line}, line)
+            try:
+                while True:
+                    line = log.readline()
+                    if line:
+                        output.line({"node": node_id, "line": line.rstrip("\n")}, line.rstrip("\n"))
+                    else:
+                        time.sleep(0.2)
+            except KeyboardInterrupt:
+                return

@@ -1,0 +1,206 @@
+"""Controller: what every command does, apart from parsing and printing.
+
+Rules:
+- One deadline for the whole command (`--timeout`), shared by every wait in it.
+- Status is gathered from the supervisor (is the process running, paused,
+  stopped?) and from each node's admin answer; a node that does not answer has
+  null in every field it could not report.
+- NODE may be an id or one of the words leader, follower, random.
+- The controller is the only writer of faults.toml: it raises the version,
+  writes atomically, tells every running node, and waits until each applied
+  it (a paused node catches up when resumed: nodes re-read the file).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from node.faults import Faults, LinkFault, load_faults, save_faults
+from raftctl.client import Client
+from raftctl.cluster import ClusterDir
+from raftctl.errors import Unavailable, UnknownNode, UsageError
+
+__all__ = ["Controller"]
+
+NODE_FIELDS = (
+    "role",
+    "term",
+    "leader",
+    "commit_index",
+    "applied_index",
+    "last_log_index",
+    "snapshot_index",
+    "group",
+    "voters",
+    "learners",
+    "fsync",
+)
+NODE_WORDS = ("leader", "follower", "random")
+
+
+class Controller:
+    """One command's view of one cluster directory."""
+
+    def __init__(self, path: Path, timeout_s: float) -> None:
+        if timeout_s <= 0:
+            raise UsageError("--timeout must be positive")
+        self.path = path
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s
+        self._cluster: ClusterDir | None = None
+        self._client: Client | None = None
+
+    @property
+    def cluster(self) -> ClusterDir:
+        if self._cluster is None:
+            self._cluster = ClusterDir(self.path)
+        return self._cluster
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self.cluster.config)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def remaining_s(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def wait_until(
+        self, condition: Callable[[], bool], what: str, interval_s: float = 0.05
+    ) -> None:
+        """Poll `condition` until it holds; Unavailable once the deadline passes."""
+        while not condition():
+            if self.remaining_s() <= 0:
+                raise Unavailable(f"{what} did not happen within {self.timeout_s:g}s")
+            time.sleep(min(interval_s, self.remaining_s()))
+
+    # -- status ---------------------------------------------------------------
+
+    def node_status(self, node_id: str) -> dict[str, Any]:
+        process_state = self.cluster.state(node_id)
+        process = self.cluster.process(node_id)
+        answer = None
+        if process_state == "running":
+            answer = self.client.status(node_id, min(0.5, max(0.05, self.remaining_s())))
+        row: dict[str, Any] = {
+            "id": node_id,
+            "pid": process.pid if process else None,
+            "process": process_state,
+        }
+        for field in NODE_FIELDS:
+            row[field] = answer.get(field) if answer else None
+        return row
+
+    def status(self) -> dict[str, Any]:
+        """The contract's status document: {"leader", "term", "nodes": [...]}."""
+        rows = [self.node_status(node_id) for node_id in self.cluster.node_ids()]
+        leaders = [row for row in rows if row["role"] == "leader"]
+        leader = max(leaders, key=lambda row: row["term"]) if leaders else None
+        terms = [row["term"] for row in rows if row["term"] is not None]
+        return {
+            "leader": leader["id"] if leader else None,
+            "term": leader["term"] if leader else (max(terms) if terms else None),
+            "nodes": rows,
+        }
+
+    def leader(self, node: str | None = None) -> tuple[str, int]:
+        """Wait for a leader that a majority of voters follows in its term (a cut-off
+        minority's stale leader never counts); with `node`, the one it follows."""
+        found: list[tuple[str, int]] = []
+
+        def established() -> bool:
+            leader = self.established_leader(self.status()["nodes"], node)
+            if leader is not None:
+                found[:] = [leader]
+            return leader is not None
+
+        self.wait_until(established, f"a leader{f' known to {node}' if node else ''}")
+        return found[0]
+
+    @staticmethod
+    def established_leader(rows: list[dict[str, Any]], node: str | None) -> tuple[str, int] | None:
+        by_id = {row["id"]: row for row in rows}
+        if node is not None:
+            leader_id = by_id[node]["leader"]
+            leader_row = by_id.get(leader_id) if leader_id else None
+            if (
+                leader_row
+                and leader_row["role"] == "leader"
+                and (leader_row["term"] == by_id[node]["term"])
+            ):
+                return leader_row["id"], leader_row["term"]
+            return None
+        candidates = sorted(
+            (row for row in rows if row["role"] == "leader"),
+            key=lambda row: row["term"],
+            reverse=True,
+        )
+        for row in candidates:
+            followers = sum(
+                1 for other in rows if other["leader"] == row["id"] and other["term"] == row["term"]
+            )
+            if followers >= len(rows) // 2 + 1:
+                return row["id"], row["term"]
+        return None
+
+    # -- nodes --------------------------------------------------------------------
+
+    def resolve(self, word: str) -> str:
+        """An id, or leader / follower / random among running nodes."""
+        if word not in NODE_WORDS:
+            return self.cluster.check_node(word)
+        running = [n for n in self.cluster.node_ids() if self.cluster.state(n) == "running"]
+        if not running:
+            raise Unavailable(f"no running node to pick as {word!r}")
+        if word == "random":
+            return random.choice(running)
+        leader, _ = self.leader()
+        if word == "leader":
+            return leader
+        followers = [n for n in running if n != leader]
+        if not followers:
+            raise UnknownNode("the cluster has no running follower")
+        return random.choice(followers)
+
+    # -- faults ------------------------------------------------------------------
+
+    def faults(self) -> Faults:
+        return load_faults(self.path / "faults.toml")
+
+    def write_faults(
+        self,
+        partition: tuple[tuple[str, ...], ...] | None = None,
+        links: tuple[LinkFault, ...] | None = None,
+    ) -> Faults:
+        """Replace the partition and/or the link faults (None keeps them)."""
+        current = self.faults()
+        faults = Faults(
+            current.version + 1,
+            current.partition if partition is None else partition,
+            current.links if links is None else links,
+        )
+        save_faults(self.path / "faults.toml", faults)
+        self._announce(faults.version)
+        return faults
+
+    def _announce(self, version: int) -> None:
+        """Tell every running node; wait until each applied `version`."""
+
+        def applied() -> bool:
+            for node_id in self.cluster.node_ids():
+                if self.cluster.state(node_id) != "running":
+                    continue  # a paused node re-reads the file when resumed
+                answer = self.client.admin(node_id, "reload_faults", timeout_s=0.3)
+                if answer is None or answer.get("faults_version", -1) < version:
+                    return False
+            return True
+
+        self.wait_until(applied, f"every running node applying faults version {version}")

@@ -1,0 +1,115 @@
+"""How results look: rich tables for people, exactly one JSON document for scripts.
+
+Rules: JSON goes straight to stdout with json.dumps, never through rich (which
+wraps and styles). Errors are one line on stderr; with --json the same error
+is also a JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from raftctl.errors import RaftctlError
+
+__all__ = ["Output", "status_table"]
+
+_ROLE_STYLE = {"leader": "bold green", "candidate": "yellow", "follower": "", "learner": "cyan"}
+_PROCESS_STYLE = {"running": "", "paused": "bold yellow", "stopped": "bold red"}
+
+
+class Output:
+    """Prints for one command, in its mode."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        # Piped output has no width to fit: never truncate a table for it.
+        width = None if sys.stdout.isatty() else 200
+        self.console = Console(highlight=False, soft_wrap=True, width=width)
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def document(self, document: dict[str, Any], human: str | Table | None = None) -> None:
+        """The JSON document with --json, otherwise the human form (if any)."""
+        if self.json_mode:
+            sys.stdout.write(json.dumps(document) + "\n")
+            sys.stdout.flush()
+        elif human is not None:
+            if isinstance(human, str):
+                sys.stdout.write(human + ("\n" if human and not human.endswith("\n") else ""))
+                sys.stdout.flush()
+            else:
+                self.console.print(human)
+
+    def line(self, document: dict[str, Any], human: str) -> None:
+        """One JSON Lines record, or one line for people (streams: --watch, --follow)."""
+        if self.json_mode:
+            sys.stdout.write(json.dumps(document) + "\n")
+        else:
+            sys.stdout.write(human + "\n")
+        sys.stdout.flush()
+
+    def error(self, error: RaftctlError) -> None:
+        message = str(error).replace("\n", " ")
+        self.errors.print(f"raftctl: {message}", markup=False)
+        if self.json_mode:
+            sys.stdout.write(
+                json.dumps({"ok": False, "error": {"kind": error.kind, "message": message}}) + "\n"
+            )
+            sys.stdout.flush()
+
+    def note(self, text: str) -> None:
+        """A remark for people on stderr (never mixed into stdout)."""
+        if not self.json_mode:
+            self.errors.print(text, markup=False)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def status_table(document: dict[str, Any], changed: set[str] | None = None) -> Table:
+    """One row per node; `changed` holds ids whose role just changed (highlighted)."""
+    title = f"leader {document['leader'] or '-'}, term {_cell(document['term'])}"
+    table = Table(title=title, title_justify="left")
+    for header in (
+        "node",
+        "pid",
+        "process",
+        "role",
+        "term",
+        "leader",
+        "commit",
+        "applied",
+        "last log",
+        "snapshot",
+        "group",
+    ):
+        table.add_column(header)
+    for row in document["nodes"]:
+        role_style = _ROLE_STYLE.get(row["role"] or "", "")
+        if changed and row["id"] in changed:
+            role_style = "reverse " + (role_style or "white")
+        table.add_row(
+            row["id"],
+            _cell(row["pid"]),
+            f"[{_PROCESS_STYLE[row['process']]}]{row['process']}[/]"
+            if _PROCESS_STYLE[row["process"]]
+            else row["process"],
+            f"[{role_style}]{_cell(row['role'])}[/]" if role_style else _cell(row["role"]),
+            _cell(row["term"]),
+            _cell(row["leader"]),
+            _cell(row["commit_index"]),
+            _cell(row["applied_index"]),
+            _cell(row["last_log_index"]),
+            _cell(row["snapshot_index"]),
+            _cell(row["group"]),
+        )
+    return table

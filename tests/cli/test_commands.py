@@ -1,0 +1,230 @@
+"""The command-line contract, end to end: the installed `raftctl` executable
+against real node processes. Every command, its JSON and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from raftctl.cluster import ClusterDir
+
+RAFTCTL = str(Path(sys.executable).parent / "raftctl")
+FAST = ["--election-timeout", "1000-2000"]
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RAFTCTL, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def run_json(*args: str, stdin: str | None = None) -> tuple[int, Any]:
+    result = run(*args, "--json", stdin=stdin)
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, f"expected one JSON document, got {result.stdout!r} {result.stderr!r}"
+    return result.returncode, json.loads(lines[0])
+
+
+def stop_cluster(path: Path) -> None:
+    """By pid, whatever state the test left it in."""
+    if (path / "cluster.toml").exists():
+        cluster = ClusterDir(path)
+        cluster.stop_all(grace_s=3)
+        for node_id in cluster.node_ids():
+            cluster.kill(node_id)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("cli") / "cluster"
+    try:
+        result = run("--dir", str(path), "start", "--base-port", "0", *FAST, "--timeout", "40")
+        assert result.returncode == 0, result.stderr
+        yield path
+    finally:
+        stop_cluster(path)
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "cluster"
+    try:
+        result = run("--dir", str(path), "start", "--base-port", "0", *FAST, "--timeout", "40")
+        assert result.returncode == 0, result.stderr
+        yield path
+    finally:
+        stop_cluster(path)
+
+
+def test_start_prints_status_and_refuses_contradictions(cluster: Path) -> None:
+    code, document = run_json("--dir", str(cluster), "start", "--timeout", "30")
+    assert code == 0 and document["leader"] in ("n1", "n2", "n3")
+    assert document["started"] == [] and len(document["nodes"]) == 3
+    result = run("--dir", str(cluster), "start", "--nodes", "5")
+    assert result.returncode == 2 and "contradicts" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = run("--dir", str(cluster), "start", "--election-timeout", "300-600")
+    assert result.returncode == 2
+
+
+def test_status_document_has_the_contract_fields(cluster: Path) -> None:
+    code, document = run_json("status", "--dir", str(cluster))
+    assert code == 0
+    assert set(document) >= {"leader", "term", "nodes"}
+    for row in document["nodes"]:
+        assert set(row) >= {
+            "id",
+            "pid",
+            "process",
+            "role",
+            "term",
+            "leader",
+            "commit_index",
+            "applied_index",
+            "last_log_index",
+            "snapshot_index",
+            "group",
+            "voters",
+            "learners",
+            "fsync",
+        }
+        assert row["process"] == "running" and row["group"] == ["n1", "n2", "n3"]
+    assert sum(row["role"] == "leader" for row in document["nodes"]) == 1
+
+
+def test_data_commands_and_their_exit_codes(cluster: Path) -> None:
+    where = ["--dir", str(cluster)]
+    assert run_json(*where, "put", "color", "red") == (
+        0,
+        {"ok": True, "key": "color", "previous": None},
+    )
+    assert run(*where, "get", "color").stdout == "red\n"
+    code, document = run_json(*where, "get", "color", "--consistency", "stale", "--node", "n2")
+    assert code == 0 and document["found"] and document["value"] == "red"
+    code, document = run_json(*where, "get", "no-such-key")
+    assert code == 1 and document["value"] is None and document["found"] is False
+    assert run_json(*where, "cas", "color", "blue", "green")[0] == 1
+    assert run_json(*where, "cas", "color", "red", "green")[0] == 0
+    assert run(*where, "put", "color", "-", stdin="from stdin").returncode == 0
+    assert run(*where, "get", "color").stdout == "from stdin\n"
+    run(*where, "put", "user/1", "a")
+    run(*where, "put", "user/2", "b")
+    assert run_json(*where, "keys", "user/")[1]["keys"] == ["user/1", "user/2"]
+    assert run_json(*where, "delete", "user/1")[0] == 0
+    assert run_json(*where, "delete", "user/1")[0] == 1
+
+
+def test_txn_takes_one_branch_and_reports_it(cluster: Path) -> None:
+    where = ["--dir", str(cluster)]
+    run(*where, "put", "balance", "10")
+    transfer = json.dumps(
+        {
+            "compare": [{"key": "balance", "value": "10"}, {"key": "absent", "value": None}],
+            "success": [
+                {"op": "put", "key": "balance", "value": "7"},
+                {"op": "get", "key": "balance"},
+            ],
+            "failure": [{"op": "get", "key": "balance"}],
+        }
+    )
+    code, document = run_json(*where, "txn", stdin=transfer)
+    assert code == 0 and document["succeeded"] is True
+    assert document["results"][1] == {"key": "balance", "value": "7", "found": True}
+    code, document = run_json(*where, "txn", stdin=transfer)
+    assert code == 0 and document["succeeded"] is False  # exits 0 whichever branch ran
+    assert run(*where, "txn", stdin="not json").returncode == 2
+
+
+def test_global_options_before_or_after_and_the_later_wins(cluster: Path) -> None:
+    assert run("--dir", str(cluster), "leader").returncode == 0
+    assert run("leader", "--dir", str(cluster)).returncode == 0
+    assert run("leader", env={"RAFTCTL_DIR": str(cluster)}).returncode == 0
+    # An explicit --dir beats the environment, and the later --dir beats the earlier.
+    assert run("--dir", str(cluster), "leader", env={"RAFTCTL_DIR": "/nonexistent"}).returncode == 0
+    assert run("--dir", "/nonexistent", "leader", "--dir", str(cluster)).returncode == 0
+    assert run("--dir", str(cluster), "leader", "--dir", "/nonexistent").returncode == 4
+
+
+def test_wait_conditions(cluster: Path) -> None:
+    where = ["--dir", str(cluster)]
+    assert run(*where, "wait", "--leader").returncode == 0
+    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
+    assert run(*where, "wait", "--applied", "1", "--node", "n3").returncode == 0
+    result = run(*where, "wait", "--applied", "1000000000", "--timeout", "1")
+    assert result.returncode == 3 and "within 1s" in result.stderr
+    assert run(*where, "wait").returncode == 2
+
+
+def test_errors_are_one_line_with_the_right_code(cluster: Path, tmp_path: Path) -> None:
+    result = run("--dir", str(tmp_path / "nothing"), "status")
+    assert result.returncode == 4 and len(result.stderr.strip().splitlines()) == 1
+    code, document = run_json("--dir", str(tmp_path / "nothing"), "status")
+    assert code == 4 and document["ok"] is False and document["error"]["kind"] == "no_cluster"
+    result = run("--dir", str(cluster), "kill", "n9")
+    assert result.returncode == 4 and "n9" in result.stderr
+    result = run("--dir", str(cluster), "get")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert run("--dir", str(cluster), "get", "k", "--consistency", "eventual").returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_logs_show_the_node_story(cluster: Path) -> None:
+    result = run("--dir", str(cluster), "logs", "n1")
+    assert result.returncode == 0 and "n1 started" in result.stdout
+    code, document = run_json("--dir", str(cluster), "logs", "leader")
+    assert code == 0 and any("became leader" in line for line in document["lines"])
+
+
+def test_process_and_network_faults(fresh_cluster: Path) -> None:
+    where = ["--dir", str(fresh_cluster)]
+    old_leader = run(*where, "leader").stdout.strip()
+    code, document = run_json(*where, "kill", "leader")
+    assert code == 0 and document["node"] == old_leader
+    assert run(*where, "wait", "--leader", "--timeout", "30").returncode == 0
+    assert run(*where, "put", "after-kill", "1").returncode == 0
+    code, document = run_json(*where, "restart", old_leader, "--timeout", "30")
+    assert code == 0 and document["node"] == old_leader
+    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
+
+    code, document = run_json(*where, "pause", "follower")
+    paused = document["node"]
+    status = run_json(*where, "status")[1]
+    assert {row["id"]: row["process"] for row in status["nodes"]}[paused] == "paused"
+    assert run(*where, "put", "while-paused", "1").returncode == 0  # a majority remains
+    assert run_json(*where, "resume", paused)[0] == 0
+
+    leader = run(*where, "leader").stdout.strip()
+    others = [n for n in ("n1", "n2", "n3") if n != leader]
+    code, document = run_json(*where, "partition", leader)
+    assert code == 0 and sorted(document["groups"]) == sorted([[leader], others])
+    rows = {row["id"]: row for row in run_json(*where, "status")[1]["nodes"]}
+    assert rows[leader]["group"] == [leader]
+    assert run(*where, "wait", "--leader", "--node", others[0], "--timeout", "30").returncode == 0
+    assert run(*where, "heal").returncode == 0
+    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
+    assert run(*where, "get", "while-paused").stdout == "1\n"
+
+
+def test_no_quorum_is_unavailable_and_destroy(fresh_cluster: Path) -> None:
+    where = ["--dir", str(fresh_cluster)]
+    run(*where, "kill", "n1")
+    run(*where, "kill", "n2")
+    result = run(*where, "put", "x", "1", "--timeout", "3")
+    assert result.returncode == 3 and "outcome is unknown" in result.stderr
+    assert run(*where, "destroy").returncode == 2  # no terminal and no --yes
+    assert run_json(*where, "destroy", "--yes")[0] == 0
+    assert not fresh_cluster.exists()
