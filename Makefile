@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SEEDS  ?= 300
 SEED   ?=
 
-.PHONY: install test lint sim demo bench clean
+.PHONY: install test lint sim demo sim-demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ sim: $(STAMP)
 	$(BIN)/python -m node.sim.swarm $(if $(SEED),--seed $(SEED),--seeds $(SEEDS))
 
 demo: $(STAMP)
+	$(BIN)/python -m raftctl.demo
+
+# The same story told by the deterministic simulator, from the core's events.
+sim-demo: $(STAMP)
 	$(BIN)/python -m node.sim.demo
 
 bench: $(STAMP)

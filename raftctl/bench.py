@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -73,11 +73,17 @@ def _operations(options: WorkloadOptions) -> Iterator[Operation]:
         yield Get(key) if rng.random() < options.read_ratio else Put(key, value)
 
 
-def run_workload(client: Client, options: WorkloadOptions) -> WorkloadReport:
+def run_workload(
+    client: Client, options: WorkloadOptions, on_done: Callable[[Outcome], None] | None = None
+) -> WorkloadReport:
     """Keep `options.clients` operations in flight until the duration is over."""
     started = time.monotonic()
     outcomes = client.pipeline(
-        _operations(options), options.clients, timeout_s=10, stop_at=started + options.duration_s
+        _operations(options),
+        options.clients,
+        timeout_s=10,
+        on_done=on_done,
+        stop_at=started + options.duration_s,
     )
     elapsed = time.monotonic() - started
     succeeded = sorted(o.latency_s * 1000 for o in outcomes if o.ok)

@@ -212,4 +212,9 @@ def main() -> None:
 
 
 # The commands live one group per module and register themselves on `app`.
-from raftctl import commands_cluster, commands_data, commands_faults  # noqa: E402, F401
+from raftctl import (  # noqa: E402, F401
+    commands_cluster,
+    commands_data,
+    commands_faults,
+    commands_observe,
+)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from node.faults import LinkFault
 from raftctl.cli import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
 from raftctl.errors import UsageError
 
@@ -150,3 +151,80 @@ def heal(
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         faults = control.write_faults(partition=(), links=())
         output.document({"ok": True, "version": faults.version}, "healed")
+
+
+def _delay(text: str | None) -> tuple[int, int]:
+    """MS or MS:JITTER."""
+    if text is None:
+        return 0, 0
+    try:
+        delay, _, jitter = text.partition(":")
+        return int(delay), int(jitter or 0)
+    except ValueError as error:
+        raise UsageError(f"--delay takes MS or MS:JITTER, not {text!r}") from error
+
+
+def _probability(value: float | None, name: str) -> float:
+    if value is None:
+        return 0.0
+    if not 0.0 <= value <= 1.0:
+        raise UsageError(f"{name} is a probability between 0 and 1")
+    return value
+
+
+@app.command()
+def net(
+    ctx: typer.Context,
+    action: Annotated[str | None, typer.Argument(help="'clear' removes every link fault.")] = None,
+    drop: Annotated[float | None, typer.Option(help="Drop probability (0-1).")] = None,
+    delay: Annotated[
+        str | None, typer.Option(help="MS or MS:JITTER added to each message.")
+    ] = None,
+    duplicate: Annotated[float | None, typer.Option(help="Duplication probability (0-1).")] = None,
+    sources: Annotated[
+        str | None, typer.Option("--from", help="Comma-separated senders (default all).")
+    ] = None,
+    targets: Annotated[
+        str | None, typer.Option("--to", help="Comma-separated receivers (default all).")
+    ] = None,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Make links lossy, slow or duplicating (rules add up; `net clear` removes them).
+
+    Example: raftctl net --drop 0.2 --delay 50:20 --from n1 --to n2,n3
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        if action not in (None, "clear"):
+            raise UsageError(f"unknown net action {action!r}: use 'clear' or options")
+        if action == "clear":
+            faults = control.write_faults(links=())
+            output.document(
+                {"ok": True, "version": faults.version, "links": []}, "link faults cleared"
+            )
+            return
+        delay_ms, jitter_ms = _delay(delay)
+        drop_p, duplicate_p = _probability(drop, "--drop"), _probability(duplicate, "--duplicate")
+        if not (drop_p or delay_ms or jitter_ms or duplicate_p):
+            raise UsageError("say what to do to the links: --drop, --delay or --duplicate")
+        everyone = control.cluster.node_ids()
+        senders = tuple(control.resolve(n) for n in sources.split(",")) if sources else everyone
+        receivers = tuple(control.resolve(n) for n in targets.split(",")) if targets else everyone
+        link = LinkFault(senders, receivers, drop_p, delay_ms, jitter_ms, duplicate_p)
+        faults = control.write_faults(links=(*control.faults().links, link))
+        rules = [
+            {
+                "from": list(rule.sources),
+                "to": list(rule.targets),
+                "drop": rule.drop,
+                "delay_ms": rule.delay_ms,
+                "jitter_ms": rule.jitter_ms,
+                "duplicate": rule.duplicate,
+            }
+            for rule in faults.links
+        ]
+        output.document(
+            {"ok": True, "version": faults.version, "links": rules},
+            f"{len(rules)} link fault rule(s) in force",
+        )

@@ -1,0 +1,142 @@
+"""Observing commands: events (the cluster's timeline) and bench."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from raftctl.bench import WorkloadOptions, run_workload
+from raftctl.cli import DirOption, JsonOption, TimeoutOption, app, session
+from raftctl.errors import UsageError
+
+
+def _stamp(moment: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(moment)) + f".{int(moment % 1 * 1000):03d}"
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        event: dict[str, Any] = json.loads(line)
+    except json.JSONDecodeError:
+        return None  # a line being written right now
+    return event if "time" in event and "text" in event else None
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep printing new events.")] = False,
+    node: Annotated[str | None, typer.Option(help="Only this node's events.")] = None,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Every node's events merged into one timeline, sorted by time.
+
+    Example: raftctl events --follow
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        ids = [control.resolve(node)] if node else list(control.cluster.node_ids())
+        paths = [control.path / n / "events.jsonl" for n in ids]
+        handles: dict[Path, IO[str]] = {}
+        collected: list[dict[str, Any]] = []
+        for path in paths:
+            if path.exists():
+                handles[path] = path.open()
+                collected.extend(e for e in map(_parse, handles[path]) if e)
+        collected.sort(key=lambda e: e["time"])
+        try:
+            if not follow:
+                output.document(
+                    {"events": collected},
+                    "\n".join(f"{_stamp(e['time'])} {e['text']}" for e in collected),
+                )
+                return
+            for event in collected:
+                output.line(event, f"{_stamp(event['time'])} {event['text']}")
+            while True:
+                time.sleep(0.2)
+                fresh = []
+                for path in paths:
+                    if path not in handles and path.exists():
+                        handles[path] = path.open()
+                    if path in handles:
+                        fresh.extend(e for e in map(_parse, handles[path].readlines()) if e)
+                for event in sorted(fresh, key=lambda e: e["time"]):
+                    output.line(event, f"{_stamp(event['time'])} {event['text']}")
+        except KeyboardInterrupt:
+            return
+        finally:
+            for handle in handles.values():
+                handle.close()
+
+
+@app.command()
+def bench(
+    ctx: typer.Context,
+    clients: Annotated[int, typer.Option(help="Operations in flight at once.")] = 16,
+    duration: Annotated[float, typer.Option(help="Seconds to run.")] = 10.0,
+    value_size: Annotated[int, typer.Option(help="Bytes per written value.")] = 100,
+    read_ratio: Annotated[float, typer.Option(help="Share of reads (0-1).")] = 0.0,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Load the cluster and report throughput and latency percentiles.
+
+    Example: raftctl bench --clients 64 --duration 10 --read-ratio 0.5
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        if clients < 1 or duration <= 0 or value_size < 0 or not 0 <= read_ratio <= 1:
+            raise UsageError(
+                "need --clients >= 1, --duration > 0, --value-size >= 0 and 0 <= --read-ratio <= 1"
+            )
+        control.leader()
+        options = WorkloadOptions(
+            clients=clients, duration_s=duration, value_size=value_size, read_ratio=read_ratio
+        )
+        if json_mode or output.json_mode:
+            report = run_workload(control.client, options)
+        else:
+            with Progress(
+                TextColumn("bench"),
+                BarColumn(),
+                TextColumn("{task.fields[ops]} ops"),
+                TimeRemainingColumn(),
+                console=output.console,
+            ) as progress:
+                task = progress.add_task("bench", total=duration, ops=0)
+                done = [0]
+
+                def tick(_outcome: object) -> None:
+                    done[0] += 1
+                    if done[0] % 50 == 0:
+                        progress.update(
+                            task, completed=min(duration, time.monotonic() - start), ops=done[0]
+                        )
+
+                start = time.monotonic()
+                report = run_workload(control.client, options, on_done=tick)
+                progress.update(task, completed=duration, ops=done[0])
+        table = Table(
+            title=f"{clients} in flight, {value_size} B values, "
+            f"{read_ratio:.0%} reads, {report.elapsed_s:.1f} s"
+        )
+        for header in ("ops/s", "ops", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms"):
+            table.add_column(header, justify="right")
+        table.add_row(
+            f"{report.throughput_per_s:,.0f}",
+            str(report.operations),
+            str(report.errors),
+            f"{report.latency_ms_p50:.1f}",
+            f"{report.latency_ms_p90:.1f}",
+            f"{report.latency_ms_p99:.1f}",
+            f"{report.latency_ms_max:.1f}",
+        )
+        output.document(report.to_json(), table)
