@@ -19,8 +19,6 @@ from typing import Annotated
 
 import typer
 
-from node.events import Event, describe
-from node.sim.swarm import replay_command, run_seed, run_seeds
 from raftctl import __version__
 from raftctl.control import Controller
 from raftctl.errors import RaftctlError
@@ -145,6 +143,10 @@ def sim(
 
     Example: raftctl sim --seed 42 --story
     """
+    # Imported here: the simulator is heavy, and every other command starts faster.
+    from node.events import Event, describe
+    from node.sim.swarm import replay_command, run_seed, run_seeds
+
     if nodes is not None and nodes not in (3, 5, 7):
         typer.echo("raftctl: --nodes must be 3, 5 or 7", err=True)
         raise typer.Exit(2)

@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from raftctl.bench import WorkloadOptions, run_workload
 from raftctl.cli import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.errors import UsageError
 
@@ -93,6 +91,10 @@ def bench(
     Example: raftctl bench --clients 64 --duration 10 --read-ratio 0.5
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from raftctl.bench import WorkloadOptions, run_workload
+
         if clients < 1 or duration <= 0 or value_size < 0 or not 0 <= read_ratio <= 1:
             raise UsageError(
                 "need --clients >= 1, --duration > 0, --value-size >= 0 and 0 <= --read-ratio <= 1"

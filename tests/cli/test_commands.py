@@ -228,3 +228,60 @@ def test_no_quorum_is_unavailable_and_destroy(fresh_cluster: Path) -> None:
     assert run(*where, "destroy").returncode == 2  # no terminal and no --yes
     assert run_json(*where, "destroy", "--yes")[0] == 0
     assert not fresh_cluster.exists()
+
+
+def test_a_busy_port_is_reported_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    busy = holder.getsockname()[1]
+    path = tmp_path / "cluster"
+    try:
+        result = run(
+            "--dir",
+            str(path),
+            "start",
+            "--nodes",
+            "1",
+            "--base-port",
+            str(busy - 1),
+            "--timeout",
+            "20",
+        )
+        assert result.returncode == 3
+        assert "already in use" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    finally:
+        holder.close()
+        stop_cluster(path)
+
+
+def test_stop_events_net_bench_and_logs_follow(fresh_cluster: Path) -> None:
+    where = ["--dir", str(fresh_cluster)]
+    code, document = run_json(*where, "net", "--drop", "0.1", "--delay", "5:2", "--from", "n1")
+    assert code == 0 and document["links"][0]["from"] == ["n1"]
+    assert document["links"][0]["delay_ms"] == 5 and document["links"][0]["jitter_ms"] == 2
+    assert run(*where, "net", "--drop", "2").returncode == 2
+    assert run_json(*where, "net", "clear")[1]["links"] == []
+    code, document = run_json(*where, "bench", "--clients", "4", "--duration", "1")
+    assert code == 0 and document["operations"] > 0 and document["errors"] == 0
+    assert document["latency_ms_p50"] <= document["latency_ms_p99"] <= document["latency_ms_max"]
+    code, document = run_json(*where, "events")
+    texts = [event["text"] for event in document["events"]]
+    assert any("became leader" in text for text in texts)
+    assert [e["time"] for e in document["events"]] == sorted(e["time"] for e in document["events"])
+    follow = subprocess.Popen(
+        [RAFTCTL, *where, "logs", "n1", "--follow", "--json"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        first = json.loads(follow.stdout.readline())  # type: ignore[union-attr]
+        assert first["node"] == "n1" and "line" in first
+    finally:
+        follow.kill()
+        follow.wait()
+        follow.stdout.close()  # type: ignore[union-attr]
+    code, document = run_json(*where, "stop", "n3")
+    assert code == 0 and document["stopped"] == ["n3"]
+    rows = {row["id"]: row for row in run_json(*where, "status")[1]["nodes"]}
+    assert rows["n3"]["process"] == "stopped" and rows["n3"]["role"] is None

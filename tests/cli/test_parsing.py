@@ -1,0 +1,95 @@
+"""Parsing and rendering without a cluster: typer's CliRunner and pure helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from node.messages import Compare, Delete, Get, Put, Txn
+from raftctl.cli import app
+from raftctl.commands_data import parse_txn
+from raftctl.errors import UsageError
+from raftctl.render import status_table
+
+runner = CliRunner()
+
+
+def test_no_cluster_is_exit_4_in_both_modes(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--dir", str(tmp_path), "status"])
+    assert result.exit_code == 4 and "no cluster" in result.stderr
+    result = runner.invoke(app, ["status", "--json", "--dir", str(tmp_path)])
+    assert result.exit_code == 4 and '"kind": "no_cluster"' in result.stdout
+
+
+def test_wait_needs_a_condition(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--dir", str(tmp_path), "wait"])
+    assert result.exit_code in (2, 4)  # no cluster is checked after the usage
+
+
+def test_txn_json_is_parsed_into_operations() -> None:
+    txn = parse_txn(
+        '{"compare": [{"key": "a", "value": null}], '
+        '"success": [{"op": "put", "key": "a", "value": "1"}, {"op": "get", "key": "a"}],'
+        ' "failure": [{"op": "delete", "key": "a"}]}'
+    )
+    assert txn == Txn((Compare("a", None),), (Put("a", "1"), Get("a")), (Delete("a"),))
+    for bad in (
+        "[]",
+        '{"compare": [{"key": 1}]}',
+        '{"success": [{"op": "cas"}]}',
+        '{"success": [{"op": "put", "key": "a"}]}',
+        '{"other": []}',
+        "nope",
+    ):
+        with pytest.raises(UsageError):
+            parse_txn(bad)
+
+
+def test_status_table_shows_every_node() -> None:
+    document = {
+        "leader": "n1",
+        "term": 3,
+        "nodes": [
+            {
+                "id": "n1",
+                "pid": 10,
+                "process": "running",
+                "role": "leader",
+                "term": 3,
+                "leader": "n1",
+                "commit_index": 5,
+                "applied_index": 5,
+                "last_log_index": 5,
+                "snapshot_index": 0,
+                "group": ["n1", "n2"],
+            },
+            {
+                "id": "n2",
+                "pid": None,
+                "process": "stopped",
+                "role": None,
+                "term": None,
+                "leader": None,
+                "commit_index": None,
+                "applied_index": None,
+                "last_log_index": None,
+                "snapshot_index": None,
+                "group": None,
+            },
+        ],
+    }
+    table = status_table(document, changed={"n1"})
+    assert table.row_count == 2 and "leader n1, term 3" in str(table.title)
+
+
+def test_help_of_every_command_carries_an_example() -> None:
+    result = runner.invoke(app, ["--help"])
+    commands = [
+        line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line.strip()
+    ]
+    assert len(commands) >= 20
+    for command in commands:
+        help_text = runner.invoke(app, [command, "--help"]).stdout
+        assert "Example" in help_text, command
