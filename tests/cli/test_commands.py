@@ -285,3 +285,18 @@ def test_stop_events_net_bench_and_logs_follow(fresh_cluster: Path) -> None:
     assert code == 0 and document["stopped"] == ["n3"]
     rows = {row["id"]: row for row in run_json(*where, "status")[1]["nodes"]}
     assert rows["n3"]["process"] == "stopped" and rows["n3"]["role"] is None
+
+
+def test_status_watch_streams_json_lines(cluster: Path) -> None:
+    watch = subprocess.Popen(
+        [RAFTCTL, "--dir", str(cluster), "status", "--watch", "--json"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        documents = [json.loads(watch.stdout.readline()) for _ in range(2)]  # type: ignore[union-attr]
+    finally:
+        watch.kill()
+        watch.wait()
+        watch.stdout.close()  # type: ignore[union-attr]
+    assert all(len(document["nodes"]) == 3 for document in documents)
