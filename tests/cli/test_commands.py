@@ -3,6 +3,7 @@ against real node processes. Every command, its JSON and its exit codes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -48,26 +49,27 @@ def stop_cluster(path: Path) -> None:
             cluster.kill(node_id)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("cli") / "cluster"
+@contextlib.contextmanager
+def started_cluster(path: Path) -> Iterator[Path]:
+    """A cluster started through the CLI, stopped by pid however the test ends."""
     try:
         result = run("--dir", str(path), "start", "--base-port", "0", *FAST, "--timeout", "40")
         assert result.returncode == 0, result.stderr
         yield path
     finally:
         stop_cluster(path)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with started_cluster(tmp_path_factory.mktemp("cli") / "cluster") as path:
+        yield path
 
 
 @pytest.fixture
 def fresh_cluster(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "cluster"
-    try:
-        result = run("--dir", str(path), "start", "--base-port", "0", *FAST, "--timeout", "40")
-        assert result.returncode == 0, result.stderr
+    with started_cluster(tmp_path / "cluster") as path:
         yield path
-    finally:
-        stop_cluster(path)
 
 
 def test_start_prints_status_and_refuses_contradictions(cluster: Path) -> None:
