@@ -89,17 +89,20 @@ class RaftLog:
         base = self.snapshot_index + 1
         return self._entries[first - base : last - base + 1]
 
-    def entries_for_message(self, first: int, count_max: int, bytes_max: int) -> list[Entry]:
+    def entries_for_message(
+        self, first: int, count_max: int, bytes_max: int
+    ) -> tuple[list[Entry], int]:
         """At most `count_max` entries from `first`, cut at `bytes_max` of payload
-        (at least one entry when there is one)."""
+        (at least one entry when there is one), and their payload size in bytes."""
         base = self.snapshot_index + 1
         batch = self._entries[first - base : first - base + count_max]
         total_bytes = 0
         for position, entry in enumerate(batch):
-            total_bytes += len(entry.data)
-            if total_bytes > bytes_max and position > 0:
-                return batch[:position]
-        return batch
+            size = len(entry.data)
+            if total_bytes + size > bytes_max and position > 0:
+                return batch[:position], total_bytes
+            total_bytes += size
+        return batch, total_bytes
 
     def all_entries(self) -> list[Entry]:
         """A copy of every entry after the snapshot (for tests and the simulator)."""

@@ -739,8 +739,9 @@ class RaftCore:
             prev_term is not None, "no term for prev_log_index", peer=peer, prev_index=prev_index
         )
         entries: list[Entry] = []
+        payload_bytes = 0
         if progress.next_index <= self.log.last_index:
-            entries = self.log.entries_for_message(
+            entries, payload_bytes = self.log.entries_for_message(
                 progress.next_index, config.entries_per_message_max, config.bytes_per_message_max
             )
         if not entries and not allow_empty:
@@ -753,7 +754,7 @@ class RaftCore:
         # The follower will commit up to the last entry this message matches.
         progress.commit_sent = max(progress.commit_sent, min(commit, prev_index + len(entries)))
         if entries:
-            progress.sent_entries(entries[-1].index, sum(len(entry.data) for entry in entries))
+            progress.sent_entries(entries[-1].index, payload_bytes)
         elif progress.state is ReplicationState.PROBE:
             progress.probe_sent = True
         return True

@@ -26,6 +26,7 @@ from typing import Any
 from node.messages import Get, Operation, Put
 from raftctl.client import Client, Outcome
 from raftctl.cluster import ClusterDir, wait_for
+from raftctl.control import Controller
 from raftctl.errors import Unavailable
 
 __all__ = ["WorkloadOptions", "WorkloadReport", "run_workload"]
@@ -100,29 +101,20 @@ def run_workload(
     )
 
 
-def leader_of(cluster: ClusterDir, client: Client, timeout_s: float = 30.0) -> str:
-    found: list[str] = []
-
-    def one_leader() -> bool:
-        for node_id in cluster.node_ids():
-            if cluster.state(node_id) != "running":
-                continue
-            status = client.status(node_id, 0.3)
-            if status and status["role"] == "leader":
-                found[:] = [node_id]
-                return True
-        return False
-
-    if not wait_for(one_leader, timeout_s):
-        raise Unavailable(f"no leader within {timeout_s}s")
-    return found[0]
+def leader_of(cluster: ClusterDir, timeout_s: float = 30.0) -> str:
+    """The leader a majority follows (the controller's own rule), within `timeout_s`."""
+    control = Controller(cluster.path, timeout_s)
+    try:
+        return control.leader()[0]
+    finally:
+        control.close()
 
 
 def failover_window_s(cluster: ClusterDir, client: Client, rounds: int) -> list[float]:
     """SIGKILL the leader; time until a write is acknowledged again."""
     windows = []
     for round_number in range(rounds):
-        leader = leader_of(cluster, client)
+        leader = leader_of(cluster)
         client.call(Put("failover", f"before-{round_number}"))
         killed_at = time.monotonic()
         cluster.kill(leader)
@@ -140,7 +132,7 @@ def write_keys(client: Client, count: int, value_size: int = 100) -> list[Outcom
 
 def catch_up_s(cluster: ClusterDir, client: Client) -> float:
     """Restart a follower holding the whole log; time until it applied it all."""
-    leader = leader_of(cluster, client)
+    leader = leader_of(cluster)
     follower = next(n for n in cluster.node_ids() if n != leader)
     cluster.stop(follower)
     target = client.status(leader)["commit_index"]  # type: ignore[index]
@@ -184,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for node_id in cluster.node_ids():
             cluster.start(node_id)
-        leader_of(cluster, client)
+        leader_of(cluster)
         report["workloads"] = [
             run_workload(client, WorkloadOptions(clients=c, duration_s=args.duration)).to_json()
             for c in (1, 64)

@@ -89,12 +89,14 @@ class Client:
         self.client_id = client_id or f"c{os.getpid()}-{os.urandom(4).hex()}"
         self.context = context or zmq.Context.instance()
         self._sockets: dict[str, zmq.Socket[bytes]] = {}
+        self._node_of: dict[zmq.Socket[bytes], str] = {}
         self._poller = zmq.Poller()
         for node in config.nodes:
             dealer = self.context.socket(zmq.DEALER)
             dealer.setsockopt(zmq.LINGER, 0)
             dealer.connect(node.endpoint)
             self._sockets[node.id] = dealer
+            self._node_of[dealer] = node.id
             self._poller.register(dealer, zmq.POLLIN)
         self.leader_hint: str | None = None
         self._next_request_id = 1
@@ -271,7 +273,7 @@ class Client:
     def _receive(self, timeout_ms: int) -> list[tuple[ClientResponse, str]]:
         received = []
         for dealer, _ in self._poller.poll(timeout_ms):
-            source = next(n for n, s in self._sockets.items() if s is dealer)
+            source = self._node_of[dealer]
             while True:
                 try:
                     frame = dealer.recv(zmq.NOBLOCK)

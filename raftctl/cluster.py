@@ -191,7 +191,7 @@ class ClusterDir:
     def power_cut(self, node_ids: Iterable[str]) -> None:
         """Kill `node_ids` at once, then restart them as after a power cut: their
         files are first cut back to what was synced (power-loss mode)."""
-        victims = [node_id for node_id in node_ids]
+        victims = list(node_ids)
         processes = [p for p in (self.process(node_id) for node_id in victims) if p is not None]
         for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess):

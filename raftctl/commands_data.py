@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from node.messages import Cas, Compare, Delete, Get, Keys, Put, Txn
 from raftctl.cli import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.errors import UsageError
+from raftctl.render import Output
 
 CONSISTENCIES = ("linearizable", "lease", "stale")
+
+
+def _negative(output: Output, document: dict[str, Any], message: str) -> NoReturn:
+    """A negative answer: the document (with --json), one line on stderr, exit 1."""
+    output.document(document)
+    output.note(f"raftctl: {message}")
+    raise typer.Exit(1)
 
 
 def _value(raw: str) -> str:
@@ -68,9 +76,7 @@ def get(
             "consistency": consistency,
         }
         if not result["found"]:
-            output.document(document)
-            output.note(f"raftctl: key not found: {key}")
-            raise typer.Exit(1)
+            _negative(output, document, f"key not found: {key}")
         output.document(document, result["value"])
 
 
@@ -87,9 +93,7 @@ def delete(
         result = control.client.call(Delete(key), timeout_s=control.remaining_s())
         document = {"ok": result["ok"], "key": key, "found": result["found"]}
         if not result["found"]:
-            output.document(document)
-            output.note(f"raftctl: key not found: {key}")
-            raise typer.Exit(1)
+            _negative(output, document, f"key not found: {key}")
         output.document(document, "OK")
 
 
@@ -118,10 +122,8 @@ def cas(
             "found": result["found"],
         }
         if not result["ok"]:
-            output.document(document)
             current = "absent" if not result["found"] else repr(result["value"])
-            output.note(f"raftctl: cas mismatch on {key}: it holds {current}")
-            raise typer.Exit(1)
+            _negative(output, document, f"cas mismatch on {key}: it holds {current}")
         output.document(document, "OK")
 
 

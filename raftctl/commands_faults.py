@@ -9,6 +9,7 @@ import typer
 
 from node.faults import LinkFault
 from raftctl.cli import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
+from raftctl.control import NODE_WORDS
 from raftctl.errors import UsageError
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
@@ -94,13 +95,9 @@ def resume(
 ) -> None:
     """Let a paused node run again with SIGCONT. Example: raftctl resume n3"""
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        node_id = (
-            control.cluster.check_node(node)
-            if node not in ("leader", "follower", "random")
-            else None
-        )
-        if node_id is None:  # the words pick among running nodes; a paused one is not
+        if node in NODE_WORDS:  # they pick among running nodes, and a paused one is not
             raise UsageError("resume takes a node id: a paused node leads no one")
+        node_id = control.cluster.check_node(node)
         if not control.cluster.resume(node_id):
             raise UsageError(f"{node_id} is not running or paused")
         output.document({"ok": True, "node": node_id, "process": "running"}, f"resumed {node_id}")

@@ -21,7 +21,7 @@ from typing import Any
 
 from node.faults import Faults, LinkFault, load_faults, save_faults
 from raftctl.client import Client
-from raftctl.cluster import ClusterDir
+from raftctl.cluster import ClusterDir, wait_for
 from raftctl.errors import Unavailable, UnknownNode, UsageError
 
 __all__ = ["Controller"]
@@ -77,10 +77,8 @@ class Controller:
         self, condition: Callable[[], bool], what: str, interval_s: float = 0.05
     ) -> None:
         """Poll `condition` until it holds; Unavailable once the deadline passes."""
-        while not condition():
-            if self.remaining_s() <= 0:
-                raise Unavailable(f"{what} did not happen within {self.timeout_s:g}s")
-            time.sleep(min(interval_s, self.remaining_s()))
+        if not wait_for(condition, self.remaining_s(), interval_s):
+            raise Unavailable(f"{what} did not happen within {self.timeout_s:g}s")
 
     # -- status ---------------------------------------------------------------
 

@@ -312,9 +312,13 @@ class _Run:
                     else (rng.choice(up))
                 )
                 cluster.crash(victim)
-                self.restart_at_ms[victim] = cluster.now_ms + rng.randint(
-                    1, options.restart_delay_ms_max
-                )
+                self._schedule_restart(victim)
+
+    def _schedule_restart(self, node_id: str) -> None:
+        """A crashed node comes back after a random delay of this seed's range."""
+        self.restart_at_ms[node_id] = self.cluster.now_ms + self.rng.randint(
+            1, self.options.restart_delay_ms_max
+        )
 
     def _crash_before_send(self, node: SimNode, rd: Ready) -> bool:
         """The failpoint: a leader dies in the turn its commit index moves,
@@ -326,9 +330,7 @@ class _Run:
             return False
         if self.rng.random() >= self.options.leader_crash_on_commit_probability:
             return False
-        self.restart_at_ms[node.node_id] = self.cluster.now_ms + self.rng.randint(
-            1, self.options.restart_delay_ms_max
-        )
+        self._schedule_restart(node.node_id)
         return True
 
     def _isolate_for_a_while(self, node_id: str) -> None:
@@ -353,9 +355,7 @@ class _Run:
         ):
             return
         self.cluster.crash(node_id)
-        self.restart_at_ms[node_id] = self.cluster.now_ms + self.rng.randint(
-            1, self.options.restart_delay_ms_max
-        )
+        self._schedule_restart(node_id)
 
     def _partition(self, mode: str) -> None:
         rng = self.rng

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from node.faults import Faults, save_faults
+from node.faults import Faults
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
+from raftctl.control import Controller
 
 # DESIGN.md: a busy 2-core CI needs election timeouts of 1-2 s.
 SETTINGS: dict[str, Any] = {
@@ -27,7 +28,6 @@ class LiveCluster:
     def __init__(self, directory: ClusterDir) -> None:
         self.dir = directory
         self.client = Client(directory.config)
-        self.faults_version = 0
 
     def statuses(self) -> dict[str, dict[str, Any] | None]:
         return {node_id: self.client.status(node_id, 0.5) for node_id in self.dir.node_ids()}
@@ -74,19 +74,11 @@ class LiveCluster:
 
     def set_faults(self, faults: Faults, timeout_s: float = 10.0) -> None:
         """Write faults.toml, tell every node, and wait until all apply it."""
-        self.faults_version += 1
-        version = self.faults_version
-        save_faults(self.dir.path / "faults.toml", Faults(version, faults.partition, faults.links))
-
-        def applied() -> bool:
-            answers = [
-                self.client.admin(n, "reload_faults", timeout_s=0.5)
-                for n in self.dir.node_ids()
-                if self.dir.state(n) == "running"
-            ]
-            return all(a is not None and a["faults_version"] == version for a in answers)
-
-        assert wait_for(applied, timeout_s), f"faults version {version} not applied in time"
+        control = Controller(self.dir.path, timeout_s)
+        try:
+            control.write_faults(partition=faults.partition, links=faults.links)
+        finally:
+            control.close()
 
 
 @pytest.fixture

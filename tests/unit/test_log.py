@@ -76,6 +76,6 @@ def test_commit_never_moves_back_nor_past_the_log() -> None:
 
 def test_entries_for_message_respects_count_and_bytes() -> None:
     log = RaftLog([Entry(i, 1, data=b"x" * 10) for i in range(1, 11)])
-    assert len(log.entries_for_message(1, 4, 1 << 20)) == 4
-    assert len(log.entries_for_message(1, 100, 25)) == 2
-    assert len(log.entries_for_message(1, 100, 1)) == 1  # always at least one
+    assert len(log.entries_for_message(1, 4, 1 << 20)[0]) == 4
+    assert len(log.entries_for_message(1, 100, 25)[0]) == 2
+    assert len(log.entries_for_message(1, 100, 1)[0]) == 1  # always at least one
