@@ -19,7 +19,13 @@ __all__ = [
     "CommitAdvanced",
     "EntriesTruncated",
     "Event",
+    "LogCompacted",
+    "MembershipChanged",
+    "SnapshotInstalled",
+    "SnapshotSent",
     "TermChanged",
+    "TransferAborted",
+    "TransferStarted",
     "VoteGranted",
     "VoteRefused",
     "describe",
@@ -103,6 +109,60 @@ class CommitAdvanced:
     new_index: int
 
 
+@dataclass(frozen=True, slots=True)
+class MembershipChanged:
+    """The configuration in force is now `voters` + `learners`, from the entry at
+    `index` (0: the initial one); `how`: appended, reverted or snapshot."""
+
+    index: int
+    voters: tuple[str, ...]
+    learners: tuple[str, ...]
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogCompacted:
+    """A snapshot at `index` (term `term`) replaced the log up to it (Raft §7)."""
+
+    index: int
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSent:
+    """The leader asked for its snapshot at `index` to go to `peer`, whose log
+    lacks entries the leader has compacted away."""
+
+    peer: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInstalled:
+    """A snapshot from `leader_id` at `index` replaced this node's state; `kept`
+    entries of its log past the snapshot survived (they matched)."""
+
+    index: int
+    term: int
+    leader_id: str
+    kept: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStarted:
+    """The leader stopped taking proposals to hand leadership to `target` (§3.10)."""
+
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferAborted:
+    """The transfer to `target` gave up: `reason`."""
+
+    target: str
+    reason: str
+
+
 Event = (
     BecameFollower
     | BecamePreCandidate
@@ -113,6 +173,12 @@ Event = (
     | VoteRefused
     | EntriesTruncated
     | CommitAdvanced
+    | MembershipChanged
+    | LogCompacted
+    | SnapshotSent
+    | SnapshotInstalled
+    | TransferStarted
+    | TransferAborted
 )
 
 
@@ -144,6 +210,27 @@ def describe(node_id: str, event: Event) -> str:
             )
         case CommitAdvanced(old_index, new_index):
             return f"{node_id} commit index {old_index} -> {new_index}"
+        case MembershipChanged(index, voters, learners, how):
+            listening = f", learners {','.join(learners)}" if learners else ""
+            where = f"entry {index}" if index else "the initial configuration"
+            return (
+                f"{node_id} membership {how} ({where}): voters {','.join(voters) or '(none)'}"
+                f"{listening}"
+            )
+        case LogCompacted(index, term):
+            return f"{node_id} compacted its log up to index {index} (term {term})"
+        case SnapshotSent(peer, index):
+            return f"{node_id} sends its snapshot at index {index} to {peer}"
+        case SnapshotInstalled(index, term, leader_id, kept):
+            kept_text = f", kept {kept} later entries" if kept else ""
+            return (
+                f"{node_id} installed the snapshot at index {index} (term {term}) from "
+                f"{leader_id}{kept_text}"
+            )
+        case TransferStarted(target):
+            return f"{node_id} hands leadership to {target}: proposals paused"
+        case TransferAborted(target, reason):
+            return f"{node_id} gave up handing leadership to {target}: {reason}"
         case _:
             assert_never(event)
 

@@ -70,7 +70,7 @@ class KVStateMachine:
                 f"entries applied out of order: {entry.index} after {self.applied_index}"
             )
         self.applied_index = entry.index
-        if entry.kind is EntryKind.NOOP:
+        if entry.kind is not EntryKind.COMMAND:  # no-ops and membership changes
             return None
         try:
             command = decode_command(entry.data)

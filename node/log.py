@@ -183,6 +183,35 @@ class RaftLog:
         self.commit_index = index
         return True
 
+    # -- snapshots (Raft §7) --------------------------------------------------
+
+    def compact_to(self, index: int, term: int) -> None:
+        """Forget the entries up to `index` (of `term`), which a snapshot now holds."""
+        invariant(
+            self.snapshot_index < index <= self.applied_index and index < self.unstable_from,
+            "compacting beyond what is applied and durable",
+            index=index,
+            snapshot_index=self.snapshot_index,
+            applied_index=self.applied_index,
+            unstable_from=self.unstable_from,
+        )
+        del self._entries[: index - self.snapshot_index]
+        self.snapshot_index, self.snapshot_term = index, term
+
+    def restore(self, index: int, term: int) -> None:
+        """Replace the whole log by a snapshot at (index, term) from the leader;
+        the state machine is restored from it, so it counts as applied."""
+        invariant(
+            index > self.commit_index,
+            "restoring a snapshot older than the commit index",
+            index=index,
+            commit_index=self.commit_index,
+        )
+        self._entries.clear()
+        self.snapshot_index, self.snapshot_term = index, term
+        self.commit_index = self.applied_index = index
+        self.unstable_from = index + 1
+
     # -- the Ready / advance hand-off -------------------------------------
 
     def unstable_entries(self) -> list[Entry]:

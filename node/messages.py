@@ -39,17 +39,23 @@ __all__ = [
     "Get",
     "Heartbeat",
     "HeartbeatResponse",
+    "InstallSnapshot",
     "Keys",
+    "Membership",
     "Message",
     "Operation",
     "Put",
     "RequestVote",
     "RequestVoteResponse",
+    "SnapshotMeta",
+    "TimeoutNow",
     "Txn",
     "decode",
     "decode_command",
+    "decode_membership",
     "encode",
     "encode_command",
+    "encode_membership",
     "is_read_only",
 ]
 
@@ -61,6 +67,44 @@ class EntryKind(IntEnum):
 
     COMMAND = 0  # opaque bytes for the state machine
     NOOP = 1  # appended by a new leader so that earlier entries commit (Raft §5.4.2)
+    CONFIG = 2  # a new Membership, in force from the moment it is appended (§4.1)
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """Who votes and who only listens (dissertation §4.1, §4.2.1 learners).
+    Invariant: a node is in at most one of the two, each listed once, sorted."""
+
+    voters: tuple[str, ...]
+    learners: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        members = (*self.voters, *self.learners)
+        if len(set(members)) != len(members):
+            raise InvalidMessage(f"a node listed twice in {members}")
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (*self.voters, *self.learners)
+
+    def describe(self) -> str:
+        learners = f" learners {','.join(self.learners)}" if self.learners else ""
+        return f"voters {','.join(self.voters) or '(none)'}{learners}"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotMeta:
+    """What a snapshot covers: the log up to (index, term), and the membership
+    in force at `index` (snapshots carry the configuration, dissertation §5.1)."""
+
+    index: int
+    term: int
+    voters: tuple[str, ...]
+    learners: tuple[str, ...] = ()
+
+    @property
+    def membership(self) -> Membership:
+        return Membership(self.voters, self.learners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +128,9 @@ class RequestVote:
     last_log_index: int
     last_log_term: int
     pre_vote: bool = False
+    # Sent on a TimeoutNow: voters must not refuse because they heard from
+    # the leader recently, since that leader asked for this election (§3.10).
+    transfer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,21 +183,49 @@ class AppendEntriesResponse:
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
     """Leader → follower: I am alive. `commit_index` is never above what the
-    follower is known to match, so it can always be applied safely."""
+    follower is known to match, so it can always be applied safely. `round`
+    numbers the leader's heartbeat broadcasts: its echo confirms leadership
+    for ReadIndex and dates the leader's lease (dissertation §6.4)."""
 
     term: int
     src: str
     dst: str
     commit_index: int
+    round: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatResponse:
-    """Follower → leader: I heard you (counts for CheckQuorum)."""
+    """Follower → leader: I heard your heartbeat `round` (counts for CheckQuorum)."""
 
     term: int
     src: str
     dst: str
+    round: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutNow:
+    """Leader → transfer target: start an election at once (dissertation §3.10)."""
+
+    term: int
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstallSnapshot:
+    """Leader → follower: the state up to `meta` (Raft §7, Figure 13). The
+    server streams a snapshot as chunks at `offset`; the core sees one message
+    holding the whole of `data` once the last chunk (`done`) has arrived."""
+
+    term: int
+    src: str
+    dst: str
+    meta: SnapshotMeta
+    offset: int
+    data: bytes
+    done: bool
 
 
 Message = (
@@ -160,6 +235,8 @@ Message = (
     | AppendEntriesResponse
     | Heartbeat
     | HeartbeatResponse
+    | TimeoutNow
+    | InstallSnapshot
 )
 
 
@@ -373,6 +450,27 @@ def _operation_from_wire(raw: Any, inside_txn: bool = False) -> Operation:
     return Txn(tuple(compare), success, failure)  # type: ignore[arg-type]
 
 
+def _names(raw: Any, what: str) -> tuple[str, ...]:
+    return tuple(_str(name, what) for name in _list(raw, what))
+
+
+def _membership_from_wire(voters: Any, learners: Any) -> Membership:
+    return Membership(_names(voters, "voter"), _names(learners, "learner"))
+
+
+def _snapshot_meta_from_wire(raw: Any) -> SnapshotMeta:
+    fields = _list(raw, "snapshot meta")
+    if len(fields) != 4:
+        raise InvalidMessage("snapshot meta is [index, term, voters, learners]")
+    membership = _membership_from_wire(fields[2], fields[3])
+    return SnapshotMeta(
+        _int(fields[0], "snapshot index"),
+        _int(fields[1], "snapshot term"),
+        membership.voters,
+        membership.learners,
+    )
+
+
 def _entries_from_wire(raw: Any) -> tuple[Entry, ...]:
     entries = []
     previous = None
@@ -394,8 +492,8 @@ def _entries_from_wire(raw: Any) -> tuple[Entry, ...]:
 
 def _to_wire(message: Any) -> list[Any]:
     match message:
-        case RequestVote(term, src, dst, last_index, last_term, pre_vote):
-            return [1, term, src, dst, last_index, last_term, pre_vote]
+        case RequestVote(term, src, dst, last_index, last_term, pre_vote, transfer):
+            return [1, term, src, dst, last_index, last_term, pre_vote, transfer]
         case RequestVoteResponse(term, src, dst, granted, pre_vote, reason):
             return [2, term, src, dst, granted, pre_vote, reason]
         case AppendEntries(term, src, dst, prev_index, prev_term, entries, commit):
@@ -411,10 +509,23 @@ def _to_wire(message: Any) -> list[Any]:
             ]
         case AppendEntriesResponse(term, src, dst, success, match, rejected, c_term, c_index):
             return [4, term, src, dst, success, match, rejected, c_term, c_index]
-        case Heartbeat(term, src, dst, commit):
-            return [5, term, src, dst, commit]
-        case HeartbeatResponse(term, src, dst):
-            return [6, term, src, dst]
+        case Heartbeat(term, src, dst, commit, heartbeat_round):
+            return [5, term, src, dst, commit, heartbeat_round]
+        case HeartbeatResponse(term, src, dst, heartbeat_round):
+            return [6, term, src, dst, heartbeat_round]
+        case TimeoutNow(term, src, dst):
+            return [7, term, src, dst]
+        case InstallSnapshot(term, src, dst, meta, offset, data, done):
+            return [
+                8,
+                term,
+                src,
+                dst,
+                [meta.index, meta.term, list(meta.voters), list(meta.learners)],
+                offset,
+                data,
+                done,
+            ]
         case ClientRequest(request_id, client_id, sequence, acknowledged, operation, consistency):
             return [
                 20,
@@ -434,14 +545,14 @@ def _to_wire(message: Any) -> list[Any]:
     raise InvalidMessage(f"cannot encode {type(message).__name__}")
 
 
-_ARITY = {1: 7, 2: 7, 3: 8, 4: 9, 5: 5, 6: 4, 20: 7, 21: 5, 30: 4, 31: 3}
+_ARITY = {1: 8, 2: 7, 3: 8, 4: 9, 5: 6, 6: 5, 7: 4, 8: 8, 20: 7, 21: 5, 30: 4, 31: 3}
 
 
 def _from_wire(fields: list[Any]) -> Any:
     if not fields or fields[0] not in _ARITY or len(fields) != _ARITY[fields[0]]:
         raise InvalidMessage("unknown message type or wrong number of fields")
     code = fields[0]
-    if code <= 6:
+    if code <= 8:
         term, src, dst = _int(fields[1], "term"), _str(fields[2], "src"), _str(fields[3], "dst")
     match code:
         case 1:
@@ -452,6 +563,7 @@ def _from_wire(fields: list[Any]) -> Any:
                 _int(fields[4], "last_log_index"),
                 _int(fields[5], "last_log_term"),
                 _bool(fields[6], "pre_vote"),
+                _bool(fields[7], "transfer"),
             )
         case 2:
             return RequestVoteResponse(
@@ -488,9 +600,26 @@ def _from_wire(fields: list[Any]) -> Any:
                 _int(fields[8], "conflict_index"),
             )
         case 5:
-            return Heartbeat(term, src, dst, _int(fields[4], "commit_index"))
+            return Heartbeat(
+                term, src, dst, _int(fields[4], "commit_index"), _int(fields[5], "round")
+            )
         case 6:
-            return HeartbeatResponse(term, src, dst)
+            return HeartbeatResponse(term, src, dst, _int(fields[4], "round"))
+        case 7:
+            return TimeoutNow(term, src, dst)
+        case 8:
+            data = fields[6]
+            if not isinstance(data, bytes):
+                raise InvalidMessage("snapshot data must be bytes")
+            return InstallSnapshot(
+                term,
+                src,
+                dst,
+                _snapshot_meta_from_wire(fields[4]),
+                _int(fields[5], "offset"),
+                data,
+                _bool(fields[7], "done"),
+            )
         case 20:
             consistency = _str(fields[6], "consistency")
             if consistency not in ("linearizable", "lease", "stale"):
@@ -562,3 +691,19 @@ def decode_command(data: bytes) -> Command:
         _int(fields[2], "acknowledged"),
         _operation_from_wire(fields[3]),
     )
+
+
+def encode_membership(membership: Membership) -> bytes:
+    """The data of a CONFIG log entry."""
+    return msgpack.packb([list(membership.voters), list(membership.learners)])
+
+
+def decode_membership(data: bytes) -> Membership:
+    try:
+        fields = msgpack.unpackb(data)
+    except Exception as error:  # as in decode: any malformed input is InvalidMessage
+        raise InvalidMessage(f"undecodable membership: {error}") from error
+    fields = _list(fields, "membership")
+    if len(fields) != 2:
+        raise InvalidMessage("a membership is [voters, learners]")
+    return _membership_from_wire(fields[0], fields[1])

@@ -6,6 +6,9 @@ Rules (etcd-raft's tracker/, simplified):
 - REPLICATE: the log matches at match_index; the leader streams AppendEntries
   without waiting (pipelining), optimistically moving next_index, bounded by
   the number and bytes of messages in flight.
+- SNAPSHOT: the follower needs entries the leader has compacted away; the
+  server is streaming it the snapshot at `pending_snapshot`, and nothing else
+  is sent until the follower answers or `snapshot_elapsed` runs out.
 - Invariant: match_index < next_index.
 """
 
@@ -21,6 +24,7 @@ __all__ = ["Progress", "ReplicationState"]
 class ReplicationState(Enum):
     PROBE = "probe"
     REPLICATE = "replicate"
+    SNAPSHOT = "snapshot"
 
 
 @dataclass(slots=True)
@@ -38,6 +42,13 @@ class Progress:
     recent_active: bool = False
     # The highest commit index this follower was told that it can act on.
     commit_sent: int = 0
+    # SNAPSHOT state: the snapshot's index, and ticks since it was sent.
+    pending_snapshot: int = 0
+    snapshot_elapsed: int = 0
+    # The latest heartbeat round this voter echoed, and the leader's tick when
+    # that round was sent: the start of the lease this voter grants.
+    acked_round: int = 0
+    acked_round_sent_tick: int = -(1 << 62)
 
     def become_probe(self) -> None:
         self.state = ReplicationState.PROBE
@@ -50,7 +61,15 @@ class Progress:
         self.next_index = self.match_index + 1
         self._clear_inflight()
 
+    def become_snapshot(self, snapshot_index: int) -> None:
+        self.state = ReplicationState.SNAPSHOT
+        self.pending_snapshot = snapshot_index
+        self.snapshot_elapsed = 0
+        self._clear_inflight()
+
     def is_paused(self, inflight_messages_max: int, inflight_bytes_max: int) -> bool:
+        if self.state is ReplicationState.SNAPSHOT:
+            return True
         if self.state is ReplicationState.PROBE:
             return self.probe_sent
         return len(self.inflight) >= inflight_messages_max or (
@@ -78,6 +97,8 @@ class Progress:
 
     def maybe_decrease(self, rejected_index: int, next_index_hint: int) -> bool:
         """A rejection of prev_log_index `rejected_index` arrived; False if stale."""
+        if self.state is ReplicationState.SNAPSHOT:
+            return False  # an answer to something sent before the snapshot
         if self.state is ReplicationState.REPLICATE:
             # Stale unless it rejects something above what is known to match.
             if rejected_index <= self.match_index:

@@ -25,12 +25,13 @@ rule by overriding exactly one method.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, assert_never
 
-from node.errors import NotLeader, invariant
+from node.errors import NotLeader, ProposalRejected, invariant
 from node.events import (
     BecameCandidate,
     BecameFollower,
@@ -39,7 +40,13 @@ from node.events import (
     CommitAdvanced,
     EntriesTruncated,
     Event,
+    LogCompacted,
+    MembershipChanged,
+    SnapshotInstalled,
+    SnapshotSent,
     TermChanged,
+    TransferAborted,
+    TransferStarted,
     VoteGranted,
     VoteRefused,
 )
@@ -51,9 +58,15 @@ from node.messages import (
     EntryKind,
     Heartbeat,
     HeartbeatResponse,
+    InstallSnapshot,
+    Membership,
     Message,
     RequestVote,
     RequestVoteResponse,
+    SnapshotMeta,
+    TimeoutNow,
+    decode_membership,
+    encode_membership,
 )
 from node.progress import Progress, ReplicationState
 from node.quorum import VoteResult, committed_index, majority, vote_result
@@ -65,11 +78,15 @@ __all__ = [
     "CoreStatus",
     "DurableState",
     "HardState",
+    "MembershipChange",
     "Proposal",
     "RaftConfig",
     "RaftCore",
+    "ReadState",
     "Ready",
     "Role",
+    "Snapshot",
+    "SnapshotSend",
 ]
 
 
@@ -82,7 +99,10 @@ class Role(Enum):
 
 @dataclass(frozen=True, slots=True)
 class RaftConfig:
-    """Everything that tunes one core. Times are in ticks."""
+    """Everything that tunes one core. Times are in ticks. `voters` is the
+    configuration the cluster was created with; a configuration found in the
+    log or the snapshot overrides it. A node that joins later starts with no
+    voters and waits to hear from the leader."""
 
     node_id: str
     voters: tuple[str, ...]
@@ -95,9 +115,11 @@ class RaftConfig:
     bytes_per_message_max: int = 1 << 20
     inflight_messages_max: int = 256
     inflight_bytes_max: int = 8 << 20
+    # A lease read is served only while the leader's lease, shorter than the
+    # election timeout by this clock-drift bound, holds (dissertation §6.4.1).
+    lease_drift_ticks: int = 2
 
     def __post_init__(self) -> None:
-        invariant(self.node_id in self.voters, "node is not a voter", node_id=self.node_id)
         invariant(len(set(self.voters)) == len(self.voters), "duplicate voters")
         invariant(
             0 < self.heartbeat_interval_ticks < self.election_timeout_ticks_min
@@ -109,6 +131,10 @@ class RaftConfig:
         )
         invariant(self.entries_per_message_max > 0, "entries_per_message_max must be > 0")
         invariant(self.inflight_messages_max > 0, "inflight_messages_max must be > 0")
+        invariant(
+            0 <= self.lease_drift_ticks < self.election_timeout_ticks_min,
+            "need 0 <= lease drift < election timeout min",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +152,48 @@ class DurableState:
 
     hard_state: HardState = field(default_factory=HardState)
     entries: tuple[Entry, ...] = ()
+    # The snapshot the entries follow; the state machine was restored from it.
+    snapshot: SnapshotMeta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A snapshot received from the leader: persist it in place of the whole
+    log, then restore the state machine from `data`, before anything else."""
+
+    meta: SnapshotMeta
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSend:
+    """Stream your latest snapshot to `peer` as InstallSnapshot chunks of `term`
+    (the leader's snapshot is at least at `index`)."""
+
+    peer: str
+    term: int
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """The read `context` may be served once the state machine has applied
+    `index` (dissertation §6.4); `lease` tells how leadership was confirmed."""
+
+    context: bytes
+    index: int
+    lease: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    """One server at a time (dissertation §4.1): `action` is add-learner,
+    promote (learner to voter) or remove (a voter or a learner)."""
+
+    action: str
+    node_id: str
+
+    ACTIONS = ("add-learner", "promote", "remove")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +211,15 @@ class Ready:
     # Apply to the state machine, in order, after the persist.
     committed_entries: tuple[Entry, ...]
     events: tuple[Event, ...]
+    # Persist and restore first, when not None (it replaces the whole log).
+    snapshot: Snapshot | None = None
+    # Stream these snapshots; they may go out at once.
+    snapshots_to_send: tuple[SnapshotSend, ...] = ()
+    # Serve these reads once the state machine has applied their index.
+    read_states: tuple[ReadState, ...] = ()
+    # Reads that cannot be served here (their context and why): this node
+    # stopped leading, or a transfer began, before leadership was confirmed.
+    reads_dropped: tuple[tuple[bytes, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +245,10 @@ class CoreStatus:
     last_log_index: int
     last_log_term: int
     snapshot_index: int
+    voters: tuple[str, ...]
+    learners: tuple[str, ...]
+    transfer_target: str | None
+    lease_valid: bool
 
 
 class RaftCore:
@@ -176,15 +257,27 @@ class RaftCore:
     def __init__(self, config: RaftConfig, durable: DurableState, rng: random.Random) -> None:
         self.config = config
         self.id = config.node_id
-        self.voters = config.voters
         self._rng = rng
         hard = durable.hard_state
         self.term = hard.term
         self.vote = hard.vote
-        self.log = RaftLog(durable.entries, commit_index=hard.commit_index)
+        snapshot = durable.snapshot
+        self.log = RaftLog(
+            durable.entries,
+            snapshot_index=snapshot.index if snapshot else 0,
+            snapshot_term=snapshot.term if snapshot else 0,
+            commit_index=hard.commit_index,
+        )
         self._persisted_hard_state = hard
+        # The configuration at the snapshot (or the initial one), and every
+        # configuration entry in the log after it: truncating one reverts to
+        # the one before (dissertation §4.1).
+        self._base_membership = snapshot.membership if snapshot else Membership(config.voters)
+        self._config_entries: list[tuple[int, Membership]] = []
+        self.membership = self._base_membership
         self.role = Role.FOLLOWER
         self.leader_id: str | None = None
+        self._ticks = 0
         self._election_elapsed = 0
         self._heartbeat_elapsed = 0
         self._randomized_election_timeout = 0
@@ -195,13 +288,38 @@ class RaftCore:
         self._events: list[Event] = []
         self._replication_pending = False
         self._ready_outstanding = False
+        self._snapshot_to_install: Snapshot | None = None
+        self._snapshot_sends: list[SnapshotSend] = []
+        # Reads (dissertation §6.4): heartbeat rounds confirm leadership and date the lease.
+        self._heartbeat_round = 0
+        self._round_sent_tick: dict[int, int] = {}
+        self._round_wanted = False
+        self._pending_reads: deque[tuple[bytes, int, int]] = deque()  # context, index, round
+        self._reads_awaiting_commit: list[tuple[bytes, bool]] = []
+        self._read_states: list[ReadState] = []
+        self._reads_dropped: list[tuple[bytes, str]] = []
+        self._lease_ended = False
+        # Leadership transfer (dissertation §3.10).
+        self._transfer_target: str | None = None
+        self._transfer_elapsed = 0
+        self._timeout_now_sent = False
+        self._note_config_entries(durable.entries, announce=False)
         self._become_follower(self.term, None, "started")
+
+    @property
+    def voters(self) -> tuple[str, ...]:
+        return self.membership.voters
+
+    @property
+    def learners(self) -> tuple[str, ...]:
+        return self.membership.learners
 
     # -- inputs -------------------------------------------------------------
 
     def tick(self) -> None:
         """One unit of logical time passed."""
         self._check_not_in_ready("tick")
+        self._ticks += 1
         if self.role is Role.LEADER:
             self._tick_heartbeat()
         else:
@@ -220,18 +338,20 @@ class RaftCore:
             self._handle_request_vote(message)
         elif self.role is Role.LEADER:
             self._step_leader(message)
+        elif isinstance(message, TimeoutNow):
+            self._handle_timeout_now(message)
         elif self.role is Role.FOLLOWER:
             self._step_follower(message)
         else:
             self._step_candidate(message)
 
     def propose(self, commands: Sequence[bytes]) -> Proposal:
-        """Append `commands` as one batch; raises NotLeader on a non-leader."""
+        """Append `commands` as one batch; raises NotLeader on a non-leader and
+        ProposalRejected while leadership is being handed over."""
         self._check_not_in_ready("propose")
-        if self.role is not Role.LEADER:
-            raise NotLeader(self.leader_id)
+        self._check_may_propose()
         first = self.log.last_index + 1
-        self.log.append(
+        self._append(
             [
                 Entry(first + offset, self.term, EntryKind.COMMAND, data)
                 for offset, data in enumerate(commands)
@@ -240,10 +360,81 @@ class RaftCore:
         self._replication_pending = True
         return Proposal(first, self.log.last_index, self.term)
 
+    def propose_membership(self, change: MembershipChange) -> Proposal:
+        """Append one single-server configuration change (dissertation §4.1); it
+        is in force from this moment. Raises ProposalRejected, with the reason,
+        when the change is not allowed now."""
+        self._check_not_in_ready("propose_membership")
+        self._check_may_propose()
+        if not self._may_change_membership_in_this_term():
+            raise ProposalRejected(
+                f"no entry of term {self.term} is committed yet; a membership change must "
+                "wait for one (Ongaro's 2015 correction)"
+            )
+        pending = self._pending_membership_change()
+        if pending is not None:
+            raise ProposalRejected(
+                f"the membership change at index {pending} is not committed yet; one at a time"
+            )
+        membership = self._changed_membership(change)
+        index = self.log.last_index + 1
+        self._append([Entry(index, self.term, EntryKind.CONFIG, encode_membership(membership))])
+        self._replication_pending = True
+        return Proposal(index, index, self.term)
+
+    def transfer_leadership(self, target: str) -> None:
+        """Hand leadership to `target` (dissertation §3.10): stop taking
+        proposals, bring it up to date, then tell it to campaign at once."""
+        self._check_not_in_ready("transfer_leadership")
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_id)
+        if target == self.id:
+            return
+        if target not in self.voters:
+            raise ProposalRejected(f"{target} is not a voter")
+        if self._transfer_target == target:
+            return
+        if self._transfer_target is not None:
+            self._abort_transfer(f"superseded by a transfer to {target}")
+        self._transfer_target = target
+        self._transfer_elapsed = 0
+        self._timeout_now_sent = False
+        self._events.append(TransferStarted(target))
+        self._maybe_send_timeout_now()
+        self._replication_pending = True
+
+    def read_index(self, context: bytes, lease: bool = False) -> None:
+        """Ask to serve a read (dissertation §6.4). A later Ready answers with a
+        ReadState for `context` (serve it once that index is applied), or lists
+        it in reads_dropped. With `lease`, a valid leader lease confirms
+        leadership without a heartbeat round."""
+        self._check_not_in_ready("read_index")
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_id)
+        if self._transfer_target is not None:
+            raise ProposalRejected(f"leadership transfer to {self._transfer_target} in progress")
+        if not self._committed_in_current_term():
+            # §6.4 step 1: until an entry of its own term commits, a new leader
+            # does not know the latest commit index.
+            self._reads_awaiting_commit.append((context, lease))
+            return
+        self._start_read(context, lease)
+
+    def compact(self, index: int) -> SnapshotMeta:
+        """The application saved a snapshot of its state at applied `index`:
+        forget the log up to it (Raft §7). Returns what the snapshot covers."""
+        self._check_not_in_ready("compact")
+        meta = self._snapshot_meta(index)
+        self.log.compact_to(index, meta.term)
+        self._base_membership = meta.membership
+        self._config_entries = [(i, m) for i, m in self._config_entries if i > index]
+        self._events.append(LogCompacted(index, meta.term))
+        return meta
+
     def campaign(self) -> None:
         """Start an election now, as if the election timeout had fired."""
         self._check_not_in_ready("campaign")
-        if self.role is Role.LEADER:
+        if self.role is Role.LEADER or self.id not in self.voters:
             return
         if self.config.pre_vote:
             self._become_pre_candidate()
@@ -260,6 +451,11 @@ class RaftCore:
             or self._messages_after_persist
             or self._events
             or self._replication_pending
+            or self._round_wanted
+            or self._snapshot_to_install
+            or self._snapshot_sends
+            or self._read_states
+            or self._reads_dropped
             or self.log.unstable_from <= self.log.last_index
             or self.log.applied_index < self.log.commit_index
             or self._hard_state() != self._persisted_hard_state
@@ -270,6 +466,8 @@ class RaftCore:
         self._check_not_in_ready("ready")
         if self.role is Role.LEADER:
             self._flush_replication()
+            if self._round_wanted:
+                self._broadcast_heartbeat()
         hard_state = self._hard_state()
         rd = Ready(
             messages=tuple(self._messages),
@@ -278,10 +476,18 @@ class RaftCore:
             hard_state=hard_state if hard_state != self._persisted_hard_state else None,
             committed_entries=tuple(self.log.entries_to_apply()),
             events=tuple(self._events),
+            snapshot=self._snapshot_to_install,
+            snapshots_to_send=tuple(self._snapshot_sends),
+            read_states=tuple(self._read_states),
+            reads_dropped=tuple(self._reads_dropped),
         )
         self._messages.clear()
         self._messages_after_persist.clear()
         self._events.clear()
+        self._snapshot_to_install = None
+        self._snapshot_sends.clear()
+        self._read_states.clear()
+        self._reads_dropped.clear()
         self._ready_outstanding = True
         return rd
 
@@ -312,6 +518,10 @@ class RaftCore:
             last_log_index=self.log.last_index,
             last_log_term=self.log.last_term,
             snapshot_index=self.log.snapshot_index,
+            voters=self.voters,
+            learners=self.learners,
+            transfer_target=self._transfer_target,
+            lease_valid=self._lease_valid(),
         )
 
     # -- terms ----------------------------------------------------------------
@@ -319,9 +529,17 @@ class RaftCore:
     def _adopt_higher_term(self, m: Message) -> bool:
         """A message from a later term (Raft §5.1); False when it must be ignored."""
         if isinstance(m, RequestVote):
-            if self._in_leader_lease() and (self.config.check_quorum or m.pre_vote):
-                # Dissertation §4.2.3 / §9.6: a server that heard from a leader
-                # within the election timeout neither adopts the term nor votes.
+            if (
+                not m.transfer
+                and (self.config.check_quorum or m.pre_vote)
+                and self._in_leader_lease()
+            ):
+                # Dissertation §4.2.3: a server that heard from a leader within
+                # the election timeout neither adopts the term nor votes, so a
+                # removed or cut-off server cannot disrupt the cluster, and the
+                # leader's lease holds. (With CheckQuorum off, as in the paper's
+                # Figure 8, only pre-votes are refused, and leases are off.) A
+                # transfer's election was asked for by the leader: never refused.
                 self._events.append(
                     VoteRefused(
                         m.term,
@@ -335,7 +553,7 @@ class RaftCore:
                 return True  # a pre-vote never changes anyone's term
         if isinstance(m, RequestVoteResponse) and m.pre_vote and m.granted:
             return True  # a granted pre-vote echoes the term the candidate wants
-        leader = m.src if isinstance(m, AppendEntries | Heartbeat) else None
+        leader = m.src if isinstance(m, AppendEntries | Heartbeat | InstallSnapshot) else None
         self._events.append(TermChanged(self.term, m.term, m.src))
         self._become_follower(m.term, leader, f"saw term {m.term} from {m.src}")
         return True
@@ -345,7 +563,7 @@ class RaftCore:
         term so that it steps down; this is also what lets a node whose term rose
         while it was cut off rejoin (it makes the leader step down; PreVote then
         elects a leader at a term above it). Stale answers are dropped."""
-        if isinstance(m, AppendEntries | Heartbeat):
+        if isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
             self._send_after_persist(AppendEntriesResponse(self.term, self.id, m.src, False))
         elif isinstance(m, RequestVote) and m.pre_vote:
             self._send_after_persist(
@@ -375,6 +593,13 @@ class RaftCore:
         self._votes = {}
         self._progress = {}
         self._replication_pending = False
+        self._drop_reads("this node is no longer the leader")
+        self._heartbeat_round = 0
+        self._round_sent_tick = {}
+        self._round_wanted = False
+        self._lease_ended = False
+        self._transfer_target = None
+        self._timeout_now_sent = False
 
     def _become_follower(self, term: int, leader_id: str | None, reason: str) -> None:
         invariant(term >= self.term, "term went backwards", term=term, current=self.term)
@@ -407,17 +632,13 @@ class RaftCore:
         self._reset(self.term)
         self.role = Role.LEADER
         self.leader_id = self.id
-        for voter in self.voters:
-            self._progress[voter] = Progress(next_index=self.log.last_index + 1)
+        self._sync_progress()
         own = self._progress[self.id]
         own.match_index = self.log.unstable_from - 1
         own.become_replicate()
-        for voter, progress in self._progress.items():
-            # Assume everyone is active at the start of the term (CheckQuorum).
-            progress.recent_active = voter != self.id
         self._events.append(BecameLeader(self.term, votes))
         # Raft §5.4.2 / §8: an entry of the new term lets earlier entries commit.
-        self.log.append([Entry(self.log.last_index + 1, self.term, EntryKind.NOOP)])
+        self._append([Entry(self.log.last_index + 1, self.term, EntryKind.NOOP)])
         self._replication_pending = True
 
     # -- elections (Raft §5.2, §5.4.1; dissertation §9.6) -----------------------
@@ -426,9 +647,9 @@ class RaftCore:
         self._election_elapsed += 1
         if self._election_elapsed >= self._randomized_election_timeout:
             self._election_elapsed = 0
-            self.campaign()
+            self.campaign()  # a learner or a removed server never campaigns
 
-    def _ask_for_votes(self, pre_vote: bool) -> None:
+    def _ask_for_votes(self, pre_vote: bool, transfer: bool = False) -> None:
         term = self.term + 1 if pre_vote else self.term
         self._votes = {self.id: True}
         if self._tally():
@@ -437,7 +658,13 @@ class RaftCore:
             if voter != self.id:
                 self._send(
                     RequestVote(
-                        term, self.id, voter, self.log.last_index, self.log.last_term, pre_vote
+                        term,
+                        self.id,
+                        voter,
+                        self.log.last_index,
+                        self.log.last_term,
+                        pre_vote,
+                        transfer,
                     )
                 )
 
@@ -500,29 +727,39 @@ class RaftCore:
         """A vote is persisted before it is sent (Raft Figure 2, "Persistent state")."""
         self._send_after_persist(response)
 
+    def _handle_timeout_now(self, m: TimeoutNow) -> None:
+        """The leader hands us leadership (dissertation §3.10): campaign at once,
+        skipping PreVote, and ask voters not to refuse for having heard from it."""
+        if self.id not in self.voters:
+            return
+        self._become_candidate()
+        self._ask_for_votes(pre_vote=False, transfer=True)
+
     # -- followers and candidates ---------------------------------------------------
 
     def _step_follower(self, m: Message) -> None:
         match m:
-            case AppendEntries() | Heartbeat():
+            case AppendEntries() | Heartbeat() | InstallSnapshot():
                 self._election_elapsed = 0
                 if self.leader_id != m.src:
                     self.leader_id = m.src
                     self._events.append(BecameFollower(self.term, m.src, "heard from the leader"))
                 if isinstance(m, AppendEntries):
                     self._handle_append_entries(m)
-                else:
+                elif isinstance(m, Heartbeat):
                     self._handle_heartbeat(m)
+                else:
+                    self._handle_install_snapshot(m)
             case RequestVoteResponse() | AppendEntriesResponse() | HeartbeatResponse():
                 pass  # answers to a role this node no longer has
-            case RequestVote():
+            case RequestVote() | TimeoutNow():
                 raise AssertionError("handled in step")
             case _:
                 assert_never(m)
 
     def _step_candidate(self, m: Message) -> None:
         match m:
-            case AppendEntries() | Heartbeat():
+            case AppendEntries() | Heartbeat() | InstallSnapshot():
                 # Raft §5.2: a leader of our term exists; give up the election.
                 self._become_follower(self.term, m.src, "heard from the leader")
                 self._step_follower(m)
@@ -532,7 +769,7 @@ class RaftCore:
                     self._tally()
             case AppendEntriesResponse() | HeartbeatResponse():
                 pass
-            case RequestVote():
+            case RequestVote() | TimeoutNow():
                 raise AssertionError("handled in step")
             case _:
                 assert_never(m)
@@ -564,9 +801,8 @@ class RaftCore:
         conflict = self.log.find_conflict(m.entries)
         if conflict:
             if conflict <= self.log.last_index:
-                removed = self.log.truncate_from(conflict)
-                self._events.append(EntriesTruncated(conflict, removed, m.src))
-            self.log.append(m.entries[conflict - m.entries[0].index :])
+                self._truncate(conflict, m.src)
+            self._append(m.entries[conflict - m.entries[0].index :])
         return m.prev_log_index + len(m.entries)
 
     def _rejection(self, m: AppendEntries) -> AppendEntriesResponse:
@@ -590,13 +826,48 @@ class RaftCore:
     def _handle_heartbeat(self, m: Heartbeat) -> None:
         # The leader never sends a commit index above what we are known to match.
         self._commit_to(min(m.commit_index, self.log.last_index))
-        self._send_after_persist(HeartbeatResponse(self.term, self.id, m.src))
+        self._send_after_persist(HeartbeatResponse(self.term, self.id, m.src, m.round))
+
+    def _handle_install_snapshot(self, m: InstallSnapshot) -> None:
+        """Raft §7 (Figure 13): a snapshot no newer than our commit index teaches
+        us nothing, and one whose last entry our log holds only commits it; any
+        other replaces the log and the state machine."""
+        meta = m.meta
+        if meta.index <= self.log.commit_index:
+            self._send_after_persist(
+                AppendEntriesResponse(self.term, self.id, m.src, True, self.log.commit_index)
+            )
+            return
+        if self._log_survives_snapshot(meta):
+            self._commit_to(meta.index)
+        else:
+            old_commit = self.log.commit_index
+            self.log.restore(meta.index, meta.term)
+            self._base_membership = meta.membership
+            self._config_entries = []
+            if self.membership != meta.membership:
+                self._set_membership(meta.membership, meta.index, "installed from a snapshot")
+            self._snapshot_to_install = Snapshot(meta, m.data)
+            self._events.append(SnapshotInstalled(meta.index, meta.term, m.src, 0))
+            self._events.append(CommitAdvanced(old_commit, meta.index))
+        self._send_after_persist(AppendEntriesResponse(self.term, self.id, m.src, True, meta.index))
+
+    def _log_survives_snapshot(self, meta: SnapshotMeta) -> bool:
+        """Figure 13, step 6: when the log holds the snapshot's last entry, the
+        entries after it are kept (we may have acknowledged them, and they may be
+        committed); only a log that disagrees there is thrown away."""
+        return self.log.matches(meta.index, meta.term)
 
     # -- the leader (Raft §5.3, §5.4.2; dissertation §6.2 CheckQuorum) -------------
 
     def _tick_heartbeat(self) -> None:
         self._heartbeat_elapsed += 1
         self._election_elapsed += 1
+        self._tick_snapshots_in_flight()
+        if self._transfer_target is not None:
+            self._transfer_elapsed += 1
+            if self._transfer_elapsed >= self.config.election_timeout_ticks_min:
+                self._abort_transfer("no new leader within an election timeout")
         if self._election_elapsed >= self.config.election_timeout_ticks_min:
             self._election_elapsed = 0
             if self.config.check_quorum and not self._quorum_recently_active():
@@ -604,6 +875,16 @@ class RaftCore:
         if self._heartbeat_elapsed >= self.config.heartbeat_interval_ticks:
             self._heartbeat_elapsed = 0
             self._broadcast_heartbeat()
+
+    def _tick_snapshots_in_flight(self) -> None:
+        """A snapshot that got no answer within the longest election timeout was
+        lost (or its answer was): probe again, which resends it if still needed."""
+        for progress in self._progress.values():
+            if progress.state is ReplicationState.SNAPSHOT:
+                progress.snapshot_elapsed += 1
+                if progress.snapshot_elapsed >= self.config.election_timeout_ticks_max:
+                    progress.become_probe()
+                    self._replication_pending = True
 
     def _quorum_recently_active(self) -> bool:
         """CheckQuorum: a leader that has not heard from a majority within an
@@ -613,8 +894,8 @@ class RaftCore:
             for voter in self.voters
             if voter == self.id or self._progress[voter].recent_active
         ]
-        for voter, progress in self._progress.items():
-            progress.recent_active = voter == self.id
+        for member, progress in self._progress.items():
+            progress.recent_active = member == self.id
         if len(active) >= majority(len(self.voters)):
             return True
         self._become_follower(
@@ -625,11 +906,19 @@ class RaftCore:
         return False
 
     def _broadcast_heartbeat(self) -> None:
+        """One numbered round to every member; the answers confirm leadership
+        for the reads waiting on this round and renew the lease from `_ticks`,
+        the moment of sending (a lease counts from the send, §6.4.1)."""
+        self._round_wanted = False
+        self._heartbeat_round += 1
+        heartbeat_round = self._heartbeat_round
+        self._round_sent_tick[heartbeat_round] = self._ticks
+        self._round_sent_tick.pop(heartbeat_round - 256, None)  # answers that late are useless
         for peer, progress in self._progress.items():
             if peer != self.id:
                 commit = min(progress.match_index, self.log.commit_index)
                 progress.commit_sent = max(progress.commit_sent, commit)
-                self._send(Heartbeat(self.term, self.id, peer, commit))
+                self._send(Heartbeat(self.term, self.id, peer, commit, heartbeat_round))
 
     def _step_leader(self, m: Message) -> None:
         match m:
@@ -637,7 +926,7 @@ class RaftCore:
                 self._handle_append_response(m)
             case HeartbeatResponse():
                 self._handle_heartbeat_response(m)
-            case AppendEntries() | Heartbeat():
+            case AppendEntries() | Heartbeat() | InstallSnapshot() | TimeoutNow():
                 invariant(False, "two leaders in one term", term=self.term, other=m.src)
             case RequestVoteResponse():
                 pass
@@ -663,9 +952,14 @@ class RaftCore:
             last_index=self.log.last_index,
         )
         if progress.maybe_update(m.match_index):
-            if progress.state is ReplicationState.PROBE:
+            if progress.state is ReplicationState.PROBE or (
+                progress.state is ReplicationState.SNAPSHOT
+                and progress.match_index >= progress.pending_snapshot
+            ):
                 progress.become_replicate()
             self._maybe_commit()
+        if m.src == self._transfer_target:
+            self._maybe_send_timeout_now()
         self._replication_pending = True
 
     def _next_index_from_hint(self, m: AppendEntriesResponse) -> int:
@@ -683,6 +977,14 @@ class RaftCore:
         if progress is None:
             return
         progress.recent_active = True
+        if m.round > progress.acked_round:
+            progress.acked_round = m.round
+            sent_tick = self._round_sent_tick.get(m.round)
+            if sent_tick is not None:
+                progress.acked_round_sent_tick = max(progress.acked_round_sent_tick, sent_tick)
+            self._release_confirmed_reads()
+        if progress.state is ReplicationState.SNAPSHOT:
+            return
         progress.probe_sent = False
         if progress.state is ReplicationState.REPLICATE and progress.is_paused(
             self.config.inflight_messages_max, self.config.inflight_bytes_max
@@ -708,8 +1010,21 @@ class RaftCore:
 
     def _commit_to(self, index: int) -> None:
         old = self.log.commit_index
-        if self.log.commit_to(index):
-            self._events.append(CommitAdvanced(old, index))
+        if not self.log.commit_to(index):
+            return
+        self._events.append(CommitAdvanced(old, index))
+        if self.role is not Role.LEADER:
+            return
+        if self._reads_awaiting_commit and self._committed_in_current_term():
+            waiting, self._reads_awaiting_commit = self._reads_awaiting_commit, []
+            for context, lease in waiting:
+                self._start_read(context, lease)
+        if self.id not in self.voters and self._membership_index() <= index:
+            # Dissertation §4.2.2: a leader that removed itself leads until the
+            # change commits, then tells everyone of the commit and steps down.
+            self._replication_pending = True
+            self._flush_replication()
+            self._become_follower(self.term, None, "removed from the configuration")
 
     def _flush_replication(self) -> None:
         """Send what each follower is missing, as many messages as flow control
@@ -734,6 +1049,9 @@ class RaftCore:
         if progress.is_paused(config.inflight_messages_max, config.inflight_bytes_max):
             return False
         prev_index = progress.next_index - 1
+        if prev_index < self.log.snapshot_index:
+            self._send_snapshot(peer, progress)
+            return False
         prev_term = self.log.term_at(prev_index)
         invariant(
             prev_term is not None, "no term for prev_log_index", peer=peer, prev_index=prev_index
@@ -758,6 +1076,224 @@ class RaftCore:
         elif progress.state is ReplicationState.PROBE:
             progress.probe_sent = True
         return True
+
+    def _send_snapshot(self, peer: str, progress: Progress) -> None:
+        """The follower needs entries we compacted away: the server streams it
+        our snapshot, and nothing else goes to it meanwhile (Raft §7)."""
+        progress.become_snapshot(self.log.snapshot_index)
+        self._snapshot_sends.append(SnapshotSend(peer, self.term, self.log.snapshot_index))
+        self._events.append(SnapshotSent(peer, self.log.snapshot_index))
+
+    def _snapshot_meta(self, index: int) -> SnapshotMeta:
+        """What a snapshot at `index` records: its last included term, which the
+        consistency check at the snapshot's edge needs (Raft §7), and the
+        configuration in force there (dissertation §5.1)."""
+        term = self.log.term_at(index)
+        invariant(term is not None, "no term at the snapshot index", index=index)
+        assert term is not None
+        membership = self._membership_at(index)
+        return SnapshotMeta(index, term, membership.voters, membership.learners)
+
+    # -- membership (dissertation §4.1-§4.2) ---------------------------------------
+
+    def _check_may_propose(self) -> None:
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_id)
+        if self._transfer_target is not None:
+            raise ProposalRejected(f"leadership transfer to {self._transfer_target} in progress")
+
+    def _committed_in_current_term(self) -> bool:
+        return self.log.term_at(self.log.commit_index) == self.term
+
+    def _may_change_membership_in_this_term(self) -> bool:
+        """Ongaro's 2015 correction to §4.1: a leader appends a configuration
+        change only once an entry of its own term is committed, or two changes
+        from leaders of different terms could form disjoint majorities."""
+        return self._committed_in_current_term()
+
+    def _pending_membership_change(self) -> int | None:
+        """The index of an appended, uncommitted configuration entry: while one
+        is pending no other may start, since single-server changes are only
+        safe one after another (§4.1)."""
+        index = self._membership_index()
+        return index if index > self.log.commit_index else None
+
+    def _changed_membership(self, change: MembershipChange) -> Membership:
+        voters, learners = list(self.voters), list(self.learners)
+        node = change.node_id
+        if change.action == "add-learner":
+            if node in voters or node in learners:
+                raise ProposalRejected(f"{node} is already a member")
+            learners.append(node)
+        elif change.action == "promote":
+            if node not in learners:
+                raise ProposalRejected(f"{node} is not a learner")
+            caught_up = self._progress[node].match_index
+            if caught_up < self.log.commit_index:
+                # §4.2.1: a voter that must first catch up would stall commits.
+                raise ProposalRejected(
+                    f"learner {node} has not caught up (it holds {caught_up} of "
+                    f"{self.log.commit_index} committed entries)"
+                )
+            learners.remove(node)
+            voters.append(node)
+        elif change.action == "remove":
+            if node in voters:
+                if len(voters) == 1:
+                    raise ProposalRejected(f"{node} is the last voter")
+                voters.remove(node)
+            elif node in learners:
+                learners.remove(node)
+            else:
+                raise ProposalRejected(f"{node} is not a member")
+        else:
+            raise ProposalRejected(f"unknown membership change {change.action!r}")
+        return Membership(tuple(sorted(voters)), tuple(sorted(learners)))
+
+    def _membership_index(self) -> int:
+        """The index of the entry that made the configuration now in force."""
+        return self._config_entries[-1][0] if self._config_entries else self.log.snapshot_index
+
+    def _membership_at(self, index: int) -> Membership:
+        membership = self._base_membership
+        for entry_index, entry_membership in self._config_entries:
+            if entry_index > index:
+                break
+            membership = entry_membership
+        return membership
+
+    def _append(self, entries: Sequence[Entry]) -> None:
+        self.log.append(entries)
+        self._note_config_entries(entries)
+
+    def _truncate(self, index: int, leader_id: str) -> None:
+        removed = self.log.truncate_from(index)
+        self._events.append(EntriesTruncated(index, removed, leader_id))
+        if self._config_entries and self._config_entries[-1][0] >= index:
+            # The configuration goes with the entry that brought it (§4.1).
+            while self._config_entries and self._config_entries[-1][0] >= index:
+                self._config_entries.pop()
+            previous = self._config_entries[-1][1] if self._config_entries else None
+            self._set_membership(
+                previous or self._base_membership, self._membership_index(), "reverted"
+            )
+
+    def _note_config_entries(self, entries: Sequence[Entry], announce: bool = True) -> None:
+        """A configuration is in force as soon as its entry is in the log (§4.1)."""
+        for entry in entries:
+            if entry.kind is EntryKind.CONFIG:
+                membership = decode_membership(entry.data)
+                self._config_entries.append((entry.index, membership))
+                if announce:
+                    self._set_membership(membership, entry.index, "appended")
+                else:
+                    self.membership = membership
+
+    def _set_membership(self, membership: Membership, index: int, how: str) -> None:
+        self.membership = membership
+        self._events.append(MembershipChanged(index, membership.voters, membership.learners, how))
+        if self.role is Role.LEADER:
+            self._sync_progress()
+            if self._transfer_target is not None and self._transfer_target not in self.voters:
+                self._abort_transfer(f"{self._transfer_target} is no longer a voter")
+            self._maybe_commit()
+            self._release_confirmed_reads()
+
+    def _sync_progress(self) -> None:
+        """The leader tracks every member, and itself even once removed."""
+        members = (*self.membership.members, self.id)
+        for member in members:
+            if member not in self._progress:
+                progress = Progress(next_index=self.log.last_index + 1)
+                # Assume a new member active until a CheckQuorum round says otherwise.
+                progress.recent_active = member != self.id
+                self._progress[member] = progress
+        for member in [m for m in self._progress if m not in members]:
+            del self._progress[member]
+        self._replication_pending = True
+
+    # -- leadership transfer (dissertation §3.10) ---------------------------------
+
+    def _maybe_send_timeout_now(self) -> None:
+        target = self._transfer_target
+        if target is None or self._timeout_now_sent:
+            return
+        if self._progress[target].match_index == self.log.last_index:
+            self._timeout_now_sent = True
+            # The target's election ignores leases, ours included: it ends here.
+            self._lease_ended = True
+            self._send(TimeoutNow(self.term, self.id, target))
+
+    def _abort_transfer(self, reason: str) -> None:
+        target = self._transfer_target
+        assert target is not None
+        self._transfer_target = None
+        self._timeout_now_sent = False
+        self._events.append(TransferAborted(target, reason))
+
+    # -- reads (dissertation §6.4) ---------------------------------------------------
+
+    def _start_read(self, context: bytes, lease: bool) -> None:
+        index = self.log.commit_index
+        if lease and self._lease_valid():
+            self._read_states.append(ReadState(context, index, lease=True))
+            return
+        # ReadIndex: serve at today's commit index once a heartbeat round sent
+        # after now is answered by a majority (an expired lease falls back here).
+        self._pending_reads.append((context, index, self._heartbeat_round + 1))
+        self._round_wanted = True
+        self._release_confirmed_reads()
+
+    def _release_confirmed_reads(self) -> None:
+        while self._pending_reads and self._leadership_confirmed_for(self._pending_reads[0][2]):
+            context, index, _ = self._pending_reads.popleft()
+            self._read_states.append(ReadState(context, index, lease=False))
+
+    def _leadership_confirmed_for(self, heartbeat_round: int) -> bool:
+        """ReadIndex, §6.4 step 3: a majority of voters answered heartbeat round
+        `heartbeat_round` (or a later one) of this term, so no other leader had
+        been elected when it was sent after the read arrived."""
+        if not self.voters:
+            return False
+        rounds = sorted(
+            (
+                heartbeat_round if voter == self.id else self._progress[voter].acked_round
+                for voter in self.voters
+            ),
+            reverse=True,
+        )
+        return rounds[majority(len(rounds)) - 1] >= heartbeat_round
+
+    def _lease_valid(self) -> bool:
+        """§6.4.1: voters that answered a heartbeat sent at tick t will not elect
+        anyone before t + election timeout (§4.2.3), so a leader backed by a
+        majority of such answers leads until then, less the clock-drift bound.
+        Sending TimeoutNow ends the lease for the rest of the term. Without
+        CheckQuorum voters do not refuse votes that way, so there is no lease."""
+        if self.role is not Role.LEADER or self._lease_ended or self._transfer_target:
+            return False
+        if not self.config.check_quorum:
+            return False
+        if not self.voters:
+            return False
+        starts = sorted(
+            (
+                self._ticks if voter == self.id else self._progress[voter].acked_round_sent_tick
+                for voter in self.voters
+            ),
+            reverse=True,
+        )
+        start = starts[majority(len(starts)) - 1]
+        duration = self.config.election_timeout_ticks_min - self.config.lease_drift_ticks
+        return self._ticks < start + duration
+
+    def _drop_reads(self, reason: str) -> None:
+        for context, _, _ in self._pending_reads:
+            self._reads_dropped.append((context, reason))
+        for context, _ in self._reads_awaiting_commit:
+            self._reads_dropped.append((context, reason))
+        self._pending_reads.clear()
+        self._reads_awaiting_commit.clear()
 
     # -- plumbing -------------------------------------------------------------
 

@@ -7,7 +7,7 @@ Rules:
   segments and older snapshots it covers. A crash anywhere in between leaves
   either the old state or the new one, never a mark without its file.
 - Snapshot file: b"RAFTSNAP", u32 version, u32 meta length, msgpack meta
-  [index, term, voters], u64 data length, data, u32 crc32 of all before it.
+  [index, term, voters, learners], u64 data length, data, u32 crc32 of all before it.
 - Opening after a power cut (`after_power_loss=True`) first cuts every file back
   to what a completed fsync covered (node.disk); the recovery rules of node.wal
   then apply as after any crash.
@@ -26,7 +26,7 @@ import msgpack
 
 from node.disk import Disk, DiskFaults, apply_power_loss
 from node.errors import CorruptSnapshot
-from node.messages import Entry
+from node.messages import Entry, SnapshotMeta
 from node.raft import HardState
 from node.wal import SEGMENT_BYTES_MAX, Wal
 
@@ -45,15 +45,6 @@ class StorageOptions:
     segment_bytes_max: int = SEGMENT_BYTES_MAX
     power_loss_mode: bool = False
     faults: DiskFaults = field(default_factory=DiskFaults)
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotMeta:
-    """What a snapshot covers: the log up to (index, term), and the voters then."""
-
-    index: int
-    term: int
-    voters: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +109,7 @@ class Storage:
         Returns how many WAL segments were released."""
         final = self.snapshot_dir / _snapshot_name(meta.index, meta.term)
         temporary = final.with_suffix(".snap.tmp")
-        header = msgpack.packb([meta.index, meta.term, list(meta.voters)])
+        header = msgpack.packb([meta.index, meta.term, list(meta.voters), list(meta.learners)])
         body = b"".join(
             [
                 _MAGIC,
@@ -166,7 +157,9 @@ class Storage:
         if version != _SNAPSHOT_VERSION:
             raise CorruptSnapshot(f"{path}: unknown snapshot version {version}")
         position = len(_MAGIC) + 8
-        meta_index, meta_term, voters = msgpack.unpackb(body[position : position + header_length])
+        meta_index, meta_term, voters, learners = msgpack.unpackb(
+            body[position : position + header_length]
+        )
         position += header_length
         (data_length,) = struct.unpack_from("<Q", body, position)
         data = body[position + 8 : position + 8 + data_length]
@@ -174,7 +167,7 @@ class Storage:
             raise CorruptSnapshot(
                 f"{path}: holds {meta_index}/{meta_term}, expected {index}/{term}"
             )
-        return SnapshotMeta(index, term, tuple(voters)), data
+        return SnapshotMeta(index, term, tuple(voters), tuple(learners)), data
 
     def _remove_unmarked_snapshots(self, index: int, term: int) -> list[str]:
         """Delete snapshot files other than the one the WAL marks: older ones are
