@@ -450,7 +450,7 @@ class RaftCore:
             self._messages
             or self._messages_after_persist
             or self._events
-            or self._replication_pending
+            or (self._replication_pending and self.role is Role.LEADER)
             or self._round_wanted
             or self._snapshot_to_install
             or self._snapshot_sends
@@ -1000,8 +1000,8 @@ class RaftCore:
         match_by_id = {voter: progress.match_index for voter, progress in self._progress.items()}
         index = committed_index(match_by_id, self.voters)
         if index > self.log.commit_index and self._may_commit_at(index):
-            self._commit_to(index)
             self._replication_pending = True  # followers must hear of the commit
+            self._commit_to(index)  # (after which a removed leader is a follower)
 
     def _may_commit_at(self, index: int) -> bool:
         """Raft §5.4.2 (Figure 8): a leader commits only entries of its own term by
@@ -1021,9 +1021,14 @@ class RaftCore:
                 self._start_read(context, lease)
         if self.id not in self.voters and self._membership_index() <= index:
             # Dissertation §4.2.2: a leader that removed itself leads until the
-            # change commits, then tells everyone of the commit and steps down.
+            # change commits, then tells everyone of the commit and steps down,
+            # handing over to an up-to-date voter so that no one waits out an
+            # election timeout (§3.10).
             self._replication_pending = True
             self._flush_replication()
+            successor = self._up_to_date_voter()
+            if successor is not None:
+                self._send(TimeoutNow(self.term, self.id, successor))
             self._become_follower(self.term, None, "removed from the configuration")
 
     def _flush_replication(self) -> None:
@@ -1038,7 +1043,9 @@ class RaftCore:
         for peer, progress in self._progress.items():
             if peer == self.id:
                 continue
-            while self._send_append(peer, progress, allow_empty=False):
+            # A probe may be empty: a member just added starts beyond our log.
+            probing = progress.state is ReplicationState.PROBE
+            while self._send_append(peer, progress, allow_empty=probing):
                 if progress.state is not ReplicationState.REPLICATE:
                     break
             if progress.commit_sent < min(commit, progress.match_index):
@@ -1223,6 +1230,14 @@ class RaftCore:
             # The target's election ignores leases, ours included: it ends here.
             self._lease_ended = True
             self._send(TimeoutNow(self.term, self.id, target))
+
+    def _up_to_date_voter(self) -> str | None:
+        candidates = sorted(
+            voter
+            for voter in self.voters
+            if voter != self.id and self._progress[voter].match_index == self.log.last_index
+        )
+        return candidates[0] if candidates else None
 
     def _abort_transfer(self, reason: str) -> None:
         target = self._transfer_target

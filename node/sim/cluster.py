@@ -8,6 +8,11 @@ Rules:
 - A crash loses everything not persisted: the core is dropped and rebuilt from
   MemoryStorage on restart. A crash may hit between sending a Ready's
   messages and persisting it, the window an unsafe core would betray itself in.
+- With `snapshot_every` set, a node snapshots its SimMachine and compacts its
+  log whenever that many entries were applied since its last snapshot; a
+  leader's SnapshotSend becomes one InstallSnapshot message on the network.
+- Clients hear through hooks: `on_applied` for the first application of each
+  command anywhere, `on_read` when a node serves a read, `on_read_dropped`.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.events import BecameLeader, CommitAdvanced, Event
-from node.messages import Entry, Message
+from node.messages import Entry, InstallSnapshot, Message, SnapshotMeta
 from node.raft import DurableState, HardState, RaftConfig, RaftCore, Ready, Role
 from node.sim.invariants import SafetyChecker
+from node.sim.machine import Applied, SimMachine
 from node.sim.network import NetworkOptions, SimNetwork
 
 __all__ = ["CoreFactory", "MemoryStorage", "SimCluster", "SimNode"]
@@ -35,28 +41,62 @@ _CALL = 2
 
 
 class MemoryStorage:
-    """A node's durable state in memory: survives crashes of the simulated node."""
+    """A node's durable state in memory: survives crashes of the simulated node.
+    `entries` follow the snapshot: entries[i] is at snapshot index + 1 + i."""
 
     def __init__(self) -> None:
         self.hard_state = HardState()
         self.entries: list[Entry] = []
+        self.snapshot: SnapshotMeta | None = None
+        self.snapshot_data = b""
 
-    def persist(self, entries: Sequence[Entry], hard_state: HardState | None) -> None:
+    @property
+    def snapshot_index(self) -> int:
+        return self.snapshot.index if self.snapshot else 0
+
+    @property
+    def last_index(self) -> int:
+        return self.snapshot_index + len(self.entries)
+
+    def persist(self, entries: Sequence[Entry], hard_state: HardState | None) -> list[Entry]:
+        """Store a Ready's entries and hard state; returns the entries replaced."""
+        replaced: list[Entry] = []
         if entries:
-            del self.entries[entries[0].index - 1 :]
+            start = entries[0].index - self.snapshot_index - 1
+            replaced = self.entries[start:]
+            del self.entries[start:]
             self.entries.extend(entries)
         if hard_state is not None:
             self.hard_state = hard_state
+        return replaced
+
+    def save_snapshot(self, meta: SnapshotMeta, data: bytes) -> None:
+        """This node's own snapshot: the log up to it is no longer needed."""
+        del self.entries[: meta.index - self.snapshot_index]
+        self.snapshot, self.snapshot_data = meta, data
+
+    def install_snapshot(self, meta: SnapshotMeta, data: bytes) -> list[Entry]:
+        """A leader's snapshot replaces the whole log; returns what was dropped."""
+        dropped = [entry for entry in self.entries if entry.index > meta.index]
+        self.entries = []
+        self.snapshot, self.snapshot_data = meta, data
+        return dropped
 
     def term_at(self, index: int) -> int | None:
-        if index == 0:
-            return 0
-        if 0 < index <= len(self.entries):
-            return self.entries[index - 1].term
+        if index == self.snapshot_index:
+            return self.snapshot.term if self.snapshot else 0
+        offset = index - self.snapshot_index - 1
+        if 0 <= offset < len(self.entries):
+            return self.entries[offset].term
         return None
 
+    def holds(self, index: int, term: int) -> bool:
+        """True when the entry (index, term) is durable here, in the log or
+        inside the snapshot (which holds only committed entries)."""
+        return index <= self.snapshot_index or self.term_at(index) == term
+
     def durable_state(self) -> DurableState:
-        return DurableState(self.hard_state, tuple(self.entries))
+        return DurableState(self.hard_state, tuple(self.entries), self.snapshot)
 
 
 @dataclass(slots=True)
@@ -67,7 +107,11 @@ class SimNode:
     storage: MemoryStorage = field(default_factory=MemoryStorage)
     core: RaftCore | None = None
     generation: int = 0  # bumped at each restart, so stale ticks are ignored
-    applied: list[Entry] = field(default_factory=list)
+    machine: SimMachine = field(default_factory=SimMachine)
+    # Reads whose leadership is confirmed, waiting for their index to apply.
+    waiting_reads: list[tuple[bytes, int]] = field(default_factory=list)
+    # The voters it was created with: () for a node added by a membership change.
+    initial_voters: tuple[str, ...] = ()
 
 
 class SimCluster:
@@ -83,25 +127,47 @@ class SimCluster:
         tick_ms: int = 10,
         observer: Observer | None = None,
     ) -> None:
-        self.node_ids = tuple(node_ids)
+        self.node_ids = list(node_ids)
+        self.initial_voters = tuple(node_ids)
         self.rng = rng
         self.network = SimNetwork(random.Random(rng.getrandbits(64)), network or NetworkOptions())
         self.config_overrides = dict(config_overrides or {})
         self.core_factory = core_factory
         self.tick_ms = tick_ms
         self.observer = observer
-        self.checker = SafetyChecker(self.node_ids)
-        self.nodes = {node_id: SimNode(node_id) for node_id in self.node_ids}
+        self.checker = SafetyChecker(self.initial_voters)
+        self.nodes = {
+            node_id: SimNode(node_id, initial_voters=self.initial_voters)
+            for node_id in self.node_ids
+        }
         self.now_ms = 0
         self.crash_before_persist_probability = 0.0
         # A failpoint: asked for each Ready before anything of it happens.
         self.crash_before_send: Callable[[SimNode, Ready], bool] | None = None
+        # Compact a node's log once this many entries were applied past its snapshot.
+        self.snapshot_every: int | None = None
+        self.on_applied: Callable[[str, Entry, Applied], None] | None = None
+        self.on_read: Callable[[str, bytes, SimMachine], None] | None = None
+        self.on_read_dropped: Callable[[str, bytes, str], None] | None = None
+        # Told of a crash the cluster itself caused (the failpoints above).
+        self.on_failpoint_crash: Callable[[str], None] | None = None
         self.messages_delivered = 0
         self.readies_handled = 0
+        self.snapshots_sent = 0
+        self.snapshots_taken = 0
         self._queue: list[tuple[int, int, int, object]] = []
         self._sequence = 0
         for node_id in self.node_ids:
             self.start(node_id)
+
+    def add_node(self, node_id: str) -> None:
+        """A new, empty node that knows no configuration: it waits for a leader
+        to add it as a learner (dissertation §4.2.1)."""
+        if node_id in self.nodes:
+            raise ValueError(f"{node_id} already exists")
+        self.node_ids.append(node_id)
+        self.nodes[node_id] = SimNode(node_id)
+        self.start(node_id)
 
     # -- running --------------------------------------------------------------
 
@@ -151,12 +217,13 @@ class SimCluster:
     def _drain(self, node: SimNode) -> None:
         """Handle Readies until the core has nothing more to say (raft.py Rule 2)."""
         core = node.core
+        checker = self.checker
         while core is not None and core.has_ready():
             rd = core.ready()
             self.readies_handled += 1
             self._observe(node, core, rd)
             if self.crash_before_send is not None and self.crash_before_send(node, rd):
-                self.crash(node.node_id)  # the process died mid-turn: nothing left it
+                self._failpoint_crash(node)  # the process died mid-turn: nothing left it
                 return
             self._send(rd.messages)
             if (
@@ -164,22 +231,79 @@ class SimCluster:
                 and self._persists_a_promise(node, rd)
                 and (self.rng.random() < self.crash_before_persist_probability)
             ):
-                self.crash(node.node_id)
+                self._failpoint_crash(node)
                 return
-            node.storage.persist(rd.entries, rd.hard_state)
+            storage = node.storage
+            if rd.snapshot is not None:
+                meta = rd.snapshot.meta
+                dropped = storage.install_snapshot(meta, rd.snapshot.data)
+                checker.on_dropped(node.node_id, dropped, f"installing snapshot {meta.index}")
+                node.machine.restore(rd.snapshot.data)
+            replaced = storage.persist(rd.entries, rd.hard_state)
+            if replaced:
+                gone = [entry for entry in replaced if storage.term_at(entry.index) != entry.term]
+                checker.on_dropped(node.node_id, gone, "truncating its log")
             if rd.entries:
-                self.checker.on_persist(node.node_id, rd.entries, node.storage)
+                checker.on_persist(node.node_id, rd.entries, storage)
             self._send(rd.messages_after_persist)
-            for entry in rd.committed_entries:
-                invariant_applied = len(node.applied) + 1
-                if entry.index != invariant_applied:
-                    self.checker.fail(
-                        "Apply order",
-                        f"{node.node_id} applied {entry.index} after {invariant_applied - 1}",
-                    )
-                node.applied.append(entry)
-                self.checker.on_apply(node.node_id, entry)
+            for request in rd.snapshots_to_send:
+                self._send_snapshot(node, request.peer, request.term, request.index)
+            self._apply(node, rd.committed_entries)
+            node.waiting_reads.extend((state.context, state.index) for state in rd.read_states)
+            self._serve_reads(node)
+            if self.on_read_dropped is not None:
+                for context, reason in rd.reads_dropped:
+                    self.on_read_dropped(node.node_id, context, reason)
             core.advance(rd)
+            self._maybe_snapshot(node, core)
+
+    def _failpoint_crash(self, node: SimNode) -> None:
+        self.crash(node.node_id)
+        if self.on_failpoint_crash is not None:
+            self.on_failpoint_crash(node.node_id)
+
+    def _apply(self, node: SimNode, entries: Sequence[Entry]) -> None:
+        machine = node.machine
+        for entry in entries:
+            if entry.index != machine.applied_index + 1:
+                self.checker.fail(
+                    "Apply order",
+                    f"{node.node_id} applied {entry.index} after {machine.applied_index}",
+                )
+            applied = machine.apply(entry)
+            self.checker.on_apply(node.node_id, entry)
+            if applied is not None and self.on_applied is not None:
+                self.on_applied(node.node_id, entry, applied)
+
+    def _serve_reads(self, node: SimNode) -> None:
+        if not node.waiting_reads:
+            return
+        applied = node.machine.applied_index
+        still_waiting = []
+        for context, index in node.waiting_reads:
+            if index <= applied:
+                if self.on_read is not None:
+                    self.on_read(node.node_id, context, node.machine)
+            else:
+                still_waiting.append((context, index))
+        node.waiting_reads = still_waiting
+
+    def _send_snapshot(self, node: SimNode, peer: str, term: int, index: int) -> None:
+        """What the server does by streaming chunks, in one message."""
+        meta = node.storage.snapshot
+        assert meta is not None and meta.index >= index, (node.node_id, meta, index)
+        self.snapshots_sent += 1
+        self._send(
+            [InstallSnapshot(term, node.node_id, peer, meta, 0, node.storage.snapshot_data, True)]
+        )
+
+    def _maybe_snapshot(self, node: SimNode, core: RaftCore) -> None:
+        every = self.snapshot_every
+        if every and core.log.applied_index - core.log.snapshot_index >= every:
+            data = node.machine.snapshot()
+            meta = core.compact(core.log.applied_index)
+            node.storage.save_snapshot(meta, data)
+            self.snapshots_taken += 1
 
     @staticmethod
     def _persists_a_promise(node: SimNode, rd: Ready) -> bool:
@@ -196,11 +320,19 @@ class SimCluster:
     def _observe(self, node: SimNode, core: RaftCore, rd: Ready) -> None:
         for event in rd.events:
             if isinstance(event, BecameLeader):
-                self.checker.on_became_leader(node.node_id, event.term, core.log.term_at)
+                self.checker.on_became_leader(
+                    node.node_id, event.term, core.log.term_at, core.log.snapshot_index
+                )
             elif isinstance(event, CommitAdvanced):
                 durable = {n.node_id: n.storage for n in self.nodes.values()}
                 self.checker.on_commit(
-                    node.node_id, event.old_index, event.new_index, core.log.term_at, durable
+                    node.node_id,
+                    event.old_index,
+                    event.new_index,
+                    core.log.term_at,
+                    core.log.snapshot_index,
+                    core.voters,
+                    durable,
                 )
             if self.observer is not None:
                 self.observer(self.now_ms, node.node_id, event)
@@ -212,13 +344,16 @@ class SimCluster:
         node = self.nodes[node_id]
         if node.core is not None:
             return
-        config = RaftConfig(node_id=node_id, voters=self.node_ids, **self.config_overrides)
+        config = RaftConfig(node_id=node_id, voters=node.initial_voters, **self.config_overrides)
         node.generation += 1
+        # The state machine is restored from the snapshot, then the log re-applied.
+        node.machine = SimMachine()
+        if node.storage.snapshot is not None:
+            node.machine.restore(node.storage.snapshot_data)
+        node.waiting_reads = []
         node.core = self.core_factory(
             config, node.storage.durable_state(), random.Random(self.rng.getrandbits(64))
         )
-        # The state machine is rebuilt by re-applying the log from the start.
-        node.applied = []
         phase = self.rng.randrange(self.tick_ms)
         self._schedule(self.now_ms + phase + 1, _TICK, (node_id, node.generation))
         self._drain(node)

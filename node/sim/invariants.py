@@ -10,7 +10,9 @@ proportional to what changed, never by rescanning every log after every step.
 - Leader Completeness: a new leader holds every entry committed so far.
 - State Machine Safety: no two nodes apply different entries at one index.
 - Committed entries are never lost: once committed, an entry is durable on a
-  majority of voters, and at the end every acknowledged write is applied.
+  majority of the committing leader's voters (in its log or its snapshot), no
+  node ever drops a committed entry from its durable log (by truncation or by
+  installing a snapshot), and at the end every acknowledged write is applied.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class DurableLog(Protocol):
 
     def term_at(self, index: int) -> int | None: ...
 
+    def holds(self, index: int, term: int) -> bool: ...
+
 
 class SafetyChecker:
     """Fed by the simulated cluster; raises SafetyViolation at the first breach."""
@@ -51,12 +55,17 @@ class SafetyChecker:
     def fail(self, property_name: str, detail: str) -> None:
         raise SafetyViolation(f"{property_name} violated: {detail}")
 
-    def on_became_leader(self, node_id: str, term: int, term_at: TermLookup) -> None:
+    def on_became_leader(
+        self, node_id: str, term: int, term_at: TermLookup, snapshot_index: int
+    ) -> None:
+        """`node_id` won `term`; its log starts after `snapshot_index`, whose term
+        (the snapshot's last included term) must be the committed one too."""
         self.checks += 1
         other = self.leader_by_term.setdefault(term, node_id)
         if other != node_id:
             self.fail("Election Safety", f"{other} and {node_id} both lead term {term}")
-        for index, committed_term in enumerate(self.committed_terms, start=1):
+        for index in range(max(snapshot_index, 1), len(self.committed_terms) + 1):
+            committed_term = self.committed_terms[index - 1]
             if term_at(index) != committed_term:
                 self.fail(
                     "Leader Completeness",
@@ -84,12 +93,17 @@ class SafetyChecker:
         old_index: int,
         new_index: int,
         term_at: TermLookup,
+        snapshot_index: int,
+        voters: Sequence[str],
         durable_logs: Mapping[str, DurableLog],
     ) -> None:
-        """`node_id` advanced its commit index from `old_index` to `new_index`."""
+        """`node_id` (whose log starts after `snapshot_index` and whose
+        configuration has `voters`) advanced its commit index."""
         known = len(self.committed_terms)
         for index in range(old_index + 1, new_index + 1):
             term = term_at(index)
+            if term is None and index < snapshot_index and index <= known:
+                continue  # inside a snapshot from the leader: committed before
             if term is None:
                 self.fail("Log Matching", f"{node_id} committed index {index} it does not hold")
             if index <= known:
@@ -104,16 +118,28 @@ class SafetyChecker:
             self.committed_terms.append(term)
             holders = [
                 voter
-                for voter in self.voters
-                if voter in durable_logs and durable_logs[voter].term_at(index) == term
+                for voter in voters
+                if voter in durable_logs and durable_logs[voter].holds(index, term)
             ]
-            if len(holders) < majority(len(self.voters)):
+            if len(holders) < majority(len(voters)):
                 self.fail(
                     "Committed entry durability",
                     f"index {index} (term {term}) committed by {node_id} is durable only on "
-                    f"{holders or 'no node'}, not on a majority of {list(self.voters)}",
+                    f"{holders or 'no node'}, not on a majority of {list(voters)}",
                 )
         self.checks += 1
+
+    def on_dropped(self, node_id: str, dropped: Sequence[Entry], how: str) -> None:
+        """`node_id` removed `dropped` from its durable log: none may be committed."""
+        committed = self.committed_terms
+        for entry in dropped:
+            self.checks += 1
+            if entry.index <= len(committed) and committed[entry.index - 1] == entry.term:
+                self.fail(
+                    "Committed entry durability",
+                    f"{node_id} dropped the committed entry {entry.index}/{entry.term} "
+                    f"from its durable log ({how})",
+                )
 
     def on_apply(self, node_id: str, entry: Entry) -> None:
         self.checks += 1

@@ -17,6 +17,11 @@ Script commands (one per block; see `run_script`):
     crash NODE | restart NODE             lose what NODE did not persist | start it again
     partition A,B C,D | heal              cut links between groups | restore them
     status                                one line per node
+    snapshot NODE                         NODE snapshots its state and compacts its log
+    add NODE                              a new empty node, in no configuration yet
+    member LEADER add-learner|promote|remove NODE   a membership change at LEADER
+    transfer LEADER NODE                  LEADER hands leadership to NODE
+    read NODE [lease]                     a ReadIndex (or lease) read at NODE
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from node.errors import ProposalRejected
 from node.events import describe
 from node.messages import (
     AppendEntries,
@@ -34,11 +40,14 @@ from node.messages import (
     EntryKind,
     Heartbeat,
     HeartbeatResponse,
+    InstallSnapshot,
     Message,
     RequestVote,
     RequestVoteResponse,
+    TimeoutNow,
+    decode_membership,
 )
-from node.raft import HardState, RaftConfig, RaftCore, Ready
+from node.raft import HardState, MembershipChange, RaftConfig, RaftCore, Ready
 from node.sim.cluster import MemoryStorage
 
 __all__ = ["ScriptError", "ScriptedCluster", "format_message", "run_script"]
@@ -51,7 +60,12 @@ class ScriptError(Exception):
 def _entries_text(entries: tuple[Entry, ...]) -> str:
     parts = []
     for entry in entries:
-        label = "noop" if entry.kind is EntryKind.NOOP else entry.data.decode(errors="replace")
+        if entry.kind is EntryKind.NOOP:
+            label = "noop"
+        elif entry.kind is EntryKind.CONFIG:
+            label = "config(" + decode_membership(entry.data).describe() + ")"
+        else:
+            label = entry.data.decode(errors="replace")
         parts.append(f"{entry.index}/{entry.term}:{label}")
     return "[" + " ".join(parts) + "]"
 
@@ -61,7 +75,7 @@ def format_message(m: Message) -> str:
     head = f"{m.src}->{m.dst} {type(m).__name__} term={m.term}"
     match m:
         case RequestVote():
-            kind = " pre-vote" if m.pre_vote else ""
+            kind = " pre-vote" if m.pre_vote else " transfer" if m.transfer else ""
             return f"{head}{kind} last={m.last_log_index}/{m.last_log_term}"
         case RequestVoteResponse():
             kind = " pre-vote" if m.pre_vote else ""
@@ -83,6 +97,14 @@ def format_message(m: Message) -> str:
             return f"{head} commit={m.commit_index}"
         case HeartbeatResponse():
             return head
+        case TimeoutNow():
+            return head
+        case InstallSnapshot():
+            meta = m.meta
+            return (
+                f"{head} snapshot={meta.index}/{meta.term} ({meta.membership.describe()}) "
+                f"{len(m.data)} bytes"
+            )
     raise AssertionError(f"unknown message {m!r}")
 
 
@@ -92,19 +114,24 @@ class _Node:
     storage: MemoryStorage = field(default_factory=MemoryStorage)
     core: RaftCore | None = None
     applied: list[Entry] = field(default_factory=list)
+    voters: tuple[str, ...] = ()
 
 
 class ScriptedCluster:
     """A cluster whose network is a queue that only moves when told to."""
 
-    def __init__(self, node_ids: list[str], **config_overrides: Any) -> None:
+    def __init__(
+        self, node_ids: list[str], core_factory: type[RaftCore] = RaftCore, **config_overrides: Any
+    ) -> None:
         self.node_ids = tuple(node_ids)
+        self.core_factory = core_factory
         self.config_overrides = config_overrides
-        self.nodes = {node_id: _Node(node_id) for node_id in node_ids}
+        self.nodes = {node_id: _Node(node_id, voters=self.node_ids) for node_id in node_ids}
         self.in_flight: list[Message] = []
         self.cut: set[tuple[str, str]] = set()
         self.output: list[str] = []
         self.last_ready: dict[str, Ready] = {}
+        self.reads = 0
         for node_id in node_ids:
             self.restart(node_id)
 
@@ -118,10 +145,10 @@ class ScriptedCluster:
 
     def restart(self, node_id: str) -> None:
         node = self.nodes[node_id]
-        config = RaftConfig(node_id=node_id, voters=self.node_ids, **self.config_overrides)
+        config = RaftConfig(node_id=node_id, voters=node.voters, **self.config_overrides)
         # A fixed seed per node: scripts must replay identically.
         rng = random.Random(f"{node_id}-{len(self.output)}")
-        node.core = RaftCore(config, node.storage.durable_state(), rng)
+        node.core = self.core_factory(config, node.storage.durable_state(), rng)
         node.applied = []
         self._drain(node)
 
@@ -144,12 +171,45 @@ class ScriptedCluster:
         node.core = None
         self.restart(node_id)
 
+    def add_node(self, node_id: str) -> None:
+        """A new empty node that knows no configuration: it waits to be added."""
+        self.nodes[node_id] = _Node(node_id)
+        self.restart(node_id)
+
+    def snapshot(self, node_id: str) -> None:
+        """Snapshot `node_id`'s state at its applied index and compact its log."""
+        node = self.nodes[node_id]
+        core = self.core(node_id)
+        index = core.log.applied_index
+        meta = core.compact(index)
+        node.storage.save_snapshot(meta, f"state@{index}".encode())
+        self._drain(node)
+
+    def change_membership(self, leader_id: str, action: str, node_id: str) -> None:
+        try:
+            self.core(leader_id).propose_membership(MembershipChange(action, node_id))
+        except ProposalRejected as refusal:
+            self.output.append(f"  {leader_id} refused: {refusal}")
+        self._drain(self.nodes[leader_id])
+
+    def transfer(self, leader_id: str, target: str) -> None:
+        self.core(leader_id).transfer_leadership(target)
+        self._drain(self.nodes[leader_id])
+
+    def read(self, node_id: str, lease: bool) -> None:
+        self.reads += 1
+        self.core(node_id).read_index(f"read{self.reads}".encode(), lease=lease)
+        self._drain(self.nodes[node_id])
+
     def campaign(self, node_id: str) -> None:
         self.core(node_id).campaign()
         self._drain(self.nodes[node_id])
 
     def propose(self, node_id: str, data: bytes) -> None:
-        self.core(node_id).propose([data])
+        try:
+            self.core(node_id).propose([data])
+        except ProposalRejected as refusal:
+            self.output.append(f"  {node_id} refused: {refusal}")
         self._drain(self.nodes[node_id])
 
     def tick(self, node_id: str, count: int = 1) -> None:
@@ -217,9 +277,16 @@ class ScriptedCluster:
                 lines.append(f"{node_id} down")
                 continue
             terms = " ".join(str(entry.term) for entry in core.log.all_entries()) or "-"
+            snapshot = (
+                f"snapshot={core.log.snapshot_index}/{core.log.snapshot_term} "
+                if core.log.snapshot_index
+                else ""
+            )
+            members = "" if core.voters == self.node_ids else f" ({core.membership.describe()})"
             lines.append(
                 f"{node_id} {core.role.value} term={core.term} leader={core.leader_id or '-'} "
-                f"commit={core.log.commit_index} applied={core.log.applied_index} log: {terms}"
+                f"commit={core.log.commit_index} applied={core.log.applied_index} "
+                f"{snapshot}log: {terms}{members}"
             )
         return lines
 
@@ -236,9 +303,26 @@ class ScriptedCluster:
             self.last_ready[node.node_id] = rd
             self.output.extend(f"  {describe(node.node_id, event)}" for event in rd.events)
             self.in_flight.extend(rd.messages)
+            if rd.snapshot is not None:
+                node.storage.install_snapshot(rd.snapshot.meta, rd.snapshot.data)
+                node.applied = []  # the state machine now starts from the snapshot
             node.storage.persist(rd.entries, rd.hard_state)
             self.in_flight.extend(rd.messages_after_persist)
+            for request in rd.snapshots_to_send:
+                meta = node.storage.snapshot
+                assert meta is not None
+                data = node.storage.snapshot_data
+                self.in_flight.append(
+                    InstallSnapshot(request.term, node.node_id, request.peer, meta, 0, data, True)
+                )
             node.applied.extend(rd.committed_entries)
+            for state in rd.read_states:
+                self.output.append(
+                    f"  {node.node_id} may serve {state.context.decode()} once index "
+                    f"{state.index} is applied ({'lease' if state.lease else 'ReadIndex'})"
+                )
+            for context, reason in rd.reads_dropped:
+                self.output.append(f"  {node.node_id} dropped {context.decode()}: {reason}")
             core.advance(rd)
 
 
@@ -341,6 +425,16 @@ def execute(cluster: ScriptedCluster | None, command: str) -> tuple[ScriptedClus
             cluster.heal()
         case "status":
             cluster.output.extend(cluster.status_lines())
+        case "snapshot":
+            cluster.snapshot(words[0])
+        case "add":
+            cluster.add_node(words[0])
+        case "member":
+            cluster.change_membership(words[0], words[1], words[2])
+        case "transfer":
+            cluster.transfer(words[0], words[1])
+        case "read":
+            cluster.read(words[0], lease=words[1:] == ["lease"])
         case _:
             raise ScriptError(f"unknown command {name!r}")
     output = cluster.output[:]

@@ -7,6 +7,13 @@ the cluster must elect a leader, commit every pending proposal and converge
 within a bounded time. Any failure names its seed and the command that
 replays it bit for bit.
 
+The nemesis partitions, crashes, restarts and kills leaders; it also changes
+the membership (adds learners, promotes them, removes voters, the leader
+included) and hands leadership over, while nodes snapshot and compact their
+logs. Clients write, compare-and-set and read (linearizable, lease and stale
+reads) registers; every operation goes into a Jepsen-style history that
+raftctl's linearizability checker judges at the end (stale reads exempt).
+
     python -m node.sim.swarm --seeds 300          # seeds 1..300
     python -m node.sim.swarm --seed 42            # one seed, with its options
 """
@@ -21,12 +28,15 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from node.errors import NodeError
+from node.errors import NodeError, ProposalRejected
 from node.events import BecameLeader, CommitAdvanced, Event
-from node.raft import RaftCore, Ready, Role
+from node.messages import Entry
+from node.raft import MembershipChange, RaftCore, Ready, Role
 from node.sim.cluster import CoreFactory, SimCluster, SimNode
+from node.sim.machine import Applied, SimMachine, cas_command, write_command
 from node.sim.network import NetworkOptions
 
 __all__ = [
@@ -38,8 +48,21 @@ __all__ = [
     "run_seeds",
 ]
 
-OUTSTANDING_PROPOSALS_MAX = 32
-PROFILES = ("mixed", "leader-churn", "crash-recovery")
+OUTSTANDING_PROPOSALS_MAX = 12  # per client
+PROFILES = (
+    "mixed",
+    "leader-churn",
+    "crash-recovery",
+    "reconfigure",
+    "deposed-leader",
+    "config-race",
+)
+CONSISTENCIES = ("linearizable", "lease", "stale")
+CLIENTS = 3  # each with the leader it last reached: some stay with a deposed one
+NEW_NODES_MAX = 8  # nodes a seed may add by membership change
+VOTERS_MIN = 2  # removals stop here
+# The checker's budget per key: running out gives "unknown", never a failure.
+CHECK_STEPS_PER_KEY = 200_000
 PARTITION_MODES = ("split", "isolate-leader", "bridge", "one-way", "random-links")
 
 
@@ -73,6 +96,19 @@ class SwarmOptions:
     proposal_interval_ms: int
     safety_phase_ms: int
     liveness_phase_ms_max: int
+    snapshot_every: int | None
+    membership_probability: float
+    remove_leader_bias: float
+    retire_probability: float
+    transfer_probability: float
+    kill_after_change_probability: float
+    lose_voter_probability: float
+    key_count: int
+    read_fraction: float
+    cas_fraction: float
+    consistency_weights: tuple[int, int, int]
+    random_contact_probability: float
+    partition_modes: tuple[str, ...] = PARTITION_MODES
 
     def describe(self) -> str:
         return (
@@ -92,8 +128,17 @@ class SwarmOptions:
             f" crash-leader-on-commit={self.leader_crash_on_commit_probability:.2f}"
             f" isolate-new-leader={self.leader_isolate_probability:.2f}"
             f"(<={self.leader_isolate_ms_max}ms)\n"
-            f"  clients: a proposal every {self.proposal_interval_ms}ms; safety phase "
-            f"{self.safety_phase_ms}ms, liveness phase <= {self.liveness_phase_ms_max}ms"
+            f"  snapshots: every {self.snapshot_every or 'never'} applied entries;"
+            f" membership change={self.membership_probability:.2f}"
+            f" (remove-leader bias {self.remove_leader_bias:.2f}, shut removed down"
+            f" {self.retire_probability:.2f}, kill the leader after a change"
+            f" {self.kill_after_change_probability:.2f}, cut a new leader's voter off"
+            f" {self.lose_voter_probability:.2f}) transfer={self.transfer_probability:.2f}\n"
+            f"  clients: an operation every {self.proposal_interval_ms}ms on {self.key_count} keys"
+            f" (reads {self.read_fraction:.2f}, cas {self.cas_fraction:.2f}, read consistency"
+            f" weights linearizable/lease/stale {self.consistency_weights}, random contact"
+            f" {self.random_contact_probability:.2f}); safety phase {self.safety_phase_ms}ms,"
+            f" liveness phase <= {self.liveness_phase_ms_max}ms"
         )
 
 
@@ -107,10 +152,18 @@ def options_swarm(seed: int, node_count: int | None = None) -> SwarmOptions:
     - leader-churn: leaders cut off the moment they win, or killed the moment
       their commit index moves, one entry per message (Raft Figure 8);
     - crash-recovery: nodes die between sending and persisting a Ready and come
-      back quickly (what an unpersisted vote or ack would betray).
+      back quickly (what an unpersisted vote or ack would betray);
+    - reconfigure: membership changes and leadership transfers at every turn,
+      right after elections too, with frequent snapshots;
+    - deposed-leader: the leader is cut off again and again on a fast network
+      while a loyal client keeps reading from it and others write through the
+      new leader: what a read served without confirmed leadership betrays;
+    - config-race: four voters on a fast network, a change at every election
+      and every turn, leaders killed or cut off just after appending one: two
+      configurations racing on two sides of an election (Ongaro's 2015 bug).
     """
     rng = random.Random(seed)
-    profile = rng.choices(PROFILES, weights=(2, 1, 1))[0]
+    profile = rng.choices(PROFILES, weights=(2, 1, 1, 1, 1, 1))[0]
     nodes = node_count or rng.choices((3, 5, 7), weights=(4, 4, 2))[0]
     delay_min = rng.randint(1, 5)
     network = NetworkOptions(
@@ -123,7 +176,8 @@ def options_swarm(seed: int, node_count: int | None = None) -> SwarmOptions:
     )
     churn = profile == "leader-churn"
     crashy = profile == "crash-recovery"
-    return SwarmOptions(
+    reconfigure = profile == "reconfigure"
+    options = SwarmOptions(
         seed=seed,
         profile=profile,
         node_count=nodes,
@@ -159,6 +213,69 @@ def options_swarm(seed: int, node_count: int | None = None) -> SwarmOptions:
         proposal_interval_ms=rng.choice((5, 20, 50)),
         safety_phase_ms=4000,
         liveness_phase_ms_max=5000,
+        snapshot_every=rng.choice((3, 10, 50)) if reconfigure else rng.choice((None, 5, 20, 100)),
+        membership_probability=rng.uniform(0.3, 0.9) if reconfigure else rng.choice((0.0, 0.1)),
+        remove_leader_bias=rng.uniform(0.0, 0.5),
+        retire_probability=rng.choice((0.0, 0.5, 1.0)),
+        transfer_probability=rng.uniform(0.05, 0.3) if reconfigure else rng.choice((0.0, 0.05)),
+        # The leader dies just after appending a change, before it spreads:
+        # what leaves two configurations alive on two sides of an election.
+        kill_after_change_probability=rng.uniform(0.2, 0.7) if reconfigure else 0.0,
+        # A voter of the new leader loses its link to it right after voting:
+        # it holds the new term but none of the new leader's entries.
+        lose_voter_probability=rng.choice((0.0, 0.3)) if reconfigure else 0.0,
+        key_count=rng.choice((1, 3, 8)),
+        read_fraction=rng.uniform(0.2, 0.6),
+        cas_fraction=rng.uniform(0.0, 0.3),
+        consistency_weights=rng.choice(((1, 1, 1), (3, 1, 0), (1, 3, 0), (1, 0, 0), (0, 1, 0))),
+        random_contact_probability=rng.choice((0.0, 0.3, 0.7)),
+    )
+    if profile == "config-race":
+        return replace(
+            options,
+            node_count=node_count or 4,
+            network=NetworkOptions(delay_ms_min=1, delay_ms_max=rng.randint(2, 8)),
+            nemesis_interval_ms=rng.choice((20, 50)),
+            partition_probability=rng.uniform(0.1, 0.3),
+            partition_modes=("isolate-leader", "split"),
+            heal_probability=rng.uniform(0.3, 0.6),
+            crash_probability=rng.uniform(0.0, 0.1),
+            restart_delay_ms_max=rng.choice((20, 100)),
+            crash_before_persist_probability=0.0,
+            leader_kill_probability=rng.choice((0.0, 0.3)),
+            leader_crash_on_commit_probability=0.0,
+            leader_isolate_probability=rng.choice((0.0, 0.3)),
+            membership_probability=rng.uniform(0.5, 1.0),
+            retire_probability=0.0,
+            kill_after_change_probability=rng.uniform(0.3, 0.8),
+            lose_voter_probability=rng.uniform(0.3, 0.7),
+            transfer_probability=0.0,
+            proposal_interval_ms=20,
+            read_fraction=0.2,
+        )
+    if profile != "deposed-leader":
+        return options
+    return replace(
+        options,
+        network=NetworkOptions(delay_ms_min=1, delay_ms_max=rng.randint(2, 5)),
+        election_timeout_ticks_max=rng.choice((11, 12)),
+        heartbeat_interval_ticks=1,
+        nemesis_interval_ms=rng.choice((100, 200, 300)),
+        partition_probability=rng.uniform(0.5, 0.9),
+        partition_modes=("isolate-leader",),
+        heal_probability=rng.uniform(0.3, 0.6),
+        crash_probability=0.0,
+        crash_before_persist_probability=0.0,
+        leader_kill_probability=0.0,
+        leader_crash_on_commit_probability=0.0,
+        leader_isolate_probability=0.0,
+        membership_probability=0.0,
+        transfer_probability=0.0,
+        proposal_interval_ms=5,
+        key_count=1,
+        read_fraction=rng.uniform(0.4, 0.6),
+        consistency_weights=(1, 1, 0),
+        random_contact_probability=0.7,
     )
 
 
@@ -176,6 +293,14 @@ class SeedResult:
     checks: int = 0
     converged_after_ms: int = 0
     events: list[str] = field(default_factory=list)
+    snapshots_sent: int = 0
+    snapshots_taken: int = 0
+    membership_changes: int = 0
+    membership_refused: int = 0
+    transfers: int = 0
+    reads: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CONSISTENCIES, 0))
+    history_operations: int = 0
+    history_verdict: str = ""
 
     @property
     def ok(self) -> bool:
@@ -184,6 +309,10 @@ class SeedResult:
 
 class LivenessFailure(AssertionError):
     """The cluster did not recover within the liveness phase."""
+
+
+class HistoryViolation(AssertionError):
+    """The clients' history is not linearizable."""
 
 
 class _Run:
@@ -217,13 +346,26 @@ class _Run:
             core_factory=core_factory,
             observer=self._on_event,
         )
-        self.cluster.crash_before_persist_probability = options.crash_before_persist_probability
-        self.cluster.crash_before_send = self._crash_before_send
+        cluster = self.cluster
+        cluster.crash_before_persist_probability = options.crash_before_persist_probability
+        cluster.crash_before_send = self._crash_before_send
+        cluster.snapshot_every = options.snapshot_every
+        cluster.on_applied = self._on_applied
+        cluster.on_read = self._on_read
+        cluster.on_read_dropped = self._on_read_dropped
+        cluster.on_failpoint_crash = self._schedule_restart
         self.restart_at_ms: dict[str, int] = {}
+        self.retired: set[str] = set()  # removed and shut down for good
+        self.nodes_added = 0
         self.killing_leaders = True
-        self.sticky_leader: str | None = None
-        self.pending: dict[bytes, int] = {}  # proposals not yet seen applied
+        self.sticky_leaders: list[str | None] = [None] * CLIENTS
+        self.pending: dict[bytes, int] = {}  # proposals not yet seen applied -> client
         self.next_value = 0
+        # The history: Jepsen-shaped events, and the operations still open.
+        self.history: list[dict[str, Any]] = []
+        self.open_ops: dict[str, dict[str, Any]] = {}
+        self.written: dict[str, list[str]] = {}  # values written per key, for cas
+        self._last_time = 0
 
     def _on_event(self, now_ms: int, node_id: str, event: Event) -> None:
         if isinstance(event, BecameLeader):
@@ -234,17 +376,34 @@ class _Run:
             if self.killing_leaders and self.rng.random() < options.leader_kill_probability:
                 delay = self.rng.randint(0, options.leader_kill_delay_ms_max)
                 self.cluster.call_at(now_ms + delay, lambda: self._kill_leader(node_id, event.term))
+            voters = [voter for voter in event.votes if voter != node_id]
+            if (
+                self.killing_leaders
+                and voters
+                and self.rng.random() < options.lose_voter_probability
+            ):
+                self._cut_for_a_while(node_id, self.rng.choice(voters))
+            if self.killing_leaders and self.rng.random() < options.membership_probability:
+                # Right after an election, before the new leader's no-op commits
+                # (the moment Ongaro's 2015 correction is about), or a round
+                # trip later, once it knows which learners have caught up.
+                delay = self.rng.choice((0, self.rng.randint(1, 30)))
+                self.cluster.call_at(now_ms + delay, self._reconfigure)
         if self.observer is not None:
             self.observer(now_ms, node_id, event)
 
     def run(self) -> SeedResult:
         self._safety_phase()
         self._liveness_phase()
+        self._check_history()
         cluster = self.cluster
-        self.result.messages_delivered = cluster.messages_delivered
-        self.result.readies_handled = cluster.readies_handled
-        self.result.checks = cluster.checker.checks
-        return self.result
+        result = self.result
+        result.messages_delivered = cluster.messages_delivered
+        result.readies_handled = cluster.readies_handled
+        result.checks = cluster.checker.checks
+        result.snapshots_sent = cluster.snapshots_sent
+        result.snapshots_taken = cluster.snapshots_taken
+        return result
 
     def _safety_phase(self) -> None:
         options = self.options
@@ -260,7 +419,7 @@ class _Run:
                 self._nemesis()
             if now >= next_proposal:
                 next_proposal += options.proposal_interval_ms
-                self._propose_new()
+                self._client_operation()
 
     def _liveness_phase(self) -> None:
         options = self.options
@@ -273,7 +432,8 @@ class _Run:
         self.killing_leaders = False
         self.restart_at_ms.clear()
         for node_id in cluster.node_ids:
-            cluster.start(node_id)
+            if node_id not in self.retired:
+                cluster.start(node_id)
         start = cluster.now_ms
         deadline = start + options.liveness_phase_ms_max
         retry_every_ms = 200
@@ -283,6 +443,7 @@ class _Run:
                 next_retry += retry_every_ms
                 self._retry_pending()
             cluster.run_until(cluster.now_ms + 20)
+            self._reconcile_members()
             if self._converged():
                 self.result.converged_after_ms = cluster.now_ms - start
                 self._check_nothing_lost()
@@ -292,6 +453,22 @@ class _Run:
             f"{self._cluster_summary()}; {len(self._pending_unapplied())} proposals pending"
         )
 
+    def _reconcile_members(self) -> None:
+        """What an operator does once the dust settles: every member of the
+        leader's configuration runs, and nothing else does."""
+        cluster = self.cluster
+        leader_id = cluster.leader()
+        if leader_id is None:
+            return
+        leader = cluster.nodes[leader_id].core
+        assert leader is not None
+        members = leader.membership.members
+        for node_id in cluster.node_ids:
+            if node_id in members:
+                cluster.start(node_id)
+            elif node_id != leader_id:
+                cluster.crash(node_id)
+
     # -- nemesis ------------------------------------------------------------------
 
     def _nemesis(self) -> None:
@@ -299,7 +476,7 @@ class _Run:
         rng = self.rng
         cluster = self.cluster
         if rng.random() < options.partition_probability:
-            self._partition(rng.choice(PARTITION_MODES))
+            self._partition(rng.choice(options.partition_modes))
         elif rng.random() < options.heal_probability:
             cluster.network.heal()
         if rng.random() < options.crash_probability:
@@ -313,9 +490,133 @@ class _Run:
                 )
                 cluster.crash(victim)
                 self._schedule_restart(victim)
+        if rng.random() < options.membership_probability:
+            self._reconfigure()
+        if rng.random() < options.transfer_probability:
+            self._transfer()
+        self._retire_removed()
+
+    def _reconfigure(self) -> None:
+        """An impatient operator: one to three single-server changes in a row
+        (all but the first must be refused while the first is pending)."""
+        for _ in range(self.rng.randint(1, 3)):
+            self._change_membership()
+
+    def _change_membership(self) -> None:
+        """One single-server change on the leader: add a new node as a learner,
+        promote a learner, or remove a voter (perhaps the leader) or learner."""
+        cluster = self.cluster
+        rng = self.rng
+        leader_id = cluster.leader()
+        if leader_id is None or not self.killing_leaders:
+            return
+        core = cluster.nodes[leader_id].core
+        assert core is not None
+        voters, learners = core.voters, core.learners
+        roll = rng.random()
+        if learners and roll < 0.4:
+            change = MembershipChange("promote", rng.choice(learners))
+        elif roll < 0.7 and self.nodes_added < NEW_NODES_MAX:
+            node_id = self._idle_node() or self._new_node()
+            change = MembershipChange("add-learner", node_id)
+        else:
+            removable = list(learners)
+            if len(voters) > VOTERS_MIN:
+                others = [voter for voter in voters if voter != leader_id]
+                removable += others
+                if leader_id in voters and rng.random() < self.options.remove_leader_bias:
+                    removable = [leader_id]
+            if not removable:
+                return
+            change = MembershipChange("remove", rng.choice(removable))
+        try:
+            core.propose_membership(change)
+        except ProposalRejected:
+            self.result.membership_refused += 1
+            return
+        self.result.membership_changes += 1
+        cluster.drain(leader_id)
+        if self.rng.random() < self.options.kill_after_change_probability:
+            # Its AppendEntries are on the wire: cut off now, none arrives, and
+            # it comes back later still holding the change; killed a little
+            # later, some do.
+            if self.rng.random() < 0.5:
+                self._isolate_for_a_while(leader_id)
+            else:
+                delay = self.rng.randint(0, 10)
+                term = core.term
+                cluster.call_at(cluster.now_ms + delay, lambda: self._kill_leader(leader_id, term))
+
+    def _new_node(self) -> str:
+        self.nodes_added += 1
+        node_id = f"n{self.options.node_count + self.nodes_added}"
+        self.cluster.add_node(node_id)
+        return node_id
+
+    def _idle_node(self) -> str | None:
+        """An added node that is in no configuration (its addition was refused or
+        reverted), up and not retired: it can be added again."""
+        cluster = self.cluster
+        known = set()
+        for core in cluster.up_cores():
+            known.update(core.membership.members)
+        for node_id in cluster.node_ids[self.options.node_count :]:
+            if node_id not in known and node_id not in self.retired and cluster.is_up(node_id):
+                return node_id
+        return None
+
+    def _retire_removed(self) -> None:
+        """Shut down, some of the time, a node whose removal the leader has
+        committed; the others keep running, and must not disrupt (§4.2.3)."""
+        cluster = self.cluster
+        leader_id = cluster.leader()
+        if leader_id is None:
+            return
+        leader = cluster.nodes[leader_id].core
+        assert leader is not None
+        if leader._pending_membership_change() is not None:
+            return
+        members = leader.membership.members
+        for node_id in cluster.node_ids[: self.options.node_count + self.nodes_added]:
+            if (
+                node_id not in members
+                and node_id not in self.retired
+                and node_id in self._ever_members()
+                and self.rng.random() < self.options.retire_probability
+            ):
+                self.retired.add(node_id)
+                self.restart_at_ms.pop(node_id, None)
+                cluster.crash(node_id)
+
+    def _ever_members(self) -> set[str]:
+        """Initial nodes, and added nodes some up node knows as members."""
+        cluster = self.cluster
+        members = set(cluster.initial_voters)
+        for core in cluster.up_cores():
+            members.update(core.membership.members)
+        return members
+
+    def _transfer(self) -> None:
+        cluster = self.cluster
+        leader_id = cluster.leader()
+        if leader_id is None or not self.killing_leaders:
+            return
+        core = cluster.nodes[leader_id].core
+        assert core is not None
+        targets = [voter for voter in core.voters if voter != leader_id]
+        if not targets:
+            return
+        try:
+            core.transfer_leadership(self.rng.choice(targets))
+        except ProposalRejected:
+            return
+        self.result.transfers += 1
+        cluster.drain(leader_id)
 
     def _schedule_restart(self, node_id: str) -> None:
         """A crashed node comes back after a random delay of this seed's range."""
+        if node_id in self.retired:
+            return
         self.restart_at_ms[node_id] = self.cluster.now_ms + self.rng.randint(
             1, self.options.restart_delay_ms_max
         )
@@ -328,19 +629,22 @@ class _Run:
             return False
         if not any(isinstance(event, CommitAdvanced) for event in rd.events):
             return False
-        if self.rng.random() >= self.options.leader_crash_on_commit_probability:
-            return False
-        self._schedule_restart(node.node_id)
-        return True
+        return self.rng.random() < self.options.leader_crash_on_commit_probability
 
     def _isolate_for_a_while(self, node_id: str) -> None:
-        network = self.cluster.network
         links = [
             (a, b)
             for other in self.cluster.node_ids
             if other != node_id
             for a, b in ((node_id, other), (other, node_id))
         ]
+        self._cut_links_for_a_while(links)
+
+    def _cut_for_a_while(self, a: str, b: str) -> None:
+        self._cut_links_for_a_while([(a, b), (b, a)])
+
+    def _cut_links_for_a_while(self, links: list[tuple[str, str]]) -> None:
+        network = self.cluster.network
         network.cut(links)
         duration = self.rng.randint(1, self.options.leader_isolate_ms_max)
         self.cluster.call_at(self.cluster.now_ms + duration, lambda: network.restore(links))
@@ -392,44 +696,162 @@ class _Run:
                 del self.restart_at_ms[node_id]
                 self.cluster.start(node_id)
 
-    # -- clients ------------------------------------------------------------------
+    # -- clients and their history --------------------------------------------------
 
-    def _propose_new(self) -> None:
-        # Clients wait for answers: a bounded number of writes are outstanding.
-        if len(self._pending_unapplied()) >= OUTSTANDING_PROPOSALS_MAX:
-            return
+    def _time(self) -> int:
+        """History time: simulated nanoseconds, strictly increasing, so that the
+        order in which things happened here is the order the checker sees."""
+        self._last_time = max(self._last_time + 1, self.cluster.now_ms * 1_000_000)
+        return self._last_time
+
+    def _record(self, op_id: str, kind: str, value: Any) -> None:
+        op = self.open_ops.pop(op_id) if kind != "invoke" else self.open_ops[op_id]
+        self.history.append(
+            {
+                "process": op["process"],
+                "type": kind,
+                "f": op["f"],
+                "key": op["key"],
+                "value": value,
+                "time": self._time(),
+            }
+        )
+
+    def _client_operation(self) -> None:
+        options = self.options
+        rng = self.rng
         self.next_value += 1
-        value = f"s{self.options.seed}v{self.next_value}".encode()
-        if self._propose(value):
-            self.pending[value] = self.cluster.now_ms
+        op_id = f"o{self.next_value}"
+        key = f"k{rng.randrange(options.key_count)}"
+        client = rng.randrange(CLIENTS)
+        roll = rng.random()
+        if roll < options.read_fraction:
+            consistency = rng.choices(CONSISTENCIES, weights=options.consistency_weights)[0]
+            self._read(client, op_id, key, consistency)
+            return
+        # Clients wait for answers: a bounded number of writes are outstanding.
+        if self._pending_unapplied().count(client) >= OUTSTANDING_PROPOSALS_MAX:
+            return
+        if roll < options.read_fraction + options.cas_fraction:
+            known = self.written.get(key, [])
+            expected = rng.choice([None, *known[-3:]])
+            value: Any = [expected, op_id]
+            data = cas_command(op_id, key, expected, op_id)
+            f = "cas"
+        else:
+            value, data, f = op_id, write_command(op_id, key, op_id), "write"
+        if self._propose(client, data):
+            self.pending[data] = client
             self.result.proposals += 1
+            self.written.setdefault(key, []).append(op_id)
+            self.open_ops[op_id] = {"process": self.next_value, "f": f, "key": key}
+            self._record(op_id, "invoke", value)
 
-    def _propose(self, value: bytes) -> bool:
-        """Like a real client: stay with the leader that last took a write (even
-        once it is cut off, until it steps down), else ask a random node and
-        follow its redirect."""
+    def _on_applied(self, node_id: str, entry: Entry, applied: Applied) -> None:
+        """The first application anywhere answers the client (every node
+        computes the same result; the write took effect at its commit, earlier)."""
+        if applied.op_id not in self.open_ops:
+            return  # applied before, on another node
+        op = self.open_ops[applied.op_id]
+        if op["f"] == "cas":
+            expected_new = [None, applied.op_id]  # the value is only for the record
+            self._record(applied.op_id, "ok" if applied.ok else "fail", expected_new)
+        else:
+            self._record(applied.op_id, "ok", applied.op_id)
+
+    def _read(self, client: int, op_id: str, key: str, consistency: str) -> None:
         cluster = self.cluster
-        if self.sticky_leader is not None and cluster.propose(self.sticky_leader, value):
-            return True
+        if consistency == "stale":
+            # Served by whichever node the client reaches: exempt from the check.
+            up = [node_id for node_id in cluster.node_ids if cluster.is_up(node_id)]
+            if up:
+                cluster.nodes[self.rng.choice(up)].machine.values.get(key)
+                self.result.reads[consistency] += 1
+            return
+        contact = self._contact(client)
+        core = cluster.nodes[contact].core if contact else None
+        if contact is None or core is None:
+            return
+        self.open_ops[op_id] = {"process": self.next_value, "f": "read", "key": key}
+        invoked_at = self._time()
+        try:
+            core.read_index(op_id.encode(), lease=consistency == "lease")
+        except ProposalRejected:
+            # Refused at once (not the leader, or a transfer under way): as if
+            # never asked, like a refused write.
+            del self.open_ops[op_id]
+            self.sticky_leaders[client] = None
+            return
+        self.history.append(
+            {
+                "process": self.next_value,
+                "type": "invoke",
+                "f": "read",
+                "key": key,
+                "value": None,
+                "time": invoked_at,
+            }
+        )
+        self.sticky_leaders[client] = contact
+        self.result.reads[consistency] += 1
+        cluster.drain(contact)
+
+    def _on_read(self, node_id: str, context: bytes, machine: SimMachine) -> None:
+        op_id = context.decode()
+        op = self.open_ops.get(op_id)
+        if op is not None:
+            self._record(op_id, "ok", machine.values.get(op["key"]))
+
+    def _on_read_dropped(self, node_id: str, context: bytes, reason: str) -> None:
+        op_id = context.decode()
+        if op_id in self.open_ops:
+            self._record(op_id, "fail", None)
+
+    def _contact(self, client: int) -> str | None:
+        """Like a real client: stay with the leader that last took a request
+        (even once it is cut off, until it steps down), else ask a random node
+        and follow its redirect."""
+        cluster = self.cluster
+        sticky = self.sticky_leaders[client]
+        # Client 0 is loyal: it keeps its connection to a leader for as long as
+        # that node says it leads (a deposed leader's favourite victim).
+        if (
+            sticky is not None
+            and (client == 0 or self.rng.random() >= self.options.random_contact_probability)
+            and (core := cluster.nodes[sticky].core) is not None
+            and core.role is Role.LEADER
+        ):
+            return sticky
         contact = self.rng.choice(cluster.node_ids)
         core = cluster.nodes[contact].core
         if core is None:
-            return False
+            return None
         if core.role is not Role.LEADER and core.leader_id is not None:
             contact = core.leader_id
-        accepted = cluster.propose(contact, value)
-        self.sticky_leader = contact if accepted else None
+        return contact
+
+    def _propose(self, client: int, value: bytes) -> bool:
+        contact = self._contact(client)
+        accepted = False
+        if contact is not None:
+            try:
+                accepted = self.cluster.propose(contact, value)
+            except ProposalRejected:
+                accepted = False  # a leadership transfer is under way
+        self.sticky_leaders[client] = contact if accepted else None
         return accepted
 
-    def _pending_unapplied(self) -> list[bytes]:
+    def _pending_unapplied(self) -> list[int]:
+        """The client of each proposal not yet applied anywhere."""
         applied = self.cluster.checker.applied_data
         for value in [value for value in self.pending if value in applied]:
             del self.pending[value]
-        return list(self.pending)
+        return list(self.pending.values())
 
     def _retry_pending(self) -> None:
         """Propose again what the current leader does not hold (it was lost with
-        an old leader's uncommitted tail); values still in its log will commit."""
+        an old leader's uncommitted tail); values still in its log will commit.
+        A command applies once however often it is proposed (SimMachine)."""
         leader_id = self.cluster.leader()
         if leader_id is None:
             return
@@ -441,9 +863,13 @@ class _Run:
                 leader.log.commit_index + 1, leader.log.last_index
             )
         }
-        for value in self._pending_unapplied():
+        self._pending_unapplied()
+        for value in list(self.pending):
             if value not in held:
-                self.cluster.propose(leader_id, value)
+                try:
+                    self.cluster.propose(leader_id, value)
+                except ProposalRejected:
+                    return
 
     # -- judging ---------------------------------------------------------------------
 
@@ -456,7 +882,10 @@ class _Run:
         assert leader is not None
         if leader.log.commit_index != leader.log.last_index:
             return False
-        for core in cluster.up_cores():
+        for member in leader.membership.members:
+            core = cluster.nodes[member].core
+            if core is None:
+                return False
             if (core.term, core.leader_id, core.log.last_index, core.log.last_term) != (
                 leader.term,
                 leader_id,
@@ -464,22 +893,48 @@ class _Run:
                 leader.log.last_term,
             ) or core.log.applied_index != leader.log.commit_index:
                 return False
-        return len(cluster.up_cores()) == len(cluster.node_ids)
+        return True
 
     def _check_nothing_lost(self) -> None:
+        """Every member applied everything, and their state machines agree."""
         cluster = self.cluster
         checker = cluster.checker
-        highest_applied = max(checker.applied, default=0)
-        self.result.committed_index = highest_applied
-        for node in cluster.nodes.values():
-            if len(node.applied) < highest_applied:
+        leader_id = cluster.leader()
+        assert leader_id is not None
+        leader_node = cluster.nodes[leader_id]
+        assert leader_node.core is not None
+        self.result.committed_index = max(checker.applied, default=0)
+        for member in leader_node.core.membership.members:
+            machine = cluster.nodes[member].machine
+            if machine.applied_index < self.result.committed_index:
                 checker.fail(
                     "No committed entry lost",
-                    f"{node.node_id} applied {len(node.applied)} entries after convergence, "
-                    f"but index {highest_applied} was applied before",
+                    f"{member} applied {machine.applied_index} entries after convergence, "
+                    f"but index {self.result.committed_index} was applied before",
                 )
-            for entry in node.applied[:highest_applied]:
-                checker.on_apply(node.node_id, entry)
+            if (machine.values, machine.done) != (
+                leader_node.machine.values,
+                leader_node.machine.done,
+            ):
+                checker.fail(
+                    "State Machine Safety",
+                    f"{member} and {leader_id} applied the same log to different states",
+                )
+
+    def _check_history(self) -> None:
+        """Linearizable and lease reads, writes and cas must be linearizable."""
+        from raftctl.checker import check  # the one judge, shared with chaos runs
+
+        for op_id in list(self.open_ops):
+            op = self.open_ops[op_id]
+            self._record(op_id, "fail" if op["f"] == "read" else "info", None)
+        self.result.history_operations = sum(
+            1 for event in self.history if event["type"] == "invoke"
+        )
+        result = check(self.history, steps_max_per_key=CHECK_STEPS_PER_KEY)
+        self.result.history_verdict = result.verdict
+        if result.verdict == "invalid":
+            raise HistoryViolation(f"Linearizability violated: {result.explain()}")
 
     def _cluster_summary(self) -> str:
         parts = []
@@ -491,6 +946,7 @@ class _Run:
                 parts.append(
                     f"{node_id} {core.role.value} t{core.term} commit={core.log.commit_index}"
                     f" last={core.log.last_index}/{core.log.last_term}"
+                    f" {core.membership.describe()}"
                 )
         return ", ".join(parts)
 

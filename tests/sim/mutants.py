@@ -4,8 +4,10 @@ catches every one; a mutant it cannot catch means the simulation is too weak."""
 
 from __future__ import annotations
 
-from node.messages import AppendEntries, RequestVote, RequestVoteResponse
-from node.raft import RaftCore
+from dataclasses import replace
+
+from node.messages import AppendEntries, RequestVote, RequestVoteResponse, SnapshotMeta
+from node.raft import RaftCore, Role
 
 
 class VotesWithoutUpToDateCheck(RaftCore):
@@ -47,10 +49,73 @@ class GrantsTwoVotesPerTerm(RaftCore):
         return None
 
 
+class ReadIndexWithoutConfirmation(RaftCore):
+    """Breaks §6.4 step 3: serves a ReadIndex read without a heartbeat round, so
+    a deposed leader that does not know it yet answers from its stale state."""
+
+    def _leadership_confirmed_for(self, heartbeat_round: int) -> bool:
+        return True
+
+
+class LeaseReadAfterExpiry(RaftCore):
+    """Breaks §6.4.1: trusts its lease forever once it leads, however long ago a
+    majority last answered its heartbeats."""
+
+    def _lease_valid(self) -> bool:
+        return (
+            self.role is Role.LEADER
+            and self.config.check_quorum
+            and not self._lease_ended
+            and self._transfer_target is None
+        )
+
+
+class TwoMembershipChangesPending(RaftCore):
+    """Breaks §4.1: appends a configuration change while another is uncommitted."""
+
+    def _pending_membership_change(self) -> int | None:
+        return None
+
+
+class MembershipChangeBeforeOwnTermCommit(RaftCore):
+    """Breaks Ongaro's 2015 correction: changes the configuration before an entry
+    of its own term has committed."""
+
+    def _may_change_membership_in_this_term(self) -> bool:
+        return True
+
+
+class InstallSnapshotDiscardsMatchingLog(RaftCore):
+    """Breaks Figure 13 step 6: throws away the whole log on InstallSnapshot, even
+    the entries after the snapshot that it already holds and acknowledged."""
+
+    def _log_survives_snapshot(self, meta: SnapshotMeta) -> bool:
+        return False
+
+
+class SnapshotLosesLastTerm(RaftCore):
+    """Breaks §7: records its snapshots without their last included term."""
+
+    def _snapshot_meta(self, index: int) -> SnapshotMeta:
+        return replace(super()._snapshot_meta(index), term=0)
+
+
 MUTANTS = (
     VotesWithoutUpToDateCheck,
     CommitsEarlierTermByCounting,
     KeepsConflictingEntries,
     AnswersVoteBeforePersisting,
     GrantsTwoVotesPerTerm,
+    ReadIndexWithoutConfirmation,
+    LeaseReadAfterExpiry,
+    TwoMembershipChangesPending,
+    InstallSnapshotDiscardsMatchingLog,
+    SnapshotLosesLastTerm,
 )
+
+# Caught by a replayed counterexample (test_membership_2015.py) rather than by
+# the swarm: its failure needs about six faults in one order (a change cut
+# off with its leader, a new leader's voter losing its link right after the
+# vote, an early promotion, the old leader's return), which 1000 random seeds
+# do not assemble.
+SCENARIO_MUTANTS = (MembershipChangeBeforeOwnTermCommit,)
