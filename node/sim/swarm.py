@@ -48,7 +48,7 @@ __all__ = [
     "run_seeds",
 ]
 
-OUTSTANDING_PROPOSALS_MAX = 12  # per client
+OUTSTANDING_PROPOSALS_MAX = 4  # per client
 PROFILES = (
     "mixed",
     "leader-churn",
@@ -58,11 +58,12 @@ PROFILES = (
     "config-race",
 )
 CONSISTENCIES = ("linearizable", "lease", "stale")
+RETRY_EVERY_MS = 200  # how long a client waits before asking again
 CLIENTS = 3  # each with the leader it last reached: some stay with a deposed one
 NEW_NODES_MAX = 8  # nodes a seed may add by membership change
 VOTERS_MIN = 2  # removals stop here
 # The checker's budget per key: running out gives "unknown", never a failure.
-CHECK_STEPS_PER_KEY = 200_000
+CHECK_STEPS_PER_KEY = 2_000_000
 PARTITION_MODES = ("split", "isolate-leader", "bridge", "one-way", "random-links")
 
 
@@ -410,10 +411,17 @@ class _Run:
         step_ms = min(options.proposal_interval_ms, options.nemesis_interval_ms)
         next_nemesis = options.nemesis_interval_ms
         next_proposal = options.proposal_interval_ms
+        next_retry = RETRY_EVERY_MS
         while self.cluster.now_ms < options.safety_phase_ms:
             now = self.cluster.now_ms + step_ms
             self.cluster.run_until(now)
             self._restart_due(now)
+            if now >= next_retry:
+                # Clients time out and ask again: a write lost with a deposed
+                # leader's log takes effect soon, not at the very end (which
+                # would leave it concurrent with everything for the checker).
+                next_retry += RETRY_EVERY_MS
+                self._retry_pending()
             if now >= next_nemesis:
                 next_nemesis += options.nemesis_interval_ms
                 self._nemesis()
@@ -436,11 +444,10 @@ class _Run:
                 cluster.start(node_id)
         start = cluster.now_ms
         deadline = start + options.liveness_phase_ms_max
-        retry_every_ms = 200
         next_retry = start
         while cluster.now_ms < deadline:
             if cluster.now_ms >= next_retry:
-                next_retry += retry_every_ms
+                next_retry += RETRY_EVERY_MS
                 self._retry_pending()
             cluster.run_until(cluster.now_ms + 20)
             self._reconcile_members()
@@ -1040,24 +1047,45 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     started = time.perf_counter()
-    totals = {"elections": 0, "messages": 0, "committed": 0}
+    totals: dict[str, int] = dict.fromkeys(
+        ("elections", "messages", "committed", "snapshots", "changes", "transfers", "ops"), 0
+    )
+    reads = dict.fromkeys(CONSISTENCIES, 0)
     sizes: dict[int, int] = {}
+    profiles: dict[str, int] = {}
+    verdicts: dict[str, int] = {}
     seeds = range(args.first, args.first + args.seeds)
     for result in run_seeds(seeds, node_count=args.nodes, workers=args.workers):
         if not result.ok:
             _report_failure(result, args.nodes)
             return 1
-        sizes[result.options.node_count] = sizes.get(result.options.node_count, 0) + 1
+        options = result.options
+        sizes[options.node_count] = sizes.get(options.node_count, 0) + 1
+        profiles[options.profile] = profiles.get(options.profile, 0) + 1
+        verdicts[result.history_verdict] = verdicts.get(result.history_verdict, 0) + 1
         totals["elections"] += result.elections
         totals["messages"] += result.messages_delivered
         totals["committed"] += result.committed_index
+        totals["snapshots"] += result.snapshots_sent
+        totals["changes"] += result.membership_changes
+        totals["transfers"] += result.transfers
+        totals["ops"] += result.history_operations
+        for consistency, count in result.reads.items():
+            reads[consistency] += count
     elapsed = time.perf_counter() - started
     mix = ", ".join(f"{count}x{size} nodes" for size, count in sorted(sizes.items()))
+    profile_mix = ", ".join(f"{count} {name}" for name, count in sorted(profiles.items()))
+    read_mix = ", ".join(f"{count} {name}" for name, count in reads.items())
+    verdict_mix = ", ".join(f"{count} {name}" for name, count in sorted(verdicts.items()))
     print(
         f"{args.seeds} seeds passed in {elapsed:.1f}s ({args.seeds / elapsed:.1f} seeds/s on "
-        f"{args.workers} processes; "
-        f"{mix}); {totals['elections']} elections, {totals['committed']} entries committed, "
-        f"{totals['messages']} messages delivered"
+        f"{args.workers} processes; {mix})\n"
+        f"  profiles: {profile_mix}\n"
+        f"  {totals['elections']} elections, {totals['committed']} entries committed, "
+        f"{totals['messages']} messages delivered, {totals['snapshots']} snapshots sent, "
+        f"{totals['changes']} membership changes, {totals['transfers']} transfers\n"
+        f"  reads: {read_mix}; {totals['ops']} operations checked for linearizability "
+        f"(histories: {verdict_mix})"
     )
     return 0
 

@@ -27,15 +27,21 @@ from node.messages import (
     Get,
     Heartbeat,
     HeartbeatResponse,
+    InstallSnapshot,
     Keys,
+    Membership,
     Put,
     RequestVote,
     RequestVoteResponse,
+    SnapshotMeta,
+    TimeoutNow,
     Txn,
     decode,
     decode_command,
+    decode_membership,
     encode,
     encode_command,
+    encode_membership,
 )
 
 TXN = Txn(
@@ -59,6 +65,13 @@ MESSAGES = [
     AppendEntriesResponse(4, "n2", "n1", False, 0, 7, 2, 5),
     Heartbeat(4, "n1", "n3", 6),
     HeartbeatResponse(4, "n3", "n1"),
+    Heartbeat(4, "n1", "n3", 6, 17),
+    HeartbeatResponse(4, "n3", "n1", 17),
+    RequestVote(5, "n3", "n2", 10, 4, False, True),
+    TimeoutNow(4, "n1", "n3"),
+    InstallSnapshot(
+        4, "n1", "n3", SnapshotMeta(60, 3, ("n1", "n2", "n3"), ("n4",)), 0, b"\x00state", True
+    ),
     ClientRequest(1, "c1", 5, 4, Put("k", "v")),
     ClientRequest(2, "c1", 0, 4, Get("k"), "stale"),
     ClientRequest(3, "c1", 6, 5, Cas("k", None, "v")),
@@ -127,3 +140,12 @@ def test_semantic_nonsense_is_refused(fields: list) -> None:  # type: ignore[typ
 def test_unknown_version_is_refused() -> None:
     with pytest.raises(InvalidMessage, match="version"):
         decode(b"\x09" + encode(MESSAGES[0])[1:])
+
+
+def test_membership_round_trip_and_validation() -> None:
+    membership = Membership(("n1", "n2", "n3"), ("n4",))
+    assert decode_membership(encode_membership(membership)) == membership
+    with pytest.raises(InvalidMessage):
+        Membership(("n1", "n2"), ("n2",))
+    with pytest.raises(InvalidMessage):
+        decode_membership(b"\xc1")
