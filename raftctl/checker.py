@@ -228,7 +228,8 @@ def _check_key(key: Any, operations: list[Operation], steps_max: int) -> KeyResu
                     continue
             entry = entry.next
         else:
-            if len(stack) >= len(best[0]):
+            if len(stack) > len(best[0]) or best[1] is None:
+                # Copied only when it grows: at most once per operation.
                 best = ([node.op for node, _ in stack if node.op is not None], op)
             if not stack:
                 return KeyResult(key, INVALID, len(operations), steps, *best)

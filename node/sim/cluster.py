@@ -393,5 +393,10 @@ class SimCluster:
                 best = (core.term, node.node_id)
         return best[1] if best else None
 
+    def leader_core(self) -> RaftCore | None:
+        """The core of `leader()`, if there is one."""
+        leader_id = self.leader()
+        return None if leader_id is None else self.nodes[leader_id].core
+
     def up_cores(self) -> list[RaftCore]:
         return [node.core for node in self.nodes.values() if node.core is not None]

@@ -273,7 +273,7 @@ def options_swarm(seed: int, node_count: int | None = None) -> SwarmOptions:
         membership_probability=0.0,
         transfer_probability=0.0,
         proposal_interval_ms=5,
-        key_count=1,
+        key_count=2,
         read_fraction=rng.uniform(0.4, 0.6),
         consistency_weights=(1, 1, 0),
         random_contact_probability=0.7,
@@ -464,11 +464,10 @@ class _Run:
         """What an operator does once the dust settles: every member of the
         leader's configuration runs, and nothing else does."""
         cluster = self.cluster
-        leader_id = cluster.leader()
-        if leader_id is None:
+        leader = cluster.leader_core()
+        if leader is None:
             return
-        leader = cluster.nodes[leader_id].core
-        assert leader is not None
+        leader_id = leader.id
         members = leader.membership.members
         for node_id in cluster.node_ids:
             if node_id in members:
@@ -514,11 +513,10 @@ class _Run:
         promote a learner, or remove a voter (perhaps the leader) or learner."""
         cluster = self.cluster
         rng = self.rng
-        leader_id = cluster.leader()
-        if leader_id is None or not self.killing_leaders:
+        core = cluster.leader_core()
+        if core is None or not self.killing_leaders:
             return
-        core = cluster.nodes[leader_id].core
-        assert core is not None
+        leader_id = core.id
         voters, learners = core.voters, core.learners
         roll = rng.random()
         if learners and roll < 0.4:
@@ -576,11 +574,9 @@ class _Run:
         """Shut down, some of the time, a node whose removal the leader has
         committed; the others keep running, and must not disrupt (§4.2.3)."""
         cluster = self.cluster
-        leader_id = cluster.leader()
-        if leader_id is None:
+        leader = cluster.leader_core()
+        if leader is None:
             return
-        leader = cluster.nodes[leader_id].core
-        assert leader is not None
         if leader._pending_membership_change() is not None:
             return
         members = leader.membership.members
@@ -605,11 +601,10 @@ class _Run:
 
     def _transfer(self) -> None:
         cluster = self.cluster
-        leader_id = cluster.leader()
-        if leader_id is None or not self.killing_leaders:
+        core = cluster.leader_core()
+        if core is None or not self.killing_leaders:
             return
-        core = cluster.nodes[leader_id].core
-        assert core is not None
+        leader_id = core.id
         targets = [voter for voter in core.voters if voter != leader_id]
         if not targets:
             return
@@ -859,11 +854,10 @@ class _Run:
         """Propose again what the current leader does not hold (it was lost with
         an old leader's uncommitted tail); values still in its log will commit.
         A command applies once however often it is proposed (SimMachine)."""
-        leader_id = self.cluster.leader()
-        if leader_id is None:
+        leader = self.cluster.leader_core()
+        if leader is None:
             return
-        leader = self.cluster.nodes[leader_id].core
-        assert leader is not None
+        leader_id = leader.id
         held = {
             entry.data
             for entry in leader.log.entries_between(
@@ -882,11 +876,10 @@ class _Run:
 
     def _converged(self) -> bool:
         cluster = self.cluster
-        leader_id = cluster.leader()
-        if leader_id is None or self._pending_unapplied():
+        leader = cluster.leader_core()
+        if leader is None or self._pending_unapplied():
             return False
-        leader = cluster.nodes[leader_id].core
-        assert leader is not None
+        leader_id = leader.id
         if leader.log.commit_index != leader.log.last_index:
             return False
         for member in leader.membership.members:
