@@ -6,9 +6,12 @@ Rules:
   time before it serves anything); step every frame received; propose all the
   turn's client writes as one batch; then handle Readies as raft.py Rule 2 says:
   send, persist (one WAL batch, one fsync), send the answers, apply, reply.
-- Writes and linearizable reads go through the log (ReadIndex comes with the
-  core's part 2); a stale read is answered from local state at once. A
-  non-leader answers not_leader with the leader it knows.
+- Writes go through the log. A linearizable read asks the core for a ReadIndex
+  (confirmed by a heartbeat round, dissertation §6.4), a lease read for the
+  leader's lease (§6.4.1, falling back to ReadIndex when the lease is not
+  valid); either is answered once the state machine has applied the index the
+  core hands back, without a log write. A stale read is answered from local
+  state at once. A non-leader answers not_leader with the leader it knows.
 - A client whose proposal may or may not commit (leadership lost) is told
   "retry": it asks again with the same sequence number and its session makes
   the retry harmless.
@@ -35,7 +38,7 @@ from typing import Any, TextIO
 import zmq
 
 from node.config import ClusterConfig, ConfigError, load
-from node.errors import InvalidMessage, StorageError
+from node.errors import InvalidMessage, NotLeader, ProposalRejected, StorageError
 from node.events import CommitAdvanced, Event, describe, event_to_dict
 from node.faults import FaultFilter
 from node.kv import KVStateMachine
@@ -50,8 +53,10 @@ from node.messages import (
     Heartbeat,
     HeartbeatResponse,
     Message,
+    Operation,
     RequestVote,
     RequestVoteResponse,
+    TimeoutNow,
     decode,
     encode,
     encode_command,
@@ -72,9 +77,20 @@ _PEER_MESSAGES = (
     AppendEntriesResponse,
     Heartbeat,
     HeartbeatResponse,
+    TimeoutNow,
 )
 _FAULTS_CHECK_S = 0.2
 RECENT_EVENTS_MAX = 1000  # answered by the "events" admin request
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A client read waiting for its ReadIndex, then for that index to apply."""
+
+    identity: bytes
+    request_id: int
+    operation: Operation
+    index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +137,10 @@ class NodeServer:
         self.tick_s = self.config.tick_ms / 1000
         self.waiting: dict[int, _Waiting] = {}
         self.proposals: list[tuple[bytes, bytes, int]] = []  # (command, identity, request id)
+        # Reads by context: asked of the core, then confirmed and waiting to apply.
+        self.reads_asked: dict[bytes, _Read] = {}
+        self.reads_ready: list[_Read] = []
+        self.next_read = 0
         self.invalid_messages = 0
         self.recent_events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS_MAX)
         self.stopping = False
@@ -184,10 +204,49 @@ class NodeServer:
         if self.core.role is not Role.LEADER:
             self.redirect(identity, request.request_id)
             return
-        # Reads need no session: they change nothing, so a retry is harmless.
-        sequence = 0 if read_only else request.sequence
+        if read_only:
+            self.read(identity, request)
+            return
+        sequence = request.sequence
         command = Command(request.client_id, sequence, request.acknowledged, request.operation)
         self.proposals.append((encode_command(command), identity, request.request_id))
+
+    def read(self, identity: bytes, request: ClientRequest) -> None:
+        """A read without a log write: the core confirms leadership (a heartbeat
+        round, or the lease) and names the index to wait for."""
+        self.next_read += 1
+        context = self.next_read.to_bytes(8, "big")
+        try:
+            self.core.read_index(context, lease=request.consistency == "lease")
+        except NotLeader:
+            self.redirect(identity, request.request_id)
+            return
+        except ProposalRejected as refusal:  # a leadership transfer is under way
+            self.answer(identity, request.request_id, "retry", {"message": str(refusal)})
+            return
+        self.reads_asked[context] = _Read(identity, request.request_id, request.operation)
+
+    def serve_reads(self, rd: Ready) -> None:
+        for state in rd.read_states:
+            read = self.reads_asked.pop(state.context, None)
+            if read is not None:
+                self.reads_ready.append(
+                    _Read(read.identity, read.request_id, read.operation, state.index)
+                )
+        for context, _reason in rd.reads_dropped:
+            read = self.reads_asked.pop(context, None)
+            if read is not None:  # leadership lost before it was confirmed
+                self.answer(read.identity, read.request_id, "retry", {}, self.core.leader_id)
+        if not self.reads_ready:
+            return
+        applied = self.kv.applied_index
+        waiting = []
+        for read in self.reads_ready:
+            if read.index <= applied:
+                self.answer(read.identity, read.request_id, "ok", self.kv.execute(read.operation))
+            else:
+                waiting.append(read)
+        self.reads_ready = waiting
 
     def propose_batch(self) -> None:
         """All the turn's writes become one append: one fsync, one AppendEntries."""
@@ -213,6 +272,7 @@ class NodeServer:
                 self.storage.persist(rd.entries, rd.hard_state)
             self.send(rd.messages_after_persist)
             self.apply(rd)
+            self.serve_reads(rd)
             self.record(rd.events)
             core.advance(rd)
 

@@ -237,9 +237,10 @@ def options_swarm(seed: int, node_count: int | None = None) -> SwarmOptions:
             node_count=node_count or 4,
             network=NetworkOptions(delay_ms_min=1, delay_ms_max=rng.randint(2, 8)),
             nemesis_interval_ms=rng.choice((20, 50)),
-            partition_probability=rng.uniform(0.1, 0.3),
-            partition_modes=("isolate-leader", "split"),
-            heal_probability=rng.uniform(0.3, 0.6),
+            # Only timed cuts, which a random heal would undo too soon.
+            partition_probability=0.0,
+            heal_probability=0.0,
+            leader_isolate_ms_max=rng.choice((300, 1000)),
             crash_probability=rng.uniform(0.0, 0.1),
             restart_delay_ms_max=rng.choice((20, 100)),
             crash_before_persist_probability=0.0,

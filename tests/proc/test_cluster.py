@@ -269,3 +269,21 @@ def test_status_and_events_over_the_admin_channel(
     assert any(e["event"] == "BecameLeader" for e in events["events"])
     lines = (live.dir.path / leader / "events.jsonl").read_text().splitlines()
     assert any('"BecameLeader"' in line for line in lines)
+
+
+def test_reads_write_nothing_and_a_cut_off_leader_serves_none(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    """ReadIndex and lease reads are answered without a log entry (dissertation
+    §6.4); a leader cut off from the majority cannot confirm a ReadIndex."""
+    live = cluster_factory(3)
+    leader = live.leader()
+    assert live.client.call(Put("k", "v"))["ok"]
+    last_index = live.client.status(leader)["last_log_index"]  # type: ignore[index]
+    for consistency in ("linearizable", "lease") * 10:
+        assert live.client.call(Get("k"), consistency)["value"] == "v"
+    assert live.client.status(leader)["last_log_index"] == last_index  # type: ignore[index]
+    rest = [n for n in live.dir.node_ids() if n != leader]
+    live.set_faults(Faults(partition=((leader,), tuple(rest))))
+    answers = raw_requests(live, leader, [Get("k")], wait_s=3.0)  # type: ignore[list-item]
+    assert all(answer.status != "ok" for answer in answers), answers
