@@ -323,14 +323,29 @@ class NodeServer:
         if request.command == "events":
             limit = int(request.arguments.get("limit", len(self.recent_events)))
             return {"ok": True, "events": list(self.recent_events)[-limit:] if limit else []}
+        if request.command == "transfer_leader":
+            return self.transfer_leader(request.arguments.get("target"))
         if request.command == "reload_faults":
             self.filter.reload(force=True)
             return {"ok": True, "faults_version": self.filter.faults.version}
         return {"ok": False, "error": f"unknown admin command {request.command!r}"}
 
+    def transfer_leader(self, target: object) -> dict[str, Any]:
+        if not isinstance(target, str):
+            return {"ok": False, "error": "transfer_leader needs a target node id"}
+        try:
+            self.core.transfer_leadership(target)
+        except NotLeader:
+            return {"ok": False, "error": "not the leader", "leader": self.core.leader_id}
+        except ProposalRejected as refusal:
+            return {"ok": False, "error": str(refusal)}
+        return {"ok": True, "target": target}
+
     def status(self) -> dict[str, Any]:
         core = self.core
         role = "candidate" if core.role is Role.PRE_CANDIDATE else core.role.value
+        if core.role is Role.FOLLOWER and self.node_id in core.learners:
+            role = "learner"
         return {
             "id": self.node_id,
             "pid": os.getpid(),
@@ -343,7 +358,8 @@ class NodeServer:
             "snapshot_index": core.log.snapshot_index,
             "group": self.filter.faults.group_of(self.node_id, self.config.node_ids),
             "voters": list(core.voters),
-            "learners": [],
+            "learners": list(core.learners),
+            "transfer_target": core.status().transfer_target,
             "fsync": self.config.fsync,
             "faults_version": self.filter.faults.version,
             "invalid_messages": self.invalid_messages,

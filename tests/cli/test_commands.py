@@ -302,3 +302,18 @@ def test_status_watch_streams_json_lines(cluster: Path) -> None:
         watch.wait()
         watch.stdout.close()  # type: ignore[union-attr]
     assert all(len(document["nodes"]) == 3 for document in documents)
+
+
+def test_transfer_leader_hands_over_and_refuses_unknown_nodes(fresh_cluster: Path) -> None:
+    where = ["--dir", str(fresh_cluster)]
+    code, before = run_json(*where, "leader")
+    assert code == 0
+    target = next(n for n in ("n1", "n2", "n3") if n != before["leader"])
+    code, document = run_json(*where, "transfer-leader", target, "--timeout", "30")
+    assert code == 0, document
+    assert document["leader"] == target and document["previous"] == before["leader"]
+    assert run_json(*where, "leader")[1]["leader"] == target
+    code, document = run_json(*where, "transfer-leader", target)
+    assert code == 0 and document["previous"] == target  # already leads: nothing to do
+    assert run(*where, "put", "after", "transfer").returncode == 0
+    assert run(*where, "transfer-leader", "n9").returncode == 4
