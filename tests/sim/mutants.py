@@ -109,13 +109,7 @@ MUTANTS = (
     ReadIndexWithoutConfirmation,
     LeaseReadAfterExpiry,
     TwoMembershipChangesPending,
+    MembershipChangeBeforeOwnTermCommit,
     InstallSnapshotDiscardsMatchingLog,
     SnapshotLosesLastTerm,
 )
-
-# Caught by a replayed counterexample (test_membership_2015.py) rather than by
-# the swarm: its failure needs about six faults in one order (a change cut
-# off with its leader, a new leader's voter losing its link right after the
-# vote, an early promotion, the old leader's return), which 1000 random seeds
-# do not assemble.
-SCENARIO_MUTANTS = (MembershipChangeBeforeOwnTermCommit,)
