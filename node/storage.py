@@ -104,9 +104,10 @@ class Storage:
         """One group commit: the Ready's entries and hard state, one fsync."""
         self.wal.append(entries, hard_state)
 
-    def save_snapshot(self, meta: SnapshotMeta, data: bytes) -> int:
-        """Make `data` the durable snapshot at `meta`; compact the WAL behind it.
-        Returns how many WAL segments were released."""
+    def save_snapshot(self, meta: SnapshotMeta, data: bytes, replaces_log: bool = False) -> int:
+        """Make `data` the durable snapshot at `meta`; compact the WAL behind it
+        (with `replaces_log`, a snapshot from the leader: the whole stored log
+        goes). Returns how many WAL segments were released."""
         final = self.snapshot_dir / _snapshot_name(meta.index, meta.term)
         temporary = final.with_suffix(".snap.tmp")
         header = msgpack.packb([meta.index, meta.term, list(meta.voters), list(meta.learners)])
@@ -127,7 +128,7 @@ class Storage:
             self.disk.close(fd)
         self.disk.rename(temporary, final)
         self.disk.fsync_directory(self.snapshot_dir)
-        released = self.wal.mark_snapshot(meta.index, meta.term)
+        released = self.wal.mark_snapshot(meta.index, meta.term, replaces_log)
         self._remove_unmarked_snapshots(meta.index, meta.term)
         return released
 

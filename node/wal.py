@@ -8,6 +8,9 @@ Rules:
   [payload]; payload: msgpack [version, hard_state | nil, snapshot | nil,
   first_index, [[term, kind, data], ...]]. An entry at or below the last index
   replaces it and everything after it (a follower's conflict truncation).
+- A snapshot mark is [index, term], or [index, term, 1] for a snapshot that
+  replaced the whole log (installed from the leader): every entry written
+  before such a mark is gone, including those after its index.
 - Segments are wal/<sequence>-<first index>.wal (hex). A new one starts at
   `segment_bytes_max` with the current hard state and snapshot mark, so a
   snapshot lets every older segment go.
@@ -159,19 +162,21 @@ class Wal:
         if hard_state is not None:
             self.hard_state = hard_state
 
-    def mark_snapshot(self, index: int, term: int) -> int:
-        """Record that a durable snapshot covers the log up to `index`, then
-        delete the segments it makes unnecessary. Returns how many went."""
+    def mark_snapshot(self, index: int, term: int, replaces_log: bool = False) -> int:
+        """Record that a durable snapshot covers the log up to `index` (and, with
+        `replaces_log`, that nothing after it survives), then delete the
+        segments it makes unnecessary. Returns how many went."""
         invariant(
             index >= self.snapshot_index,
             "snapshot mark goes backwards",
             index=index,
             snapshot_index=self.snapshot_index,
         )
-        payload = msgpack.packb([FORMAT_VERSION, None, [index, term], 0, []])
+        mark = [index, term, 1] if replaces_log else [index, term]
+        payload = msgpack.packb([FORMAT_VERSION, None, mark, 0, []])
         self._write_batch(_frame(payload))
         self.snapshot_index, self.snapshot_term = index, term
-        self.last_index = max(self.last_index, index)
+        self.last_index = index if replaces_log else max(self.last_index, index)
         return self._release_to(index)
 
     def close(self) -> None:
@@ -346,9 +351,11 @@ def _replay(batches: list[_Batch], warnings: list[str], segment_count: int) -> W
             term, vote, commit_index = batch.hard_state
             hard_state = HardState(term, vote, commit_index)
         if batch.snapshot is not None and batch.snapshot[0] >= snapshot_index:
-            snapshot_index, snapshot_term = batch.snapshot
+            snapshot_index, snapshot_term = batch.snapshot[0], batch.snapshot[1]
     entries: list[Entry] = []
     for batch in batches:
+        if batch.snapshot is not None and len(batch.snapshot) > 2:
+            entries.clear()  # an installed snapshot replaced the log written so far
         if not batch.rows:
             continue
         first_index, rows = batch.first_index, batch.rows

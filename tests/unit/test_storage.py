@@ -226,6 +226,31 @@ def test_snapshot_round_trip_and_compaction(tmp_path: Path) -> None:
     ]
 
 
+def test_an_installed_snapshot_replaces_the_whole_log(tmp_path: Path) -> None:
+    """A follower's log disagreed with the leader's snapshot: entries past the
+    snapshot's index, which the core threw away, must not come back at restart."""
+    storage, _ = Storage.open(tmp_path, SMALL_SEGMENTS)
+    storage.persist(make_entries(1, 30, 1), HardState(1, None, 5))
+    meta = SnapshotMeta(20, 2, ("n1", "n2", "n3"), ("n4",))
+    storage.save_snapshot(meta, b"leader state", replaces_log=True)
+    storage.persist([], HardState(2, None, 20))
+    storage.close()
+    storage, recovered = Storage.open(tmp_path, SMALL_SEGMENTS)
+    assert recovered.snapshot == meta and recovered.snapshot_data == b"leader state"
+    assert list(recovered.entries) == []
+    after = make_entries(21, 3, 2)
+    storage.persist(after, None)
+    storage.close()
+    _, recovered = Storage.open(tmp_path, SMALL_SEGMENTS)
+    assert list(recovered.entries) == after
+    # A compaction later still leaves the replaced entries out.
+    storage, _ = Storage.open(tmp_path, SMALL_SEGMENTS)
+    storage.save_snapshot(SnapshotMeta(22, 2, ("n1", "n2", "n3")), b"later")
+    storage.close()
+    _, recovered = Storage.open(tmp_path, SMALL_SEGMENTS)
+    assert list(recovered.entries) == after[2:]
+
+
 def test_a_damaged_snapshot_refuses_to_start(tmp_path: Path) -> None:
     storage, _ = Storage.open(tmp_path)
     storage.persist(make_entries(1, 5, 1), None)
