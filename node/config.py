@@ -80,6 +80,8 @@ class ClusterConfig:
         ports = [(node.host, node.port) for node in self.nodes]
         if len(set(ports)) != len(ports):
             raise ConfigError("two nodes share a host and port in cluster.toml")
+        if self.snapshot_threshold_entries < 0:
+            raise ConfigError("snapshot_threshold_entries must be >= 0 (0: only on request)")
         if not 0 < self.tick_ms <= self.heartbeat_interval_ms:
             raise ConfigError("need 0 < tick_ms <= heartbeat_interval_ms")
         if not (

@@ -17,6 +17,13 @@ Rules:
   the retry harmless.
 - Events go to events.jsonl (one object per line, with wall time) and node.log
   (one readable line); commit-index moves are left out, they are per batch.
+- Snapshots: every `snapshot_threshold_entries` applied entries (and on the
+  admin request "snapshot") the node saves its state machine and compacts its
+  log and WAL. A leader streams its snapshot file to a follower that needs it
+  as InstallSnapshot chunks, a few per loop turn, so heartbeats keep flowing;
+  the follower assembles them and hands the core the whole snapshot once the
+  last chunk is in. A lost chunk voids the stream; the leader's core sends the
+  snapshot again after an election timeout.
 - Why the node stopped goes to exit.json. SIGTERM finishes the turn and exits 0;
   a storage failure exits 3 without acknowledging anything more.
 """
@@ -52,10 +59,12 @@ from node.messages import (
     Command,
     Heartbeat,
     HeartbeatResponse,
+    InstallSnapshot,
     Message,
     Operation,
     RequestVote,
     RequestVoteResponse,
+    SnapshotMeta,
     TimeoutNow,
     decode,
     encode,
@@ -78,9 +87,31 @@ _PEER_MESSAGES = (
     Heartbeat,
     HeartbeatResponse,
     TimeoutNow,
+    InstallSnapshot,
 )
 _FAULTS_CHECK_S = 0.2
+SNAPSHOT_CHUNK_BYTES = 256 << 10
+SNAPSHOT_CHUNKS_PER_TURN = 4  # 1 MiB a turn: heartbeats are never far behind
 RECENT_EVENTS_MAX = 1000  # answered by the "events" admin request
+
+
+@dataclass(slots=True)
+class _SnapshotStream:
+    """A snapshot going out to one follower, chunk by chunk."""
+
+    term: int
+    meta: SnapshotMeta
+    data: bytes
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class _SnapshotAssembly:
+    """A snapshot coming in from the leader; `key` names the stream."""
+
+    key: tuple[str, int, int, int]
+    chunks: list[bytes]
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +159,17 @@ class NodeServer:
         self.storage, recovered = Storage.open(self.node_dir, options, after_power_loss)
         for warning in recovered.warnings:
             self.log_line(f"warning: {warning}")
+        self.kv = KVStateMachine()
+        if recovered.snapshot is not None and recovered.snapshot_data is not None:
+            self.kv.restore(recovered.snapshot_data)
         self.core = RaftCore(
             self.config.raft_config(node_id),
-            DurableState(recovered.hard_state, recovered.entries),
+            DurableState(recovered.hard_state, recovered.entries, recovered.snapshot),
             random.Random(),
         )
-        self.kv = KVStateMachine()
+        self.outgoing_snapshots: dict[str, _SnapshotStream] = {}
+        self.incoming_snapshot: _SnapshotAssembly | None = None
+        self.last_snapshot: dict[str, Any] | None = None
         self.tick_s = self.config.tick_ms / 1000
         self.waiting: dict[int, _Waiting] = {}
         self.proposals: list[tuple[bytes, bytes, int]] = []  # (command, identity, request id)
@@ -144,8 +180,11 @@ class NodeServer:
         self.invalid_messages = 0
         self.recent_events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS_MAX)
         self.stopping = False
+        snapshot = (
+            f"snapshot at {recovered.snapshot.index}, " if recovered.snapshot is not None else ""
+        )
         self.log_line(
-            f"{node_id} started (pid {os.getpid()}, term {recovered.hard_state.term}, "
+            f"{node_id} started (pid {os.getpid()}, term {recovered.hard_state.term}, {snapshot}"
             f"{len(recovered.entries)} log entries, fsync {'on' if self.config.fsync else 'off'})"
         )
 
@@ -175,6 +214,12 @@ class NodeServer:
                 self.handle_frame(identity, frame)
             self.propose_batch()
             self.drain_ready()
+            threshold = self.config.snapshot_threshold_entries
+            log = self.core.log
+            if threshold and log.applied_index - log.snapshot_index >= threshold:
+                self.take_snapshot()
+                self.drain_ready()
+            self.stream_snapshots()
 
     def handle_frame(self, identity: bytes, frame: bytes) -> None:
         try:
@@ -185,7 +230,11 @@ class NodeServer:
         if isinstance(message, _PEER_MESSAGES):
             if message.dst != self.node_id or identity != message.src.encode():
                 self.invalid_messages += 1
-            elif self.transport.accepts_from_peer(message.src):
+            elif not self.transport.accepts_from_peer(message.src):
+                pass
+            elif isinstance(message, InstallSnapshot):
+                self.receive_snapshot_chunk(message)
+            else:
                 self.core.step(message)
         elif isinstance(message, ClientRequest):
             self.handle_client(identity, message)
@@ -268,13 +317,88 @@ class NodeServer:
         while core.has_ready():
             rd = core.ready()
             self.send(rd.messages)
+            if rd.snapshot is not None:
+                # The leader's snapshot replaces our log and our state.
+                self.storage.save_snapshot(rd.snapshot.meta, rd.snapshot.data, replaces_log=True)
+                self.kv.restore(rd.snapshot.data)
             if rd.entries or rd.hard_state is not None:
                 self.storage.persist(rd.entries, rd.hard_state)
             self.send(rd.messages_after_persist)
+            for request in rd.snapshots_to_send:
+                self.start_snapshot_stream(request.peer, request.term)
             self.apply(rd)
             self.serve_reads(rd)
             self.record(rd.events)
             core.advance(rd)
+
+    # -- snapshots ---------------------------------------------------------------
+
+    def take_snapshot(self) -> dict[str, Any]:
+        """Save the state machine at the applied index and compact log and WAL.
+        Serialising runs on the loop: `stall_ms` says how long it held it."""
+        started = time.monotonic()
+        index = self.core.log.applied_index
+        if index <= self.core.log.snapshot_index:
+            return {"ok": True, "index": self.core.log.snapshot_index, "taken": False}
+        data = self.kv.snapshot()
+        meta = self.core.compact(index)
+        released = self.storage.save_snapshot(meta, data)
+        stall_ms = (time.monotonic() - started) * 1000
+        self.last_snapshot = {
+            "index": meta.index,
+            "term": meta.term,
+            "bytes": len(data),
+            "stall_ms": round(stall_ms, 1),
+            "released_segments": released,
+        }
+        self.log_line(
+            f"{self.node_id} snapshot at index {meta.index} (term {meta.term}): {len(data)} "
+            f"bytes in {stall_ms:.1f} ms, {released} WAL segments released"
+        )
+        return {"ok": True, "taken": True, **self.last_snapshot}
+
+    def start_snapshot_stream(self, peer: str, term: int) -> None:
+        loaded = self.storage.load_snapshot()
+        if loaded is None:
+            raise AssertionError(f"the core asked to send a snapshot to {peer}, but none is saved")
+        meta, data = loaded
+        self.outgoing_snapshots[peer] = _SnapshotStream(term, meta, data)
+
+    def stream_snapshots(self) -> None:
+        """A few chunks per stream per turn; the rest waits for the next turn."""
+        for peer, stream in list(self.outgoing_snapshots.items()):
+            if stream.term != self.core.term or self.core.role is not Role.LEADER:
+                del self.outgoing_snapshots[peer]
+                continue
+            for _ in range(SNAPSHOT_CHUNKS_PER_TURN):
+                chunk = stream.data[stream.offset : stream.offset + SNAPSHOT_CHUNK_BYTES]
+                done = stream.offset + len(chunk) >= len(stream.data)
+                message = InstallSnapshot(
+                    stream.term, self.node_id, peer, stream.meta, stream.offset, chunk, done
+                )
+                self.transport.send_to_peer(peer, encode(message))
+                stream.offset += len(chunk)
+                if done:
+                    del self.outgoing_snapshots[peer]
+                    break
+
+    def receive_snapshot_chunk(self, chunk: InstallSnapshot) -> None:
+        """Assemble a stream in order; a gap voids it (the leader will resend)."""
+        key = (chunk.src, chunk.term, chunk.meta.index, chunk.meta.term)
+        assembly = self.incoming_snapshot
+        if chunk.offset == 0:
+            assembly = self.incoming_snapshot = _SnapshotAssembly(key, [], 0)
+        if assembly is None or assembly.key != key or assembly.size != chunk.offset:
+            self.incoming_snapshot = None
+            return
+        assembly.chunks.append(chunk.data)
+        assembly.size += len(chunk.data)
+        if chunk.done:
+            self.incoming_snapshot = None
+            whole = InstallSnapshot(
+                chunk.term, chunk.src, chunk.dst, chunk.meta, 0, b"".join(assembly.chunks), True
+            )
+            self.core.step(whole)
 
     def send(self, messages: tuple[Message, ...]) -> None:
         for message in messages:
@@ -323,6 +447,10 @@ class NodeServer:
         if request.command == "events":
             limit = int(request.arguments.get("limit", len(self.recent_events)))
             return {"ok": True, "events": list(self.recent_events)[-limit:] if limit else []}
+        if request.command == "snapshot":
+            result = self.take_snapshot()
+            self.drain_ready()
+            return result
         if request.command == "transfer_leader":
             return self.transfer_leader(request.arguments.get("target"))
         if request.command == "reload_faults":
@@ -361,6 +489,8 @@ class NodeServer:
             "learners": list(core.learners),
             "transfer_target": core.status().transfer_target,
             "fsync": self.config.fsync,
+            "last_snapshot": self.last_snapshot,
+            "wal_segments": len(self.storage.wal.segment_paths()),
             "faults_version": self.filter.faults.version,
             "invalid_messages": self.invalid_messages,
             "dropped_messages": self.transport.dropped_full,

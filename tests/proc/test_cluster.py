@@ -287,3 +287,33 @@ def test_reads_write_nothing_and_a_cut_off_leader_serves_none(
     live.set_faults(Faults(partition=((leader,), tuple(rest))))
     answers = raw_requests(live, leader, [Get("k")], wait_s=3.0)  # type: ignore[list-item]
     assert all(answer.status != "ok" for answer in answers), answers
+
+
+def test_a_follower_down_during_compaction_catches_up_by_snapshot(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    """Raft §7 on real processes: the log a follower lacks is compacted away, so
+    the leader streams its snapshot (several chunks: it outgrows one) and the
+    follower installs it, then takes the rest as entries."""
+    live = cluster_factory(3, snapshot_threshold_entries=100)
+    leader = live.leader()
+    follower = next(n for n in live.dir.node_ids() if n != leader)
+    live.dir.kill(follower)
+    big = "x" * 2000  # 400 keys of 2 kB: a snapshot of about 800 kB, four chunks
+    operations = [Put(f"k{i}", f"{i}-{big}") for i in range(400)]
+    outcomes = live.client.pipeline(operations, 16, timeout_s=30)
+    assert all(o.ok for o in outcomes)
+    assert live.client.status(leader)["snapshot_index"] >= 300  # type: ignore[index]
+    live.dir.start(follower)
+    live.converged()
+    status = live.client.status(follower)
+    assert status is not None and status["snapshot_index"] >= 300
+    assert live.client.call(Get("k7"), "stale", follower)["value"] == f"7-{big}"
+    events = live.client.admin(follower, "events", {"limit": 200})
+    assert events is not None
+    assert any("installed the snapshot" in e["text"] for e in events["events"])
+    # The follower restarts from its installed snapshot and its log.
+    live.dir.stop(follower)
+    live.dir.start(follower)
+    live.converged()
+    assert live.client.call(Get("k399"), "stale", follower)["value"] == f"399-{big}"
