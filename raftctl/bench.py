@@ -1,4 +1,5 @@
-"""Benchmarks of a real cluster: throughput, latency, failover, memory, catch-up.
+"""Benchmarks of a real cluster: throughput, latency, failover, memory, catch-up,
+the stall of a snapshot, catch-up through InstallSnapshot, leadership transfer.
 
 Rules: figures are wall-clock on this machine, reported with the settings that
 produced them; they are benchmarks, never assertions of a test. Every loop is
@@ -148,6 +149,55 @@ def catch_up_s(cluster: ClusterDir, client: Client) -> float:
     return time.monotonic() - started
 
 
+def snapshot_stall_ms(cluster: ClusterDir, client: Client) -> dict[str, Any]:
+    """Ask the leader for a snapshot of everything applied; the node reports how
+    long serialising and saving held its event loop."""
+    answer = client.admin(leader_of(cluster), "snapshot", {}, timeout_s=60)
+    if answer is None or not answer.get("ok"):
+        raise Unavailable(f"the leader did not take a snapshot: {answer}")
+    return answer
+
+
+def snapshot_catch_up_s(cluster: ClusterDir, client: Client, writes: int) -> float:
+    """A follower down while `writes` more keys are written and the log is
+    compacted past it; time from its restart until it applied everything."""
+    leader = leader_of(cluster)
+    follower = next(n for n in cluster.node_ids() if n != leader)
+    cluster.stop(follower)
+    client.pipeline((Put(f"late/{i}", "v" * 100) for i in range(writes)), 64, timeout_s=60)
+    snapshot_stall_ms(cluster, client)
+    target = client.status(leader)["commit_index"]  # type: ignore[index]
+    started = time.monotonic()
+    cluster.start(follower)
+
+    def caught_up() -> bool:
+        status = client.status(follower, 0.3)
+        return status is not None and status["applied_index"] >= target
+
+    if not wait_for(caught_up, 120, interval_s=0.02):
+        raise Unavailable(f"{follower} did not catch up within 120s")
+    return time.monotonic() - started
+
+
+def transfer_ms(cluster: ClusterDir, client: Client, rounds: int) -> list[float]:
+    """Hand leadership to another voter and time until it leads."""
+    times = []
+    for _ in range(rounds):
+        leader = leader_of(cluster)
+        target = random.choice([n for n in cluster.node_ids() if n != leader])
+        started = time.monotonic()
+        client.admin(leader, "transfer_leader", {"target": target})
+
+        def target_leads(target: str = target) -> bool:
+            status = client.status(target, 0.3)
+            return status is not None and status["role"] == "leader"
+
+        if not wait_for(target_leads, 10, interval_s=0.002):
+            raise Unavailable(f"{target} did not take over within 10s")
+        times.append((time.monotonic() - started) * 1000)
+    return times
+
+
 def rss_mb(cluster: ClusterDir) -> dict[str, float]:
     sizes = {}
     for node_id in cluster.node_ids():
@@ -188,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         report["load"] = {"keys": sum(o.ok for o in written), "seconds": time.monotonic() - started}
         report["rss_mb_after_keys"] = rss_mb(cluster)
         report["catch_up_s"] = catch_up_s(cluster, client)
+        report["snapshot"] = snapshot_stall_ms(cluster, client)
+        report["snapshot_catch_up_s"] = snapshot_catch_up_s(cluster, client, 10_000)
+        transfers = transfer_ms(cluster, client, args.failovers)
+        report["transfer_ms"] = {"median": statistics.median(transfers), "all": transfers}
     finally:
         client.close()
         cluster.stop_all(grace_s=3)
@@ -222,6 +276,20 @@ def _print_report(report: dict[str, Any]) -> None:
         + ", ".join(f"{n} {mb:.0f} MB" for n, mb in report["rss_mb_after_keys"].items())
     )
     print(f"  restart to caught up after {load['keys']:,} writes: {report['catch_up_s']:.2f} s")
+    snapshot = report["snapshot"]
+    print(
+        f"  snapshot of the leader at index {snapshot['index']:,}: {snapshot['bytes']:,} bytes, "
+        f"event loop held {snapshot['stall_ms']:.1f} ms"
+    )
+    print(
+        "  follower down through 10,000 writes and a compaction, restart to caught up "
+        f"through InstallSnapshot: {report['snapshot_catch_up_s']:.2f} s"
+    )
+    transfer = report["transfer_ms"]
+    print(
+        f"  leadership transfer: median {transfer['median']:.0f} ms "
+        f"({', '.join(f'{t:.0f}' for t in transfer['all'])})"
+    )
 
 
 if __name__ == "__main__":
