@@ -22,6 +22,12 @@ Rules:
     id = "n1"
     host = "127.0.0.1"
     port = 7101
+    bootstrap = true      # false for a node added later by `raftctl add-node`
+
+The nodes are the address book. Membership itself lives in the Raft log and
+snapshots: the nodes with `bootstrap = true` are the voters the cluster was
+created with; a node added later starts knowing no configuration and waits for
+the leader to add it as a learner.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class NodeAddress:
     id: str
     host: str
     port: int
+    bootstrap: bool = True
 
     @property
     def endpoint(self) -> str:
@@ -103,11 +110,15 @@ class ClusterConfig:
     def node_ids(self) -> tuple[str, ...]:
         return tuple(node.id for node in self.nodes)
 
+    @property
+    def initial_voters(self) -> tuple[str, ...]:
+        return tuple(node.id for node in self.nodes if node.bootstrap)
+
     def raft_config(self, node_id: str) -> RaftConfig:
         """The core's configuration: milliseconds turned into ticks."""
         return RaftConfig(
             node_id=node_id,
-            voters=self.node_ids,
+            voters=self.initial_voters,
             election_timeout_ticks_min=max(2, self.election_timeout_ms_min // self.tick_ms),
             election_timeout_ticks_max=max(2, self.election_timeout_ms_max // self.tick_ms),
             heartbeat_interval_ticks=max(1, self.heartbeat_interval_ms // self.tick_ms),
@@ -135,7 +146,9 @@ def load(path: Path) -> ClusterConfig:
         )
     try:
         nodes = tuple(
-            NodeAddress(str(n["id"]), str(n["host"]), int(n["port"]))
+            NodeAddress(
+                str(n["id"]), str(n["host"]), int(n["port"]), bool(n.get("bootstrap", True))
+            )
             for n in document.get("nodes", [])
         )
         return ClusterConfig(nodes=nodes, **settings)

@@ -71,7 +71,7 @@ from node.messages import (
     encode_command,
     is_read_only,
 )
-from node.raft import DurableState, RaftCore, Ready, Role
+from node.raft import DurableState, MembershipChange, RaftCore, Ready, Role
 from node.storage import Storage, StorageOptions
 from node.transport import Transport
 
@@ -140,6 +140,7 @@ class NodeServer:
         self.cluster_dir = cluster_dir
         self.node_id = node_id
         self.config: ClusterConfig = load(cluster_dir / "cluster.toml")
+        self.config_stamp = (cluster_dir / "cluster.toml").stat().st_mtime
         self.config.node(node_id)  # an unknown id is a configuration error
         self.node_dir = cluster_dir / node_id
         self.node_dir.mkdir(parents=True, exist_ok=True)
@@ -210,6 +211,8 @@ class NodeServer:
                 next_faults_check = now + _FAULTS_CHECK_S
                 if self.filter.reload():
                     self.log_line(f"faults version {self.filter.faults.version} in force")
+                if self.address_book_stamp() != self.config_stamp:
+                    self.refresh_address_book()
             for identity, frame in frames:
                 self.handle_frame(identity, frame)
             self.propose_batch()
@@ -402,7 +405,29 @@ class NodeServer:
 
     def send(self, messages: tuple[Message, ...]) -> None:
         for message in messages:
+            if message.dst not in self.transport.peers:
+                self.refresh_address_book()
             self.transport.send_to_peer(message.dst, encode(message))
+
+    def address_book_stamp(self) -> float:
+        try:
+            return (self.cluster_dir / "cluster.toml").stat().st_mtime
+        except FileNotFoundError:
+            return self.config_stamp
+
+    def refresh_address_book(self) -> None:
+        """cluster.toml changed, or a member has no address here: `raftctl
+        add-node` writes a node into it before asking the leader to add it."""
+        self.config_stamp = self.address_book_stamp()
+        try:
+            self.config = load(self.cluster_dir / "cluster.toml")
+        except ConfigError as error:
+            self.log_line(f"warning: cannot re-read cluster.toml: {error}")
+            return
+        self.filter.all_ids = self.config.node_ids
+        added = self.transport.add_peers(self.config)
+        if added:
+            self.log_line(f"{self.node_id} connects to new nodes {', '.join(added)}")
 
     def apply(self, rd: Ready) -> None:
         for entry in rd.committed_entries:
@@ -451,12 +476,28 @@ class NodeServer:
             result = self.take_snapshot()
             self.drain_ready()
             return result
+        if request.command == "change_membership":
+            return self.change_membership(request.arguments)
         if request.command == "transfer_leader":
             return self.transfer_leader(request.arguments.get("target"))
         if request.command == "reload_faults":
             self.filter.reload(force=True)
             return {"ok": True, "faults_version": self.filter.faults.version}
         return {"ok": False, "error": f"unknown admin command {request.command!r}"}
+
+    def change_membership(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        action, node = arguments.get("action"), arguments.get("node")
+        if not isinstance(action, str) or not isinstance(node, str):
+            return {"ok": False, "error": "change_membership needs an action and a node"}
+        if node not in self.config.node_ids:
+            self.refresh_address_book()
+        try:
+            proposal = self.core.propose_membership(MembershipChange(action, node))
+        except NotLeader:
+            return {"ok": False, "error": "not the leader", "leader": self.core.leader_id}
+        except ProposalRejected as refusal:
+            return {"ok": False, "error": str(refusal)}
+        return {"ok": True, "index": proposal.first_index, "term": proposal.term}
 
     def transfer_leader(self, target: object) -> dict[str, Any]:
         if not isinstance(target, str):

@@ -67,7 +67,17 @@ class Transport:
         self._delayed: list[_Delayed] = []
         self._sequence = 0
         self.dropped_full = 0
+        self.dropped_unknown = 0
         self.dropped_by_faults = 0
+
+    def add_peers(self, config: ClusterConfig) -> list[str]:
+        """Connect to nodes added to cluster.toml since the start; their ids."""
+        added = []
+        for peer in config.nodes:
+            if peer.id != self.node_id and peer.id not in self.peers:
+                self.peers[peer.id] = self._dealer(peer.endpoint)
+                added.append(peer.id)
+        return added
 
     def _dealer(self, endpoint: str) -> zmq.Socket[bytes]:
         dealer = self.context.socket(zmq.DEALER)
@@ -137,8 +147,12 @@ class Transport:
         return self._delayed[0].due if self._delayed else None
 
     def _send_now(self, peer_id: str, frame: bytes) -> None:
+        peer = self.peers.get(peer_id)
+        if peer is None:  # not in our address book: its message is lost
+            self.dropped_unknown += 1
+            return
         try:
-            self.peers[peer_id].send(frame, zmq.NOBLOCK)
+            peer.send(frame, zmq.NOBLOCK)
         except zmq.Again:
             self.dropped_full += 1
 

@@ -85,6 +85,25 @@ class ClusterDir:
         save(path / "cluster.toml", config)
         return cls(path)
 
+    def add_node(self) -> str:
+        """Add a node to the address book under a fresh id (never reused), on a
+        free port; it joins with no configuration (`bootstrap = false`)."""
+        number = max(self.config.next_node_number, len(self.config.nodes) + 1)
+        node_id = f"n{number}"
+        address = NodeAddress(node_id, "127.0.0.1", free_ports(1)[0], bootstrap=False)
+        self.config = self.config.with_changes(
+            nodes=(*self.config.nodes, address), next_node_number=number + 1
+        )
+        save(self.path / "cluster.toml", self.config)
+        return node_id
+
+    def forget_node(self, node_id: str) -> None:
+        """Drop a removed node from the address book (its directory stays)."""
+        self.config = self.config.with_changes(
+            nodes=tuple(node for node in self.config.nodes if node.id != node_id)
+        )
+        save(self.path / "cluster.toml", self.config)
+
     # -- nodes and their processes ------------------------------------------------
 
     def node_ids(self) -> tuple[str, ...]:

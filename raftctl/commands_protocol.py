@@ -1,14 +1,21 @@
-"""Protocol commands: snapshot (Raft §7) and transfer-leader (dissertation §3.10)."""
+"""Protocol commands: snapshot (Raft §7), transfer-leader (dissertation §3.10),
+add-node and remove-node (single-server membership change, §4.1-§4.2)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from raftctl.cli import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
+from raftctl.control import Controller
 from raftctl.errors import Unavailable, UsageError
+
+# Refusals that pass: the leader is busy with an earlier change, has not yet
+# committed an entry of its term, is handing over, or the learner is behind.
+_TRANSIENT = ("not committed yet", "no entry of term", "not the leader", "transfer", "caught up")
 
 
 @app.command("transfer-leader")
@@ -100,3 +107,132 @@ def snapshot(
             for r in results
         ]
         output.document({"ok": True, "snapshots": results}, "\n".join(lines))
+
+
+def _leader_row(control: Controller) -> dict[str, Any] | None:
+    rows = control.status()["nodes"]
+    leader = control.established_leader(rows, None)
+    return next((row for row in rows if leader and row["id"] == leader[0]), None)
+
+
+def _change_membership(
+    control: Controller, action: str, node_id: str, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Ask the leader for one change until its configuration satisfies `done`,
+    then wait until everything the leader had appended is committed."""
+    settled: dict[str, Any] = {}
+
+    def in_force() -> bool:
+        row = _leader_row(control)
+        if row is None:
+            return False
+        if done(row):
+            settled.update(row)
+            return True
+        answer = control.client.admin(
+            row["id"], "change_membership", {"action": action, "node": node_id}
+        )
+        if answer is not None and not answer.get("ok"):
+            message = str(answer.get("error", ""))
+            if not any(reason in message for reason in _TRANSIENT):
+                raise UsageError(f"the leader refused to {action} {node_id}: {message}")
+        return False
+
+    control.wait_until(in_force, f"{action} {node_id} in force", interval_s=0.1)
+
+    def committed() -> bool:
+        row = _leader_row(control)
+        return (
+            row is not None
+            and row["term"] == settled["term"]
+            and row["commit_index"] >= settled["last_log_index"]
+        ) or (row is not None and row["term"] != settled["term"] and done(row))
+
+    control.wait_until(committed, f"{action} {node_id} committed")
+    final = _leader_row(control) or settled
+    return {"voters": final["voters"], "learners": final["learners"]}
+
+
+@app.command("add-node")
+def add_node(
+    ctx: typer.Context,
+    learner: Annotated[
+        bool, typer.Option("--learner", help="Leave it a learner: do not promote it.")
+    ] = False,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Add a new node: a fresh id, started as a learner, promoted to voter once
+    it has caught up. Prints its id.
+
+    Example: raftctl add-node
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        started = time.monotonic()
+        control.leader()
+        cluster = control.cluster
+        node_id = cluster.add_node()
+        control.forget_client()
+        pid = cluster.start(node_id)
+        members = _change_membership(
+            control,
+            "add-learner",
+            node_id,
+            lambda row: node_id in row["learners"] or node_id in row["voters"],
+        )
+        if not learner:
+
+            def caught_up() -> bool:
+                row = _leader_row(control)
+                status = control.client.status(node_id, 0.5)
+                return bool(row and status and status["applied_index"] >= row["commit_index"])
+
+            control.wait_until(caught_up, f"{node_id} catching up")
+            members = _change_membership(
+                control, "promote", node_id, lambda row: node_id in row["voters"]
+            )
+        elapsed_ms = round((time.monotonic() - started) * 1000)
+        role = "learner" if learner else "voter"
+        output.document(
+            {
+                "ok": True,
+                "node": node_id,
+                "pid": pid,
+                "role": role,
+                **members,
+                "elapsed_ms": elapsed_ms,
+            },
+            f"{node_id} joined as a {role} in {elapsed_ms} ms (voters {','.join(members['voters'])}"
+            + (f"; learners {','.join(members['learners'])})" if members["learners"] else ")"),
+        )
+
+
+@app.command("remove-node")
+def remove_node(
+    ctx: typer.Context,
+    node: NodeArgument,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Remove NODE from the configuration (the leader too: it steps down once
+    the change commits), then stop it and drop it from cluster.toml.
+
+    Example: raftctl remove-node n2
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        node_id = control.resolve(node)
+        members = _change_membership(
+            control,
+            "remove",
+            node_id,
+            lambda row: node_id not in row["voters"] and node_id not in row["learners"],
+        )
+        control.cluster.stop(node_id, grace_s=min(5.0, max(1.0, control.remaining_s())))
+        control.cluster.forget_node(node_id)
+        control.forget_client()
+        output.document(
+            {"ok": True, "node": node_id, **members},
+            f"removed {node_id} (voters {','.join(members['voters'])})",
+        )

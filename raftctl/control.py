@@ -70,6 +70,12 @@ class Controller:
         if self._client is not None:
             self._client.close()
 
+    def forget_client(self) -> None:
+        """The address book changed: the next `client` is built from it anew."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def remaining_s(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
 
@@ -142,10 +148,17 @@ class Controller:
             reverse=True,
         )
         for row in candidates:
+            # A majority of the voters of the leader's own configuration: nodes
+            # being added, or removed and left running, do not count.
+            voters = set(row["voters"] or (other["id"] for other in rows))
             followers = sum(
-                1 for other in rows if other["leader"] == row["id"] and other["term"] == row["term"]
+                1
+                for other in rows
+                if other["id"] in voters
+                and other["leader"] == row["id"]
+                and other["term"] == row["term"]
             )
-            if followers >= len(rows) // 2 + 1:
+            if followers >= len(voters) // 2 + 1:
                 return row["id"], row["term"]
         return None
 

@@ -45,7 +45,9 @@ def stop_cluster(path: Path) -> None:
     if (path / "cluster.toml").exists():
         cluster = ClusterDir(path)
         cluster.stop_all(grace_s=3)
-        for node_id in cluster.node_ids():
+        # Removed nodes are gone from cluster.toml but keep their pid files.
+        pid_files = {entry.name for entry in path.iterdir() if (entry / "node.pid").exists()}
+        for node_id in sorted(set(cluster.node_ids()) | pid_files):
             cluster.kill(node_id)
 
 
@@ -317,3 +319,27 @@ def test_transfer_leader_hands_over_and_refuses_unknown_nodes(fresh_cluster: Pat
     assert code == 0 and document["previous"] == target  # already leads: nothing to do
     assert run(*where, "put", "after", "transfer").returncode == 0
     assert run(*where, "transfer-leader", "n9").returncode == 4
+
+
+def test_add_node_and_remove_node_change_the_membership(fresh_cluster: Path) -> None:
+    where = ["--dir", str(fresh_cluster)]
+    assert run(*where, "put", "before", "1").returncode == 0
+    code, added = run_json(*where, "add-node", "--timeout", "30")
+    assert code == 0, added
+    assert added["node"] == "n4" and added["role"] == "voter" and "n4" in added["voters"]
+    code, learner = run_json(*where, "add-node", "--learner", "--timeout", "30")
+    assert code == 0 and learner["node"] == "n5" and learner["learners"] == ["n5"]
+    code, status = run_json(*where, "status")
+    rows = {row["id"]: row for row in status["nodes"]}
+    assert rows["n5"]["role"] == "learner" and rows["n4"]["voters"] == ["n1", "n2", "n3", "n4"]
+    # The new voter holds what was written before it joined.
+    result = run(*where, "get", "before", "--consistency", "stale", "--node", "n4")
+    assert result.stdout.strip() == "1"
+    code, removed = run_json(*where, "remove-node", "leader", "--timeout", "30")
+    assert code == 0, removed
+    assert removed["node"] not in removed["voters"] and len(removed["voters"]) == 3
+    code, status = run_json(*where, "status")
+    assert removed["node"] not in {row["id"] for row in status["nodes"]}
+    assert run(*where, "put", "after", "2", "--timeout", "30").returncode == 0
+    code, refused = run_json(*where, "remove-node", "n9")
+    assert code == 4 and refused["error"]["kind"]
