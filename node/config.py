@@ -16,6 +16,7 @@ Rules:
     check_quorum = true
     fsync = true
     power_loss_mode = false
+    slow_factor = 1       # every timer N times slower, to watch an election
     next_node_number = 4
 
     [[nodes]]
@@ -76,6 +77,7 @@ class ClusterConfig:
     check_quorum: bool = True
     fsync: bool = True
     power_loss_mode: bool = False
+    slow_factor: int = 1
     next_node_number: int = field(default=0)
 
     def __post_init__(self) -> None:
@@ -87,6 +89,8 @@ class ClusterConfig:
         ports = [(node.host, node.port) for node in self.nodes]
         if len(set(ports)) != len(ports):
             raise ConfigError("two nodes share a host and port in cluster.toml")
+        if self.slow_factor < 1:
+            raise ConfigError("slow_factor must be >= 1")
         if self.snapshot_threshold_entries < 0:
             raise ConfigError("snapshot_threshold_entries must be >= 0 (0: only on request)")
         if not 0 < self.tick_ms <= self.heartbeat_interval_ms:

@@ -171,7 +171,8 @@ class NodeServer:
         self.outgoing_snapshots: dict[str, _SnapshotStream] = {}
         self.incoming_snapshot: _SnapshotAssembly | None = None
         self.last_snapshot: dict[str, Any] | None = None
-        self.tick_s = self.config.tick_ms / 1000
+        # --slow N: ticks N times longer make every timer N times slower.
+        self.tick_s = self.config.tick_ms * self.config.slow_factor / 1000
         self.waiting: dict[int, _Waiting] = {}
         self.proposals: list[tuple[bytes, bytes, int]] = []  # (command, identity, request id)
         # Reads by context: asked of the core, then confirmed and waiting to apply.
@@ -530,6 +531,9 @@ class NodeServer:
             "learners": list(core.learners),
             "transfer_target": core.status().transfer_target,
             "fsync": self.config.fsync,
+            "pre_vote": self.config.pre_vote,
+            "check_quorum": self.config.check_quorum,
+            "slow_factor": self.config.slow_factor,
             "last_snapshot": self.last_snapshot,
             "wal_segments": len(self.storage.wal.segment_paths()),
             "faults_version": self.filter.faults.version,

@@ -28,9 +28,14 @@ def _election_range(text: str) -> tuple[int, int]:
 
 
 def _requested_settings(
-    election_timeout: str | None, heartbeat: int | None, snapshot_threshold: int | None
+    election_timeout: str | None,
+    heartbeat: int | None,
+    snapshot_threshold: int | None,
+    switches: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
+    settings: dict[str, Any] = {
+        name: value for name, value in (switches or {}).items() if value is not None
+    }
     if election_timeout is not None:
         low, high = _election_range(election_timeout)
         settings["election_timeout_ms_min"] = low
@@ -89,7 +94,23 @@ def start(
     ] = None,
     heartbeat: Annotated[int | None, typer.Option(help="Milliseconds (default 100).")] = None,
     snapshot_threshold: Annotated[
-        int | None, typer.Option(help="Entries between snapshots (default 10000).")
+        int | None, typer.Option(help="Entries between snapshots (default 10000; 0: on request).")
+    ] = None,
+    prevote: Annotated[
+        bool | None, typer.Option("--prevote/--no-prevote", help="PreVote (default on).")
+    ] = None,
+    check_quorum: Annotated[
+        bool | None,
+        typer.Option("--check-quorum/--no-check-quorum", help="CheckQuorum (default on)."),
+    ] = None,
+    fsync: Annotated[
+        bool | None, typer.Option("--fsync/--no-fsync", help="fsync every batch (default on).")
+    ] = None,
+    slow: Annotated[
+        int | None,
+        typer.Option(
+            "--slow", help="Every timer N times slower, to watch an election (default 1)."
+        ),
     ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
@@ -100,7 +121,15 @@ def start(
     Example: raftctl start --nodes 5 --base-port 0
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        settings = _requested_settings(election_timeout, heartbeat, snapshot_threshold)
+        if slow is not None and slow < 1:
+            raise UsageError("--slow takes a factor of 1 or more")
+        switches = {
+            "pre_vote": prevote,
+            "check_quorum": check_quorum,
+            "fsync": fsync,
+            "slow_factor": slow,
+        }
+        settings = _requested_settings(election_timeout, heartbeat, snapshot_threshold, switches)
         if nodes is not None and nodes < 1:
             raise UsageError("--nodes must be at least 1")
         if (control.path / "cluster.toml").exists():

@@ -109,10 +109,17 @@ class Controller:
         leaders = [row for row in rows if row["role"] == "leader"]
         leader = max(leaders, key=lambda row: row["term"]) if leaders else None
         terms = [row["term"] for row in rows if row["term"] is not None]
+        config = self.cluster.config
         return {
             "leader": leader["id"] if leader else None,
             "term": leader["term"] if leader else (max(terms) if terms else None),
             "nodes": rows,
+            "protocol": {
+                "pre_vote": config.pre_vote,
+                "check_quorum": config.check_quorum,
+                "fsync": config.fsync,
+                "slow_factor": config.slow_factor,
+            },
         }
 
     def leader(self, node: str | None = None) -> tuple[str, int]:

@@ -78,6 +78,16 @@ def _cell(value: Any) -> str:
 def status_table(document: dict[str, Any], changed: set[str] | None = None) -> Table:
     """One row per node; `changed` holds ids whose role just changed (highlighted)."""
     title = f"leader {document['leader'] or '-'}, term {_cell(document['term'])}"
+    protocol = document.get("protocol")
+    if protocol:
+        switches = [
+            f"PreVote {'on' if protocol['pre_vote'] else 'off'}",
+            f"CheckQuorum {'on' if protocol['check_quorum'] else 'off'}",
+            f"fsync {'on' if protocol['fsync'] else 'off'}",
+        ]
+        if protocol["slow_factor"] > 1:
+            switches.append(f"timers {protocol['slow_factor']}x slower")
+        title += " (" + ", ".join(switches) + ")"
     table = Table(title=title, title_justify="left")
     for header in (
         "node",

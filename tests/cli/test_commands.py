@@ -343,3 +343,26 @@ def test_add_node_and_remove_node_change_the_membership(fresh_cluster: Path) -> 
     assert run(*where, "put", "after", "2", "--timeout", "30").returncode == 0
     code, refused = run_json(*where, "remove-node", "n9")
     assert code == 4 and refused["error"]["kind"]
+
+
+def test_protocol_switches_are_kept_and_shown(tmp_path: Path) -> None:
+    path = tmp_path / "cluster"
+    where = ["--dir", str(path)]
+    switches = ["--no-prevote", "--no-check-quorum", "--no-fsync", "--slow", "2"]
+    try:
+        result = run(*where, "start", "--base-port", "0", *FAST, *switches, "--timeout", "40")
+        assert result.returncode == 0, result.stderr
+        assert "PreVote off, CheckQuorum off, fsync off, timers 2x slower" in result.stdout
+        code, status = run_json(*where, "status")
+        assert code == 0 and status["protocol"] == {
+            "pre_vote": False,
+            "check_quorum": False,
+            "fsync": False,
+            "slow_factor": 2,
+        }
+        assert all(row["fsync"] is False for row in status["nodes"])
+        refused = run(*where, "start", "--prevote")
+        assert refused.returncode == 2 and "pre_vote" in refused.stderr
+        assert run(*where, "start", "--slow", "0").returncode == 2
+    finally:
+        stop_cluster(path)
