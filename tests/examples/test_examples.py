@@ -21,7 +21,16 @@ BIN = str(Path(sys.executable).parent)
 
 def test_every_issue_example_is_there() -> None:
     names = {path.name for path in EXAMPLES}
-    assert {"failover.sh", "split-brain.sh", "lossy-network.sh", "bank-transfer.sh"} <= names
+    assert {
+        "failover.sh",
+        "split-brain.sh",
+        "lossy-network.sh",
+        "bank-transfer.sh",
+        "snapshot-catchup.sh",
+        "membership.sh",
+        "leader-transfer.sh",
+        "prevote.sh",
+    } <= names
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[path.stem for path in EXAMPLES])
