@@ -477,6 +477,8 @@ class NodeServer:
             result = self.take_snapshot()
             self.drain_ready()
             return result
+        if request.command == "log":
+            return self.log_window(request.arguments)
         if request.command == "change_membership":
             return self.change_membership(request.arguments)
         if request.command == "transfer_leader":
@@ -485,6 +487,26 @@ class NodeServer:
             self.filter.reload(force=True)
             return {"ok": True, "faults_version": self.filter.faults.version}
         return {"ok": False, "error": f"unknown admin command {request.command!r}"}
+
+    def log_window(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The terms and kinds of entries first..first+count-1 (for `inspect log`)."""
+        log = self.core.log
+        first = max(int(arguments.get("from", 1)), log.snapshot_index + 1)
+        last = min(log.last_index, first + max(0, int(arguments.get("count", 50))) - 1)
+        entries = log.entries_between(first, last) if first <= last else []
+        return {
+            "ok": True,
+            "first_index": first,
+            "terms": [entry.term for entry in entries],
+            "kinds": [entry.kind.name.lower() for entry in entries],
+            "commit_index": log.commit_index,
+            "applied_index": log.applied_index,
+            "snapshot_index": log.snapshot_index,
+            "snapshot_term": log.snapshot_term,
+            "last_index": log.last_index,
+            "term": self.core.term,
+            "role": self.status()["role"],
+        }
 
     def change_membership(self, arguments: dict[str, Any]) -> dict[str, Any]:
         action, node = arguments.get("action"), arguments.get("node")

@@ -218,6 +218,7 @@ from raftctl import (  # noqa: E402, F401
     commands_cluster,
     commands_data,
     commands_faults,
+    commands_inspect,
     commands_observe,
     commands_protocol,
 )

@@ -366,3 +366,31 @@ def test_protocol_switches_are_kept_and_shown(tmp_path: Path) -> None:
         assert run(*where, "start", "--slow", "0").returncode == 2
     finally:
         stop_cluster(path)
+
+
+def test_inspect_log_shows_every_log_side_by_side(cluster: Path) -> None:
+    where = ["--dir", str(cluster)]
+    assert run(*where, "put", "inspected", "yes").returncode == 0
+    code, document = run_json(*where, "inspect", "log", "--from", "1", "--count", "5")
+    assert code == 0 and document["from"] == 1 and document["count"] == 5
+    rows = {row["id"]: row for row in document["nodes"]}
+    assert set(rows) == {"n1", "n2", "n3"} and all(row["answered"] for row in rows.values())
+    for row in rows.values():
+        first = row["entries"][0] if row["entries"] else None
+        assert first is None or first["index"] >= 1
+        assert row["commit_index"] >= 1 and row["last_index"] >= row["commit_index"]
+    # Every node holds the same term at the indexes they all have committed.
+    committed = min(row["commit_index"] for row in rows.values())
+    terms = {
+        index: {
+            entry["term"]
+            for row in rows.values()
+            for entry in row["entries"]
+            if entry["index"] == index
+        }
+        for index in range(1, min(committed, 5) + 1)
+    }
+    assert all(len(seen) <= 1 for seen in terms.values())
+    human = run(*where, "inspect", "log", "--count", "5")
+    assert human.returncode == 0 and "n1" in human.stdout and "committed" in human.stdout
+    assert run(*where, "inspect", "log", "--count", "0").returncode == 2
