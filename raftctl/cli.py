@@ -137,19 +137,36 @@ def sim(
     seeds: Annotated[int, typer.Option(help="Run seeds 1..N (without --seed).")] = 100,
     nodes: Annotated[int | None, typer.Option(help="Force the cluster size (3, 5 or 7).")] = None,
     story: Annotated[bool, typer.Option(help="With --seed: print every event.")] = False,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these fault kinds, comma-separated: network, partition, crash, "
+            "snapshot, membership, transfer (default: all that the seed draws)."
+        ),
+    ] = None,
     json_mode: JsonOption = False,
 ) -> None:
     """Run the deterministic simulation of the Raft core under random faults.
 
-    Example: raftctl sim --seed 42 --story
+    Example: raftctl sim --seed 42 --story --faults partition,crash
     """
     # Imported here: the simulator is heavy, and every other command starts faster.
     from node.events import Event, describe
-    from node.sim.swarm import replay_command, run_seed, run_seeds
+    from node.sim.swarm import FAULT_KINDS, run_seed, run_seeds
 
     if nodes is not None and nodes not in (3, 5, 7):
         typer.echo("raftctl: --nodes must be 3, 5 or 7", err=True)
         raise typer.Exit(2)
+    kinds = None
+    if faults is not None:
+        kinds = tuple(kind.strip() for kind in faults.split(",") if kind.strip())
+        unknown = sorted(set(kinds) - set(FAULT_KINDS))
+        if unknown:
+            typer.echo(
+                f"raftctl: unknown fault kinds {', '.join(unknown)} (use {', '.join(FAULT_KINDS)})",
+                err=True,
+            )
+            raise typer.Exit(2)
     if seed is not None:
         observer = None
         if story and not json_mode:
@@ -157,9 +174,12 @@ def sim(
             def observer(now_ms: int, node_id: str, event: Event) -> None:
                 typer.echo(f"[{now_ms / 1000:7.3f}s] {describe(node_id, event)}")
 
-        results = [run_seed(seed, node_count=nodes, observer=observer)]
+        results = [run_seed(seed, node_count=nodes, observer=observer, faults=kinds)]
     else:
-        results = list(run_seeds(range(1, seeds + 1), node_count=nodes, workers=2))
+        results = list(run_seeds(range(1, seeds + 1), node_count=nodes, workers=2, faults=kinds))
+    replay = f"raftctl sim --seed {{seed}} --story{f' --nodes {nodes}' if nodes else ''}" + (
+        f" --faults {','.join(kinds)}" if kinds is not None else ""
+    )
     failed = next((r for r in results if not r.ok), None)
     if json_mode:
         failure = None
@@ -167,18 +187,21 @@ def sim(
             failure = {
                 "seed": failed.options.seed,
                 "message": failed.failure,
-                "replay": replay_command(failed.options.seed, nodes),
+                "replay": replay.format(seed=failed.options.seed),
             }
         typer.echo(json.dumps({"ok": failed is None, "seeds": len(results), "failure": failure}))
     elif failed is not None:
         typer.echo(failed.options.describe(), err=True)
         typer.echo(f"FAILED: {failed.failure}", err=True)
-        typer.echo(f"replay: raftctl sim --seed {failed.options.seed} --story", err=True)
+        typer.echo(f"replay: {replay.format(seed=failed.options.seed)}", err=True)
     elif seed is not None:
         typer.echo(results[0].options.describe())
+        result = results[0]
         typer.echo(
-            f"ok: {results[0].elections} elections, {results[0].committed_index} entries "
-            "committed, every safety check passed"
+            f"ok: {result.elections} elections, {result.committed_index} entries committed, "
+            f"{result.snapshots_sent} snapshots sent, {result.membership_changes} membership "
+            f"changes, {result.transfers} transfers, {result.history_operations} client "
+            f"operations linearizable ({result.history_verdict}); every safety check passed"
         )
     else:
         typer.echo(f"ok: {len(results)} seeds passed every safety and liveness check")

@@ -143,7 +143,52 @@ class SwarmOptions:
         )
 
 
-def options_swarm(seed: int, node_count: int | None = None) -> SwarmOptions:
+FAULT_KINDS = ("network", "partition", "crash", "snapshot", "membership", "transfer")
+
+
+def restrict_faults(options: SwarmOptions, kinds: Iterable[str]) -> SwarmOptions:
+    """Keep only the fault kinds named (see FAULT_KINDS); the others are off."""
+    keep = set(kinds)
+    unknown = keep - set(FAULT_KINDS)
+    if unknown:
+        raise ValueError(f"unknown fault kinds {sorted(unknown)}: use {', '.join(FAULT_KINDS)}")
+    changes: dict[str, Any] = {}
+    if "network" not in keep:
+        network = options.network
+        changes["network"] = NetworkOptions(network.delay_ms_min, network.delay_ms_max)
+    if "partition" not in keep:
+        changes |= dict.fromkeys(
+            ("partition_probability", "leader_isolate_probability", "lose_voter_probability"), 0.0
+        )
+    if "crash" not in keep:
+        changes |= dict.fromkeys(
+            (
+                "crash_probability",
+                "crash_before_persist_probability",
+                "leader_kill_probability",
+                "leader_crash_on_commit_probability",
+                "kill_after_change_probability",
+            ),
+            0.0,
+        )
+    if "snapshot" not in keep:
+        changes["snapshot_every"] = None
+    if "membership" not in keep:
+        changes["membership_probability"] = 0.0
+    if "transfer" not in keep:
+        changes["transfer_probability"] = 0.0
+    return replace(options, **changes)
+
+
+def options_swarm(
+    seed: int, node_count: int | None = None, faults: Iterable[str] | None = None
+) -> SwarmOptions:
+    """The options of `seed`, with only the fault kinds `faults` when given."""
+    options = _draw_options(seed, node_count)
+    return options if faults is None else restrict_faults(options, faults)
+
+
+def _draw_options(seed: int, node_count: int | None = None) -> SwarmOptions:
     """Draw a profile, then a fault mix, from `seed` (the VOPR's options_swarm).
 
     Swarm testing: rather than every fault at a low rate in every run, each
@@ -957,9 +1002,10 @@ def run_seed(
     core_factory: CoreFactory = RaftCore,
     node_count: int | None = None,
     observer: Callable[[int, str, Event], None] | None = None,
+    faults: Iterable[str] | None = None,
 ) -> SeedResult:
     """Run one seed; a safety or liveness failure is reported, not raised."""
-    options = options_swarm(seed, node_count)
+    options = options_swarm(seed, node_count, faults)
     run = _Run(options, core_factory, observer)
     try:
         return run.run()
@@ -976,19 +1022,25 @@ def run_seeds(
     node_count: int | None = None,
     workers: int = 1,
     stop_at_first_failure: bool = True,
+    faults: Iterable[str] | None = None,
 ) -> Iterator[SeedResult]:
     """Run many seeds, on `workers` processes when > 1, yielding results in seed
     order. `core_factory` must be importable by name when workers > 1."""
     if workers <= 1:
         for seed in seeds:
-            result = run_seed(seed, core_factory, node_count)
+            result = run_seed(seed, core_factory, node_count, faults=faults)
             yield result
             if stop_at_first_failure and not result.ok:
                 return
         return
     context = multiprocessing.get_context("spawn")  # no fork: safe beside any threads
     with context.Pool(workers) as pool:
-        job = functools.partial(run_seed, core_factory=core_factory, node_count=node_count)
+        job = functools.partial(
+            run_seed,
+            core_factory=core_factory,
+            node_count=node_count,
+            faults=None if faults is None else tuple(faults),
+        )
         for result in pool.imap(job, seeds, chunksize=8):
             yield result
             if stop_at_first_failure and not result.ok:
