@@ -1,4 +1,6 @@
-"""`make demo`: a short tour of a real five-node cluster, narrated.
+"""`make demo`: a short tour of a real five-node cluster, narrated: an election,
+failover, a partitioned leader whose entry is repaired (seen in the log view),
+and a follower caught up through InstallSnapshot.
 
 Every step is a real `raftctl` command, shown before it runs, against real
 node processes in a temporary directory; between steps the cluster's own
@@ -149,10 +151,16 @@ def tour(root: Path) -> int:
     t.new_events(("BecameFollower", "BecameCandidate", "BecameLeader"))
     t.run("put", "majority-write", "yes")
     t.run("status")
+    print(
+        f"\n  The logs side by side (cell: the entry's term): {second}'s stranded entry "
+        "sits where the majority's new leader wrote entries of a later term."
+    )
+    t.run("inspect", "log", "--count", "8")
 
     heading("5. Heal: the old leader's uncommitted entry is overwritten, every log converges")
     t.run("heal")
     t.run("wait", "--caught-up", "--timeout", "30")
+    t.run("inspect", "log", "--count", "8")
     repaired = t.new_events(("EntriesTruncated", "BecameFollower"))
     t.expect(
         any(e["event"] == "EntriesTruncated" for e in repaired),
@@ -163,7 +171,27 @@ def tour(root: Path) -> int:
     logs = {(row["last_log_index"], row["applied_index"]) for row in status["nodes"]}
     t.expect(len(logs) == 1, f"the logs did not converge: {logs}")
 
-    heading("6. Stop everything")
+    heading("6. Snapshots: a follower misses writes that the log no longer holds")
+    behind = next(n for n in ("n5", "n4", "n3") if n != t.run("leader", show=False).stdout.strip())
+    t.run("kill", behind)
+    print(f"\n  With {behind} down, 20 writes, then every running node compacts its log:")
+    for number in range(20):
+        t.run("put", f"key{number}", f"value{number}", show=False)
+    t.run("snapshot", "--all")
+    t.new_events()
+    t.run("restart", behind)
+    t.run("wait", "--caught-up", "--timeout", "30")
+    caught_up = t.new_events(("SnapshotSent", "SnapshotInstalled"))
+    t.expect(
+        any(e["event"] == "SnapshotInstalled" for e in caught_up),
+        f"{behind} caught up without InstallSnapshot",
+    )
+    t.run("get", "key19", "--consistency", "stale", "--node", behind)
+    t.run("put", "after-snapshot", "yes", show=False)
+    t.run("wait", "--caught-up", "--timeout", "30", show=False)
+    t.run("inspect", "log", "--count", "6")
+
+    heading("7. Stop everything")
     t.run("destroy", "--yes")
     if t.problems:
         print("\ndemo FAILED: " + "; ".join(t.problems), file=sys.stderr)
