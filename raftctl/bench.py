@@ -136,6 +136,13 @@ def catch_up_s(cluster: ClusterDir, client: Client) -> float:
     leader = leader_of(cluster)
     follower = next(n for n in cluster.node_ids() if n != leader)
     cluster.stop(follower)
+    return _restart_until_caught_up(cluster, client, leader, follower)
+
+
+def _restart_until_caught_up(
+    cluster: ClusterDir, client: Client, leader: str, follower: str
+) -> float:
+    """Start `follower`; seconds until it applied all the leader has committed."""
     target = client.status(leader)["commit_index"]  # type: ignore[index]
     started = time.monotonic()
     cluster.start(follower)
@@ -166,17 +173,7 @@ def snapshot_catch_up_s(cluster: ClusterDir, client: Client, writes: int) -> flo
     cluster.stop(follower)
     client.pipeline((Put(f"late/{i}", "v" * 100) for i in range(writes)), 64, timeout_s=60)
     snapshot_stall_ms(cluster, client)
-    target = client.status(leader)["commit_index"]  # type: ignore[index]
-    started = time.monotonic()
-    cluster.start(follower)
-
-    def caught_up() -> bool:
-        status = client.status(follower, 0.3)
-        return status is not None and status["applied_index"] >= target
-
-    if not wait_for(caught_up, 120, interval_s=0.02):
-        raise Unavailable(f"{follower} did not catch up within 120s")
-    return time.monotonic() - started
+    return _restart_until_caught_up(cluster, client, leader, follower)
 
 
 def transfer_ms(cluster: ClusterDir, client: Client, rounds: int) -> list[float]:
