@@ -11,7 +11,6 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 raftctl start --base-port 0 --election-timeout 1000-2000 --timeout 60 >/dev/null
 for i in $(seq 1 20); do raftctl put "key$i" "value$i" >/dev/null; done
 new=$(raftctl add-node --timeout 30)
-new=${new%% *}
 voters=$(raftctl status --json | python3 -c "
 import json, sys
 print(','.join(next(n['voters'] for n in json.load(sys.stdin)['nodes'] if n['role'] == 'leader')))")

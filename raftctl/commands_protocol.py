@@ -194,6 +194,13 @@ def add_node(
             )
         elapsed_ms = round((time.monotonic() - started) * 1000)
         role = "learner" if learner else "voter"
+        learners = members["learners"]
+        output.note(
+            f"{node_id} joined as a {role} in {elapsed_ms} ms (voters "
+            f"{','.join(members['voters'])}"
+            + (f"; learners {','.join(learners)})" if learners else ")")
+        )
+        # stdout holds the id alone, so that `new=$(raftctl add-node)` works.
         output.document(
             {
                 "ok": True,
@@ -203,8 +210,7 @@ def add_node(
                 **members,
                 "elapsed_ms": elapsed_ms,
             },
-            f"{node_id} joined as a {role} in {elapsed_ms} ms (voters {','.join(members['voters'])}"
-            + (f"; learners {','.join(members['learners'])})" if members["learners"] else ")"),
+            node_id,
         )
 
 

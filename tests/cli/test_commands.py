@@ -329,9 +329,12 @@ def test_add_node_and_remove_node_change_the_membership(fresh_cluster: Path) -> 
     assert added["node"] == "n4" and added["role"] == "voter" and "n4" in added["voters"]
     code, learner = run_json(*where, "add-node", "--learner", "--timeout", "30")
     assert code == 0 and learner["node"] == "n5" and learner["learners"] == ["n5"]
+    human = run(*where, "add-node", "--learner", "--timeout", "30")
+    assert human.returncode == 0 and human.stdout == "n6\n"  # new=$(raftctl add-node)
     code, status = run_json(*where, "status")
     rows = {row["id"]: row for row in status["nodes"]}
     assert rows["n5"]["role"] == "learner" and rows["n4"]["voters"] == ["n1", "n2", "n3", "n4"]
+    assert rows["n4"]["learners"] == ["n5", "n6"]
     # The new voter holds what was written before it joined.
     result = run(*where, "get", "before", "--consistency", "stale", "--node", "n4")
     assert result.stdout.strip() == "1"
