@@ -12,7 +12,9 @@ from raftctl.cli import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.control import Controller
 from raftctl.errors import UsageError
 
-inspect_app = typer.Typer(help="Look inside the nodes.", no_args_is_help=True)
+inspect_app = typer.Typer(
+    help="Look inside the nodes. Example: raftctl inspect log --count 20", no_args_is_help=True
+)
 app.add_typer(inspect_app, name="inspect")
 
 # One colour per term, cycling: a term's entries read as one band.
