@@ -53,5 +53,12 @@ isolate_a_follower
 wait_until 30 "$loner's term rising past $((term + 2))" loner_term_inflated
 raftctl heal >/dev/null
 wait_until 30 "a leader at a term above $((term + 2))" leader_above_inflated_term
-raftctl events --node "$leader" | grep -q "saw term" || fail "$leader was never deposed"
+deposed_by_loner() {  # the old leader adopted the loner's inflated term from it
+  raftctl events --node "$leader" --json | python3 -c "
+import json, sys
+events = json.load(sys.stdin)['events']
+sys.exit(0 if any(e['event'] == 'TermChanged' and e['src'] == '$loner'
+                  and e['new_term'] > $term + 2 for e in events) else 1)"
+}
+deposed_by_loner || fail "$leader was never deposed by $loner's term"
 echo "OK: with PreVote $with_prevote; without it $loner inflated its term and deposed $leader (now term $(cluster_term))"
