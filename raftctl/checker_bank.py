@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftctl.checker import INVALID, UNKNOWN, VALID
+
 __all__ = ["BankResult", "check_bank"]
 
-VALID, INVALID, UNKNOWN = "valid", "invalid", "unknown"
 PROBLEMS_SHOWN = 5
 
 

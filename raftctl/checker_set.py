@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftctl.checker import INVALID, UNKNOWN, VALID
+
 __all__ = ["SetResult", "check_set"]
 
-VALID, INVALID, UNKNOWN = "valid", "invalid", "unknown"
 ELEMENTS_SHOWN = 10
 
 
