@@ -8,12 +8,16 @@ Rule 2: the Ready hand-off is strict. The application loop is
 
     rd = core.ready()
     send(rd.messages)                        # now, even before the persist
+    install(rd.snapshot)                     # a leader's snapshot: replaces log and state
     persist(rd.entries, rd.hard_state)       # replace stored entries from rd.entries[0].index
     send(rd.messages_after_persist)          # answers: votes, append and heartbeat acks
+    stream(rd.snapshots_to_send)             # our snapshot, to followers that need it
     apply(rd.committed_entries)
+    serve(rd.read_states)                    # reads whose index is now applied
     core.advance(rd)
 
-and nothing is stepped, ticked or proposed between `ready()` and `advance()`.
+and nothing is stepped, ticked, proposed, read or compacted between `ready()`
+and `advance()`.
 Answers wait for the persist so that nothing acknowledged is ever forgotten
 by a crash; the leader counts its own copy of an entry toward commit only in
 `advance()`, after its own fsync.
