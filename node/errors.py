@@ -19,6 +19,7 @@ __all__ = [
     "InvariantViolation",
     "NodeError",
     "NotLeader",
+    "NotNow",
     "ProposalRejected",
     "StorageError",
     "invariant",
@@ -39,6 +40,11 @@ class InvalidMessage(NodeError):
 
 class ProposalRejected(NodeError):
     """The core cannot accept a proposal now."""
+
+
+class NotNow(ProposalRejected):
+    """Refused for now: the same request may succeed later (a change pending, a
+    transfer under way, no own-term commit yet, a learner still behind)."""
 
 
 class NotLeader(ProposalRejected):

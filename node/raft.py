@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, assert_never
 
-from node.errors import NotLeader, ProposalRejected, invariant
+from node.errors import NotLeader, NotNow, ProposalRejected, invariant
 from node.events import (
     BecameCandidate,
     BecameFollower,
@@ -355,7 +355,8 @@ class RaftCore:
         self._check_not_in_ready("propose")
         self._check_may_propose()
         first = self.log.last_index + 1
-        self._append(
+        # Commands never change the membership: no need to look for CONFIG.
+        self.log.append(
             [
                 Entry(first + offset, self.term, EntryKind.COMMAND, data)
                 for offset, data in enumerate(commands)
@@ -371,13 +372,13 @@ class RaftCore:
         self._check_not_in_ready("propose_membership")
         self._check_may_propose()
         if not self._may_change_membership_in_this_term():
-            raise ProposalRejected(
+            raise NotNow(
                 f"no entry of term {self.term} is committed yet; a membership change must "
                 "wait for one (Ongaro's 2015 correction)"
             )
         pending = self._pending_membership_change()
         if pending is not None:
-            raise ProposalRejected(
+            raise NotNow(
                 f"the membership change at index {pending} is not committed yet; one at a time"
             )
         membership = self._changed_membership(change)
@@ -416,7 +417,7 @@ class RaftCore:
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_id)
         if self._transfer_target is not None:
-            raise ProposalRejected(f"leadership transfer to {self._transfer_target} in progress")
+            raise NotNow(f"leadership transfer to {self._transfer_target} in progress")
         if not self._committed_in_current_term():
             # §6.4 step 1: until an entry of its own term commits, a new leader
             # does not know the latest commit index.
@@ -642,7 +643,7 @@ class RaftCore:
         own.become_replicate()
         self._events.append(BecameLeader(self.term, votes))
         # Raft §5.4.2 / §8: an entry of the new term lets earlier entries commit.
-        self._append([Entry(self.log.last_index + 1, self.term, EntryKind.NOOP)])
+        self.log.append([Entry(self.log.last_index + 1, self.term, EntryKind.NOOP)])
         self._replication_pending = True
 
     # -- elections (Raft §5.2, §5.4.1; dissertation §9.6) -----------------------
@@ -1111,7 +1112,7 @@ class RaftCore:
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_id)
         if self._transfer_target is not None:
-            raise ProposalRejected(f"leadership transfer to {self._transfer_target} in progress")
+            raise NotNow(f"leadership transfer to {self._transfer_target} in progress")
 
     def _committed_in_current_term(self) -> bool:
         return self.log.term_at(self.log.commit_index) == self.term
@@ -1142,7 +1143,7 @@ class RaftCore:
             caught_up = self._progress[node].match_index
             if caught_up < self.log.commit_index:
                 # §4.2.1: a voter that must first catch up would stall commits.
-                raise ProposalRejected(
+                raise NotNow(
                     f"learner {node} has not caught up (it holds {caught_up} of "
                     f"{self.log.commit_index} committed entries)"
                 )

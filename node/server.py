@@ -45,7 +45,7 @@ from typing import Any, TextIO
 import zmq
 
 from node.config import ClusterConfig, ConfigError, load
-from node.errors import InvalidMessage, NotLeader, ProposalRejected, StorageError
+from node.errors import InvalidMessage, NotLeader, NotNow, ProposalRejected, StorageError
 from node.events import CommitAdvanced, Event, describe, event_to_dict
 from node.faults import FaultFilter
 from node.kv import KVStateMachine
@@ -505,21 +505,17 @@ class NodeServer:
             "snapshot_term": log.snapshot_term,
             "last_index": log.last_index,
             "term": self.core.term,
-            "role": self.status()["role"],
+            "role": self.role_name(),
         }
 
     def change_membership(self, arguments: dict[str, Any]) -> dict[str, Any]:
         action, node = arguments.get("action"), arguments.get("node")
         if not isinstance(action, str) or not isinstance(node, str):
             return {"ok": False, "error": "change_membership needs an action and a node"}
-        if node not in self.config.node_ids:
-            self.refresh_address_book()
         try:
             proposal = self.core.propose_membership(MembershipChange(action, node))
-        except NotLeader:
-            return {"ok": False, "error": "not the leader", "leader": self.core.leader_id}
         except ProposalRejected as refusal:
-            return {"ok": False, "error": str(refusal)}
+            return self.refusal(refusal)
         return {"ok": True, "index": proposal.first_index, "term": proposal.term}
 
     def transfer_leader(self, target: object) -> dict[str, Any]:
@@ -527,21 +523,35 @@ class NodeServer:
             return {"ok": False, "error": "transfer_leader needs a target node id"}
         try:
             self.core.transfer_leadership(target)
-        except NotLeader:
-            return {"ok": False, "error": "not the leader", "leader": self.core.leader_id}
         except ProposalRejected as refusal:
-            return {"ok": False, "error": str(refusal)}
+            return self.refusal(refusal)
         return {"ok": True, "target": target}
+
+    def refusal(self, refusal: ProposalRejected) -> dict[str, Any]:
+        """An admin answer for a refused request; `retryable` says whether the
+        same request may succeed later (asked again, or of the leader)."""
+        return {
+            "ok": False,
+            "error": str(refusal),
+            "retryable": isinstance(refusal, NotLeader | NotNow),
+            "leader": self.core.leader_id,
+        }
+
+    def role_name(self) -> str:
+        """The contract's role: leader, follower, candidate or learner."""
+        core = self.core
+        if core.role is Role.PRE_CANDIDATE:
+            return "candidate"
+        if core.role is Role.FOLLOWER and self.node_id in core.learners:
+            return "learner"
+        return core.role.value
 
     def status(self) -> dict[str, Any]:
         core = self.core
-        role = "candidate" if core.role is Role.PRE_CANDIDATE else core.role.value
-        if core.role is Role.FOLLOWER and self.node_id in core.learners:
-            role = "learner"
         return {
             "id": self.node_id,
             "pid": os.getpid(),
-            "role": role,
+            "role": self.role_name(),
             "term": core.term,
             "leader": core.leader_id,
             "commit_index": core.log.commit_index,

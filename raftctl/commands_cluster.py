@@ -184,7 +184,7 @@ def stop(
             [control.resolve(word) for word in nodes] if nodes else list(control.cluster.node_ids())
         )
         for node_id in targets:
-            control.cluster.stop(node_id, grace_s=min(5.0, max(1.0, control.remaining_s())))
+            control.cluster.stop(node_id, grace_s=control.stop_grace_s())
         output.document({"ok": True, "stopped": targets}, "stopped " + ", ".join(targets))
 
 

@@ -58,7 +58,7 @@ def restart(
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         node_id = control.resolve(node)
         cluster = control.cluster
-        cluster.stop(node_id, grace_s=min(5.0, max(1.0, control.remaining_s())))
+        cluster.stop(node_id, grace_s=control.stop_grace_s())
         pid = cluster.start(node_id)
         control.wait_until(
             lambda: control.client.status(node_id, 0.3) is not None,

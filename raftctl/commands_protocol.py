@@ -13,10 +13,6 @@ from raftctl.cli import DirOption, JsonOption, NodeArgument, TimeoutOption, app,
 from raftctl.control import Controller
 from raftctl.errors import Unavailable, UsageError
 
-# Refusals that pass: the leader is busy with an earlier change, has not yet
-# committed an entry of its term, is handing over, or the learner is behind.
-_TRANSIENT = ("not committed yet", "no entry of term", "not the leader", "transfer", "caught up")
-
 
 @app.command("transfer-leader")
 def transfer_leader(
@@ -41,8 +37,8 @@ def transfer_leader(
                 raise Unavailable(f"leader {previous} did not answer the transfer request")
             if not answer.get("ok"):
                 message = answer.get("error", "refused")
-                if "not a voter" in message:
-                    raise UsageError(f"{target} is not a voter and cannot lead")
+                if not answer.get("retryable"):
+                    raise UsageError(f"{target} cannot lead: {message}")
                 raise Unavailable(f"leader {previous} refused the transfer: {message}")
 
             def target_leads() -> bool:
@@ -132,10 +128,9 @@ def _change_membership(
         answer = control.client.admin(
             row["id"], "change_membership", {"action": action, "node": node_id}
         )
-        if answer is not None and not answer.get("ok"):
-            message = str(answer.get("error", ""))
-            if not any(reason in message for reason in _TRANSIENT):
-                raise UsageError(f"the leader refused to {action} {node_id}: {message}")
+        if answer is not None and not answer.get("ok") and not answer.get("retryable"):
+            message = answer.get("error", "refused")
+            raise UsageError(f"the leader refused to {action} {node_id}: {message}")
         return False
 
     control.wait_until(in_force, f"{action} {node_id} in force", interval_s=0.1)
@@ -235,7 +230,7 @@ def remove_node(
             node_id,
             lambda row: node_id not in row["voters"] and node_id not in row["learners"],
         )
-        control.cluster.stop(node_id, grace_s=min(5.0, max(1.0, control.remaining_s())))
+        control.cluster.stop(node_id, grace_s=control.stop_grace_s())
         control.cluster.forget_node(node_id)
         control.forget_client()
         output.document(

@@ -76,6 +76,10 @@ class Controller:
             self._client.close()
             self._client = None
 
+    def stop_grace_s(self) -> float:
+        """How long a graceful stop may take before SIGKILL: 1-5 s of what is left."""
+        return min(5.0, max(1.0, self.remaining_s()))
+
     def remaining_s(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
 

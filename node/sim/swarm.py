@@ -608,9 +608,7 @@ class _Run:
         """An added node that is in no configuration (its addition was refused or
         reverted), up and not retired: it can be added again."""
         cluster = self.cluster
-        known = set()
-        for core in cluster.up_cores():
-            known.update(core.membership.members)
+        known = self._members_known()
         for node_id in cluster.node_ids[self.options.node_count :]:
             if node_id not in known and node_id not in self.retired and cluster.is_up(node_id):
                 return node_id
@@ -639,11 +637,14 @@ class _Run:
 
     def _ever_members(self) -> set[str]:
         """Initial nodes, and added nodes some up node knows as members."""
-        cluster = self.cluster
-        members = set(cluster.initial_voters)
-        for core in cluster.up_cores():
-            members.update(core.membership.members)
-        return members
+        return set(self.cluster.initial_voters) | self._members_known()
+
+    def _members_known(self) -> set[str]:
+        """Every member of the configuration of some up node."""
+        known: set[str] = set()
+        for core in self.cluster.up_cores():
+            known.update(core.membership.members)
+        return known
 
     def _transfer(self) -> None:
         cluster = self.cluster
