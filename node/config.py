@@ -17,6 +17,7 @@ Rules:
     fsync = true
     power_loss_mode = false
     slow_factor = 1       # every timer N times slower, to watch an election
+    lease_drift_ms = 100  # the lease ends this much before the election timeout
     next_node_number = 4
 
     [[nodes]]
@@ -78,6 +79,7 @@ class ClusterConfig:
     fsync: bool = True
     power_loss_mode: bool = False
     slow_factor: int = 1
+    lease_drift_ms: int = 100
     next_node_number: int = field(default=0)
 
     def __post_init__(self) -> None:
@@ -93,6 +95,8 @@ class ClusterConfig:
             raise ConfigError("slow_factor must be >= 1")
         if self.snapshot_threshold_entries < 0:
             raise ConfigError("snapshot_threshold_entries must be >= 0 (0: only on request)")
+        if not 0 <= self.lease_drift_ms < self.election_timeout_ms_min:
+            raise ConfigError("need 0 <= lease_drift_ms < election_timeout_ms_min")
         if not 0 < self.tick_ms <= self.heartbeat_interval_ms:
             raise ConfigError("need 0 < tick_ms <= heartbeat_interval_ms")
         if not (
@@ -128,6 +132,10 @@ class ClusterConfig:
             heartbeat_interval_ticks=max(1, self.heartbeat_interval_ms // self.tick_ms),
             pre_vote=self.pre_vote,
             check_quorum=self.check_quorum,
+            lease_drift_ticks=min(
+                self.lease_drift_ms // self.tick_ms,
+                max(2, self.election_timeout_ms_min // self.tick_ms) - 1,
+            ),
         )
 
     def with_changes(self, **changes: Any) -> ClusterConfig:

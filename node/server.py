@@ -31,6 +31,8 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -42,11 +44,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+import msgpack
 import zmq
 
 from node.config import ClusterConfig, ConfigError, load
 from node.errors import InvalidMessage, NotLeader, NotNow, ProposalRejected, StorageError
 from node.events import CommitAdvanced, Event, describe, event_to_dict
+from node.failpoints import EXIT_FAILPOINT, Failpoints
 from node.faults import FaultFilter
 from node.kv import KVStateMachine
 from node.messages import (
@@ -171,8 +175,13 @@ class NodeServer:
         self.outgoing_snapshots: dict[str, _SnapshotStream] = {}
         self.incoming_snapshot: _SnapshotAssembly | None = None
         self.last_snapshot: dict[str, Any] | None = None
-        # --slow N: ticks N times longer make every timer N times slower.
+        # --slow N: ticks N times longer make every timer N times slower. A chaos
+        # run may also skew this node's clock (the "clock" admin request).
+        self.clock_rate = 1.0
         self.tick_s = self.config.tick_ms * self.config.slow_factor / 1000
+        self.failpoints = Failpoints(
+            lambda name: self.write_exit(f"crashed at failpoint {name}", EXIT_FAILPOINT)
+        )
         self.waiting: dict[int, _Waiting] = {}
         self.proposals: list[tuple[bytes, bytes, int]] = []  # (command, identity, request id)
         # Reads by context: asked of the core, then confirmed and waiting to apply.
@@ -324,9 +333,14 @@ class NodeServer:
             if rd.snapshot is not None:
                 # The leader's snapshot replaces our log and our state.
                 self.storage.save_snapshot(rd.snapshot.meta, rd.snapshot.data, replaces_log=True)
+                self.failpoints.hit("snapshot-install")
                 self.kv.restore(rd.snapshot.data)
+            if rd.entries:
+                self.failpoints.hit("before-persist")
             if rd.entries or rd.hard_state is not None:
                 self.storage.persist(rd.entries, rd.hard_state)
+            if rd.entries:
+                self.failpoints.hit("after-persist")
             self.send(rd.messages_after_persist)
             for request in rd.snapshots_to_send:
                 self.start_snapshot_stream(request.peer, request.term)
@@ -431,6 +445,8 @@ class NodeServer:
             self.log_line(f"{self.node_id} connects to new nodes {', '.join(added)}")
 
     def apply(self, rd: Ready) -> None:
+        if rd.committed_entries:
+            self.failpoints.hit("before-apply")
         for entry in rd.committed_entries:
             result = self.kv.apply(entry)
             waiting = self.waiting.pop(entry.index, None)
@@ -486,7 +502,59 @@ class NodeServer:
         if request.command == "reload_faults":
             self.filter.reload(force=True)
             return {"ok": True, "faults_version": self.filter.faults.version}
+        if request.command in ("failpoint", "disk", "clock"):
+            return self.chaos_switch(request.command, request.arguments)
+        if request.command == "digest":
+            return self.digest()
         return {"ok": False, "error": f"unknown admin command {request.command!r}"}
+
+    def chaos_switch(self, command: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Faults a chaos run switches on inside the node: failpoints, a slow
+        fsync, a clock that runs at `rate` times real time (what the lease's
+        clock-drift bound guards against)."""
+        try:
+            if command == "failpoint":
+                name = arguments.get("name")
+                if arguments.get("off"):
+                    self.failpoints.disarm(name if isinstance(name, str) else None)
+                elif isinstance(name, str):
+                    self.failpoints.arm(name, int(arguments.get("after", 0)))
+                else:
+                    return {"ok": False, "error": "failpoint needs a name, or off"}
+            elif command == "disk":
+                delay_ms = int(arguments.get("fsync_delay_ms", 0))
+                if not 0 <= delay_ms <= 10_000:
+                    return {"ok": False, "error": "fsync_delay_ms must be within 0-10000"}
+                disk = self.storage.disk
+                disk.faults = dataclasses.replace(disk.faults, fsync_delay_ms=delay_ms)
+            else:
+                rate = float(arguments.get("rate", 1.0))
+                if not 0.05 <= rate <= 20:
+                    return {"ok": False, "error": "a clock rate must be within 0.05-20"}
+                self.clock_rate = rate
+                self.tick_s = self.config.tick_ms * self.config.slow_factor / 1000 / rate
+        except (TypeError, ValueError) as error:
+            return {"ok": False, "error": str(error)}
+        self.log_line(f"{self.node_id} chaos switch {command}: {arguments}")
+        return {"ok": True, **self.chaos_state()}
+
+    def chaos_state(self) -> dict[str, Any]:
+        return {
+            "failpoints": self.failpoints.armed(),
+            "fsync_delay_ms": self.storage.disk.faults.fsync_delay_ms,
+            "clock_rate": self.clock_rate,
+        }
+
+    def digest(self) -> dict[str, Any]:
+        """A hash of the state machine's data at its applied index: nodes that
+        applied the same prefix of the log hold the same digest."""
+        packed = msgpack.packb(sorted(self.kv.data.items()))
+        return {
+            "ok": True,
+            "applied_index": self.kv.applied_index,
+            "keys": len(self.kv.data),
+            "digest": hashlib.sha256(packed).hexdigest()[:16],
+        }
 
     def log_window(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The terms and kinds of entries first..first+count-1 (for `inspect log`)."""
@@ -571,6 +639,7 @@ class NodeServer:
             "faults_version": self.filter.faults.version,
             "invalid_messages": self.invalid_messages,
             "dropped_messages": self.transport.dropped_full,
+            **self.chaos_state(),
         }
 
     def record(self, events: tuple[Event, ...]) -> None:

@@ -1,17 +1,16 @@
 """Protocol commands: snapshot (Raft §7), transfer-leader (dissertation §3.10),
-add-node and remove-node (single-server membership change, §4.1-§4.2)."""
+add-node and remove-node (single-server membership change, §4.1-§4.2).
+raftctl.protocol does the work; these parse and print."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from raftctl import protocol
 from raftctl.cli import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
-from raftctl.control import Controller
-from raftctl.errors import Unavailable, UsageError
+from raftctl.errors import UsageError
 
 
 @app.command("transfer-leader")
@@ -28,35 +27,11 @@ def transfer_leader(
     Example: raftctl transfer-leader n3
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        target = control.resolve(node)
-        started = time.monotonic()
-        previous, term = control.leader()
-        if previous != target:
-            answer = control.client.admin(previous, "transfer_leader", {"target": target})
-            if answer is None:
-                raise Unavailable(f"leader {previous} did not answer the transfer request")
-            if not answer.get("ok"):
-                message = answer.get("error", "refused")
-                if not answer.get("retryable"):
-                    raise UsageError(f"{target} cannot lead: {message}")
-                raise Unavailable(f"leader {previous} refused the transfer: {message}")
-
-            def target_leads() -> bool:
-                leader = control.established_leader(control.status()["nodes"], None)
-                return leader is not None and leader[0] == target
-
-            control.wait_until(target_leads, f"{target} leading after the transfer")
-            _, term = control.leader()
-        elapsed_ms = round((time.monotonic() - started) * 1000)
+        result = protocol.transfer_leader(control, control.resolve(node))
+        target, previous = result["leader"], result["previous"]
         output.document(
-            {
-                "ok": True,
-                "leader": target,
-                "previous": previous,
-                "term": term,
-                "elapsed_ms": elapsed_ms,
-            },
-            f"{target} leads (was {previous}), after {elapsed_ms} ms"
+            {"ok": True, **result},
+            f"{target} leads (was {previous}), after {result['elapsed_ms']} ms"
             if previous != target
             else f"{target} already leads",
         )
@@ -87,14 +62,7 @@ def snapshot(
             targets = [control.resolve(node) for node in nodes]
         else:
             targets = [control.leader()[0]]
-        results: list[dict[str, Any]] = []
-        for node_id in targets:
-            answer = control.client.admin(
-                node_id, "snapshot", {}, timeout_s=max(1.0, control.remaining_s())
-            )
-            if answer is None:
-                raise Unavailable(f"{node_id} did not answer the snapshot request")
-            results.append({"node": node_id, **answer})
+        results = protocol.snapshot(control, targets)
         lines = [
             f"{r['node']}: snapshot at index {r['index']} ({r['bytes']} bytes, "
             f"{r['stall_ms']} ms, {r['released_segments']} WAL segments released)"
@@ -103,49 +71,6 @@ def snapshot(
             for r in results
         ]
         output.document({"ok": True, "snapshots": results}, "\n".join(lines))
-
-
-def _leader_row(control: Controller) -> dict[str, Any] | None:
-    rows = control.status()["nodes"]
-    leader = control.established_leader(rows, None)
-    return next((row for row in rows if leader and row["id"] == leader[0]), None)
-
-
-def _change_membership(
-    control: Controller, action: str, node_id: str, done: Callable[[dict[str, Any]], bool]
-) -> dict[str, Any]:
-    """Ask the leader for one change until its configuration satisfies `done`,
-    then wait until everything the leader had appended is committed."""
-    settled: dict[str, Any] = {}
-
-    def in_force() -> bool:
-        row = _leader_row(control)
-        if row is None:
-            return False
-        if done(row):
-            settled.update(row)
-            return True
-        answer = control.client.admin(
-            row["id"], "change_membership", {"action": action, "node": node_id}
-        )
-        if answer is not None and not answer.get("ok") and not answer.get("retryable"):
-            message = answer.get("error", "refused")
-            raise UsageError(f"the leader refused to {action} {node_id}: {message}")
-        return False
-
-    control.wait_until(in_force, f"{action} {node_id} in force", interval_s=0.1)
-
-    def committed() -> bool:
-        row = _leader_row(control)
-        return (
-            row is not None
-            and row["term"] == settled["term"]
-            and row["commit_index"] >= settled["last_log_index"]
-        ) or (row is not None and row["term"] != settled["term"] and done(row))
-
-    control.wait_until(committed, f"{action} {node_id} committed")
-    final = _leader_row(control) or settled
-    return {"voters": final["voters"], "learners": final["learners"]}
 
 
 @app.command("add-node")
@@ -164,49 +89,15 @@ def add_node(
     Example: raftctl add-node
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        started = time.monotonic()
-        control.leader()
-        cluster = control.cluster
-        node_id = cluster.add_node()
-        control.forget_client()
-        pid = cluster.start(node_id)
-        members = _change_membership(
-            control,
-            "add-learner",
-            node_id,
-            lambda row: node_id in row["learners"] or node_id in row["voters"],
-        )
-        if not learner:
-
-            def caught_up() -> bool:
-                row = _leader_row(control)
-                status = control.client.status(node_id, 0.5)
-                return bool(row and status and status["applied_index"] >= row["commit_index"])
-
-            control.wait_until(caught_up, f"{node_id} catching up")
-            members = _change_membership(
-                control, "promote", node_id, lambda row: node_id in row["voters"]
-            )
-        elapsed_ms = round((time.monotonic() - started) * 1000)
-        role = "learner" if learner else "voter"
-        learners = members["learners"]
+        result = protocol.add_node(control, learner)
+        node_id, learners = result["node"], result["learners"]
         output.note(
-            f"{node_id} joined as a {role} in {elapsed_ms} ms (voters "
-            f"{','.join(members['voters'])}"
+            f"{node_id} joined as a {result['role']} in {result['elapsed_ms']} ms (voters "
+            f"{','.join(result['voters'])}"
             + (f"; learners {','.join(learners)})" if learners else ")")
         )
         # stdout holds the id alone, so that `new=$(raftctl add-node)` works.
-        output.document(
-            {
-                "ok": True,
-                "node": node_id,
-                "pid": pid,
-                "role": role,
-                **members,
-                "elapsed_ms": elapsed_ms,
-            },
-            node_id,
-        )
+        output.document({"ok": True, **result}, node_id)
 
 
 @app.command("remove-node")
@@ -223,17 +114,6 @@ def remove_node(
     Example: raftctl remove-node n2
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        node_id = control.resolve(node)
-        members = _change_membership(
-            control,
-            "remove",
-            node_id,
-            lambda row: node_id not in row["voters"] and node_id not in row["learners"],
-        )
-        control.cluster.stop(node_id, grace_s=control.stop_grace_s())
-        control.cluster.forget_node(node_id)
-        control.forget_client()
-        output.document(
-            {"ok": True, "node": node_id, **members},
-            f"removed {node_id} (voters {','.join(members['voters'])})",
-        )
+        result = protocol.remove_node(control, control.resolve(node))
+        voters = ",".join(result["voters"])
+        output.document({"ok": True, **result}, f"removed {result['node']} (voters {voters})")

@@ -1,0 +1,153 @@
+"""Protocol operations on a live cluster: leadership transfer (dissertation
+§3.10), snapshots (Raft §7) and single-server membership changes (§4.1-§4.2).
+
+The commands of commands_protocol print what these return; the chaos nemesis
+calls them too. Each waits with the Controller's deadline and raises
+Unavailable (retryable trouble) or UsageError (a refusal that will not change).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from raftctl.control import Controller
+from raftctl.errors import Unavailable, UsageError
+
+__all__ = ["add_node", "leader_row", "remove_node", "snapshot", "transfer_leader"]
+
+
+def leader_row(control: Controller) -> dict[str, Any] | None:
+    """The status row of the leader a majority follows, if there is one."""
+    rows = control.status()["nodes"]
+    leader = control.established_leader(rows, None)
+    return next((row for row in rows if leader and row["id"] == leader[0]), None)
+
+
+def transfer_leader(control: Controller, target: str) -> dict[str, Any]:
+    """Hand leadership to `target`; returns {"leader", "previous", "term", "elapsed_ms"}."""
+    started = time.monotonic()
+    previous, term = control.leader()
+    if previous != target:
+        answer = control.client.admin(previous, "transfer_leader", {"target": target})
+        if answer is None:
+            raise Unavailable(f"leader {previous} did not answer the transfer request")
+        if not answer.get("ok"):
+            message = answer.get("error", "refused")
+            if not answer.get("retryable"):
+                raise UsageError(f"{target} cannot lead: {message}")
+            raise Unavailable(f"leader {previous} refused the transfer: {message}")
+
+        def target_leads() -> bool:
+            leader = control.established_leader(control.status()["nodes"], None)
+            return leader is not None and leader[0] == target
+
+        control.wait_until(target_leads, f"{target} leading after the transfer")
+        _, term = control.leader()
+    return {
+        "leader": target,
+        "previous": previous,
+        "term": term,
+        "elapsed_ms": round((time.monotonic() - started) * 1000),
+    }
+
+
+def snapshot(control: Controller, node_ids: list[str]) -> list[dict[str, Any]]:
+    """Ask each node to snapshot now; one answer per node."""
+    results: list[dict[str, Any]] = []
+    for node_id in node_ids:
+        answer = control.client.admin(
+            node_id, "snapshot", {}, timeout_s=max(1.0, control.remaining_s())
+        )
+        if answer is None:
+            raise Unavailable(f"{node_id} did not answer the snapshot request")
+        results.append({"node": node_id, **answer})
+    return results
+
+
+def _change_membership(
+    control: Controller, action: str, node_id: str, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Ask the leader for one change until its configuration satisfies `done`,
+    then wait until everything the leader had appended is committed."""
+    settled: dict[str, Any] = {}
+
+    def in_force() -> bool:
+        row = leader_row(control)
+        if row is None:
+            return False
+        if done(row):
+            settled.update(row)
+            return True
+        answer = control.client.admin(
+            row["id"], "change_membership", {"action": action, "node": node_id}
+        )
+        if answer is not None and not answer.get("ok") and not answer.get("retryable"):
+            message = answer.get("error", "refused")
+            raise UsageError(f"the leader refused to {action} {node_id}: {message}")
+        return False
+
+    control.wait_until(in_force, f"{action} {node_id} in force", interval_s=0.1)
+
+    def committed() -> bool:
+        row = leader_row(control)
+        return (
+            row is not None
+            and row["term"] == settled["term"]
+            and row["commit_index"] >= settled["last_log_index"]
+        ) or (row is not None and row["term"] != settled["term"] and done(row))
+
+    control.wait_until(committed, f"{action} {node_id} committed")
+    final = leader_row(control) or settled
+    return {"voters": final["voters"], "learners": final["learners"]}
+
+
+def add_node(control: Controller, learner: bool = False) -> dict[str, Any]:
+    """A fresh node: started as a learner, promoted once it has caught up
+    (unless `learner`). Returns {"node", "pid", "role", "voters", "learners", "elapsed_ms"}."""
+    started = time.monotonic()
+    control.leader()
+    cluster = control.cluster
+    node_id = cluster.add_node()
+    control.forget_client()
+    pid = cluster.start(node_id)
+    members = _change_membership(
+        control,
+        "add-learner",
+        node_id,
+        lambda row: node_id in row["learners"] or node_id in row["voters"],
+    )
+    if not learner:
+
+        def caught_up() -> bool:
+            row = leader_row(control)
+            status = control.client.status(node_id, 0.5)
+            return bool(row and status and status["applied_index"] >= row["commit_index"])
+
+        control.wait_until(caught_up, f"{node_id} catching up")
+        members = _change_membership(
+            control, "promote", node_id, lambda row: node_id in row["voters"]
+        )
+    return {
+        "node": node_id,
+        "pid": pid,
+        "role": "learner" if learner else "voter",
+        **members,
+        "elapsed_ms": round((time.monotonic() - started) * 1000),
+    }
+
+
+def remove_node(control: Controller, node_id: str) -> dict[str, Any]:
+    """Remove `node_id` from the configuration, stop it and drop it from
+    cluster.toml (its directory stays). Returns {"node", "voters", "learners"}."""
+    members = _change_membership(
+        control,
+        "remove",
+        node_id,
+        lambda row: node_id not in row["voters"] and node_id not in row["learners"],
+    )
+    control.cluster.stop(node_id, grace_s=control.stop_grace_s())
+    control.cluster.forget_node(node_id)
+    control.forget_client()
+    return {"node": node_id, **members}
