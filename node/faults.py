@@ -8,7 +8,8 @@ Rules:
   get through. A node filters both what it sends and what it receives, so a
   fault holds even while one side has not yet re-read the file.
 - Partition groups: nodes of one group reach each other; nodes named in no
-  group form one more group.
+  group form one more group. A link rule with `drop = 1.0` is a cut of those
+  links alone: one-way, or non-transitive (a ring, a bridge).
 
     version = 3
     partition = [["n1", "n2"], ["n3", "n4", "n5"]]
@@ -120,6 +121,7 @@ class FaultFilter:
         self.faults = Faults()
         self._stamp: tuple[int, int] | None = None
         self._groups: dict[str, int] = {}
+        self._cut: set[tuple[str, str]] = set()
         self.reload()
 
     def reload(self, force: bool = False) -> bool:
@@ -140,9 +142,20 @@ class FaultFilter:
         for number, group in enumerate(faults.partition):
             for member in group:
                 self._groups[member] = number
+        # Links that drop everything are cuts, one-way or not (ring, bridge):
+        # both ends enforce them, like a partition.
+        self._cut = {
+            (source, target)
+            for link in faults.links
+            if link.drop >= 1.0
+            for source in link.sources
+            for target in link.targets
+        }
         return True
 
     def connected(self, source: str, target: str) -> bool:
+        if self._cut and (source, target) in self._cut:
+            return False
         if not self.faults.partition:
             return True
         unnamed = len(self.faults.partition)

@@ -106,6 +106,17 @@ class Client:
         self._round_robin = 0
         self._silent_until: dict[str, float] = {}  # nodes that just let an attempt time out
 
+    def _connect(self, node_id: str, endpoint: object) -> None:
+        """A node added after this client started, named by a redirect."""
+        if not isinstance(endpoint, str) or not endpoint.startswith("tcp://127.0.0.1:"):
+            return
+        dealer = self.context.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(endpoint)
+        self._sockets[node_id] = dealer
+        self._node_of[dealer] = node_id
+        self._poller.register(dealer, zmq.POLLIN)
+
     def close(self) -> None:
         for dealer in self._sockets.values():
             dealer.close(linger=0)
@@ -229,8 +240,10 @@ class Client:
         return request_id
 
     def _pick(self, preferred: str | None) -> str:
-        """`preferred`, else the next node in turn that has not just stayed silent."""
-        if preferred is not None:
+        """`preferred`, else the next node in turn that has not just stayed silent.
+        A leader this client has no address for (added after it started) is
+        reached through the others' redirects."""
+        if preferred is not None and preferred in self._sockets:
             return preferred
         ids = self.config.node_ids
         now = time.monotonic()
@@ -306,6 +319,10 @@ class Client:
             self._finish(state, response.result, None, source, outcomes, on_done)
         elif response.status == "not_leader":
             hint = response.leader_id
+            if hint is not None and hint not in self._sockets:
+                self._connect(hint, (response.result or {}).get("leader_address"))
+            if hint is not None and hint not in self._sockets:
+                hint = None  # a leader we cannot address: ask around, after a pause
             if hint is not None and self._silent_until.get(hint, 0.0) > time.monotonic():
                 hint = None  # a follower that has not noticed the leader is gone
             self.leader_hint = hint

@@ -12,11 +12,14 @@ Rules:
   each was active; `client_events()` leaves them out for the checkers.
 - With a path, every event is also appended to a JSON Lines file as it
   happens, so an interrupted run keeps what it recorded.
+- Clients and the nemesis record from their own threads: one lock orders
+  every event, so times in the list never go backwards.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,15 +42,17 @@ class History:
         self._next_process = clients
         self._open: dict[int, dict[str, Any]] = {}  # client -> its invoke event
         self._file: IO[str] | None = path.open("a") if path is not None else None
+        self._lock = threading.Lock()
 
     def invoke(
         self, client: int, f: str, key: Any, value: Any = None, node: str | None = None
     ) -> dict[str, Any]:
-        if client in self._open:
-            raise ValueError(f"client {client} invoked {f} with an operation still open")
-        event = self._event(self._process_of_client[client], "invoke", f, key, value, node)
-        self._open[client] = event
-        return event
+        with self._lock:
+            if client in self._open:
+                raise ValueError(f"client {client} invoked {f} with an operation still open")
+            event = self._event(self._process_of_client[client], "invoke", f, key, value, node)
+            self._open[client] = event
+            return event
 
     def complete(
         self, client: int, outcome: str, value: Any = None, node: str | None = None
@@ -55,22 +60,24 @@ class History:
         """End `client`'s open operation; `value` defaults to the invoked one."""
         if outcome not in ("ok", "fail", "info"):
             raise ValueError(f"an operation ends ok, fail or info, not {outcome!r}")
-        invoked = self._open.pop(client)
-        event = self._event(
-            invoked["process"],
-            outcome,
-            invoked["f"],
-            invoked["key"],
-            invoked["value"] if value is None else value,
-            node,
-        )
-        if outcome == "info":
-            self._process_of_client[client] = self._next_process
-            self._next_process += 1
-        return event
+        with self._lock:
+            invoked = self._open.pop(client)
+            event = self._event(
+                invoked["process"],
+                outcome,
+                invoked["f"],
+                invoked["key"],
+                invoked["value"] if value is None else value,
+                node,
+            )
+            if outcome == "info":
+                self._process_of_client[client] = self._next_process
+                self._next_process += 1
+            return event
 
     def fault(self, name: str, phase: str, **detail: Any) -> dict[str, Any]:
-        return self._event(NEMESIS, "info", name, None, {"phase": phase, **detail}, None)
+        with self._lock:
+            return self._event(NEMESIS, "info", name, None, {"phase": phase, **detail}, None)
 
     def close_open(self) -> None:
         """The run ended with operations in flight: their outcome is unknown."""
@@ -78,12 +85,14 @@ class History:
             self.complete(client, "info")
 
     def client_events(self) -> list[dict[str, Any]]:
-        return [event for event in self.events if event["process"] != NEMESIS]
+        with self._lock:
+            return [event for event in self.events if event["process"] != NEMESIS]
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     def _event(
         self, process: Any, kind: str, f: str, key: Any, value: Any, node: str | None

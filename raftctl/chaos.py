@@ -1,0 +1,486 @@
+"""`raftctl chaos`: a workload and a nemesis against a real local cluster, then a verdict.
+
+Rules:
+- A run starts a fresh cluster in OUT/cluster (or uses the one at an explicit
+  `--dir`), waits for a leader, sets the workload up, then runs the clients
+  (one thread and one client session each, one operation open at a time), the
+  nemesis and a monitor together for the duration.
+- At the end (or on Ctrl-C) the clients finish their open operation, the
+  nemesis heals everything, the cluster settles (a leader, a probe write), the
+  workload's final reads run, and every checker judges what was recorded.
+- OUT holds history.jsonl (written as it happens), results.json, and each
+  node's node.log and events.jsonl under OUT/nodes/.
+- Exit codes: 0 valid, 1 invalid, 3 the cluster never became available (no
+  leader at the start, or none after healing), 5 unknown (a checker ran out
+  of budget).
+- The seed fixes the fault schedule and what each client does; the replay
+  command printed with the verdict runs the same schedule again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.messages import Put
+from raftctl import chaos_checks
+from raftctl.checker import INVALID, UNKNOWN, VALID
+from raftctl.client import Client
+from raftctl.cluster import ClusterDir
+from raftctl.control import Controller
+from raftctl.errors import Unavailable, UsageError
+from raftctl.history import History
+from raftctl.nemesis import Nemesis, ScheduledFault, parse_nemesis, schedule
+from raftctl.workloads import Planned, Verdict, Workload, make_workload
+
+__all__ = [
+    "CHAOS_CLUSTER_SETTINGS",
+    "EXIT_INVALID",
+    "EXIT_UNAVAILABLE",
+    "EXIT_UNKNOWN",
+    "ChaosOptions",
+    "ChaosRun",
+    "collect_logs",
+    "write_results",
+]
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_UNKNOWN = 0, 1, 3, 5
+UNAVAILABLE = "unavailable"
+
+# Faster timers than the default, so that a minute holds many faults; still
+# wide enough for a busy 2-core machine running five nodes and the clients.
+CHAOS_CLUSTER_SETTINGS: dict[str, Any] = {
+    "tick_ms": 25,
+    "heartbeat_interval_ms": 75,
+    "election_timeout_ms_min": 700,
+    "election_timeout_ms_max": 1400,
+    "lease_drift_ms": 100,
+    "snapshot_threshold_entries": 2000,
+}
+START_TIMEOUT_S = 30.0
+SETTLE_TIMEOUT_S = 30.0
+FINAL_READ_TIMEOUT_S = 10.0
+MONITOR_EVERY_S = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosOptions:
+    """Everything a run is made of; `replay_command` says it back."""
+
+    seed: int
+    out: Path
+    nodes: int = 5
+    duration_s: float = 30.0
+    workload: str = "register"
+    nemesis: str = "all"
+    clients: int = 5
+    rate: float = 100.0  # operations per second over all clients; 0: as fast as they can
+    read_consistency: str = "linearizable"
+    cluster_dir: Path | None = None  # an explicit --dir; default OUT/cluster
+    op_timeout_s: float = 3.0
+    cluster_settings: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.nodes < 1:
+            raise UsageError("--nodes must be at least 1")
+        if self.duration_s <= 0:
+            raise UsageError("--duration must be positive")
+        if self.clients < 1:
+            raise UsageError("--clients must be at least 1")
+        if self.rate < 0:
+            raise UsageError("--rate must be >= 0 (0: as fast as the clients can)")
+        if self.read_consistency not in ("linearizable", "lease", "stale"):
+            raise UsageError("--read-consistency is linearizable, lease or stale")
+        parse_nemesis(self.nemesis)
+
+    def replay_command(self) -> str:
+        dir_part = f" --dir {self.cluster_dir}" if self.cluster_dir is not None else ""
+        return (
+            f"raftctl chaos --nodes {self.nodes} --duration {self.duration_s:g} "
+            f"--workload {self.workload} --nemesis {self.nemesis} --clients {self.clients} "
+            f"--rate {self.rate:g} --read-consistency {self.read_consistency} "
+            f"--seed {self.seed}{dir_part}"
+        )
+
+
+class _Counters:
+    """Live figures for the terminal view."""
+
+    def __init__(self) -> None:
+        self.by_type = {"ok": 0, "fail": 0, "info": 0}
+        self.leader: str | None = None
+        self.term: int | None = None
+
+
+class ChaosRun:
+    """One experiment; `run()` returns its exit code and writes OUT."""
+
+    def __init__(
+        self,
+        options: ChaosOptions,
+        progress: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        options.validate()
+        self.options = options
+        self.out = options.out
+        self.workload: Workload = make_workload(options.workload)
+        self.specs = parse_nemesis(options.nemesis)
+        self.schedule: list[ScheduledFault] = schedule(self.specs, options.duration_s, options.seed)
+        self.progress = progress or (lambda text, final: None)
+        self.stop = threading.Event()
+        self.interrupted = False
+        self.counters = _Counters()
+        self.leaders: list[dict[str, Any]] = []
+        self.failures: list[BaseException] = []
+        self.created_cluster = False
+
+    # -- the cluster -------------------------------------------------------------------
+
+    def cluster_path(self) -> Path:
+        return self.options.cluster_dir or self.out / "cluster"
+
+    def prepare(self) -> ClusterDir:
+        """Create OUT and the cluster (or adopt the explicit one) and start it."""
+        if self.out.exists() and any(self.out.iterdir()):
+            raise UsageError(f"{self.out} already holds a run: choose another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.cluster_path()
+        if not (path / "cluster.toml").exists():
+            settings = {**CHAOS_CLUSTER_SETTINGS, **self.options.cluster_settings}
+            if any(spec.kind == "power-cut" for spec in self.specs):
+                settings.setdefault("power_loss_mode", True)
+            ClusterDir.create(path, self.options.nodes, 0, **settings)
+            self.created_cluster = True
+        cluster = ClusterDir(path)
+        for node_id in cluster.node_ids():
+            if cluster.state(node_id) == "paused":
+                cluster.resume(node_id)
+            cluster.start(node_id)
+        return cluster
+
+    def wait_for_leader(self, timeout_s: float) -> bool:
+        control = Controller(self.cluster_path(), timeout_s)
+        try:
+            control.leader()
+            return True
+        except Unavailable:
+            return False
+        finally:
+            control.close()
+
+    # -- the run -----------------------------------------------------------------------
+
+    def run(self) -> int:
+        cluster = self.prepare()
+        history = History(self.options.clients, self.out / "history.jsonl")
+        started_wall = time.time()
+        try:
+            if not self.wait_for_leader(START_TIMEOUT_S):
+                return self._finish(
+                    history, [], None, None, UNAVAILABLE, "no leader within 30 s of starting"
+                )
+            with Client(cluster.config, f"chaos-{self.options.seed}-setup") as client:
+                try:
+                    self.workload.setup(client, self.options.op_timeout_s * 3)
+                except Unavailable as error:
+                    return self._finish(
+                        history, [], None, None, UNAVAILABLE, f"the workload's setup: {error}"
+                    )
+            nemesis = Nemesis(self.cluster_path(), history, self.schedule)
+            run_start = time.monotonic_ns()
+            with self._interruptible():
+                self._run_phase(history, nemesis)
+            run_end = time.monotonic_ns()
+            for failure in self.failures:
+                raise failure
+            self.progress("healing the cluster and letting it settle", True)
+            nemesis.heal_all()
+            heal_at = time.monotonic_ns()
+            recovered = self._settle(cluster)
+            if recovered:
+                self._final_reads(history, cluster)
+            history.close_open()
+            window = (run_start, run_end, heal_at)
+            return self._judge(history, nemesis, window, recovered, started_wall)
+        finally:
+            history.close()
+            collect_logs(self.cluster_path(), self.out)
+            if self.created_cluster and self.options.cluster_dir is None:
+                ClusterDir(self.cluster_path()).stop_all(grace_s=3.0)
+
+    def _run_phase(self, history: History, nemesis: Nemesis) -> None:
+        options = self.options
+        started = time.monotonic()
+        threads = [
+            threading.Thread(target=self._guard(self._client_loop), args=(history, c, started))
+            for c in range(options.clients)
+        ]
+        threads.append(threading.Thread(target=self._guard(nemesis.run), args=(started, self.stop)))
+        monitor = threading.Thread(target=self._guard(self._monitor), daemon=True)
+        for thread in threads:
+            thread.start()
+        monitor.start()
+        deadline = started + options.duration_s
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            self.stop.wait(min(0.5, max(0.0, deadline - time.monotonic())))
+            self.progress(self._progress_line(started, nemesis), False)
+        self.stop.set()
+        for thread in threads:
+            thread.join()
+        monitor.join(timeout=5)
+        self.progress(self._progress_line(started, nemesis), True)
+
+    def _guard(self, target: Callable[..., None]) -> Callable[..., None]:
+        """A thread's bug stops the run and is raised again on the main thread."""
+
+        def guarded(*args: Any) -> None:
+            try:
+                target(*args)
+            except BaseException as error:
+                self.failures.append(error)
+                self.stop.set()
+
+        return guarded
+
+    def _client_loop(self, history: History, index: int, started: float) -> None:
+        options = self.options
+        rng = random.Random(f"client-{options.seed}-{index}")
+        interval = options.clients / options.rate if options.rate else 0.0
+        due = started + rng.uniform(0, interval)
+        seen: dict[Any, Any] = {}
+        node_ids = ClusterDir(self.cluster_path()).node_ids()
+        client = Client(
+            ClusterDir(self.cluster_path()).config, f"chaos-{options.seed}-{index}-{os.getpid()}"
+        )
+        try:
+            counter = 0
+            end = started + options.duration_s
+            while not self.stop.is_set():
+                if interval:
+                    due = max(due + interval, time.monotonic() - interval)
+                    if self.stop.wait(max(0.0, due - time.monotonic())):
+                        break
+                if time.monotonic() >= end:
+                    break
+                counter += 1
+                op = self.workload.plan(rng, index, counter, seen)
+                self._perform(history, client, index, op, rng, node_ids, seen)
+        finally:
+            client.close()
+
+    def _perform(
+        self,
+        history: History,
+        client: Client,
+        index: int,
+        op: Planned,
+        rng: random.Random,
+        node_ids: tuple[str, ...],
+        seen: dict[Any, Any],
+    ) -> None:
+        consistency = self.options.read_consistency
+        node = rng.choice(node_ids) if consistency == "stale" else None
+        history.invoke(index, op.f, op.key, op.value, node)
+        done = self.workload.execute(client, op, consistency, node, self.options.op_timeout_s)
+        history.complete(index, done.type, done.value, done.node)
+        self.counters.by_type[done.type] += 1
+        if done.type == "ok" and op.key is not None:
+            seen[op.key] = done.value[1] if op.f == "cas" else done.value
+
+    def _monitor(self) -> None:
+        """Who leads, in which term: for the terminal view and the report."""
+        while not self.stop.is_set():
+            control = Controller(self.cluster_path(), 5.0)
+            try:
+                rows = control.status()["nodes"]
+            finally:
+                control.close()
+            leader = Controller.established_leader(rows, None)
+            name, term = leader if leader else (None, None)
+            if (name, term) != (self.counters.leader, self.counters.term):
+                self.counters.leader, self.counters.term = name, term
+                self.leaders.append({"time": time.monotonic_ns(), "leader": name, "term": term})
+            self.stop.wait(MONITOR_EVERY_S)
+
+    def _progress_line(self, started: float, nemesis: Nemesis) -> str:
+        elapsed = time.monotonic() - started
+        counts = self.counters.by_type
+        total = sum(counts.values())
+        faults = ", ".join(nemesis.active_names()) or "none"
+        leader = self.counters.leader or "-"
+        term = self.counters.term if self.counters.term is not None else "-"
+        return (
+            f"chaos {min(elapsed, self.options.duration_s):5.1f}/{self.options.duration_s:g}s  "
+            f"ops {total} ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} info)  "
+            f"{total / max(elapsed, 1e-9):5.0f} ops/s  leader {leader} term {term}  "
+            f"faults: {faults}"
+        )
+
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """Ctrl-C ends the run early but still heals and checks; a second one aborts."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def interrupt(signum: int, frame: object) -> None:
+            self.interrupted = True
+            self.stop.set()
+            signal.signal(signal.SIGINT, previous)
+            print("\nraftctl: interrupted: healing, then checking", file=sys.stderr)
+
+        previous = signal.signal(signal.SIGINT, interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    # -- the end -----------------------------------------------------------------------
+
+    def _settle(self, cluster: ClusterDir) -> bool:
+        """A leader again, and a write that gets through: the cluster recovered."""
+        if not self.wait_for_leader(SETTLE_TIMEOUT_S):
+            return False
+        with Client(ClusterDir(cluster.path).config, f"chaos-{self.options.seed}-probe") as c:
+            try:
+                c.call(Put("chaos-probe", str(time.time())), timeout_s=SETTLE_TIMEOUT_S)
+            except Unavailable:
+                return False
+        return True
+
+    def _final_reads(self, history: History, cluster: ClusterDir) -> None:
+        config = ClusterDir(cluster.path).config
+        with Client(config, f"chaos-{self.options.seed}-final-{os.getpid()}") as client:
+            for op in self.workload.final_reads():
+                # Final reads are linearizable whatever the run's reads were.
+                history.invoke(0, op.f, op.key, op.value, None)
+                done = self.workload.execute(client, op, "linearizable", None, FINAL_READ_TIMEOUT_S)
+                history.complete(0, done.type, done.value, done.node)
+
+    def _judge(
+        self,
+        history: History,
+        nemesis: Nemesis,
+        window: tuple[int, int, int],
+        recovered: bool,
+        started_wall: float,
+    ) -> int:
+        run_start, run_end, heal_at = window
+        events = history.client_events()
+        checks: list[Verdict] = []
+        began = time.monotonic()
+        checks.append(self.workload.check(events))
+        checker_ms = round((time.monotonic() - began) * 1000)
+        checks[0].details["elapsed_ms"] = checker_ms
+        path = self.cluster_path()
+        checks.append(chaos_checks.election_safety(path))
+        if recovered:
+            with Client(ClusterDir(path).config, f"chaos-{self.options.seed}-digest") as client:
+                checks.append(
+                    chaos_checks.state_digests(ClusterDir(path), client, SETTLE_TIMEOUT_S)
+                )
+        checks.append(chaos_checks.tracebacks(path))
+        figures = chaos_checks.availability(history.events, run_start, run_end, heal_at)
+        verdicts = {check.verdict for check in checks}
+        if INVALID in verdicts:
+            verdict = INVALID
+        elif not recovered:
+            verdict = UNAVAILABLE
+        elif UNKNOWN in verdicts:
+            verdict = UNKNOWN
+        else:
+            verdict = VALID
+        reason = None if recovered else "no leader, or no write getting through, after healing"
+        return self._finish(
+            history,
+            checks,
+            figures,
+            nemesis,
+            verdict,
+            reason,
+            started_wall=started_wall,
+        )
+
+    def _finish(
+        self,
+        history: History,
+        checks: list[Verdict],
+        figures: dict[str, Any] | None,
+        nemesis: Nemesis | None,
+        verdict: str,
+        reason: str | None,
+        started_wall: float | None = None,
+    ) -> int:
+        options = self.options
+        exit_code = {
+            VALID: EXIT_VALID,
+            INVALID: EXIT_INVALID,
+            UNAVAILABLE: EXIT_UNAVAILABLE,
+            UNKNOWN: EXIT_UNKNOWN,
+        }[verdict]
+        self.results = {
+            "ok": verdict == VALID,
+            "verdict": verdict,
+            "exit_code": exit_code,
+            "reason": reason,
+            "replay": options.replay_command(),
+            "seed": options.seed,
+            "workload": options.workload,
+            "nodes": options.nodes,
+            "clients": options.clients,
+            "rate": options.rate,
+            "duration_s": options.duration_s,
+            "read_consistency": options.read_consistency,
+            "nemesis": [spec.describe() for spec in self.specs],
+            "interrupted": self.interrupted,
+            "out": str(self.out),
+            "cluster_dir": str(self.cluster_path()),
+            "started_at": started_wall,
+            "operations": (figures or {}).get("operations", {}),
+            "availability": figures,
+            "checks": [
+                {
+                    "checker": check.checker,
+                    "verdict": check.verdict,
+                    "explanation": check.explanation,
+                    "offending": check.offending,
+                    "details": check.details,
+                }
+                for check in checks
+            ],
+            "faults": nemesis.done if nemesis is not None else [],
+            "schedule": [fault.to_dict() for fault in self.schedule],
+            "leaders": self.leaders,
+            "history_events": len(history.events),
+        }
+        write_results(self.out, self.results)
+        return exit_code
+
+
+def write_results(out: Path, results: dict[str, Any]) -> None:
+    temporary = out / "results.json.tmp"
+    temporary.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    temporary.replace(out / "results.json")
+
+
+def collect_logs(cluster_path: Path, out: Path) -> None:
+    """Every node's log and events under OUT/nodes/<id>/ (removed nodes too)."""
+    if not cluster_path.is_dir():
+        return
+    for node_dir in sorted(p for p in cluster_path.iterdir() if p.is_dir()):
+        for name in ("node.log", "events.jsonl", "exit.json"):
+            if (node_dir / name).exists():
+                target = out / "nodes" / node_dir.name
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(node_dir / name, target / name)

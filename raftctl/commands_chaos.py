@@ -1,0 +1,159 @@
+"""The chaos command: parse, show progress, print the verdict; raftctl.chaos runs it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from raftctl.cli import DirOption, Globals, JsonOption, app
+from raftctl.errors import RaftctlError
+from raftctl.render import Output
+
+DEFAULT_OUT_ROOT = Path("chaos-runs")
+PLAIN_PROGRESS_EVERY_S = 5.0
+
+
+class _Progress:
+    """One refreshing line on a terminal; a line every few seconds otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last_plain = 0.0
+        self.width = 0
+
+    def __call__(self, text: str, final: bool) -> None:
+        if self.tty:
+            padded = text.ljust(self.width)
+            self.width = len(text)
+            sys.stderr.write("\r" + padded + ("\n" if final else ""))
+        elif final or time.monotonic() - self.last_plain >= PLAIN_PROGRESS_EVERY_S:
+            self.last_plain = time.monotonic()
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def summary(results: dict[str, Any]) -> str:
+    """The verdict for people: first line the verdict, last line the replay."""
+    figures = results.get("availability") or {}
+    operations = results.get("operations") or {}
+    lines = [
+        f"{results['verdict'].upper()}: {results['workload']} on {results['nodes']} nodes for "
+        f"{results['duration_s']:g} s, {len(results['faults'])} faults"
+        + (" (interrupted)" if results.get("interrupted") else "")
+    ]
+    if results.get("reason"):
+        lines.append(f"  why: {results['reason']}")
+    if figures:
+        latency = figures["latency_ms"]
+        during = figures["ok_per_s_during_faults"]
+        lines.append(
+            f"  operations: {operations.get('ok', 0)} ok, {operations.get('fail', 0)} fail, "
+            f"{operations.get('info', 0)} info; {figures['ok_per_s']} ok/s "
+            f"({during if during is not None else '-'} under faults, "
+            f"{figures['ok_per_s_without_faults']} without); latency p50 {latency['p50']} ms, "
+            f"p99 {latency['p99']} ms"
+            + (
+                f"; recovered {figures['recovery_s']} s after healing"
+                if figures.get("recovery_s") is not None
+                else ""
+            )
+        )
+    for note in results.get("notes", []):
+        lines.append(f"  note: {note}")
+    for check in results["checks"]:
+        explanation = check["explanation"].replace("\n", "\n      ")
+        lines.append(f"  {check['checker']}: {check['verdict']}: {explanation}")
+    lines.append(f"  out: {results['out']}")
+    lines.append(f"replay: {results['replay']}")
+    return "\n".join(lines)
+
+
+@app.command()
+def chaos(
+    ctx: typer.Context,
+    nodes: Annotated[int, typer.Option(help="Cluster size (for a new cluster).")] = 5,
+    duration: Annotated[float, typer.Option(help="Seconds of workload and faults.")] = 30.0,
+    workload: Annotated[
+        str, typer.Option(help="register (read/write/cas), bank (transfers) or set (adds).")
+    ] = "register",
+    nemesis: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated faults, each KIND[:TARGET]: kill, pause, kill-leader, "
+            "partition, delay, loss, duplicate, snapshot-storm, isolate-compact, transfer, "
+            "membership, power-cut, slow-fsync, failpoint; all; none."
+        ),
+    ] = "all",
+    clients: Annotated[int, typer.Option(help="Concurrent clients.")] = 5,
+    rate: Annotated[float, typer.Option(help="Operations per second in all; 0: no limit.")] = 100,
+    read_consistency: Annotated[
+        str, typer.Option(help="Reads: linearizable, lease or stale (stale ones may fail!).")
+    ] = "linearizable",
+    seed: Annotated[int | None, typer.Option(help="Replay this seed (default: random).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where the run goes (default ./chaos-runs/TIME-WORKLOAD-seedN)."),
+    ] = None,
+    control: Annotated[
+        str | None,
+        typer.Option(
+            help="Run a scripted negative control instead: stale-read, lease-drift or "
+            "power-loss (each must end invalid)."
+        ),
+    ] = None,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+) -> None:
+    """Run a workload against a fresh cluster while a nemesis injects faults,
+    heal, check the history, and exit 0 valid, 1 invalid, 3 unavailable,
+    5 unknown.
+
+    Example: raftctl chaos --workload bank --nemesis partition,kill:leader --duration 60
+    """
+    from raftctl.chaos import ChaosOptions, ChaosRun
+    from raftctl.controls import CONTROLS, run_control
+
+    before = ctx.find_root().obj if isinstance(ctx.find_root().obj, Globals) else Globals()
+    json_mode = json_mode or before.json_mode
+    output = Output(json_mode)
+    chosen_seed = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
+    label = control or workload
+    out_dir = (
+        out or DEFAULT_OUT_ROOT / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-seed{chosen_seed}"
+    )
+    progress = _Progress()
+    try:
+        if control is not None:
+            if control not in CONTROLS:
+                raise typer.BadParameter(
+                    f"use one of {', '.join(CONTROLS)}", param_hint="--control"
+                )
+            code, results = run_control(control, chosen_seed, out_dir, progress)
+        else:
+            if workload not in ("register", "bank", "set"):
+                raise typer.BadParameter("use register, bank or set", param_hint="--workload")
+            options = ChaosOptions(
+                seed=chosen_seed,
+                out=out_dir,
+                nodes=nodes,
+                duration_s=duration,
+                workload=workload,
+                nemesis=nemesis,
+                clients=clients,
+                rate=rate,
+                read_consistency=read_consistency,
+                cluster_dir=directory or before.directory,
+            )
+            run = ChaosRun(options, progress)
+            code = run.run()
+            results = run.results
+    except RaftctlError as error:
+        output.error(error)
+        raise typer.Exit(error.exit_code) from None
+    output.document(results, summary(results))
+    raise typer.Exit(code)

@@ -1,0 +1,597 @@
+"""The chaos nemesis: a seeded schedule of faults, and the hands that inject them.
+
+Rules:
+- `--nemesis` is a comma-separated list of fault kinds, each with an optional
+  target after a colon (`kill:leader,partition:ring,loss`); `all` is every kind.
+  A target is a word (leader, one, minority, majority, all) or node ids joined
+  by `+` (`pause:n1+n2`).
+- The schedule follows from the seed alone: the kinds come round in a seeded
+  shuffled order, so that a run of a minute meets every kind; each fault holds
+  for 2-4 s (longer than an election timeout) with a gap of 0.5-1.5 s before
+  the next. Choices that depend on the cluster at the moment (who leads, which
+  nodes run) are drawn from a generator seeded per fault.
+- One fault at a time; every fault is undone at its end, and `heal_all`
+  undoes anything still in force (paused or stopped nodes, network faults,
+  failpoints, slow disks, skewed clocks), so a run always ends healed.
+- Every start and end is an event of the history's "nemesis" process, with
+  what was done to whom; a fault that could not be injected (no leader to
+  isolate, a refused transfer) says so in its end event (`skipped`).
+- Faults go through the documented doors only: signals via psutil by pid,
+  faults.toml, and the nodes' admin channel.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.failpoints import FAILPOINTS
+from node.faults import LinkFault
+from raftctl import protocol
+from raftctl.control import Controller
+from raftctl.errors import RaftctlError, UsageError
+from raftctl.history import History
+
+__all__ = [
+    "NEMESIS_KINDS",
+    "FaultSpec",
+    "Nemesis",
+    "ScheduledFault",
+    "parse_nemesis",
+    "schedule",
+]
+
+PROCESS_TARGETS = ("leader", "one", "minority", "majority", "all")
+PARTITION_SHAPES = ("leader", "one", "minority", "majority", "ring", "bridge", "one-way")
+
+# kind -> the targets it accepts (empty: it takes none) and its default target.
+NEMESIS_KINDS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "kill": (PROCESS_TARGETS, None),
+    "pause": (PROCESS_TARGETS, None),
+    "kill-leader": ((), None),
+    "partition": (PARTITION_SHAPES, None),
+    "delay": ((), None),
+    "loss": ((), None),
+    "duplicate": ((), None),
+    "snapshot-storm": ((), None),
+    "isolate-compact": ((), None),
+    "transfer": ((), None),
+    "membership": ((), None),
+    "power-cut": (("majority", "all"), "majority"),
+    "slow-fsync": (("leader", "one", "minority"), None),
+    "failpoint": (FAILPOINTS, None),
+}
+
+HOLD_S = (2.0, 4.0)
+GAP_S = (0.5, 1.5)
+ACTION_TIMEOUT_S = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """One item of `--nemesis`: a kind and, optionally, a fixed target."""
+
+    kind: str
+    target: str | None = None
+
+    def describe(self) -> str:
+        return self.kind if self.target is None else f"{self.kind}:{self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledFault:
+    """A fault of the schedule: when (seconds from the start), for how long, what."""
+
+    start_s: float
+    hold_s: float
+    kind: str
+    target: str
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start_s": round(self.start_s, 3),
+            "hold_s": round(self.hold_s, 3),
+            "kind": self.kind,
+            "target": self.target,
+        }
+
+
+def parse_nemesis(text: str) -> list[FaultSpec]:
+    """`kill:leader,partition,loss` -> specs; a mistake is a UsageError."""
+    specs: list[FaultSpec] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item == "all":
+            specs.extend(FaultSpec(kind) for kind in NEMESIS_KINDS)
+            continue
+        if item == "none":
+            continue
+        kind, _, target = item.partition(":")
+        if kind not in NEMESIS_KINDS:
+            raise UsageError(
+                f"unknown nemesis {kind!r}: use all, none or {', '.join(NEMESIS_KINDS)}"
+            )
+        targets, _ = NEMESIS_KINDS[kind]
+        if target:
+            is_ids = kind in ("kill", "pause") and all(
+                part.startswith("n") and part[1:].isdigit() for part in target.split("+")
+            )
+            if target not in targets and not is_ids:
+                accepted = ", ".join(targets) if targets else "no target"
+                extra = " or node ids joined by +" if kind in ("kill", "pause") else ""
+                raise UsageError(f"nemesis {kind} takes {accepted}{extra}, not {target!r}")
+        specs.append(FaultSpec(kind, target or None))
+    return specs
+
+
+def schedule(specs: list[FaultSpec], duration_s: float, seed: int) -> list[ScheduledFault]:
+    """The faults of a run of `duration_s`, from the seed alone."""
+    rng = random.Random(f"nemesis-{seed}")
+    faults: list[ScheduledFault] = []
+    if not specs:
+        return faults
+    moment = rng.uniform(*GAP_S) + 1.0  # let the workload find the leader first
+    order: list[FaultSpec] = []
+    while True:
+        if not order:
+            order = list(specs)
+            rng.shuffle(order)
+        spec = order.pop()
+        hold = rng.uniform(*HOLD_S)
+        if moment + hold > duration_s - 0.5:
+            break
+        targets, default = NEMESIS_KINDS[spec.kind]
+        target = spec.target or default or (rng.choice(targets) if targets else "")
+        faults.append(ScheduledFault(moment, hold, spec.kind, target, rng.randrange(1 << 30)))
+        moment += hold + rng.uniform(*GAP_S)
+    return faults
+
+
+@dataclass(slots=True)
+class _Active:
+    """A fault in force: what to undo at its end, and what happened."""
+
+    fault: ScheduledFault
+    rng: random.Random
+    nodes: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+    undo: Callable[[], None] | None = None
+    step: Callable[[], None] | None = None
+    step_every_s: float = 1.0
+
+
+class Nemesis:
+    """Injects a schedule of faults into the cluster at `path`, recording each."""
+
+    def __init__(self, path: Path, history: History, faults: list[ScheduledFault]) -> None:
+        self.path = path
+        self.history = history
+        self.faults = faults
+        self.active: _Active | None = None
+        self.done: list[dict[str, Any]] = []  # every fault, with its window and detail
+        self.failure: BaseException | None = None
+        self._lock = threading.Lock()
+
+    # -- the run -------------------------------------------------------------------
+
+    def run(self, started: float, stop: threading.Event) -> None:
+        """Run the schedule from `started` (time.monotonic()) until done or `stop`."""
+        try:
+            for fault in self.faults:
+                if stop.wait(max(0.0, started + fault.start_s - time.monotonic())):
+                    break
+                self._start(fault)
+                end_at = started + fault.start_s + fault.hold_s
+                while not stop.is_set() and time.monotonic() < end_at:
+                    active = self.active
+                    wait = end_at - time.monotonic()
+                    if active is not None and active.step is not None:
+                        wait = min(wait, active.step_every_s)
+                    if stop.wait(max(0.0, wait)):
+                        break
+                    if active is not None and active.step is not None:
+                        self._guarded(active, active.step)
+                self._end()
+        except BaseException as error:  # a bug: the main thread re-raises it
+            self.failure = error
+            raise
+
+    def active_names(self) -> list[str]:
+        with self._lock:
+            active = self.active
+        return [] if active is None else [self._label(active.fault)]
+
+    def heal_all(self) -> dict[str, Any]:
+        """Undo whatever is in force, then make sure every node runs, unpaused,
+        with no network fault, failpoint, slow disk or skewed clock."""
+        if self.active is not None:
+            self._end()
+        healed: dict[str, Any] = {"restarted": [], "resumed": []}
+        with self._control() as control:
+            cluster = control.cluster
+            control.write_faults(partition=(), links=())
+            for node_id in cluster.node_ids():
+                state = cluster.state(node_id)
+                if state == "paused":
+                    cluster.resume(node_id)
+                    healed["resumed"].append(node_id)
+                elif state == "stopped":
+                    cluster.start(node_id)
+                    healed["restarted"].append(node_id)
+            for node_id in cluster.node_ids():
+                self._reset_switches(control, node_id)
+        self.history.fault("heal", "end", **healed)
+        return healed
+
+    # -- starting and ending one fault ---------------------------------------------
+
+    @staticmethod
+    def _label(fault: ScheduledFault) -> str:
+        return f"{fault.kind}:{fault.target}" if fault.target else fault.kind
+
+    def _control(self, timeout_s: float = ACTION_TIMEOUT_S) -> _ControlScope:
+        return _ControlScope(self.path, timeout_s)
+
+    def _start(self, fault: ScheduledFault) -> None:
+        active = _Active(fault, random.Random(fault.seed))
+        self.history.fault(fault.kind, "start", target=fault.target)
+        starter = getattr(self, "_start_" + fault.kind.replace("-", "_"))
+        self._guarded(active, lambda: starter(active))
+        with self._lock:
+            self.active = active
+
+    def _end(self) -> None:
+        with self._lock:
+            active, self.active = self.active, None
+        if active is None:
+            return
+        if active.undo is not None:
+            self._guarded(active, active.undo)
+        fault = active.fault
+        self.history.fault(fault.kind, "end", target=fault.target, **active.detail)
+        self.done.append({**fault.to_dict(), "detail": dict(active.detail)})
+
+    def _guarded(self, active: _Active, action: Callable[[], None]) -> None:
+        """A fault the cluster's state does not allow (no leader, a refusal) is
+        skipped and says why; anything else is a bug and propagates."""
+        try:
+            action()
+        except RaftctlError as error:
+            active.detail.setdefault("skipped", []).append(str(error))
+
+    # -- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def _running(control: Controller) -> list[str]:
+        cluster = control.cluster
+        return [n for n in cluster.node_ids() if cluster.state(n) == "running"]
+
+    def _targets(self, control: Controller, active: _Active) -> list[str]:
+        """The nodes a process fault hits: a word resolved now, or ids."""
+        target = active.fault.target
+        ids = list(control.cluster.node_ids())
+        if target not in PROCESS_TARGETS:
+            return [n for n in target.split("+") if n in ids]
+        if target == "all":
+            return ids
+        if target == "leader":
+            return [control.leader()[0]]
+        if target == "one":
+            return [active.rng.choice(ids)]
+        size = (len(ids) - 1) // 2 if target == "minority" else len(ids) // 2 + 1
+        return sorted(active.rng.sample(ids, size))
+
+    @staticmethod
+    def _reset_switches(control: Controller, node_id: str) -> None:
+        if control.cluster.state(node_id) != "running":
+            return
+        client = control.client
+        client.admin(node_id, "failpoint", {"off": True}, timeout_s=0.5)
+        client.admin(node_id, "disk", {"fsync_delay_ms": 0}, timeout_s=0.5)
+        client.admin(node_id, "clock", {"rate": 1.0}, timeout_s=0.5)
+
+    # -- process faults --------------------------------------------------------------
+
+    def _start_kill(self, active: _Active) -> None:
+        with self._control() as control:
+            victims = self._targets(control, active)
+            for node_id in victims:
+                control.cluster.kill(node_id)
+        active.detail["nodes"] = victims
+
+        def restart() -> None:
+            with self._control() as control:
+                for node_id in victims:
+                    control.cluster.start(node_id)
+
+        active.undo = restart
+
+    def _start_pause(self, active: _Active) -> None:
+        with self._control() as control:
+            victims = self._targets(control, active)
+            for node_id in victims:
+                control.cluster.pause(node_id)
+        active.detail["nodes"] = victims
+
+        def resume() -> None:
+            with self._control() as control:
+                for node_id in victims:
+                    control.cluster.resume(node_id)
+
+        active.undo = resume
+
+    def _start_kill_leader(self, active: _Active) -> None:
+        killed: list[str] = []
+        active.detail["nodes"] = killed
+
+        def kill_whoever_leads() -> None:
+            with self._control(3.0) as control:
+                for node_id in killed:  # only one down at a time: the rest elect
+                    control.cluster.start(node_id)
+                leader, _ = control.leader()
+                control.cluster.kill(leader)
+                killed.append(leader)
+
+        def restart() -> None:
+            with self._control() as control:
+                for node_id in set(killed):
+                    control.cluster.start(node_id)
+
+        active.step, active.step_every_s, active.undo = kill_whoever_leads, 1.5, restart
+        kill_whoever_leads()
+
+    # -- network faults --------------------------------------------------------------
+
+    def _start_partition(self, active: _Active) -> None:
+        shape = active.fault.target
+        with self._control() as control:
+            ids = list(control.cluster.node_ids())
+            rng = active.rng
+            links: tuple[LinkFault, ...] = ()
+            groups: tuple[tuple[str, ...], ...] = ()
+            if shape in ("leader", "minority", "majority", "one-way"):
+                leader = control.leader()[0]
+                others = [n for n in ids if n != leader]
+            if shape == "leader":
+                groups = ((leader,),)
+            elif shape == "one":
+                groups = ((rng.choice(ids),),)
+            elif shape in ("minority", "majority"):
+                small = (len(ids) - 1) // 2
+                if shape == "minority":  # the leader cut off with a minority
+                    side = (leader, *rng.sample(others, small - 1)) if small else (leader,)
+                else:  # the leader keeps a majority; a minority of followers is cut
+                    side = tuple(rng.sample(others, max(1, small)))
+                groups = (tuple(sorted(side)),)
+            elif shape == "ring":
+                order = rng.sample(ids, len(ids))
+                links = _cut_all_but(order, _ring_neighbours(order))
+            elif shape == "bridge":
+                order = rng.sample(ids, len(ids))
+                middle = len(order) // 2
+                bridge, left, right = order[middle], order[:middle], order[middle + 1 :]
+                links = (
+                    LinkFault(tuple(left), tuple(right), drop=1.0),
+                    LinkFault(tuple(right), tuple(left), drop=1.0),
+                )
+                active.detail["bridge"] = bridge
+            else:  # one-way: the leader talks, nobody hears, or it hears, nobody hears it
+                if rng.random() < 0.5:
+                    links = (LinkFault(tuple(others), (leader,), drop=1.0),)
+                    active.detail["direction"] = f"followers -> {leader} cut"
+                else:
+                    links = (LinkFault((leader,), tuple(others), drop=1.0),)
+                    active.detail["direction"] = f"{leader} -> followers cut"
+            control.write_faults(partition=groups, links=links)
+        if groups:
+            rest = [n for n in ids if all(n not in g for g in groups)]
+            active.detail["groups"] = [list(g) for g in groups] + [rest]
+        if links:
+            active.detail["links"] = [
+                {"from": list(link.sources), "to": list(link.targets)} for link in links
+            ]
+        active.undo = self._clear_network
+
+    def _clear_network(self) -> None:
+        with self._control() as control:
+            control.write_faults(partition=(), links=())
+
+    def _start_links(self, active: _Active, **trouble: Any) -> None:
+        with self._control() as control:
+            ids = tuple(control.cluster.node_ids())
+            control.write_faults(links=(LinkFault(ids, ids, **trouble),))
+        active.detail.update(trouble)
+        active.undo = self._clear_network
+
+    def _start_delay(self, active: _Active) -> None:
+        delay = active.rng.randint(20, 150)
+        self._start_links(active, delay_ms=delay, jitter_ms=delay // 2)
+
+    def _start_loss(self, active: _Active) -> None:
+        self._start_links(active, drop=round(active.rng.uniform(0.1, 0.35), 2))
+
+    def _start_duplicate(self, active: _Active) -> None:
+        self._start_links(active, duplicate=round(active.rng.uniform(0.2, 0.5), 2))
+
+    # -- Raft faults -----------------------------------------------------------------
+
+    def _start_snapshot_storm(self, active: _Active) -> None:
+        taken: list[str] = []
+        active.detail["snapshots"] = taken
+
+        def snapshot_someone() -> None:
+            with self._control(3.0) as control:
+                running = self._running(control)
+                if running:
+                    node_id = active.rng.choice(running)
+                    answer = control.client.admin(node_id, "snapshot", {}, timeout_s=2.0)
+                    if answer is not None and answer.get("taken"):
+                        taken.append(f"{node_id}@{answer['index']}")
+
+        active.step, active.step_every_s = snapshot_someone, 0.3
+        snapshot_someone()
+
+    def _start_isolate_compact(self, active: _Active) -> None:
+        """Cut a follower off, let the log grow past it, compact everyone else:
+        when it comes back, only InstallSnapshot can catch it up."""
+        with self._control() as control:
+            leader = control.leader()[0]
+            followers = [n for n in self._running(control) if n != leader]
+            if not followers:
+                raise UsageError("no running follower to isolate")
+            victim = active.rng.choice(followers)
+            status = control.client.status(victim, 0.5) or {}
+            behind = int(status.get("last_log_index") or 0)
+            control.write_faults(partition=((victim,),), links=())
+        active.detail.update(node=victim, its_last_index=behind, compacted_at=None)
+
+        def compact_past_it() -> None:
+            if active.detail["compacted_at"] is not None:
+                return
+            with self._control(3.0) as control:
+                others = [n for n in self._running(control) if n != victim]
+                marks = [control.client.status(n, 0.5) for n in others]
+                if not all(marks) or min(m["applied_index"] for m in marks if m) <= behind:
+                    return  # nothing committed past it yet: wait for the workload
+                answers = protocol.snapshot(control, others)
+                indexes = [a["index"] for a in answers if a.get("ok")]
+                if indexes and min(indexes) > behind:
+                    active.detail["compacted_at"] = min(indexes)
+
+        active.step, active.step_every_s, active.undo = compact_past_it, 0.5, self._clear_network
+
+    def _start_transfer(self, active: _Active) -> None:
+        transfers: list[str] = []
+        active.detail["transfers"] = transfers
+
+        def hand_over() -> None:
+            with self._control(4.0) as control:
+                leader = control.leader()[0]
+                followers = [n for n in self._running(control) if n != leader]
+                voters = (control.client.status(leader, 0.5) or {}).get("voters") or followers
+                eligible = [n for n in followers if n in voters]
+                if eligible:
+                    target = active.rng.choice(eligible)
+                    result = protocol.transfer_leader(control, target)
+                    transfers.append(f"{result['previous']}->{target} {result['elapsed_ms']}ms")
+
+        active.step, active.step_every_s = hand_over, 1.0
+        hand_over()
+
+    def _start_membership(self, active: _Active) -> None:
+        """Remove a voter (the leader itself, now and then); at the end, add a
+        fresh node in its place, so the cluster keeps its size."""
+        with self._control(12.0) as control:
+            ids = list(control.cluster.node_ids())
+            if len(ids) < 3:
+                raise UsageError("membership changes need at least 3 nodes")
+            leader = control.leader()[0]
+            victim = leader if active.rng.random() < 0.25 else active.rng.choice(ids)
+            protocol.remove_node(control, victim)
+        active.detail["removed"] = victim
+
+        def add_back() -> None:
+            with self._control(20.0) as control:
+                active.detail["added"] = protocol.add_node(control)["node"]
+
+        active.undo = add_back
+
+    # -- storage faults and failpoints --------------------------------------------------
+
+    def _start_power_cut(self, active: _Active) -> None:
+        with self._control() as control:
+            if not control.cluster.config.power_loss_mode:
+                raise UsageError("power cuts need power_loss_mode in cluster.toml")
+            ids = list(control.cluster.node_ids())
+            size = len(ids) if active.fault.target == "all" else len(ids) // 2 + 1
+            victims = sorted(active.rng.sample(ids, size))
+            control.cluster.power_cut(victims)
+        active.detail["nodes"] = victims
+
+    def _start_slow_fsync(self, active: _Active) -> None:
+        delay = active.rng.randint(50, 300)
+        with self._control() as control:
+            ids = list(control.cluster.node_ids())
+            target = active.fault.target
+            if target == "leader":
+                victims = [control.leader()[0]]
+            elif target == "one":
+                victims = [active.rng.choice(ids)]
+            else:
+                victims = sorted(active.rng.sample(ids, (len(ids) - 1) // 2 or 1))
+            for node_id in victims:
+                control.client.admin(node_id, "disk", {"fsync_delay_ms": delay}, timeout_s=1.0)
+        active.detail.update(nodes=victims, fsync_delay_ms=delay)
+
+        def restore() -> None:
+            with self._control() as control:
+                for node_id in victims:
+                    self._reset_switches(control, node_id)
+
+        active.undo = restore
+
+    def _start_failpoint(self, active: _Active) -> None:
+        name = active.fault.target
+        after = active.rng.randint(0, 30)
+        with self._control() as control:
+            running = self._running(control)
+            if not running:
+                raise UsageError("no running node to arm a failpoint in")
+            node_id = active.rng.choice(running)
+            control.client.admin(node_id, "failpoint", {"name": name, "after": after}, 1.0)
+        active.detail.update(node=node_id, failpoint=name, after=after, crashed=False)
+
+        def restart_if_crashed() -> None:
+            with self._control() as control:
+                if control.cluster.state(node_id) == "stopped":
+                    record = control.cluster.exit_record(node_id) or {}
+                    active.detail["crashed"] = True
+                    active.detail["exit"] = record.get("reason")
+                    control.cluster.start(node_id)
+
+        def disarm() -> None:
+            restart_if_crashed()
+            with self._control() as control:
+                self._reset_switches(control, node_id)
+
+        active.step, active.step_every_s, active.undo = restart_if_crashed, 0.5, disarm
+
+
+def _ring_neighbours(order: list[str]) -> set[tuple[str, str]]:
+    size = len(order)
+    pairs = set()
+    for position, node in enumerate(order):
+        for step in (-1, 1):
+            pairs.add((node, order[(position + step) % size]))
+    return pairs
+
+
+def _cut_all_but(order: list[str], allowed: set[tuple[str, str]]) -> tuple[LinkFault, ...]:
+    """One drop-everything rule per link not in `allowed` (non-transitive cuts)."""
+    return tuple(
+        LinkFault((source,), (target,), drop=1.0)
+        for source in order
+        for target in order
+        if source != target and (source, target) not in allowed
+    )
+
+
+class _ControlScope:
+    """A Controller with its own deadline, closed on exit: one per action, so a
+    slow action never eats the next one's time."""
+
+    def __init__(self, path: Path, timeout_s: float) -> None:
+        self.controller = Controller(path, timeout_s)
+
+    def __enter__(self) -> Controller:
+        return self.controller
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.controller.close()

@@ -1,0 +1,311 @@
+"""Chaos workloads: what the clients do, how it lands in the history, how it is judged.
+
+Rules:
+- Every written value is unique (client and counter), so a read names the
+  write it saw.
+- What an operation does (its f, key and new value) follows from the client's
+  seeded random generator; a cas expects the value this client last saw of the
+  key, so that some of them succeed.
+- An operation ends `ok`, `fail` (it certainly did not happen: a cas or a
+  transfer whose comparison failed, a read that timed out) or `info` (a write
+  that timed out: it may still happen).
+- Each workload ends with final reads after the cluster has healed; they go
+  into the history like any other operation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from node.messages import Cas, Compare, Get, Keys, Operation, Put, Txn
+from raftctl.checker import check as check_linearizable
+from raftctl.checker_bank import check_bank
+from raftctl.checker_set import check_set
+from raftctl.client import Client
+from raftctl.errors import Unavailable
+
+__all__ = ["WORKLOADS", "Completion", "Planned", "Verdict", "Workload", "make_workload"]
+
+REGISTER_KEYS = 8
+BANK_ACCOUNTS = 5
+BANK_INITIAL_BALANCE = 100
+BANK_MAX_TRANSFER = 5
+CHECK_STEPS_PER_KEY = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One operation as the history records its invocation."""
+
+    f: str
+    key: Any
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """How it ended: ok, fail or info, with the value the history records."""
+
+    type: str
+    value: Any = None
+    node: str | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Verdict:
+    """A checker's answer: valid, invalid or unknown, one line of why, and
+    the operations a person should look at first."""
+
+    checker: str
+    verdict: str
+    explanation: str
+    offending: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_outcome(call: Any) -> Completion:
+    """Run a read; a read that timed out changed nothing, so it failed."""
+    try:
+        return call()
+    except Unavailable as error:
+        return Completion("fail", error=str(error))
+
+
+class Workload:
+    """The interface; one instance per run, shared by the clients' threads
+    (plans carry no shared state beyond what each client passes in)."""
+
+    name: ClassVar[str]
+
+    def setup(self, client: Client, timeout_s: float) -> None:
+        """Make the initial state (before the history starts)."""
+
+    def plan(self, rng: random.Random, client: int, counter: int, seen: dict[Any, Any]) -> Planned:
+        raise NotImplementedError
+
+    def execute(
+        self, client: Client, op: Planned, consistency: str, node: str | None, timeout_s: float
+    ) -> Completion:
+        raise NotImplementedError
+
+    def final_reads(self) -> list[Planned]:
+        raise NotImplementedError
+
+    def check(self, events: list[dict[str, Any]]) -> Verdict:
+        raise NotImplementedError
+
+
+class RegisterWorkload(Workload):
+    """read / write / cas over a few registers, checked for linearizability."""
+
+    name = "register"
+
+    def __init__(self, keys: int = REGISTER_KEYS, steps_max_per_key: int = CHECK_STEPS_PER_KEY):
+        self.keys = [f"r{number}" for number in range(keys)]
+        self.steps_max_per_key = steps_max_per_key
+
+    def plan(self, rng: random.Random, client: int, counter: int, seen: dict[Any, Any]) -> Planned:
+        key = rng.choice(self.keys)
+        roll = rng.random()
+        if roll < 0.5:
+            return Planned("read", key, None)
+        value = f"{client}.{counter}"
+        if roll < 0.8:
+            return Planned("write", key, value)
+        return Planned("cas", key, [seen.get(key), value])
+
+    def execute(
+        self, client: Client, op: Planned, consistency: str, node: str | None, timeout_s: float
+    ) -> Completion:
+        stored = f"chaos/{op.key}"
+        if op.f == "read":
+
+            def read() -> Completion:
+                result = client.call(Get(stored), consistency, node, timeout_s)
+                return Completion("ok", result["value"], client.leader_hint or node)
+
+            return _read_outcome(read)
+        operation: Operation = (
+            Put(stored, op.value) if op.f == "write" else Cas(stored, op.value[0], op.value[1])
+        )
+        try:
+            result = client.call(operation, "linearizable", None, timeout_s)
+        except Unavailable as error:
+            return Completion("info", error=str(error))
+        if op.f == "cas" and not result.get("ok"):
+            return Completion("fail", node=client.leader_hint, error="cas: comparison failed")
+        return Completion("ok", op.value, client.leader_hint)
+
+    def final_reads(self) -> list[Planned]:
+        return [Planned("read", key, None) for key in self.keys]
+
+    def check(self, events: list[dict[str, Any]]) -> Verdict:
+        result = check_linearizable(events, self.steps_max_per_key)
+        offending = []
+        for key_result in result.keys:
+            if key_result.blocked is not None:
+                op = key_result.blocked
+                offending.append(
+                    {
+                        "key": op.key,
+                        "process": op.process,
+                        "f": op.f,
+                        "value": op.value,
+                        "call": op.call,
+                        "ret": None if op.ret == float("inf") else op.ret,
+                        "certain": op.certain,
+                    }
+                )
+        return Verdict(
+            "linearizability",
+            result.verdict,
+            result.explain(),
+            offending,
+            {
+                "keys": len(result.keys),
+                "operations": sum(k.operations for k in result.keys),
+                "steps": sum(k.steps for k in result.keys),
+            },
+        )
+
+
+class BankWorkload(Workload):
+    """Transfers between accounts as transactions, and reads of every balance."""
+
+    name = "bank"
+
+    def __init__(self, accounts: int = BANK_ACCOUNTS, balance: int = BANK_INITIAL_BALANCE):
+        self.accounts = [f"a{number}" for number in range(accounts)]
+        self.balance = balance
+        self.total = accounts * balance
+
+    def setup(self, client: Client, timeout_s: float) -> None:
+        for account in self.accounts:
+            client.call(Put(f"bank/{account}", str(self.balance)), timeout_s=timeout_s)
+
+    def plan(self, rng: random.Random, client: int, counter: int, seen: dict[Any, Any]) -> Planned:
+        if rng.random() < 0.4:
+            return Planned("read", None, None)
+        source, target = rng.sample(self.accounts, 2)
+        amount = rng.randint(1, BANK_MAX_TRANSFER)
+        return Planned("transfer", None, {"from": source, "to": target, "amount": amount})
+
+    def _balances(
+        self, client: Client, consistency: str, node: str | None, timeout_s: float
+    ) -> dict[str, int | None]:
+        gets = tuple(Get(f"bank/{account}") for account in self.accounts)
+        result = client.call(Txn((), gets, ()), consistency, node, timeout_s)
+        return {
+            account: None if answer["value"] is None else int(answer["value"])
+            for account, answer in zip(self.accounts, result["results"], strict=True)
+        }
+
+    def execute(
+        self, client: Client, op: Planned, consistency: str, node: str | None, timeout_s: float
+    ) -> Completion:
+        if op.f == "read":
+            return _read_outcome(
+                lambda: Completion(
+                    "ok", self._balances(client, consistency, node, timeout_s), client.leader_hint
+                )
+            )
+        source, target, amount = op.value["from"], op.value["to"], op.value["amount"]
+        try:
+            balances = self._balances(client, "linearizable", None, timeout_s)
+        except Unavailable as error:
+            return Completion("fail", error=f"could not read the balances: {error}")
+        have, other = balances[source], balances[target]
+        if have is None or other is None or have < amount:
+            return Completion("fail", node=client.leader_hint, error="insufficient funds")
+        transfer = Txn(
+            (Compare(f"bank/{source}", str(have)), Compare(f"bank/{target}", str(other))),
+            (Put(f"bank/{source}", str(have - amount)), Put(f"bank/{target}", str(other + amount))),
+            (),
+        )
+        try:
+            result = client.call(transfer, "linearizable", None, timeout_s)
+        except Unavailable as error:
+            return Completion("info", error=str(error))
+        if not result.get("succeeded"):
+            return Completion("fail", node=client.leader_hint, error="balances changed meanwhile")
+        return Completion("ok", op.value, client.leader_hint)
+
+    def final_reads(self) -> list[Planned]:
+        return [Planned("read", None, None)]
+
+    def check(self, events: list[dict[str, Any]]) -> Verdict:
+        result = check_bank(events, self.total)
+        return Verdict(
+            "bank",
+            result.verdict,
+            result.explain(),
+            [{"problem": problem} for problem in result.problems[:20]],
+            {"reads": result.reads, "transfers_ok": result.transfers_ok, "total": self.total},
+        )
+
+
+class SetWorkload(Workload):
+    """Adds of unique elements; a final read of the whole set."""
+
+    name = "set"
+
+    def plan(self, rng: random.Random, client: int, counter: int, seen: dict[Any, Any]) -> Planned:
+        return Planned("add", "set", f"{client}.{counter}")
+
+    def execute(
+        self, client: Client, op: Planned, consistency: str, node: str | None, timeout_s: float
+    ) -> Completion:
+        if op.f == "read":
+
+            def read() -> Completion:
+                result = client.call(Keys("set/"), consistency, node, timeout_s)
+                elements = [key.removeprefix("set/") for key in result["keys"]]
+                return Completion("ok", elements, client.leader_hint)
+
+            return _read_outcome(read)
+        try:
+            client.call(Put(f"set/{op.value}", "1"), "linearizable", None, timeout_s)
+        except Unavailable as error:
+            return Completion("info", error=str(error))
+        return Completion("ok", op.value, client.leader_hint)
+
+    def final_reads(self) -> list[Planned]:
+        return [Planned("read", "set", None)]
+
+    def check(self, events: list[dict[str, Any]]) -> Verdict:
+        result = check_set(events)
+        offending = [{"lost": element} for element in result.lost[:20]] + [
+            {"unexpected": element} for element in result.unexpected[:20]
+        ]
+        return Verdict(
+            "set",
+            result.verdict,
+            result.explain(),
+            offending,
+            {
+                "acknowledged": result.acknowledged,
+                "uncertain": result.uncertain,
+                "final_size": result.final_size,
+                "lost": len(result.lost),
+                "unexpected": len(result.unexpected),
+            },
+        )
+
+
+WORKLOADS: dict[str, type[Workload]] = {
+    "register": RegisterWorkload,
+    "bank": BankWorkload,
+    "set": SetWorkload,
+}
+
+
+def make_workload(name: str) -> Workload:
+    return WORKLOADS[name]()
+
+
+def completed(events: Iterable[Mapping[str, Any]]) -> int:
+    return sum(1 for event in events if event.get("type") == "ok")

@@ -1,0 +1,71 @@
+"""The nemesis's parsing and its seeded schedule."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from raftctl.errors import UsageError
+from raftctl.nemesis import (
+    GAP_S,
+    HOLD_S,
+    NEMESIS_KINDS,
+    FaultSpec,
+    _cut_all_but,
+    _ring_neighbours,
+    parse_nemesis,
+    schedule,
+)
+
+
+def test_parse_kinds_targets_and_all() -> None:
+    assert parse_nemesis("kill:leader, partition:ring,loss") == [
+        FaultSpec("kill", "leader"),
+        FaultSpec("partition", "ring"),
+        FaultSpec("loss"),
+    ]
+    assert parse_nemesis("pause:n1+n3") == [FaultSpec("pause", "n1+n3")]
+    assert [spec.kind for spec in parse_nemesis("all")] == list(NEMESIS_KINDS)
+    assert parse_nemesis("none") == []
+
+
+@pytest.mark.parametrize(
+    "text", ["explode", "kill:everyone", "loss:n1", "partition:n1+n2", "failpoint:nowhere"]
+)
+def test_parse_refuses_what_it_cannot_do(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_nemesis(text)
+
+
+def test_schedule_follows_from_the_seed_alone() -> None:
+    specs = parse_nemesis("all")
+    assert schedule(specs, 60, 5) == schedule(specs, 60, 5)
+    assert schedule(specs, 60, 5) != schedule(specs, 60, 6)
+
+
+def test_a_minute_meets_every_kind_one_fault_at_a_time() -> None:
+    faults = schedule(parse_nemesis("all"), 60, 11)
+    assert {fault.kind for fault in faults} == set(NEMESIS_KINDS)
+    for before, after in itertools.pairwise(faults):
+        assert after.start_s - (before.start_s + before.hold_s) >= GAP_S[0]
+    for fault in faults:
+        assert HOLD_S[0] <= fault.hold_s <= HOLD_S[1]
+        assert fault.start_s + fault.hold_s <= 60
+        targets, _ = NEMESIS_KINDS[fault.kind]
+        assert (fault.target in targets) if targets else fault.target == ""
+
+
+def test_fixed_targets_are_kept() -> None:
+    faults = schedule(parse_nemesis("kill:leader"), 30, 1)
+    assert faults and {fault.target for fault in faults} == {"leader"}
+
+
+def test_a_ring_cuts_every_link_but_the_neighbours() -> None:
+    order = ["n1", "n2", "n3", "n4", "n5"]
+    cuts = {
+        (link.sources[0], link.targets[0]) for link in _cut_all_but(order, _ring_neighbours(order))
+    }
+    assert ("n1", "n3") in cuts and ("n3", "n1") in cuts
+    assert ("n1", "n2") not in cuts and ("n1", "n5") not in cuts
+    assert len(cuts) == 5 * 4 - 10
