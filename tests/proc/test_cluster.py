@@ -10,6 +10,7 @@ from collections.abc import Callable
 from node.faults import Faults, LinkFault
 from node.messages import ClientRequest, ClientResponse, Compare, Get, Put, Txn, decode, encode
 from raftctl.client import Client
+from raftctl.cluster import wait_for
 from tests.proc.conftest import LiveCluster
 
 
@@ -325,3 +326,42 @@ def test_a_follower_down_during_compaction_catches_up_by_snapshot(
     live.dir.start(follower)
     live.converged()
     assert live.client.call(Get("k399"), "stale", follower)["value"] == f"399-{big}"
+
+
+def test_a_failpoint_crashes_the_node_and_a_restart_recovers_it(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    live = cluster_factory(3)
+    leader = live.leader()
+    acknowledged = write_keys(live, "before-", 20)
+    follower = next(n for n in live.dir.node_ids() if n != leader)
+    answer = live.client.admin(follower, "failpoint", {"name": "after-persist", "after": 2})
+    assert answer and answer["ok"] and answer["failpoints"] == {"after-persist": 2}
+    refused = live.client.admin(follower, "failpoint", {"name": "after-lunch"})
+    assert refused and not refused["ok"] and "unknown failpoint" in refused["error"]
+    assert live.dir.state(follower) == "running"
+    acknowledged |= write_keys(live, "during-", 20, window=1)
+    assert wait_for(lambda: live.dir.state(follower) == "stopped", 20)
+    record = live.dir.exit_record(follower)
+    assert record and record["reason"] == "crashed at failpoint after-persist"
+    live.dir.start(follower)
+    live.converged()
+    assert_all_present(live, acknowledged)
+
+
+def test_chaos_switches_slow_fsync_and_skew_the_clock(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    live = cluster_factory(3)
+    leader = live.leader()
+    slow = live.client.admin(leader, "disk", {"fsync_delay_ms": 40})
+    skewed = live.client.admin(leader, "clock", {"rate": 0.5})
+    assert slow and slow["fsync_delay_ms"] == 40 and skewed and skewed["clock_rate"] == 0.5
+    status = live.client.status(leader)
+    assert status and status["fsync_delay_ms"] == 40 and status["clock_rate"] == 0.5
+    assert write_keys(live, "slow-", 10, window=1)
+    bad = live.client.admin(leader, "clock", {"rate": 0})
+    assert bad and not bad["ok"]
+    live.converged()
+    digests = {n: live.client.admin(n, "digest") for n in live.dir.node_ids()}
+    assert len({(d["applied_index"], d["digest"]) for d in digests.values() if d}) == 1

@@ -1,0 +1,67 @@
+"""Chaos runs as a user starts them: the raftctl command in a subprocess.
+Whatever a run leaves behind is stopped by pid, even when the test fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from raftctl.cluster import ClusterDir
+
+RUN_TIMEOUT_S = 240
+
+
+@dataclass
+class ChaosResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    out: Path
+
+    @property
+    def results(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads((self.out / "results.json").read_text())
+        return document
+
+    def history(self) -> list[dict[str, Any]]:
+        lines = (self.out / "history.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+
+def _stop_leftovers(out: Path) -> None:
+    cluster_path = out / "cluster"
+    if not (cluster_path / "cluster.toml").exists():
+        return
+    cluster = ClusterDir(cluster_path)
+    for node_id in cluster.node_ids():
+        cluster.kill(node_id)  # by confirmed pid; a no-op when already gone
+
+
+@pytest.fixture
+def chaos(tmp_path: Path) -> Iterator[Any]:
+    outs: list[Path] = []
+
+    def run(*arguments: str, name: str = "run") -> ChaosResult:
+        out = tmp_path / name
+        outs.append(out)
+        completed = subprocess.run(
+            [sys.executable, "-m", "raftctl", "chaos", "--out", str(out), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            env={**os.environ, "RAFTCTL_DIR": str(tmp_path / "unused")},
+        )
+        return ChaosResult(completed.returncode, completed.stdout, completed.stderr, out)
+
+    run.outs = outs  # type: ignore[attr-defined]
+    yield run
+    for out in outs:
+        _stop_leftovers(out)

@@ -1,0 +1,156 @@
+"""Short chaos runs of every workload, the negative controls, Ctrl-C, and usage.
+
+Between them the three runs meet every kind of fault; each must end valid.
+The controls must end invalid: a checker that cannot fail proves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from raftctl.cluster import wait_for
+from raftctl.history import NEMESIS
+from raftctl.nemesis import NEMESIS_KINDS, parse_nemesis, schedule
+
+# Every kind of fault, shared out among the three workloads' short runs.
+RUNS = {
+    "register": ("partition,kill,pause,failpoint,transfer", 16),
+    "bank": ("loss,delay,duplicate,kill-leader,snapshot-storm,isolate-compact", 18),
+    "set": ("power-cut,slow-fsync,membership,partition:ring", 16),
+}
+
+
+def test_the_runs_share_out_every_kind_of_fault() -> None:
+    kinds = {spec.kind for nemesis, _ in RUNS.values() for spec in parse_nemesis(nemesis)}
+    assert kinds == set(NEMESIS_KINDS)
+
+
+def _fault_pairs(history: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (event["f"], event["value"]["phase"])
+        for event in history
+        if event["process"] == NEMESIS and event["f"] != "heal"
+    ]
+
+
+@pytest.mark.parametrize("workload", list(RUNS))
+def test_a_short_run_under_faults_is_valid(chaos: Any, workload: str) -> None:
+    nemesis, duration = RUNS[workload]
+    run = chaos(
+        "--workload",
+        workload,
+        "--nemesis",
+        nemesis,
+        "--duration",
+        str(duration),
+        "--rate",
+        "60",
+        "--seed",
+        "3",
+        "--json",
+        name=workload,
+    )
+    document = json.loads(run.stdout)  # exactly one JSON document on stdout
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert document["verdict"] == "valid"
+    assert document == run.results
+    assert "--seed 3" in document["replay"] and f"--workload {workload}" in document["replay"]
+    expected = schedule(parse_nemesis(nemesis), duration, 3)
+    assert document["schedule"] == [fault.to_dict() for fault in expected]
+    assert len(document["faults"]) == len(expected) >= 3
+    assert {c["checker"] for c in document["checks"]} >= {
+        "election-safety",
+        "state-machine-safety",
+        "tracebacks",
+    }
+    assert all(c["verdict"] == "valid" for c in document["checks"])
+    assert document["availability"]["operations"]["ok"] > 100
+    history = run.history()
+    pairs = _fault_pairs(history)
+    assert pairs == [(fault.kind, phase) for fault in expected for phase in ("start", "end")]
+    assert any(e["process"] == NEMESIS and e["f"] == "heal" for e in history)
+    for node_id in ("n1", "n2", "n3", "n4", "n5"):
+        assert (run.out / "nodes" / node_id / "node.log").exists()
+        assert (run.out / "nodes" / node_id / "events.jsonl").exists()
+
+
+@pytest.mark.parametrize("control", ["stale-read", "lease-drift", "power-loss"])
+def test_every_negative_control_is_found_invalid(chaos: Any, control: str) -> None:
+    run = chaos("--control", control, "--seed", "1", name=control)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    results = run.results
+    assert results["verdict"] == "invalid" and results["control"] == control
+    workload_check = results["checks"][0]
+    assert workload_check["verdict"] == "invalid"
+    assert workload_check["offending"], "an invalid verdict names what to look at"
+    assert run.stdout.startswith("INVALID")
+    assert f"replay: raftctl chaos --control {control} --seed 1" in run.stdout
+
+
+def test_ctrl_c_heals_checks_and_writes_what_was_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "raftctl", "chaos", "--out", str(out), "--duration", "120"]
+    command += ["--nodes", "3", "--nemesis", "pause", "--seed", "5", "--workload", "set"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+
+        def recording() -> bool:
+            history = out / "history.jsonl"
+            return history.exists() and len(history.read_text().splitlines()) > 50
+
+        assert wait_for(recording, 60), "the run never started recording"
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        _stop_cluster(out)
+    assert process.returncode == 0, stdout + stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["interrupted"] is True and results["verdict"] == "valid"
+    assert results["checks"][0]["details"]["acknowledged"] > 0
+    assert "interrupted" in stderr
+
+
+def _stop_cluster(out: Path) -> None:
+    from raftctl.cluster import ClusterDir
+
+    if (out / "cluster" / "cluster.toml").exists():
+        cluster = ClusterDir(out / "cluster")
+        for node_id in cluster.node_ids():
+            cluster.kill(node_id)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--nemesis", "explode"], "unknown nemesis"),
+        (["--nemesis", "kill:everyone"], "nemesis kill takes"),
+        (["--workload", "queue"], "--workload"),
+        (["--control", "nothing"], "--control"),
+        (["--read-consistency", "eventual"], "--read-consistency"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "raftctl", "chaos", "--out", str(tmp_path / "x"), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "RAFTCTL_DIR": str(tmp_path / "unused")},
+    )
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "cluster").exists()
