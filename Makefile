@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SEEDS  ?= 300
 SEED   ?=
 
-.PHONY: install test lint sim demo sim-demo bench clean
+.PHONY: install test lint sim demo sim-demo bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ demo: $(STAMP)
 # The same story told by the deterministic simulator, from the core's events.
 sim-demo: $(STAMP)
 	$(BIN)/python -m node.sim.demo
+
+# make chaos WORKLOAD=bank DURATION=60 SEED=7   one chaos run with every fault kind
+WORKLOAD ?= register
+DURATION ?= 60
+chaos: $(STAMP)
+	$(BIN)/raftctl chaos --workload $(WORKLOAD) --duration $(DURATION) $(if $(SEED),--seed $(SEED),)
 
 bench: $(STAMP)
 	$(BIN)/python -m node.sim.bench

@@ -318,11 +318,20 @@ class NodeServer:
             for _, identity, request_id in self.proposals:
                 self.redirect(identity, request_id)
         else:
-            proposal = self.core.propose([command for command, _, _ in self.proposals])
-            for offset, (_, identity, request_id) in enumerate(self.proposals):
-                self.waiting[proposal.first_index + offset] = _Waiting(
-                    identity, request_id, proposal.term
-                )
+            try:
+                proposal = self.core.propose([command for command, _, _ in self.proposals])
+            except ProposalRejected as refusal:
+                # A leadership transfer is under way (found by raftctl chaos: the
+                # leader used to crash here). The client asks again shortly, with
+                # the same sequence number, of whoever leads by then.
+                leader, why = self.core.leader_id, {"message": str(refusal)}
+                for _, identity, request_id in self.proposals:
+                    self.answer(identity, request_id, "retry", why, leader)
+            else:
+                for offset, (_, identity, request_id) in enumerate(self.proposals):
+                    self.waiting[proposal.first_index + offset] = _Waiting(
+                        identity, request_id, proposal.term
+                    )
         self.proposals.clear()
 
     def drain_ready(self) -> None:

@@ -259,10 +259,9 @@ class ChaosRun:
         interval = options.clients / options.rate if options.rate else 0.0
         due = started + rng.uniform(0, interval)
         seen: dict[Any, Any] = {}
-        node_ids = ClusterDir(self.cluster_path()).node_ids()
-        client = Client(
-            ClusterDir(self.cluster_path()).config, f"chaos-{options.seed}-{index}-{os.getpid()}"
-        )
+        config = ClusterDir(self.cluster_path()).config
+        node_ids = config.node_ids
+        client = Client(config, f"chaos-{options.seed}-{index}-{os.getpid()}")
         try:
             counter = 0
             end = started + options.duration_s
@@ -432,6 +431,7 @@ class ChaosRun:
         self.results = {
             "ok": verdict == VALID,
             "verdict": verdict,
+            "valid": "unknown" if verdict == UNKNOWN else verdict == VALID,  # Jepsen's :valid?
             "exit_code": exit_code,
             "reason": reason,
             "replay": options.replay_command(),

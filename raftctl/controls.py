@@ -121,6 +121,7 @@ class _Control:
         results = {
             "ok": verdict == VALID,
             "verdict": verdict,
+            "valid": "unknown" if verdict == UNKNOWN else verdict == VALID,
             "exit_code": exit_code,
             "reason": None,
             "control": self.name,
@@ -275,7 +276,7 @@ def run_control(
             script(run)
         except Unavailable as error:
             _, results = run.finish()
-            results.update(verdict="unavailable", exit_code=EXIT_UNAVAILABLE, ok=False)
+            results.update(verdict="unavailable", exit_code=EXIT_UNAVAILABLE, ok=False, valid=False)
             results["reason"] = f"the script could not go on: {error}"
             write_results(out, results)
             return EXIT_UNAVAILABLE, results

@@ -16,7 +16,6 @@ Rules:
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -65,6 +64,11 @@ class Verdict:
     explanation: str
     offending: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def _served_by(client: Client, consistency: str, node: str | None) -> str | None:
+    """The node that answered: a stale read's own node, else the leader found."""
+    return node if consistency == "stale" else client.leader_hint
 
 
 def _read_outcome(call: Any) -> Completion:
@@ -126,7 +130,7 @@ class RegisterWorkload(Workload):
 
             def read() -> Completion:
                 result = client.call(Get(stored), consistency, node, timeout_s)
-                return Completion("ok", result["value"], client.leader_hint or node)
+                return Completion("ok", result["value"], _served_by(client, consistency, node))
 
             return _read_outcome(read)
         operation: Operation = (
@@ -210,7 +214,9 @@ class BankWorkload(Workload):
         if op.f == "read":
             return _read_outcome(
                 lambda: Completion(
-                    "ok", self._balances(client, consistency, node, timeout_s), client.leader_hint
+                    "ok",
+                    self._balances(client, consistency, node, timeout_s),
+                    _served_by(client, consistency, node),
                 )
             )
         source, target, amount = op.value["from"], op.value["to"], op.value["amount"]
@@ -264,7 +270,7 @@ class SetWorkload(Workload):
             def read() -> Completion:
                 result = client.call(Keys("set/"), consistency, node, timeout_s)
                 elements = [key.removeprefix("set/") for key in result["keys"]]
-                return Completion("ok", elements, client.leader_hint)
+                return Completion("ok", elements, _served_by(client, consistency, node))
 
             return _read_outcome(read)
         try:
@@ -305,7 +311,3 @@ WORKLOADS: dict[str, type[Workload]] = {
 
 def make_workload(name: str) -> Workload:
     return WORKLOADS[name]()
-
-
-def completed(events: Iterable[Mapping[str, Any]]) -> int:
-    return sum(1 for event in events if event.get("type") == "ok")

@@ -365,3 +365,27 @@ def test_chaos_switches_slow_fsync_and_skew_the_clock(
     live.converged()
     digests = {n: live.client.admin(n, "digest") for n in live.dir.node_ids()}
     assert len({(d["applied_index"], d["digest"]) for d in digests.values() if d}) == 1
+
+
+def test_writes_during_a_leadership_transfer_are_retried_not_fatal(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    """Found by raftctl chaos: a write reaching the leader while it hands
+    leadership over made propose() refuse, and the leader crashed. The target is
+    paused so that the transfer stays pending while the write arrives."""
+    live = cluster_factory(3)
+    leader = live.leader()
+    target = next(n for n in live.dir.node_ids() if n != leader)
+    live.dir.pause(target)
+    answer = live.client.admin(leader, "transfer_leader", {"target": target})
+    assert answer and answer["ok"], answer
+    status = live.client.status(leader)
+    assert status and status["transfer_target"] == target
+    live.client.leader_hint = leader
+    acknowledged = write_keys(live, "during-transfer-", 5, window=5)
+    live.dir.resume(target)
+    assert len(acknowledged) == 5
+    assert live.dir.state(leader) == "running"
+    assert "Traceback" not in (live.dir.path / leader / "node.log").read_text()
+    live.converged()
+    assert_all_present(live, acknowledged)
