@@ -46,17 +46,25 @@ from raftctl.workloads import Planned, Verdict, Workload, make_workload
 
 __all__ = [
     "CHAOS_CLUSTER_SETTINGS",
+    "EXIT_CODES",
     "EXIT_INVALID",
     "EXIT_UNAVAILABLE",
     "EXIT_UNKNOWN",
     "ChaosOptions",
     "ChaosRun",
     "collect_logs",
+    "overall_verdict",
     "write_results",
 ]
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_UNKNOWN = 0, 1, 3, 5
 UNAVAILABLE = "unavailable"
+EXIT_CODES = {
+    VALID: EXIT_VALID,
+    INVALID: EXIT_INVALID,
+    UNAVAILABLE: EXIT_UNAVAILABLE,
+    UNKNOWN: EXIT_UNKNOWN,
+}
 
 # Faster timers than the default, so that a minute holds many faults; still
 # wide enough for a busy 2-core machine running five nodes and the clients.
@@ -391,15 +399,7 @@ class ChaosRun:
                 )
         checks.append(chaos_checks.tracebacks(path))
         figures = chaos_checks.availability(history.events, run_start, run_end, heal_at)
-        verdicts = {check.verdict for check in checks}
-        if INVALID in verdicts:
-            verdict = INVALID
-        elif not recovered:
-            verdict = UNAVAILABLE
-        elif UNKNOWN in verdicts:
-            verdict = UNKNOWN
-        else:
-            verdict = VALID
+        verdict = overall_verdict(checks, recovered)
         reason = None if recovered else "no leader, or no write getting through, after healing"
         return self._finish(
             history,
@@ -422,12 +422,7 @@ class ChaosRun:
         started_wall: float | None = None,
     ) -> int:
         options = self.options
-        exit_code = {
-            VALID: EXIT_VALID,
-            INVALID: EXIT_INVALID,
-            UNAVAILABLE: EXIT_UNAVAILABLE,
-            UNKNOWN: EXIT_UNKNOWN,
-        }[verdict]
+        exit_code = EXIT_CODES[verdict]
         self.results = {
             "ok": verdict == VALID,
             "verdict": verdict,
@@ -449,16 +444,7 @@ class ChaosRun:
             "started_at": started_wall,
             "operations": (figures or {}).get("operations", {}),
             "availability": figures,
-            "checks": [
-                {
-                    "checker": check.checker,
-                    "verdict": check.verdict,
-                    "explanation": check.explanation,
-                    "offending": check.offending,
-                    "details": check.details,
-                }
-                for check in checks
-            ],
+            "checks": [check.to_dict() for check in checks],
             "faults": nemesis.done if nemesis is not None else [],
             "schedule": [fault.to_dict() for fault in self.schedule],
             "leaders": self.leaders,
@@ -466,6 +452,17 @@ class ChaosRun:
         }
         write_results(self.out, self.results)
         return exit_code
+
+
+def overall_verdict(checks: list[Verdict], recovered: bool = True) -> str:
+    """Invalid if any check is; else unavailable if the cluster never came
+    back; else unknown if any check ran out of budget; else valid."""
+    verdicts = {check.verdict for check in checks}
+    if INVALID in verdicts:
+        return INVALID
+    if not recovered:
+        return UNAVAILABLE
+    return UNKNOWN if UNKNOWN in verdicts else VALID
 
 
 def write_results(out: Path, results: dict[str, Any]) -> None:

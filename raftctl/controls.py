@@ -28,11 +28,10 @@ from typing import Any
 from raftctl import chaos_checks
 from raftctl.chaos import (
     CHAOS_CLUSTER_SETTINGS,
-    EXIT_INVALID,
+    EXIT_CODES,
     EXIT_UNAVAILABLE,
-    EXIT_UNKNOWN,
-    EXIT_VALID,
     collect_logs,
+    overall_verdict,
     write_results,
 )
 from raftctl.checker import INVALID, UNKNOWN, VALID
@@ -112,9 +111,8 @@ class _Control:
         checks: list[Verdict] = [self.workload.check(self.history.client_events())]
         checks.append(chaos_checks.election_safety(self.path))
         checks.append(chaos_checks.tracebacks(self.path))
-        verdicts = {check.verdict for check in checks}
-        verdict = INVALID if INVALID in verdicts else UNKNOWN if UNKNOWN in verdicts else VALID
-        exit_code = {VALID: EXIT_VALID, INVALID: EXIT_INVALID, UNKNOWN: EXIT_UNKNOWN}[verdict]
+        verdict = overall_verdict(checks)
+        exit_code = EXIT_CODES[verdict]
         events = self.history.events
         first, last = (events[0]["time"], events[-1]["time"]) if events else (0, 0)
         figures = chaos_checks.availability(events, first, last, None)
@@ -140,16 +138,7 @@ class _Control:
             "cluster_dir": str(self.path),
             "operations": figures["operations"],
             "availability": figures,
-            "checks": [
-                {
-                    "checker": check.checker,
-                    "verdict": check.verdict,
-                    "explanation": check.explanation,
-                    "offending": check.offending,
-                    "details": check.details,
-                }
-                for check in checks
-            ],
+            "checks": [check.to_dict() for check in checks],
             "faults": self.faults,
             "schedule": [],
             "leaders": [],

@@ -33,6 +33,7 @@ from typing import Any
 from node.failpoints import FAILPOINTS
 from node.faults import LinkFault
 from raftctl import protocol
+from raftctl.cluster import ClusterDir
 from raftctl.control import Controller
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.history import History
@@ -302,33 +303,31 @@ class Nemesis:
 
     # -- process faults --------------------------------------------------------------
 
-    def _start_kill(self, active: _Active) -> None:
+    def _process_fault(
+        self,
+        active: _Active,
+        hit: Callable[[ClusterDir, str], object],
+        mend: Callable[[ClusterDir, str], object],
+    ) -> None:
+        """`hit` each target now, `mend` each at the fault's end."""
         with self._control() as control:
             victims = self._targets(control, active)
             for node_id in victims:
-                control.cluster.kill(node_id)
+                hit(control.cluster, node_id)
         active.detail["nodes"] = victims
 
-        def restart() -> None:
+        def undo() -> None:
             with self._control() as control:
                 for node_id in victims:
-                    control.cluster.start(node_id)
+                    mend(control.cluster, node_id)
 
-        active.undo = restart
+        active.undo = undo
+
+    def _start_kill(self, active: _Active) -> None:
+        self._process_fault(active, ClusterDir.kill, ClusterDir.start)
 
     def _start_pause(self, active: _Active) -> None:
-        with self._control() as control:
-            victims = self._targets(control, active)
-            for node_id in victims:
-                control.cluster.pause(node_id)
-        active.detail["nodes"] = victims
-
-        def resume() -> None:
-            with self._control() as control:
-                for node_id in victims:
-                    control.cluster.resume(node_id)
-
-        active.undo = resume
+        self._process_fault(active, ClusterDir.pause, ClusterDir.resume)
 
     def _start_kill_leader(self, active: _Active) -> None:
         killed: list[str] = []

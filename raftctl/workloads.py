@@ -65,6 +65,15 @@ class Verdict:
     offending: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checker": self.checker,
+            "verdict": self.verdict,
+            "explanation": self.explanation,
+            "offending": self.offending,
+            "details": self.details,
+        }
+
 
 def _served_by(client: Client, consistency: str, node: str | None) -> str | None:
     """The node that answered: a stale read's own node, else the leader found."""
