@@ -42,6 +42,7 @@ from raftctl.control import Controller
 from raftctl.errors import Unavailable, UsageError
 from raftctl.history import History
 from raftctl.nemesis import Nemesis, ScheduledFault, parse_nemesis, schedule
+from raftctl.report import build_report
 from raftctl.workloads import Planned, Verdict, Workload, make_workload
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "EXIT_UNKNOWN",
     "ChaosOptions",
     "ChaosRun",
+    "clock_pair",
     "collect_logs",
     "overall_verdict",
     "write_results",
@@ -152,6 +154,8 @@ class ChaosRun:
         self.leaders: list[dict[str, Any]] = []
         self.failures: list[BaseException] = []
         self.created_cluster = False
+        self.clock = clock_pair()
+        self.results: dict[str, Any] | None = None
 
     # -- the cluster -------------------------------------------------------------------
 
@@ -226,6 +230,8 @@ class ChaosRun:
             collect_logs(self.cluster_path(), self.out)
             if self.created_cluster and self.options.cluster_dir is None:
                 ClusterDir(self.cluster_path()).stop_all(grace_s=3.0)
+            if self.results is not None:
+                build_report(self.out, self.results)
 
     def _run_phase(self, history: History, nemesis: Nemesis) -> None:
         options = self.options
@@ -442,6 +448,7 @@ class ChaosRun:
             "out": str(self.out),
             "cluster_dir": str(self.cluster_path()),
             "started_at": started_wall,
+            "clock": self.clock,
             "operations": (figures or {}).get("operations", {}),
             "availability": figures,
             "checks": [check.to_dict() for check in checks],
@@ -452,6 +459,12 @@ class ChaosRun:
         }
         write_results(self.out, self.results)
         return exit_code
+
+
+def clock_pair() -> dict[str, float]:
+    """One wall-clock and one monotonic reading taken together: node events
+    carry wall time, the history monotonic time; the report lines them up."""
+    return {"wall": time.time(), "monotonic_ns": time.monotonic_ns()}
 
 
 def overall_verdict(checks: list[Verdict], recovered: bool = True) -> str:

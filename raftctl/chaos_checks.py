@@ -129,19 +129,23 @@ def tracebacks(path: Path) -> Verdict:
 
 
 def fault_windows(events: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
-    """(start, end, name) of each fault, in history time; an unended one ends last."""
+    """(start, end, label) of each fault in history time, the label its kind and
+    target (`partition:ring`); a fault never ended ends with the history."""
     last = max((e["time"] for e in events), default=0)
-    open_at: dict[str, int] = {}
+    open_at: dict[str, tuple[int, str]] = {}  # kind -> (start, label)
     windows: list[tuple[int, int, str]] = []
     for event in events:
         if event["process"] != NEMESIS or event["f"] == "heal":
             continue
-        phase = (event.get("value") or {}).get("phase")
-        if phase == "start":
-            open_at[event["f"]] = event["time"]
-        elif phase == "end" and event["f"] in open_at:
-            windows.append((open_at.pop(event["f"]), event["time"], event["f"]))
-    windows += [(start, last, name) for name, start in open_at.items()]
+        value = event.get("value") or {}
+        kind = event["f"]
+        if value.get("phase") == "start":
+            target = value.get("target")
+            open_at[kind] = (event["time"], f"{kind}:{target}" if target else kind)
+        elif value.get("phase") == "end" and kind in open_at:
+            start, label = open_at.pop(kind)
+            windows.append((start, event["time"], label))
+    windows += [(start, last, label) for start, label in open_at.values()]
     return sorted(windows)
 
 

@@ -32,6 +32,8 @@ class BankResult:
     reads: int
     transfers_ok: int
     problems: list[str] = field(default_factory=list)
+    # The bad reads themselves, for a report to point at: process, time, why.
+    bad_reads: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -56,6 +58,7 @@ def check_bank(events: Iterable[Mapping[str, Any]], total: int) -> BankResult:
     """Judge a bank history whose accounts started with `total` in all."""
     reads = transfers_ok = 0
     problems: list[str] = []
+    bad_reads: list[dict[str, Any]] = []
     for event in events:
         if event.get("type") != "ok":
             continue
@@ -70,9 +73,15 @@ def check_bank(events: Iterable[Mapping[str, Any]], total: int) -> BankResult:
             seen_total = sum(balances.values())
             negative = sorted(account for account, balance in balances.items() if balance < 0)
             when = f"process {event.get('process')} at {event.get('time')}"
+            found = []
             if seen_total != total:
-                problems.append(f"{when} read a total of {seen_total}, not {total}: {balances}")
+                found.append(f"{when} read a total of {seen_total}, not {total}: {balances}")
             if negative:
-                problems.append(f"{when} read negative balances in {', '.join(negative)}")
+                found.append(f"{when} read negative balances in {', '.join(negative)}")
+            if found:
+                problems.extend(found)
+                bad_reads.append(
+                    {"process": event.get("process"), "time": event.get("time"), "why": found}
+                )
     verdict = INVALID if problems else VALID if reads else UNKNOWN
-    return BankResult(verdict, reads, transfers_ok, problems)
+    return BankResult(verdict, reads, transfers_ok, problems, bad_reads)

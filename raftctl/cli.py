@@ -239,6 +239,7 @@ def main() -> None:
 # The commands live one group per module and register themselves on `app`.
 from raftctl import (  # noqa: E402, F401
     commands_chaos,
+    commands_check,
     commands_cluster,
     commands_data,
     commands_faults,

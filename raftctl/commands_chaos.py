@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from raftctl.cli import DirOption, Globals, JsonOption, app
+from raftctl.commands_check import ExportOption, check_exports
 from raftctl.errors import RaftctlError
 from raftctl.render import Output
 
@@ -68,7 +69,10 @@ def summary(results: dict[str, Any]) -> str:
     for check in results["checks"]:
         explanation = check["explanation"].replace("\n", "\n      ")
         lines.append(f"  {check['checker']}: {check['verdict']}: {explanation}")
-    lines.append(f"  out: {results['out']}")
+    lines.append(f"  out: {results['out']} (report.html: open it in a browser)")
+    lines += [f"  export: {path}" for path in results.get("exports", [])]
+    if results.get("exports_error"):
+        lines.append(f"  export: {results['exports_error']}")
     lines.append(f"replay: {results['replay']}")
     return "\n".join(lines)
 
@@ -106,6 +110,7 @@ def chaos(
             "power-loss (each must end invalid)."
         ),
     ] = None,
+    export: ExportOption = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
 ) -> None:
@@ -115,8 +120,10 @@ def chaos(
 
     Example: raftctl chaos --workload bank --nemesis partition,kill:leader --duration 60
     """
-    from raftctl.chaos import ChaosOptions, ChaosRun
+    from raftctl.chaos import ChaosOptions, ChaosRun, write_results
     from raftctl.controls import CONTROLS, run_control
+    from raftctl.export import write_exports
+    from raftctl.report import load_history
 
     before = ctx.find_root().obj if isinstance(ctx.find_root().obj, Globals) else Globals()
     json_mode = json_mode or before.json_mode
@@ -127,6 +134,7 @@ def chaos(
         out or DEFAULT_OUT_ROOT / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-seed{chosen_seed}"
     )
     progress = _Progress()
+    formats = check_exports(export)
     try:
         if control is not None:
             if control not in CONTROLS:
@@ -152,6 +160,13 @@ def chaos(
             run = ChaosRun(options, progress)
             code = run.run()
             results = run.results
+        if formats:
+            events = load_history(out_dir / "history.jsonl")
+            try:
+                results["exports"] = [str(p) for p in write_exports(out_dir, events, formats)]
+            except ValueError as error:  # porcupine for a bank or set history
+                results["exports_error"] = str(error)
+            write_results(out_dir, results)
     except RaftctlError as error:
         output.error(error)
         raise typer.Exit(error.exit_code) from None

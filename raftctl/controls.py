@@ -30,6 +30,7 @@ from raftctl.chaos import (
     CHAOS_CLUSTER_SETTINGS,
     EXIT_CODES,
     EXIT_UNAVAILABLE,
+    clock_pair,
     collect_logs,
     overall_verdict,
     write_results,
@@ -40,6 +41,7 @@ from raftctl.cluster import ClusterDir, wait_for
 from raftctl.control import Controller
 from raftctl.errors import Unavailable, UsageError
 from raftctl.history import History
+from raftctl.report import build_report
 from raftctl.workloads import Planned, RegisterWorkload, SetWorkload, Verdict, Workload
 
 __all__ = ["CONTROLS", "run_control"]
@@ -68,6 +70,7 @@ class _Control:
         self.notes: list[str] = []
         self.faults: list[dict[str, Any]] = []
         self.started = time.monotonic()
+        self.clock = clock_pair()
         for node_id in self.cluster.node_ids():
             self.cluster.start(node_id)
         self.client = Client(self.cluster.config, f"control-{name}-{seed}")
@@ -142,6 +145,7 @@ class _Control:
             "faults": self.faults,
             "schedule": [],
             "leaders": [],
+            "clock": self.clock,
             "history_events": len(events),
         }
         write_results(self.out, results)
@@ -272,3 +276,5 @@ def run_control(
         return run.finish()
     finally:
         run.close()
+        if (out / "results.json").exists():
+            build_report(out)

@@ -26,7 +26,16 @@ from raftctl.checker_set import check_set
 from raftctl.client import Client
 from raftctl.errors import Unavailable
 
-__all__ = ["WORKLOADS", "Completion", "Planned", "Verdict", "Workload", "make_workload"]
+__all__ = [
+    "WORKLOADS",
+    "BankWorkload",
+    "Completion",
+    "Planned",
+    "Verdict",
+    "Workload",
+    "make_workload",
+    "workload_of",
+]
 
 REGISTER_KEYS = 8
 BANK_ACCOUNTS = 5
@@ -258,7 +267,7 @@ class BankWorkload(Workload):
             "bank",
             result.verdict,
             result.explain(),
-            [{"problem": problem} for problem in result.problems[:20]],
+            result.bad_reads[:20],
             {"reads": result.reads, "transfers_ok": result.transfers_ok, "total": self.total},
         )
 
@@ -320,3 +329,15 @@ WORKLOADS: dict[str, type[Workload]] = {
 
 def make_workload(name: str) -> Workload:
     return WORKLOADS[name]()
+
+
+def workload_of(events: list[dict[str, Any]]) -> str | None:
+    """Which workload wrote a history, from the operations in it."""
+    fs = {event.get("f") for event in events if event.get("type") == "invoke"}
+    if fs & {"transfer"}:
+        return "bank"
+    if fs & {"add"}:
+        return "set"
+    if fs and fs <= {"read", "write", "cas"}:
+        return "register"
+    return None

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 from raftctl.cluster import wait_for
+from raftctl.export import from_porcupine, read_edn, read_porcupine
 from raftctl.history import NEMESIS
 from raftctl.nemesis import NEMESIS_KINDS, parse_nemesis, schedule
+from tests.chaos.browser import open_report
 
 # Every kind of fault, shared out among the three workloads' short runs.
 RUNS = {
@@ -80,6 +82,27 @@ def test_a_short_run_under_faults_is_valid(chaos: Any, workload: str) -> None:
     for node_id in ("n1", "n2", "n3", "n4", "n5"):
         assert (run.out / "nodes" / node_id / "node.log").exists()
         assert (run.out / "nodes" / node_id / "events.jsonl").exists()
+    _assert_report(run.out, history, valid=True)
+
+
+def _assert_report(out: Path, history: list[dict[str, Any]], valid: bool) -> None:
+    """Opened in headless Chromium: no console errors, the page's script ran,
+    one bar per operation, the fault windows and both charts drawn."""
+    report = out / "report.html"
+    assert report.exists()
+    page = report.read_text()
+    for external in ("src=", "href=", "@import", "url("):
+        assert external not in page, f"report.html must be self-contained ({external})"
+    opened = open_report(report, out / "report.png")
+    assert not opened.console_errors, opened.console_errors
+    assert '<body data-ready="1">' in opened.dom, "the page's script did not finish"
+    invoked = sum(1 for e in history if e["type"] == "invoke")
+    assert opened.dom.count('class="op ') == invoked
+    faults = sum(1 for e in history if e["process"] == NEMESIS and e["value"]["phase"] == "start")
+    assert opened.dom.count('<g class="fault">') == faults
+    assert 'id="throughput"' in opened.dom and 'id="latency"' in opened.dom
+    assert ("offending" in opened.dom) == (not valid)
+    assert opened.screenshot.stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("control", ["stale-read", "lease-drift", "power-loss"])
@@ -93,6 +116,7 @@ def test_every_negative_control_is_found_invalid(chaos: Any, control: str) -> No
     assert workload_check["offending"], "an invalid verdict names what to look at"
     assert run.stdout.startswith("INVALID")
     assert f"replay: raftctl chaos --control {control} --seed 1" in run.stdout
+    _assert_report(run.out, run.history(), valid=False)
 
 
 def test_ctrl_c_heals_checks_and_writes_what_was_recorded(tmp_path: Path) -> None:
@@ -154,3 +178,28 @@ def test_usage_errors_exit_2_with_one_line(
     assert message in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x" / "cluster").exists()
+
+
+def test_check_rechecks_redraws_and_exports_a_saved_run(chaos: Any) -> None:
+    """`raftctl check` on the stale-read control: invalid again, a fresh
+    report, and EDN and Porcupine files that read back to the history."""
+    run = chaos("--control", "stale-read", "--seed", "2", name="recheck")
+    (run.out / "report.html").unlink()
+    command = [sys.executable, "-m", "raftctl", "check", str(run.out), "--report", "--json"]
+    command += ["--export", "edn", "--export", "porcupine"]
+    completed = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    document = json.loads(completed.stdout)
+    assert document["verdict"] == "invalid" and document["workload"] == "register"
+    assert (run.out / "report.html").exists()
+    history = run.history()
+    assert read_edn((run.out / "history.edn").read_text()) == history
+    operations = from_porcupine(read_porcupine((run.out / "history.porcupine.json").read_text()))
+    assert {
+        (e["process"], e["f"], e["key"], e["value"]) for e in operations if e["type"] == "ok"
+    } == {(e["process"], e["f"], e["key"], e["value"]) for e in history if e["type"] == "ok"}

@@ -1,0 +1,57 @@
+"""Headless Chromium, to open a report as a person would: the DOM after the
+page's scripts ran, the console's complaints, and a screenshot."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BROWSER_TIMEOUT_S = 120
+_CONSOLE_TROUBLE = re.compile(r"CONSOLE.*(Uncaught|Error|error)")
+
+
+@dataclass
+class Opened:
+    dom: str
+    console_errors: list[str]
+    screenshot: Path
+
+
+def chromium() -> str:
+    """The browser; CI installs it (.ci/run), elsewhere its absence skips."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs Debian's package")
+        pytest.skip("chromium is not installed (apt-get install chromium; CI installs it)")
+    return found
+
+
+def open_report(report: Path, screenshot: Path) -> Opened:
+    browser = chromium()
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    url = report.resolve().as_uri()
+    dumped = subprocess.run(
+        [*common, "--enable-logging=stderr", "--v=0", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    troubles = [line for line in dumped.stderr.splitlines() if _CONSOLE_TROUBLE.search(line)]
+    shot = subprocess.run(
+        [*common, "--window-size=1300,1400", f"--screenshot={screenshot}", url],
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    return Opened(dumped.stdout, troubles, screenshot)
