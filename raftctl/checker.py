@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftctl.history import NEMESIS
+
 __all__ = ["CheckResult", "HistoryError", "KeyResult", "Operation", "check", "operations_from"]
 
 VALID, INVALID, UNKNOWN = "valid", "invalid", "unknown"
@@ -102,6 +104,8 @@ def operations_from(events: Iterable[Mapping[str, Any]]) -> list[Operation]:
     operations: list[Operation] = []
     for event in events:
         process, kind = event.get("process"), event.get("type")
+        if process == NEMESIS:
+            continue  # faults are not operations
         if kind == "invoke":
             if process in pending:
                 raise HistoryError(f"process {process} invoked twice without completing")

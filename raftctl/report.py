@@ -34,7 +34,7 @@ from raftctl.history import NEMESIS
 __all__ = ["build_report", "load_history", "load_node_events", "render_report"]
 
 LEFT, RIGHT, PLOT_W = 90, 20, 1100
-ROW_H, BAND_H, LABEL_H = 14, 18, 16
+ROW_H, BAND_H, LABEL_H = 14, 18, 28  # fault labels on two staggered lines
 CHART_H = 140
 EVENTS_MAX = 20_000
 COLOURS = {"ok": "#2e9d4a", "fail": "#e08a1e", "info": "#8d8d8d"}
@@ -199,7 +199,10 @@ def _timeline(
     leaders: list[tuple[int, int, str, int]],
     marked: dict[int, str],
 ) -> str:
-    processes = sorted({op.process for op in ops}, key=lambda p: (not isinstance(p, int), str(p)))
+    processes = sorted(
+        {op.process for op in ops},
+        key=lambda p: (0, p, "") if isinstance(p, int) else (1, 0, str(p)),
+    )
     row_of = {process: number for number, process in enumerate(processes)}
     top = LABEL_H + BAND_H + 6
     height = top + len(processes) * ROW_H + 30
@@ -208,12 +211,13 @@ def _timeline(
         f'<svg id="timeline-svg" xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}">'
     ]
-    for start, end, name in fault_windows(events):
+    for number, (start, end, name) in enumerate(fault_windows(events)):
         x0, x1 = scale.x(start), scale.x(end)
+        label_y = LABEL_H - 4 - (number % 2) * 12  # neighbours' labels never overlap
         parts.append(
             f'<g class="fault"><rect x="{x0:.1f}" y="{LABEL_H}" width="{max(1.0, x1 - x0):.1f}" '
             f'height="{height - LABEL_H - 24}" fill="#d62728" fill-opacity="0.09" '
-            f'stroke="#d62728" stroke-opacity="0.35"/><text x="{x0 + 2:.1f}" y="{LABEL_H - 4}" '
+            f'stroke="#d62728" stroke-opacity="0.35"/><text x="{x0 + 2:.1f}" y="{label_y}" '
             f'font-size="10" fill="#a01c1c">{_e(name)}</text><title>{_e(name)} from '
             f"{scale.seconds(start):.2f} s to {scale.seconds(end):.2f} s</title></g>"
         )
