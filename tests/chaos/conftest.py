@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from raftctl.cluster import ClusterDir
+from tests.cli.test_commands import stop_cluster
 
 RUN_TIMEOUT_S = 240
 
@@ -36,15 +36,6 @@ class ChaosResult:
         return [json.loads(line) for line in lines]
 
 
-def _stop_leftovers(out: Path) -> None:
-    cluster_path = out / "cluster"
-    if not (cluster_path / "cluster.toml").exists():
-        return
-    cluster = ClusterDir(cluster_path)
-    for node_id in cluster.node_ids():
-        cluster.kill(node_id)  # by confirmed pid; a no-op when already gone
-
-
 @pytest.fixture
 def chaos(tmp_path: Path) -> Iterator[Any]:
     outs: list[Path] = []
@@ -64,4 +55,4 @@ def chaos(tmp_path: Path) -> Iterator[Any]:
     run.outs = outs  # type: ignore[attr-defined]
     yield run
     for out in outs:
-        _stop_leftovers(out)
+        stop_cluster(out / "cluster")  # by pid; removed nodes too

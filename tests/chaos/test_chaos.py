@@ -21,6 +21,7 @@ from raftctl.export import from_porcupine, read_edn, read_porcupine
 from raftctl.history import NEMESIS
 from raftctl.nemesis import NEMESIS_KINDS, parse_nemesis, schedule
 from tests.chaos.browser import open_report
+from tests.cli.test_commands import stop_cluster
 
 # Every kind of fault, shared out among the three workloads' short runs.
 RUNS = {
@@ -137,21 +138,12 @@ def test_ctrl_c_heals_checks_and_writes_what_was_recorded(tmp_path: Path) -> Non
         if process.poll() is None:
             process.kill()
             process.communicate()
-        _stop_cluster(out)
+        stop_cluster(out / "cluster")
     assert process.returncode == 0, stdout + stderr
     results = json.loads((out / "results.json").read_text())
     assert results["interrupted"] is True and results["verdict"] == "valid"
     assert results["checks"][0]["details"]["acknowledged"] > 0
     assert "interrupted" in stderr
-
-
-def _stop_cluster(out: Path) -> None:
-    from raftctl.cluster import ClusterDir
-
-    if (out / "cluster" / "cluster.toml").exists():
-        cluster = ClusterDir(out / "cluster")
-        for node_id in cluster.node_ids():
-            cluster.kill(node_id)
 
 
 @pytest.mark.parametrize(

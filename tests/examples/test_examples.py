@@ -29,10 +29,12 @@ LONGEST_FIRST = (DEMO, "prevote", "chaos", "split-brain", "membership")
 
 
 def _run_script(script: Path, cluster: Path) -> subprocess.CompletedProcess[str]:
+    chaos_out = cluster.parent / f"{cluster.name}-chaos"
     environment = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "RAFTCTL_DIR": str(cluster),
+        "CHAOS_OUT": str(chaos_out),  # chaos.sh's runs, so that leftovers are stopped
     }
     try:
         return subprocess.run(
@@ -45,6 +47,8 @@ def _run_script(script: Path, cluster: Path) -> subprocess.CompletedProcess[str]
         )
     finally:
         stop_cluster(cluster)
+        for toml in sorted(chaos_out.glob("*/cluster/cluster.toml")):
+            stop_cluster(toml.parent)
 
 
 def _run_demo() -> subprocess.CompletedProcess[str]:
