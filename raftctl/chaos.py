@@ -210,21 +210,21 @@ class ChaosRun:
                         history, [], None, None, UNAVAILABLE, f"the workload's setup: {error}"
                     )
             nemesis = Nemesis(self.cluster_path(), history, self.schedule)
-            run_start = time.monotonic_ns()
-            with self._interruptible():
+            with self._interruptible():  # a first Ctrl-C anywhere from here still checks
+                run_start = time.monotonic_ns()
                 self._run_phase(history, nemesis)
-            run_end = time.monotonic_ns()
-            for failure in self.failures:
-                raise failure
-            self.progress("healing the cluster and letting it settle", True)
-            nemesis.heal_all()
-            heal_at = time.monotonic_ns()
-            recovered = self._settle(cluster)
-            if recovered:
-                self._final_reads(history, cluster)
-            history.close_open()
-            window = (run_start, run_end, heal_at)
-            return self._judge(history, nemesis, window, recovered, started_wall)
+                run_end = time.monotonic_ns()
+                for failure in self.failures:
+                    raise failure
+                self.progress("healing the cluster and letting it settle", True)
+                nemesis.heal_all()
+                heal_at = time.monotonic_ns()
+                recovered = self._settle(cluster)
+                if recovered:
+                    self._final_reads(history, cluster)
+                history.close_open()
+                window = (run_start, run_end, heal_at)
+                return self._judge(history, nemesis, window, recovered, started_wall)
         finally:
             history.close()
             collect_logs(self.cluster_path(), self.out)

@@ -53,6 +53,16 @@ TimeoutOption = Annotated[
         show_default=False,
     ),
 ]
+# Chaos and check run for as long as their work takes; they accept the global
+# options like every command, and say what they make of them.
+UnusedTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        help="Accepted like everywhere, but not a deadline here: the work takes its time.",
+        show_default=False,
+    ),
+]
 NodeArgument = Annotated[str, typer.Argument(help="A node id, or leader, follower or random.")]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from raftctl.cli import DirOption, Globals, JsonOption, app
+from raftctl.cli import DirOption, Globals, JsonOption, UnusedTimeoutOption, app
 from raftctl.commands_check import ExportOption, check_exports
 from raftctl.errors import RaftctlError
 from raftctl.render import Output
@@ -113,6 +113,7 @@ def chaos(
     export: ExportOption = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
+    timeout_s: UnusedTimeoutOption = None,
 ) -> None:
     """Run a workload against a fresh cluster while a nemesis injects faults,
     heal, check the history, and exit 0 valid, 1 invalid, 3 unavailable,
@@ -127,6 +128,7 @@ def chaos(
 
     before = ctx.find_root().obj if isinstance(ctx.find_root().obj, Globals) else Globals()
     json_mode = json_mode or before.json_mode
+    del timeout_s  # the run lasts --duration, then heals and settles
     output = Output(json_mode)
     chosen_seed = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
     label = control or workload

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from raftctl.cli import Globals, JsonOption, app
+from raftctl.cli import DirOption, Globals, JsonOption, UnusedTimeoutOption, app
 from raftctl.errors import UsageError
 from raftctl.render import Output
 
@@ -138,7 +138,9 @@ def check(
     bank_total: Annotated[
         int | None, typer.Option(help="The bank's total (default: from results.json, or 500).")
     ] = None,
+    directory: DirOption = None,
     json_mode: JsonOption = False,
+    timeout_s: UnusedTimeoutOption = None,
 ) -> None:
     """Check a saved history again: exit 0 valid, 1 invalid, 5 unknown.
 
@@ -146,6 +148,7 @@ def check(
     """
     before = ctx.find_root().obj if isinstance(ctx.find_root().obj, Globals) else Globals()
     output = Output(json_mode or before.json_mode)
+    del directory, timeout_s  # a history needs no cluster and no deadline
     if workload is not None and workload not in ("register", "bank", "set"):
         raise typer.BadParameter("use register, bank or set", param_hint="--workload")
     formats = check_exports(export)
