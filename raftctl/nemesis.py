@@ -33,7 +33,7 @@ from typing import Any
 from node.failpoints import FAILPOINTS
 from node.faults import LinkFault
 from raftctl import protocol
-from raftctl.cluster import ClusterDir
+from raftctl.cluster import ClusterDir, wait_for
 from raftctl.control import Controller
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.history import History
@@ -449,9 +449,10 @@ class Nemesis:
             if not followers:
                 raise UsageError("no running follower to isolate")
             victim = active.rng.choice(followers)
+            control.write_faults(partition=((victim,),), links=())
+            # Read after the cut is in force: nothing reaches it from here on.
             status = control.client.status(victim, 0.5) or {}
             behind = int(status.get("last_log_index") or 0)
-            control.write_faults(partition=((victim,),), links=())
         active.detail.update(node=victim, its_last_index=behind, compacted_at=None)
 
         def compact_past_it() -> None:
@@ -467,7 +468,20 @@ class Nemesis:
                 if indexes and min(indexes) > behind:
                     active.detail["compacted_at"] = min(indexes)
 
-        active.step, active.step_every_s, active.undo = compact_past_it, 0.5, self._clear_network
+        def heal_and_watch() -> None:
+            self._clear_network()
+            compacted = active.detail["compacted_at"]
+            if compacted is None:
+                return
+            with self._control() as control:
+
+                def installed() -> bool:
+                    status = control.client.status(victim, 0.5) or {}
+                    return int(status.get("snapshot_index") or 0) >= compacted
+
+                active.detail["caught_up_by_snapshot"] = wait_for(installed, 5.0, 0.2)
+
+        active.step, active.step_every_s, active.undo = compact_past_it, 0.5, heal_and_watch
 
     def _start_transfer(self, active: _Active) -> None:
         transfers: list[str] = []
