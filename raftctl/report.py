@@ -148,8 +148,9 @@ def _offending_indexes(results: dict[str, Any], ops: list[Op]) -> dict[int, str]
                 op = by_call.get((item["process"], int(item["call"])))
                 if op is not None:
                     shown = op.result if op.f == "read" else op.value
+                    what = "nothing (absent)" if shown is None else _short(shown)
                     via = f" from {op.node}" if op.node else ""
-                    marked[op.index] = f"cannot be placed: {op.f} {_short(shown)}{via}"
+                    marked[op.index] = f"cannot be placed: {op.f} {what}{via}"
             elif "time" in item and "process" in item:  # bank: a bad read
                 op = by_ret.get((item["process"], item["time"]))
                 if op is not None:
