@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from enum import Enum
 
-__all__ = ["VoteResult", "committed_index", "majority", "vote_result"]
+__all__ = ["VoteResult", "committed_index", "majority", "quorum_value", "vote_result"]
 
 
 class VoteResult(Enum):
@@ -24,15 +24,21 @@ def majority(voter_count: int) -> int:
     return voter_count // 2 + 1
 
 
+def quorum_value(value_by_id: Mapping[str, int], voters: Collection[str]) -> int:
+    """The highest value that a quorum of `voters` has each reached (an index
+    matched, a heartbeat round acknowledged, a tick). Missing voters count 0."""
+    values = sorted((value_by_id.get(voter, 0) for voter in voters), reverse=True)
+    if not values:
+        return 0
+    return values[majority(len(values)) - 1]
+
+
 def committed_index(match_by_id: Mapping[str, int], voters: Collection[str]) -> int:
     """The highest index that a quorum of `voters` has durably matched.
 
     Voters missing from `match_by_id` count as matching nothing.
     """
-    matches = sorted((match_by_id.get(voter, 0) for voter in voters), reverse=True)
-    if not matches:
-        return 0
-    return matches[majority(len(matches)) - 1]
+    return quorum_value(match_by_id, voters)
 
 
 def vote_result(votes: Mapping[str, bool], voters: Collection[str]) -> VoteResult:

@@ -73,7 +73,7 @@ from node.messages import (
     encode_membership,
 )
 from node.progress import Progress, ReplicationState
-from node.quorum import VoteResult, committed_index, majority, vote_result
+from node.quorum import VoteResult, committed_index, majority, quorum_value, vote_result
 
 if TYPE_CHECKING:
     import random  # only the type: the generator itself is injected
@@ -414,10 +414,7 @@ class RaftCore:
         it in reads_dropped. With `lease`, a valid leader lease confirms
         leadership without a heartbeat round."""
         self._check_not_in_ready("read_index")
-        if self.role is not Role.LEADER:
-            raise NotLeader(self.leader_id)
-        if self._transfer_target is not None:
-            raise NotNow(f"leadership transfer to {self._transfer_target} in progress")
+        self._check_may_propose()  # the same two refusals as a write's
         if not self._committed_in_current_term():
             # §6.4 step 1: until an entry of its own term commits, a new leader
             # does not know the latest commit index.
@@ -1275,14 +1272,11 @@ class RaftCore:
         been elected when it was sent after the read arrived."""
         if not self.voters:
             return False
-        rounds = sorted(
-            (
-                heartbeat_round if voter == self.id else self._progress[voter].acked_round
-                for voter in self.voters
-            ),
-            reverse=True,
-        )
-        return rounds[majority(len(rounds)) - 1] >= heartbeat_round
+        acked = {
+            voter: heartbeat_round if voter == self.id else self._progress[voter].acked_round
+            for voter in self.voters
+        }
+        return quorum_value(acked, self.voters) >= heartbeat_round
 
     def _lease_valid(self) -> bool:
         """§6.4.1: voters that answered a heartbeat sent at tick t will not elect
@@ -1296,14 +1290,11 @@ class RaftCore:
             return False
         if not self.voters:
             return False
-        starts = sorted(
-            (
-                self._ticks if voter == self.id else self._progress[voter].acked_round_sent_tick
-                for voter in self.voters
-            ),
-            reverse=True,
-        )
-        start = starts[majority(len(starts)) - 1]
+        sent_ticks = {
+            voter: self._ticks if voter == self.id else self._progress[voter].acked_round_sent_tick
+            for voter in self.voters
+        }
+        start = quorum_value(sent_ticks, self.voters)
         duration = self.config.election_timeout_ticks_min - self.config.lease_drift_ticks
         return self._ticks < start + duration
 

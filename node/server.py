@@ -178,7 +178,7 @@ class NodeServer:
         # --slow N: ticks N times longer make every timer N times slower. A chaos
         # run may also skew this node's clock (the "clock" admin request).
         self.clock_rate = 1.0
-        self.tick_s = self.config.tick_ms * self.config.slow_factor / 1000
+        self.tick_s = self.tick_seconds()
         self.failpoints = Failpoints(
             lambda name: self.write_exit(f"crashed at failpoint {name}", EXIT_FAILPOINT)
         )
@@ -429,7 +429,12 @@ class NodeServer:
 
     def send(self, messages: tuple[Message, ...]) -> None:
         for message in messages:
-            if message.dst not in self.transport.peers:
+            if (
+                message.dst not in self.transport.peers
+                and self.address_book_stamp() != self.config_stamp
+            ):
+                # `raftctl add-node` wrote the node's address just now; without
+                # this its first messages would wait for the periodic re-read.
                 self.refresh_address_book()
             self.transport.send_to_peer(message.dst, encode(message))
 
@@ -541,11 +546,15 @@ class NodeServer:
                 if not 0.05 <= rate <= 20:
                     return {"ok": False, "error": "a clock rate must be within 0.05-20"}
                 self.clock_rate = rate
-                self.tick_s = self.config.tick_ms * self.config.slow_factor / 1000 / rate
+                self.tick_s = self.tick_seconds()
         except (TypeError, ValueError) as error:
             return {"ok": False, "error": str(error)}
         self.log_line(f"{self.node_id} chaos switch {command}: {arguments}")
         return {"ok": True, **self.chaos_state()}
+
+    def tick_seconds(self) -> float:
+        """Real seconds per tick: `slow_factor` stretches it, a skewed clock too."""
+        return self.config.tick_ms * self.config.slow_factor / 1000 / self.clock_rate
 
     def chaos_state(self) -> dict[str, Any]:
         return {

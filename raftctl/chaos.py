@@ -124,13 +124,12 @@ class ChaosOptions:
         )
 
 
-class _Counters:
-    """Live figures for the terminal view."""
+@dataclass(slots=True)
+class _Leadership:
+    """Who leads now, as the monitor last saw it (for the terminal view)."""
 
-    def __init__(self) -> None:
-        self.by_type = {"ok": 0, "fail": 0, "info": 0}
-        self.leader: str | None = None
-        self.term: int | None = None
+    leader: str | None = None
+    term: int | None = None
 
 
 class ChaosRun:
@@ -150,7 +149,7 @@ class ChaosRun:
         self.progress = progress or (lambda text, final: None)
         self.stop = threading.Event()
         self.interrupted = False
-        self.counters = _Counters()
+        self.now_leading = _Leadership()
         self.leaders: list[dict[str, Any]] = []
         self.failures: list[BaseException] = []
         self.created_cluster = False
@@ -248,12 +247,12 @@ class ChaosRun:
         deadline = started + options.duration_s
         while not self.stop.is_set() and time.monotonic() < deadline:
             self.stop.wait(min(0.5, max(0.0, deadline - time.monotonic())))
-            self.progress(self._progress_line(started, nemesis), False)
+            self.progress(self._progress_line(started, nemesis, history), False)
         self.stop.set()
         for thread in threads:
             thread.join()
         monitor.join(timeout=5)
-        self.progress(self._progress_line(started, nemesis), True)
+        self.progress(self._progress_line(started, nemesis, history), True)
 
     def _guard(self, target: Callable[..., None]) -> Callable[..., None]:
         """A thread's bug stops the run and is raised again on the main thread."""
@@ -307,9 +306,7 @@ class ChaosRun:
         history.invoke(index, op.f, op.key, op.value, node)
         done = self.workload.execute(client, op, consistency, node, self.options.op_timeout_s)
         history.complete(index, done.type, done.value, done.node)
-        self.counters.by_type[done.type] += 1
-        if done.type == "ok" and op.key is not None:
-            seen[op.key] = done.value[1] if op.f == "cas" else done.value
+        self.workload.observe(seen, op, done)
 
     def _monitor(self) -> None:
         """Who leads, in which term: for the terminal view and the report."""
@@ -321,18 +318,18 @@ class ChaosRun:
                 control.close()
             leader = Controller.established_leader(rows, None)
             name, term = leader if leader else (None, None)
-            if (name, term) != (self.counters.leader, self.counters.term):
-                self.counters.leader, self.counters.term = name, term
+            if (name, term) != (self.now_leading.leader, self.now_leading.term):
+                self.now_leading = _Leadership(name, term)
                 self.leaders.append({"time": time.monotonic_ns(), "leader": name, "term": term})
             self.stop.wait(MONITOR_EVERY_S)
 
-    def _progress_line(self, started: float, nemesis: Nemesis) -> str:
+    def _progress_line(self, started: float, nemesis: Nemesis, history: History) -> str:
         elapsed = time.monotonic() - started
-        counts = self.counters.by_type
+        counts = history.completed
         total = sum(counts.values())
         faults = ", ".join(nemesis.active_names()) or "none"
-        leader = self.counters.leader or "-"
-        term = self.counters.term if self.counters.term is not None else "-"
+        leader = self.now_leading.leader or "-"
+        term = self.now_leading.term if self.now_leading.term is not None else "-"
         return (
             f"chaos {min(elapsed, self.options.duration_s):5.1f}/{self.options.duration_s:g}s  "
             f"ops {total} ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} info)  "

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from raftctl.cli import DirOption, Globals, JsonOption, UnusedTimeoutOption, app
-from raftctl.commands_check import ExportOption, check_exports
+from raftctl.commands_check import ExportOption, check_exports, check_lines
 from raftctl.errors import RaftctlError
 from raftctl.render import Output
 
@@ -66,9 +66,7 @@ def summary(results: dict[str, Any]) -> str:
         )
     for note in results.get("notes", []):
         lines.append(f"  note: {note}")
-    for check in results["checks"]:
-        explanation = check["explanation"].replace("\n", "\n      ")
-        lines.append(f"  {check['checker']}: {check['verdict']}: {explanation}")
+    lines += check_lines(results["checks"])
     lines.append(f"  out: {results['out']} (report.html: open it in a browser)")
     lines += [f"  export: {path}" for path in results.get("exports", [])]
     if results.get("exports_error"):

@@ -3,6 +3,7 @@ export it for outside checkers. Exit 0 valid, 1 invalid, 5 unknown."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,9 +36,15 @@ def check_exports(formats: list[str] | None) -> list[str]:
     return chosen
 
 
-def _stored_results(directory: Path) -> dict[str, Any]:
-    import json
+def check_lines(checks: list[dict[str, Any]]) -> list[str]:
+    """One indented line per checker for people: its verdict and why."""
+    return [
+        f"  {c['checker']}: {c['verdict']}: " + c["explanation"].replace("\n", "\n      ")
+        for c in checks
+    ]
 
+
+def _stored_results(directory: Path) -> dict[str, Any]:
     path = directory / "results.json"
     if not path.exists():
         return {}
@@ -158,9 +165,7 @@ def check(
         output.error(error)
         raise typer.Exit(error.exit_code) from None
     lines = [f"{document['verdict'].upper()}: {document['workload']} history {history}"]
-    for item in document["checks"]:
-        explanation = item["explanation"].replace("\n", "\n      ")
-        lines.append(f"  {item['checker']}: {item['verdict']}: {explanation}")
+    lines += check_lines(document["checks"])
     if "report" in document:
         lines.append(f"  report: {document['report']}")
     lines += [f"  export: {path}" for path in document.get("exports", [])]

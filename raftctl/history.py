@@ -43,6 +43,7 @@ class History:
         self._open: dict[int, dict[str, Any]] = {}  # client -> its invoke event
         self._file: IO[str] | None = path.open("a") if path is not None else None
         self._lock = threading.Lock()
+        self.completed = {"ok": 0, "fail": 0, "info": 0}  # for a live view
 
     def invoke(
         self, client: int, f: str, key: Any, value: Any = None, node: str | None = None
@@ -70,6 +71,7 @@ class History:
                 invoked["value"] if value is None else value,
                 node,
             )
+            self.completed[outcome] += 1
             if outcome == "info":
                 self._process_of_client[client] = self._next_process
                 self._next_process += 1

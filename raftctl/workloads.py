@@ -60,7 +60,6 @@ class Completion:
     type: str
     value: Any = None
     node: str | None = None
-    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -93,8 +92,8 @@ def _read_outcome(call: Any) -> Completion:
     """Run a read; a read that timed out changed nothing, so it failed."""
     try:
         return call()
-    except Unavailable as error:
-        return Completion("fail", error=str(error))
+    except Unavailable:
+        return Completion("fail")
 
 
 class Workload:
@@ -113,6 +112,9 @@ class Workload:
         self, client: Client, op: Planned, consistency: str, node: str | None, timeout_s: float
     ) -> Completion:
         raise NotImplementedError
+
+    def observe(self, seen: dict[Any, Any], op: Planned, done: Completion) -> None:
+        """Remember what a client saw, for its next plans (nothing by default)."""
 
     def final_reads(self) -> list[Planned]:
         raise NotImplementedError
@@ -156,11 +158,16 @@ class RegisterWorkload(Workload):
         )
         try:
             result = client.call(operation, "linearizable", None, timeout_s)
-        except Unavailable as error:
-            return Completion("info", error=str(error))
-        if op.f == "cas" and not result.get("ok"):
-            return Completion("fail", node=client.leader_hint, error="cas: comparison failed")
+        except Unavailable:
+            return Completion("info")
+        if op.f == "cas" and not result.get("ok"):  # its comparison failed
+            return Completion("fail", node=client.leader_hint)
         return Completion("ok", op.value, client.leader_hint)
+
+    def observe(self, seen: dict[Any, Any], op: Planned, done: Completion) -> None:
+        """A cas expects the value this client last saw of its key."""
+        if done.type == "ok":
+            seen[op.key] = done.value[1] if op.f == "cas" else done.value
 
     def final_reads(self) -> list[Planned]:
         return [Planned("read", key, None) for key in self.keys]
@@ -240,11 +247,11 @@ class BankWorkload(Workload):
         source, target, amount = op.value["from"], op.value["to"], op.value["amount"]
         try:
             balances = self._balances(client, "linearizable", None, timeout_s)
-        except Unavailable as error:
-            return Completion("fail", error=f"could not read the balances: {error}")
+        except Unavailable:
+            return Completion("fail")  # nothing was written
         have, other = balances[source], balances[target]
-        if have is None or other is None or have < amount:
-            return Completion("fail", node=client.leader_hint, error="insufficient funds")
+        if have is None or other is None or have < amount:  # insufficient funds
+            return Completion("fail", node=client.leader_hint)
         transfer = Txn(
             (Compare(f"bank/{source}", str(have)), Compare(f"bank/{target}", str(other))),
             (Put(f"bank/{source}", str(have - amount)), Put(f"bank/{target}", str(other + amount))),
@@ -252,10 +259,10 @@ class BankWorkload(Workload):
         )
         try:
             result = client.call(transfer, "linearizable", None, timeout_s)
-        except Unavailable as error:
-            return Completion("info", error=str(error))
-        if not result.get("succeeded"):
-            return Completion("fail", node=client.leader_hint, error="balances changed meanwhile")
+        except Unavailable:
+            return Completion("info")
+        if not result.get("succeeded"):  # the balances changed meanwhile
+            return Completion("fail", node=client.leader_hint)
         return Completion("ok", op.value, client.leader_hint)
 
     def final_reads(self) -> list[Planned]:
@@ -293,8 +300,8 @@ class SetWorkload(Workload):
             return _read_outcome(read)
         try:
             client.call(Put(f"set/{op.value}", "1"), "linearizable", None, timeout_s)
-        except Unavailable as error:
-            return Completion("info", error=str(error))
+        except Unavailable:
+            return Completion("info")
         return Completion("ok", op.value, client.leader_hint)
 
     def final_reads(self) -> list[Planned]:
