@@ -41,7 +41,7 @@ from typing import Any
 
 import tomli_w
 
-from node.raft import RaftConfig
+from node.raft_config import RaftConfig
 
 __all__ = ["ClusterConfig", "ConfigError", "NodeAddress", "load", "save"]
 

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, assert_never
 
 from node.errors import NotLeader, NotNow, ProposalRejected, invariant
@@ -74,185 +72,24 @@ from node.messages import (
 )
 from node.progress import Progress, ReplicationState
 from node.quorum import VoteResult, committed_index, majority, quorum_value, vote_result
+from node.raft_config import RaftConfig
+from node.ready import (
+    CoreStatus,
+    DurableState,
+    HardState,
+    MembershipChange,
+    Proposal,
+    ReadState,
+    Ready,
+    Role,
+    Snapshot,
+    SnapshotSend,
+)
 
 if TYPE_CHECKING:
     import random  # only the type: the generator itself is injected
 
-__all__ = [
-    "CoreStatus",
-    "DurableState",
-    "HardState",
-    "MembershipChange",
-    "Proposal",
-    "RaftConfig",
-    "RaftCore",
-    "ReadState",
-    "Ready",
-    "Role",
-    "Snapshot",
-    "SnapshotSend",
-]
-
-
-class Role(Enum):
-    FOLLOWER = "follower"
-    PRE_CANDIDATE = "pre-candidate"
-    CANDIDATE = "candidate"
-    LEADER = "leader"
-
-
-@dataclass(frozen=True, slots=True)
-class RaftConfig:
-    """Everything that tunes one core. Times are in ticks. `voters` is the
-    configuration the cluster was created with; a configuration found in the
-    log or the snapshot overrides it. A node that joins later starts with no
-    voters and waits to hear from the leader."""
-
-    node_id: str
-    voters: tuple[str, ...]
-    election_timeout_ticks_min: int = 10
-    election_timeout_ticks_max: int = 20
-    heartbeat_interval_ticks: int = 1
-    pre_vote: bool = True
-    check_quorum: bool = True
-    entries_per_message_max: int = 64
-    bytes_per_message_max: int = 1 << 20
-    inflight_messages_max: int = 256
-    inflight_bytes_max: int = 8 << 20
-    # A lease read is served only while the leader's lease, shorter than the
-    # election timeout by this clock-drift bound, holds (dissertation §6.4.1).
-    lease_drift_ticks: int = 2
-
-    def __post_init__(self) -> None:
-        invariant(len(set(self.voters)) == len(self.voters), "duplicate voters")
-        invariant(
-            0 < self.heartbeat_interval_ticks < self.election_timeout_ticks_min
-            and self.election_timeout_ticks_min <= self.election_timeout_ticks_max,
-            "need 0 < heartbeat < election timeout min <= max",
-            heartbeat=self.heartbeat_interval_ticks,
-            election_min=self.election_timeout_ticks_min,
-            election_max=self.election_timeout_ticks_max,
-        )
-        invariant(self.entries_per_message_max > 0, "entries_per_message_max must be > 0")
-        invariant(self.inflight_messages_max > 0, "inflight_messages_max must be > 0")
-        invariant(
-            0 <= self.lease_drift_ticks < self.election_timeout_ticks_min,
-            "need 0 <= lease drift < election timeout min",
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class HardState:
-    """What must be durable before the node answers anyone (Raft Figure 2)."""
-
-    term: int = 0
-    vote: str | None = None
-    commit_index: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DurableState:
-    """What storage hands the core when a node starts."""
-
-    hard_state: HardState = field(default_factory=HardState)
-    entries: tuple[Entry, ...] = ()
-    # The snapshot the entries follow; the state machine was restored from it.
-    snapshot: SnapshotMeta | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A snapshot received from the leader: persist it in place of the whole
-    log, then restore the state machine from `data`, before anything else."""
-
-    meta: SnapshotMeta
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotSend:
-    """Stream your latest snapshot to `peer` as InstallSnapshot chunks of `term`
-    (the leader's snapshot is at least at `index`)."""
-
-    peer: str
-    term: int
-    index: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReadState:
-    """The read `context` may be served once the state machine has applied
-    `index` (dissertation §6.4); `lease` tells how leadership was confirmed."""
-
-    context: bytes
-    index: int
-    lease: bool
-
-
-@dataclass(frozen=True, slots=True)
-class MembershipChange:
-    """One server at a time (dissertation §4.1): `action` is add-learner,
-    promote (learner to voter) or remove (a voter or a learner)."""
-
-    action: str
-    node_id: str
-
-    ACTIONS = ("add-learner", "promote", "remove")
-
-
-@dataclass(frozen=True, slots=True)
-class Ready:
-    """One batch of work for the application, in the order of Rule 2."""
-
-    # Send now, while the entries below are being persisted.
-    messages: tuple[Message, ...]
-    # Send only once `entries` and `hard_state` are durable.
-    messages_after_persist: tuple[Message, ...]
-    # Persist, replacing every stored entry at or after entries[0].index.
-    entries: tuple[Entry, ...]
-    # Persist when not None (it changed since the last Ready).
-    hard_state: HardState | None
-    # Apply to the state machine, in order, after the persist.
-    committed_entries: tuple[Entry, ...]
-    events: tuple[Event, ...]
-    # Persist and restore first, when not None (it replaces the whole log).
-    snapshot: Snapshot | None = None
-    # Stream these snapshots; they may go out at once.
-    snapshots_to_send: tuple[SnapshotSend, ...] = ()
-    # Serve these reads once the state machine has applied their index.
-    read_states: tuple[ReadState, ...] = ()
-    # Reads that cannot be served here (their context and why): this node
-    # stopped leading, or a transfer began, before leadership was confirmed.
-    reads_dropped: tuple[tuple[bytes, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Proposal:
-    """Where accepted commands went: indexes first..last of `term`."""
-
-    first_index: int
-    last_index: int
-    term: int
-
-
-@dataclass(frozen=True, slots=True)
-class CoreStatus:
-    """A snapshot of the core's state for status displays and tests."""
-
-    node_id: str
-    role: Role
-    term: int
-    vote: str | None
-    leader_id: str | None
-    commit_index: int
-    applied_index: int
-    last_log_index: int
-    last_log_term: int
-    snapshot_index: int
-    voters: tuple[str, ...]
-    learners: tuple[str, ...]
-    transfer_target: str | None
-    lease_valid: bool
+__all__ = ["RaftCore"]
 
 
 class RaftCore:

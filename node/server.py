@@ -75,7 +75,8 @@ from node.messages import (
     encode_command,
     is_read_only,
 )
-from node.raft import DurableState, MembershipChange, RaftCore, Ready, Role
+from node.raft import RaftCore
+from node.ready import DurableState, MembershipChange, Ready, Role
 from node.storage import Storage, StorageOptions
 from node.transport import Transport
 
@@ -341,7 +342,7 @@ class NodeServer:
             self.send(rd.messages)
             if rd.snapshot is not None:
                 # The leader's snapshot replaces our log and our state.
-                self.storage.save_snapshot(rd.snapshot.meta, rd.snapshot.data, replaces_log=True)
+                self.storage.install_snapshot(rd.snapshot.meta, rd.snapshot.data)
                 self.failpoints.hit("snapshot-install")
                 self.kv.restore(rd.snapshot.data)
             if rd.entries:

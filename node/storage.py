@@ -27,7 +27,7 @@ import msgpack
 from node.disk import Disk, DiskFaults, apply_power_loss
 from node.errors import CorruptSnapshot
 from node.messages import Entry, SnapshotMeta
-from node.raft import HardState
+from node.ready import HardState
 from node.wal import SEGMENT_BYTES_MAX, Wal
 
 __all__ = ["Recovered", "SnapshotMeta", "Storage", "StorageOptions"]
@@ -104,10 +104,17 @@ class Storage:
         """One group commit: the Ready's entries and hard state, one fsync."""
         self.wal.append(entries, hard_state)
 
-    def save_snapshot(self, meta: SnapshotMeta, data: bytes, replaces_log: bool = False) -> int:
-        """Make `data` the durable snapshot at `meta`; compact the WAL behind it
-        (with `replaces_log`, a snapshot from the leader: the whole stored log
-        goes). Returns how many WAL segments were released."""
+    def save_snapshot(self, meta: SnapshotMeta, data: bytes) -> int:
+        """This node's own snapshot: make `data` durable at `meta` and compact
+        the WAL behind it. Returns how many WAL segments were released."""
+        return self._write_snapshot(meta, data, replaces_log=False)
+
+    def install_snapshot(self, meta: SnapshotMeta, data: bytes) -> int:
+        """A snapshot from the leader: it becomes durable and the whole stored
+        log goes. Returns how many WAL segments were released."""
+        return self._write_snapshot(meta, data, replaces_log=True)
+
+    def _write_snapshot(self, meta: SnapshotMeta, data: bytes, replaces_log: bool) -> int:
         final = self.snapshot_dir / _snapshot_name(meta.index, meta.term)
         temporary = final.with_suffix(".snap.tmp")
         header = msgpack.packb([meta.index, meta.term, list(meta.voters), list(meta.learners)])

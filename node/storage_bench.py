@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from node.messages import Entry
-from node.raft import HardState
+from node.ready import HardState
 from node.storage import Storage, StorageOptions
 
 ENTRY_BYTES = 100

@@ -35,7 +35,7 @@ import msgpack
 from node.disk import Disk
 from node.errors import CorruptLog, invariant
 from node.messages import Entry, EntryKind
-from node.raft import HardState
+from node.ready import HardState
 
 __all__ = ["SEGMENT_BYTES_MAX", "Wal", "WalContents"]
 

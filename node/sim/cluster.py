@@ -25,7 +25,9 @@ from typing import Any
 
 from node.events import BecameLeader, CommitAdvanced, Event
 from node.messages import Entry, InstallSnapshot, Message, SnapshotMeta
-from node.raft import DurableState, HardState, RaftConfig, RaftCore, Ready, Role
+from node.raft import RaftCore
+from node.raft_config import RaftConfig
+from node.ready import DurableState, HardState, Ready, Role
 from node.sim.invariants import SafetyChecker
 from node.sim.machine import Applied, SimMachine
 from node.sim.network import NetworkOptions, SimNetwork
@@ -81,6 +83,9 @@ class MemoryStorage:
         self.entries = []
         self.snapshot, self.snapshot_data = meta, data
         return dropped
+
+    def load_snapshot(self) -> tuple[SnapshotMeta, bytes] | None:
+        return None if self.snapshot is None else (self.snapshot, self.snapshot_data)
 
     def term_at(self, index: int) -> int | None:
         if index == self.snapshot_index:

@@ -29,7 +29,7 @@ from node.events import (
     VoteRefused,
     describe,
 )
-from node.raft import Role
+from node.ready import Role
 from node.sim.cluster import SimCluster
 from node.sim.network import NetworkOptions
 

@@ -47,7 +47,9 @@ from node.messages import (
     TimeoutNow,
     decode_membership,
 )
-from node.raft import HardState, MembershipChange, RaftConfig, RaftCore, Ready
+from node.raft import RaftCore
+from node.raft_config import RaftConfig
+from node.ready import HardState, MembershipChange, Ready
 from node.sim.cluster import MemoryStorage
 
 __all__ = ["ScriptError", "ScriptedCluster", "format_message", "run_script"]

@@ -34,7 +34,8 @@ from typing import Any
 from node.errors import NodeError, ProposalRejected
 from node.events import BecameLeader, CommitAdvanced, Event
 from node.messages import Entry
-from node.raft import MembershipChange, RaftCore, Ready, Role
+from node.raft import RaftCore
+from node.ready import MembershipChange, Ready, Role
 from node.sim.cluster import CoreFactory, SimCluster, SimNode
 from node.sim.machine import Applied, SimMachine, cas_command, write_command
 from node.sim.network import NetworkOptions

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from node.messages import AppendEntries, RequestVote, RequestVoteResponse, SnapshotMeta
-from node.raft import RaftCore, Role
+from node.raft import RaftCore
+from node.ready import Role
 
 
 class VotesWithoutUpToDateCheck(RaftCore):

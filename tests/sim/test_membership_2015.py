@@ -9,7 +9,8 @@ with disjoint majorities overwrite a committed entry.
 from __future__ import annotations
 
 from node.errors import ProposalRejected
-from node.raft import MembershipChange, RaftCore, Role
+from node.raft import RaftCore
+from node.ready import MembershipChange, Role
 from node.sim.scripted import ScriptedCluster
 from tests.sim.mutants import MembershipChangeBeforeOwnTermCommit
 

@@ -13,7 +13,9 @@ import pytest
 from node.errors import NotLeader
 from node.events import VoteRefused
 from node.messages import AppendEntries, Heartbeat, RequestVote, RequestVoteResponse
-from node.raft import DurableState, RaftConfig, RaftCore, Role
+from node.raft import RaftCore
+from node.raft_config import RaftConfig
+from node.ready import DurableState, Role
 from node.sim.scripted import ScriptedCluster
 
 

@@ -21,7 +21,9 @@ from node.messages import (
     SnapshotMeta,
     encode_membership,
 )
-from node.raft import DurableState, HardState, MembershipChange, RaftConfig, RaftCore, Role
+from node.raft import RaftCore
+from node.raft_config import RaftConfig
+from node.ready import DurableState, HardState, MembershipChange, Role
 from node.sim.scripted import ScriptedCluster
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from node.disk import DiskFaults
 from node.errors import CorruptSnapshot, DiskFailure
 from node.messages import Entry
-from node.raft import HardState
+from node.ready import HardState
 from node.storage import SnapshotMeta, Storage, StorageOptions
 
 SMALL_SEGMENTS = StorageOptions(segment_bytes_max=700)
@@ -232,7 +232,7 @@ def test_an_installed_snapshot_replaces_the_whole_log(tmp_path: Path) -> None:
     storage, _ = Storage.open(tmp_path, SMALL_SEGMENTS)
     storage.persist(make_entries(1, 30, 1), HardState(1, None, 5))
     meta = SnapshotMeta(20, 2, ("n1", "n2", "n3"), ("n4",))
-    storage.save_snapshot(meta, b"leader state", replaces_log=True)
+    storage.install_snapshot(meta, b"leader state")
     storage.persist([], HardState(2, None, 20))
     storage.close()
     storage, recovered = Storage.open(tmp_path, SMALL_SEGMENTS)

@@ -13,7 +13,7 @@ import pytest
 from node.disk import Disk
 from node.errors import CorruptLog
 from node.messages import Entry
-from node.raft import HardState
+from node.ready import HardState
 from node.wal import Wal, WalContents
 
 
