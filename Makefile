@@ -27,14 +27,14 @@ test: lint
 # make sim SEEDS=1000        run seeds 1..1000 of the swarm simulation
 # make sim SEED=42           replay one seed and print its fault options
 sim: $(STAMP)
-	$(BIN)/python -m node.sim.swarm $(if $(SEED),--seed $(SEED),--seeds $(SEEDS))
+	$(BIN)/python -m raftctl.sim.swarm $(if $(SEED),--seed $(SEED),--seeds $(SEEDS))
 
 demo: $(STAMP)
 	$(BIN)/python -m raftctl.demo
 
 # The same story told by the deterministic simulator, from the core's events.
 sim-demo: $(STAMP)
-	$(BIN)/python -m node.sim.demo
+	$(BIN)/python -m raftctl.sim.demo
 
 # make chaos WORKLOAD=bank DURATION=60 SEED=7   one chaos run with every fault kind
 WORKLOAD ?= register
@@ -43,7 +43,7 @@ chaos: $(STAMP)
 	$(BIN)/raftctl chaos --workload $(WORKLOAD) --duration $(DURATION) $(if $(SEED),--seed $(SEED),)
 
 bench: $(STAMP)
-	$(BIN)/python -m node.sim.bench
+	$(BIN)/python -m raftctl.sim.bench
 	$(BIN)/python -m node.storage_bench
 	$(BIN)/python -m raftctl.bench
 

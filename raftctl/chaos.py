@@ -35,12 +35,12 @@ from typing import Any
 
 from node.messages import Put
 from raftctl import chaos_checks
-from raftctl.checker import INVALID, UNKNOWN, VALID
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir
 from raftctl.control import Controller
 from raftctl.errors import Unavailable, UsageError
-from raftctl.history import History
+from raftctl.judges.history import History
+from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
 from raftctl.nemesis import Nemesis, ScheduledFault, parse_nemesis, schedule
 from raftctl.report import build_report
 from raftctl.workloads import Planned, Verdict, Workload, make_workload

@@ -24,10 +24,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from raftctl.checker import INVALID, UNKNOWN, VALID
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
-from raftctl.history import NEMESIS
+from raftctl.judges.history import NEMESIS
+from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
 from raftctl.workloads import Verdict
 
 __all__ = ["availability", "election_safety", "state_digests", "tracebacks"]

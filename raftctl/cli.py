@@ -162,7 +162,7 @@ def sim(
     """
     # Imported here: the simulator is heavy, and every other command starts faster.
     from node.events import Event, describe
-    from node.sim.swarm import FAULT_KINDS, run_seed, run_seeds
+    from raftctl.sim.swarm import FAULT_KINDS, run_seed, run_seeds
 
     if nodes is not None and nodes not in (3, 5, 7):
         typer.echo("raftctl: --nodes must be 3, 5 or 7", err=True)

@@ -122,7 +122,7 @@ def chaos(
     from raftctl.chaos import ChaosOptions, ChaosRun, write_results
     from raftctl.controls import CONTROLS, run_control
     from raftctl.export import write_exports
-    from raftctl.report import load_history
+    from raftctl.judges.history import load_history
 
     before = ctx.find_root().obj if isinstance(ctx.find_root().obj, Globals) else Globals()
     json_mode = json_mode or before.json_mode

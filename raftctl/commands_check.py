@@ -65,10 +65,10 @@ def recheck(
     """The whole of `raftctl check`, returning (exit code, document)."""
     from raftctl import chaos_checks
     from raftctl.chaos import EXIT_CODES, overall_verdict
-    from raftctl.checker import HistoryError
     from raftctl.export import write_exports
-    from raftctl.history import NEMESIS
-    from raftctl.report import build_report, load_history
+    from raftctl.judges.history import NEMESIS, load_history
+    from raftctl.judges.verdicts import HistoryError
+    from raftctl.report import build_report
     from raftctl.workloads import WORKLOADS, BankWorkload, make_workload, workload_of
 
     if history_path.is_dir():

@@ -35,12 +35,12 @@ from raftctl.chaos import (
     overall_verdict,
     write_results,
 )
-from raftctl.checker import INVALID, UNKNOWN, VALID
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.control import Controller
 from raftctl.errors import Unavailable, UsageError
-from raftctl.history import History
+from raftctl.judges.history import History
+from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
 from raftctl.report import build_report
 from raftctl.workloads import Planned, RegisterWorkload, SetWorkload, Verdict, Workload
 

@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from raftctl.checker import operations_from
-from raftctl.history import NEMESIS
+from raftctl.judges.history import NEMESIS
+from raftctl.judges.linearizable import REGISTER_FS, operations_from
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -42,7 +42,6 @@ __all__ = [
     "write_exports",
 ]
 
-REGISTER_FS = ("read", "write", "cas")
 NEVER = 2**63 - 1
 _WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.?!]*$")
 

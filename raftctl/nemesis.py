@@ -36,7 +36,7 @@ from raftctl import protocol
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.control import Controller
 from raftctl.errors import RaftctlError, UsageError
-from raftctl.history import History
+from raftctl.judges.history import History
 
 __all__ = [
     "NEMESIS_KINDS",

@@ -24,47 +24,20 @@ import html
 import json
 import math
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from raftctl.chaos_checks import fault_windows
-from raftctl.history import NEMESIS
+from raftctl.judges.history import load_history
+from raftctl.judges.operations import PairedOperation, pair_operations
 
-__all__ = ["build_report", "load_history", "load_node_events", "render_report"]
+__all__ = ["build_report", "load_node_events", "render_report"]
 
 LEFT, RIGHT, PLOT_W = 90, 20, 1100
 ROW_H, BAND_H, LABEL_H = 14, 18, 28  # fault labels on two staggered lines
 CHART_H = 140
 EVENTS_MAX = 20_000
 COLOURS = {"ok": "#2e9d4a", "fail": "#e08a1e", "info": "#8d8d8d"}
-
-
-@dataclass(slots=True)
-class Op:
-    """One operation of the history, paired: invocation and completion."""
-
-    index: int
-    process: Any
-    f: str
-    key: Any
-    value: Any
-    result: Any
-    type: str  # ok, fail, info, or open (never completed)
-    call: int
-    ret: int | None
-    node: str | None
-
-
-def load_history(path: Path) -> list[dict[str, Any]]:
-    events = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                events.append(json.loads(line))
-            except ValueError as error:
-                raise ValueError(f"{path}:{number}: not JSON: {error}") from error
-    return events
 
 
 def load_node_events(nodes_dir: Path) -> list[dict[str, Any]]:
@@ -82,37 +55,6 @@ def load_node_events(nodes_dir: Path) -> list[dict[str, Any]]:
                 found.append(event)
     found.sort(key=lambda event: event["time"])
     return found
-
-
-def pair_operations(events: list[dict[str, Any]]) -> list[Op]:
-    open_ops: dict[Any, Op] = {}
-    ops: list[Op] = []
-    for event in events:
-        if event.get("process") == NEMESIS:
-            continue
-        process = event.get("process")
-        if event.get("type") == "invoke":
-            op = Op(
-                len(ops),
-                process,
-                str(event.get("f")),
-                event.get("key"),
-                event.get("value"),
-                None,
-                "open",
-                int(event["time"]),
-                None,
-                event.get("node"),
-            )
-            open_ops[process] = op
-            ops.append(op)
-        elif process in open_ops:
-            op = open_ops.pop(process)
-            op.type = str(event.get("type"))
-            op.result = event.get("value")
-            op.ret = int(event["time"])
-            op.node = event.get("node") or op.node
-    return ops
 
 
 class _Scale:
@@ -137,7 +79,7 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _offending_indexes(results: dict[str, Any], ops: list[Op]) -> dict[int, str]:
+def _offending_indexes(results: dict[str, Any], ops: list[PairedOperation]) -> dict[int, str]:
     """Which operations the checkers point at, with a label for each."""
     marked: dict[int, str] = {}
     by_call = {(op.process, op.call): op for op in ops}
@@ -194,7 +136,7 @@ def _leader_segments(
 
 
 def _timeline(
-    ops: list[Op],
+    ops: list[PairedOperation],
     events: list[dict[str, Any]],
     scale: _Scale,
     leaders: list[tuple[int, int, str, int]],
@@ -355,7 +297,7 @@ def _chart(
     return "".join(parts)
 
 
-def _rates(ops: list[Op], events: list[dict[str, Any]], scale: _Scale) -> str:
+def _rates(ops: list[PairedOperation], events: list[dict[str, Any]], scale: _Scale) -> str:
     duration_s = max(scale.seconds(scale.end), 1e-3)
     buckets = int(min(120, max(10, duration_s)))
     span = (scale.end - scale.start) / buckets

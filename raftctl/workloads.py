@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from node.messages import Cas, Compare, Get, Keys, Operation, Put, Txn
-from raftctl.checker import check as check_linearizable
-from raftctl.checker_bank import check_bank
-from raftctl.checker_set import check_set
 from raftctl.client import Client
 from raftctl.errors import Unavailable
+from raftctl.judges.bank import check_bank
+from raftctl.judges.linearizable import CHECK_STEPS_PER_KEY
+from raftctl.judges.linearizable import check as check_linearizable
+from raftctl.judges.sets import check_set
 
 __all__ = [
     "WORKLOADS",
@@ -41,7 +42,6 @@ REGISTER_KEYS = 8
 BANK_ACCOUNTS = 5
 BANK_INITIAL_BALANCE = 100
 BANK_MAX_TRANSFER = 5
-CHECK_STEPS_PER_KEY = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import pytest
 
 from raftctl.cluster import wait_for
 from raftctl.export import from_porcupine, read_edn, read_porcupine
-from raftctl.history import NEMESIS
+from raftctl.judges.history import NEMESIS
 from raftctl.nemesis import NEMESIS_KINDS, parse_nemesis, schedule
 from tests.chaos.browser import open_report
 from tests.cli.test_commands import stop_cluster

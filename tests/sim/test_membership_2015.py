@@ -11,7 +11,7 @@ from __future__ import annotations
 from node.errors import ProposalRejected
 from node.raft import RaftCore
 from node.ready import MembershipChange, Role
-from node.sim.scripted import ScriptedCluster
+from raftctl.sim.scripted import ScriptedCluster
 from tests.sim.mutants import MembershipChangeBeforeOwnTermCommit
 
 

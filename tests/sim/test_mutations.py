@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from node.raft import RaftCore
-from node.sim.swarm import run_seeds
+from raftctl.sim.swarm import run_seeds
 from tests.sim.mutants import MUTANTS
 from tests.sim.test_swarm import SEEDS_DEFAULT
 

@@ -1,7 +1,7 @@
 """One test per rule of the Raft paper and the dissertation, on the real core.
 
 Each test quotes the rule it checks and names its section; messages move only
-when the test says so (node.sim.scripted.ScriptedCluster).
+when the test says so (raftctl.sim.scripted.ScriptedCluster).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from node.messages import AppendEntries, Heartbeat, RequestVote, RequestVoteResp
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
 from node.ready import DurableState, Role
-from node.sim.scripted import ScriptedCluster
+from raftctl.sim.scripted import ScriptedCluster
 
 
 def elect(cluster: ScriptedCluster, node_id: str) -> None:

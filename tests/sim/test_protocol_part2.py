@@ -1,7 +1,7 @@
 """One test per rule of snapshots, membership change, leadership transfer and
 reads (Raft §7; dissertation chapters 3, 4, 5 and 6), on the real core.
 
-Messages move only when a test says so (node.sim.scripted.ScriptedCluster).
+Messages move only when a test says so (raftctl.sim.scripted.ScriptedCluster).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from node.messages import (
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
 from node.ready import DurableState, HardState, MembershipChange, Role
-from node.sim.scripted import ScriptedCluster
+from raftctl.sim.scripted import ScriptedCluster
 
 
 def elect(cluster: ScriptedCluster, node_id: str) -> RaftCore:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.sim.scripted import comments_by_block, render_script, run_script
+from raftctl.sim.scripted import comments_by_block, render_script, run_script
 
 SCRIPTS = sorted((Path(__file__).parent / "scripts").glob("*.txt"))
 

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from node.sim.swarm import replay_command, run_seed, run_seeds
+from raftctl.sim.swarm import replay_command, run_seed, run_seeds
 
 SEEDS_DEFAULT = 1000
 

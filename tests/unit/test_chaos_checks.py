@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from raftctl.chaos_checks import availability, election_safety, fault_windows, tracebacks
-from raftctl.history import History
+from raftctl.judges.history import History
 
 
 def _node(root: Path, node_id: str, events: list[dict[str, object]], log: str = "") -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from raftctl.checker import INVALID, UNKNOWN, VALID, HistoryError, check
+from raftctl.judges.linearizable import check
+from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID, HistoryError
 
 Event = dict[str, Any]
 

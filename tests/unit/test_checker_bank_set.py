@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from raftctl.checker_bank import check_bank
-from raftctl.checker_set import check_set
+from raftctl.judges.bank import check_bank
+from raftctl.judges.sets import check_set
 
 
 def op(process: int, kind: str, f: str, value: Any, time: int) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftctl.checker import check, operations_from
 from raftctl.export import (
     NEVER,
     EdnError,
@@ -18,7 +17,8 @@ from raftctl.export import (
     to_edn,
     to_porcupine,
 )
-from raftctl.history import History
+from raftctl.judges.history import History
+from raftctl.judges.linearizable import check, operations_from
 
 
 def _register_history() -> list[dict[str, object]]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from raftctl.checker import check
-from raftctl.history import NEMESIS, History
+from raftctl.judges.history import NEMESIS, History
+from raftctl.judges.linearizable import check
 
 
 def clock() -> itertools.count[int]:

@@ -81,16 +81,3 @@ def test_core_takes_randomness_only_by_injection() -> None:
     source = (NODE / "raft.py").read_text()
     assert "self._rng" in source
     assert "random." not in source.replace("random.Random", "")
-
-
-def test_the_node_process_never_imports_the_controller() -> None:
-    """DESIGN.md's arrow: `node` never imports `raftctl`. The one exception is
-    the simulation harness (node/sim/swarm.py), which borrows the controller's
-    linearizability checker to judge histories; the node process never loads it."""
-    offenders = []
-    for path in sorted(NODE.rglob("*.py")):
-        if path.parent.name == "sim":
-            continue
-        if any(name.split(".")[0] == "raftctl" for name in _runtime_imports(path)):
-            offenders.append(str(path.relative_to(NODE.parent)))
-    assert not offenders, f"{offenders} import raftctl"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from raftctl.history import History
-from raftctl.report import pair_operations, render_report
+from raftctl.judges.history import History
+from raftctl.judges.operations import pair_operations
+from raftctl.report import render_report
 
 
 def _stale_read_history() -> list[dict[str, object]]:

@@ -28,9 +28,9 @@ from node.messages import Entry, InstallSnapshot, Message, SnapshotMeta
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
 from node.ready import DurableState, HardState, Ready, Role
-from node.sim.invariants import SafetyChecker
-from node.sim.machine import Applied, SimMachine
-from node.sim.network import NetworkOptions, SimNetwork
+from raftctl.sim.invariants import SafetyChecker
+from raftctl.sim.machine import Applied, SimMachine
+from raftctl.sim.network import NetworkOptions, SimNetwork
 
 __all__ = ["CoreFactory", "MemoryStorage", "SimCluster", "SimNode"]
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from raftctl.checker import INVALID, UNKNOWN, VALID
+from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
 
 __all__ = ["BankResult", "check_bank"]
 

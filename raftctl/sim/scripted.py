@@ -50,7 +50,7 @@ from node.messages import (
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
 from node.ready import HardState, MembershipChange, Ready
-from node.sim.cluster import MemoryStorage
+from raftctl.sim.cluster import MemoryStorage
 
 __all__ = ["ScriptError", "ScriptedCluster", "format_message", "run_script"]
 

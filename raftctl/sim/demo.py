@@ -1,13 +1,13 @@
 """`make demo`: the story of one seeded five-node cluster, told by its own events.
 
 Every line below the headings is an event the real Raft core emitted while the
-deterministic simulator drove it (node.sim.cluster): elections, a partition that
+deterministic simulator drove it (raftctl.sim.cluster): elections, a partition that
 strands the old leader's writes in a minority, the repair of its log on healing,
 a crash and a catch-up. Nothing is scripted but the faults and the client's
 writes; the same seed always tells the same story. The demo checks that the
 story happened as told and exits non-zero if the cluster misbehaved.
 
-    python -m node.sim.demo [--seed N]
+    python -m raftctl.sim.demo [--seed N]
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from node.events import (
     describe,
 )
 from node.ready import Role
-from node.sim.cluster import SimCluster
-from node.sim.network import NetworkOptions
+from raftctl.sim.cluster import SimCluster
+from raftctl.sim.network import NetworkOptions
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 
@@ -128,7 +128,7 @@ def leader_or_fail(cluster: SimCluster, what: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m node.sim.demo",
+        prog="python -m raftctl.sim.demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

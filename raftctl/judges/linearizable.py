@@ -26,15 +26,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from raftctl.history import NEMESIS
+from raftctl.judges.operations import pair_operations
+from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID, HistoryError
 
-__all__ = ["CheckResult", "HistoryError", "KeyResult", "Operation", "check", "operations_from"]
+__all__ = [
+    "CHECK_STEPS_PER_KEY",
+    "REGISTER_FS",
+    "CheckResult",
+    "KeyResult",
+    "Operation",
+    "check",
+    "operations_from",
+]
 
-VALID, INVALID, UNKNOWN = "valid", "invalid", "unknown"
-
-
-class HistoryError(ValueError):
-    """The history is malformed (an ok without its invoke, an unknown f, ...)."""
+REGISTER_FS = ("read", "write", "cas")
+# The search's budget per key: past it a key is "unknown", never "valid".
+CHECK_STEPS_PER_KEY = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,55 +106,33 @@ class CheckResult:
 
 
 def operations_from(events: Iterable[Mapping[str, Any]]) -> list[Operation]:
-    """Pair each invoke with its completion; keep what may have happened."""
-    pending: dict[Any, Mapping[str, Any]] = {}
+    """The register operations of `events` that may have happened."""
     operations: list[Operation] = []
-    for event in events:
-        process, kind = event.get("process"), event.get("type")
-        if process == NEMESIS:
-            continue  # faults are not operations
-        if kind == "invoke":
-            if process in pending:
-                raise HistoryError(f"process {process} invoked twice without completing")
-            if event.get("f") not in ("read", "write", "cas"):
-                raise HistoryError(f"unknown operation f={event.get('f')!r}")
-            pending[process] = event
-            continue
-        if kind not in ("ok", "fail", "info"):
-            raise HistoryError(f"unknown event type {kind!r}")
-        invoke = pending.pop(process, None)
-        if invoke is None:
-            raise HistoryError(f"process {process}: {kind} without an invoke")
-        _add(operations, invoke, event, kind)
-    for invoke in pending.values():  # never completed: as good as info
-        _add(operations, invoke, invoke, "info")
-    return operations
-
-
-def _add(
-    operations: list[Operation], invoke: Mapping[str, Any], done: Mapping[str, Any], kind: str
-) -> None:
-    f = invoke["f"]
-    if kind == "fail" or (kind == "info" and f == "read"):
-        return  # did not happen, or constrains nothing
-    value = done.get("value") if f == "read" else invoke.get("value")
-    if f == "cas":
-        if not isinstance(value, list | tuple) or len(value) != 2:
-            raise HistoryError(f"a cas value is [expected, new], not {value!r}")
-        value = (value[0], value[1])
-    certain = kind == "ok"
-    operations.append(
-        Operation(
-            len(operations),
-            invoke.get("process"),
-            f,
-            invoke.get("key"),
-            value,
-            float(invoke["time"]),
-            float(done["time"]) if certain else math.inf,
-            certain,
+    for paired in pair_operations(events):
+        if paired.f not in REGISTER_FS:
+            raise HistoryError(f"unknown operation f={paired.f!r}")
+        kind = "info" if paired.type == "open" else paired.type
+        if kind == "fail" or (kind == "info" and paired.f == "read"):
+            continue  # did not happen, or constrains nothing
+        value = paired.result if paired.f == "read" else paired.value
+        if paired.f == "cas":
+            if not isinstance(value, list | tuple) or len(value) != 2:
+                raise HistoryError(f"a cas value is [expected, new], not {value!r}")
+            value = (value[0], value[1])
+        certain = kind == "ok"
+        operations.append(
+            Operation(
+                len(operations),
+                paired.process,
+                paired.f,
+                paired.key,
+                value,
+                float(paired.call),
+                float(paired.ret) if certain and paired.ret is not None else math.inf,
+                certain,
+            )
         )
-    )
+    return operations
 
 
 def _step(state: Any, op: Operation) -> tuple[bool, Any]:
@@ -249,7 +234,9 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def check(events: Iterable[Mapping[str, Any]], steps_max_per_key: int = 2_000_000) -> CheckResult:
+def check(
+    events: Iterable[Mapping[str, Any]], steps_max_per_key: int = CHECK_STEPS_PER_KEY
+) -> CheckResult:
     """Check a register history, key by key."""
     by_key: dict[Any, list[Operation]] = defaultdict(list)
     for op in operations_from(events):

@@ -14,8 +14,8 @@ logs. Clients write, compare-and-set and read (linearizable, lease and stale
 reads) registers; every operation goes into a Jepsen-style history that
 raftctl's linearizability checker judges at the end (stale reads exempt).
 
-    python -m node.sim.swarm --seeds 300          # seeds 1..300
-    python -m node.sim.swarm --seed 42            # one seed, with its options
+    python -m raftctl.sim.swarm --seeds 300          # seeds 1..300
+    python -m raftctl.sim.swarm --seed 42            # one seed, with its options
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ from node.events import BecameLeader, CommitAdvanced, Event
 from node.messages import Entry
 from node.raft import RaftCore
 from node.ready import MembershipChange, Ready, Role
-from node.sim.cluster import CoreFactory, SimCluster, SimNode
-from node.sim.machine import Applied, SimMachine, cas_command, write_command
-from node.sim.network import NetworkOptions
+from raftctl.judges.history import History
+from raftctl.judges.linearizable import check
+from raftctl.sim.cluster import CoreFactory, SimCluster, SimNode
+from raftctl.sim.machine import Applied, SimMachine, cas_command, write_command
+from raftctl.sim.network import NetworkOptions
 
 __all__ = [
     "SeedResult",
@@ -64,7 +66,6 @@ CLIENTS = 3  # each with the leader it last reached: some stay with a deposed on
 NEW_NODES_MAX = 8  # nodes a seed may add by membership change
 VOTERS_MIN = 2  # removals stop here
 # The checker's budget per key: running out gives "unknown", never a failure.
-CHECK_STEPS_PER_KEY = 2_000_000
 PARTITION_MODES = ("split", "isolate-leader", "bridge", "one-way", "random-links")
 
 
@@ -363,6 +364,15 @@ class HistoryViolation(AssertionError):
     """The clients' history is not linearizable."""
 
 
+@dataclass(frozen=True, slots=True)
+class _OpenOperation:
+    """A client operation invoked and not yet completed."""
+
+    client: int
+    f: str
+    key: str
+
+
 class _Run:
     """One seed's run: the cluster, its nemesis and its clients."""
 
@@ -409,9 +419,10 @@ class _Run:
         self.sticky_leaders: list[str | None] = [None] * CLIENTS
         self.pending: dict[bytes, int] = {}  # proposals not yet seen applied -> client
         self.next_value = 0
-        # The history: Jepsen-shaped events, and the operations still open.
-        self.history: list[dict[str, Any]] = []
-        self.open_ops: dict[str, dict[str, Any]] = {}
+        # The history, in simulated time; each operation is its own client
+        # (writes are pipelined), open ones by operation id.
+        self.history = History(0, clock=self._time)
+        self.open_ops: dict[str, _OpenOperation] = {}
         self.written: dict[str, list[str]] = {}  # values written per key, for cas
         self._last_time = 0
 
@@ -754,18 +765,13 @@ class _Run:
         self._last_time = max(self._last_time + 1, self.cluster.now_ms * 1_000_000)
         return self._last_time
 
-    def _record(self, op_id: str, kind: str, value: Any) -> None:
-        op = self.open_ops.pop(op_id) if kind != "invoke" else self.open_ops[op_id]
-        self.history.append(
-            {
-                "process": op["process"],
-                "type": kind,
-                "f": op["f"],
-                "key": op["key"],
-                "value": value,
-                "time": self._time(),
-            }
-        )
+    def _invoke(self, op_id: str, f: str, key: str, value: Any) -> None:
+        client = self.history.add_client()
+        self.open_ops[op_id] = _OpenOperation(client, f, key)
+        self.history.invoke(client, f, key, value)
+
+    def _complete(self, op_id: str, outcome: str, value: Any) -> None:
+        self.history.complete(self.open_ops.pop(op_id).client, outcome, value)
 
     def _client_operation(self) -> None:
         options = self.options
@@ -794,8 +800,7 @@ class _Run:
             self.pending[data] = client
             self.result.proposals += 1
             self.written.setdefault(key, []).append(op_id)
-            self.open_ops[op_id] = {"process": self.next_value, "f": f, "key": key}
-            self._record(op_id, "invoke", value)
+            self._invoke(op_id, f, key, value)
 
     def _on_applied(self, node_id: str, entry: Entry, applied: Applied) -> None:
         """The first application anywhere answers the client (every node
@@ -803,11 +808,11 @@ class _Run:
         if applied.op_id not in self.open_ops:
             return  # applied before, on another node
         op = self.open_ops[applied.op_id]
-        if op["f"] == "cas":
+        if op.f == "cas":
             expected_new = [None, applied.op_id]  # the value is only for the record
-            self._record(applied.op_id, "ok" if applied.ok else "fail", expected_new)
+            self._complete(applied.op_id, "ok" if applied.ok else "fail", expected_new)
         else:
-            self._record(applied.op_id, "ok", applied.op_id)
+            self._complete(applied.op_id, "ok", applied.op_id)
 
     def _read(self, client: int, op_id: str, key: str, consistency: str) -> None:
         cluster = self.cluster
@@ -822,26 +827,14 @@ class _Run:
         core = cluster.nodes[contact].core if contact else None
         if contact is None or core is None:
             return
-        self.open_ops[op_id] = {"process": self.next_value, "f": "read", "key": key}
-        invoked_at = self._time()
         try:
             core.read_index(op_id.encode(), lease=consistency == "lease")
         except ProposalRejected:
             # Refused at once (not the leader, or a transfer under way): as if
             # never asked, like a refused write.
-            del self.open_ops[op_id]
             self.sticky_leaders[client] = None
             return
-        self.history.append(
-            {
-                "process": self.next_value,
-                "type": "invoke",
-                "f": "read",
-                "key": key,
-                "value": None,
-                "time": invoked_at,
-            }
-        )
+        self._invoke(op_id, "read", key, None)
         self.sticky_leaders[client] = contact
         self.result.reads[consistency] += 1
         cluster.drain(contact)
@@ -850,12 +843,12 @@ class _Run:
         op_id = context.decode()
         op = self.open_ops.get(op_id)
         if op is not None:
-            self._record(op_id, "ok", machine.values.get(op["key"]))
+            self._complete(op_id, "ok", machine.values.get(op.key))
 
     def _on_read_dropped(self, node_id: str, context: bytes, reason: str) -> None:
         op_id = context.decode()
         if op_id in self.open_ops:
-            self._record(op_id, "fail", None)
+            self._complete(op_id, "fail", None)
 
     def _contact(self, client: int) -> str | None:
         """Like a real client: stay with the leader that last took a request
@@ -971,15 +964,12 @@ class _Run:
 
     def _check_history(self) -> None:
         """Linearizable and lease reads, writes and cas must be linearizable."""
-        from raftctl.checker import check  # the one judge, shared with chaos runs
-
         for op_id in list(self.open_ops):
             op = self.open_ops[op_id]
-            self._record(op_id, "fail" if op["f"] == "read" else "info", None)
-        self.result.history_operations = sum(
-            1 for event in self.history if event["type"] == "invoke"
-        )
-        result = check(self.history, steps_max_per_key=CHECK_STEPS_PER_KEY)
+            self._complete(op_id, "fail" if op.f == "read" else "info", None)
+        events = self.history.events
+        self.result.history_operations = sum(1 for event in events if event["type"] == "invoke")
+        result = check(events)  # the one judge, shared with chaos runs
         self.result.history_verdict = result.verdict
         if result.verdict == "invalid":
             raise HistoryViolation(f"Linearizability violated: {result.explain()}")
@@ -1052,7 +1042,7 @@ def run_seeds(
 
 def replay_command(seed: int, node_count: int | None = None) -> str:
     nodes = f" --nodes {node_count}" if node_count else ""
-    return f"python -m node.sim.swarm --seed {seed}{nodes}"
+    return f"python -m raftctl.sim.swarm --seed {seed}{nodes}"
 
 
 def _report_failure(result: SeedResult, node_count: int | None) -> None:
@@ -1067,7 +1057,7 @@ def _report_failure(result: SeedResult, node_count: int | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m node.sim.swarm",
+        prog="python -m raftctl.sim.swarm",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

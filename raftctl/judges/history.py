@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["NEMESIS", "History"]
+__all__ = ["NEMESIS", "History", "load_history"]
 
 NEMESIS = "nemesis"
 
@@ -44,6 +44,15 @@ class History:
         self._file: IO[str] | None = path.open("a") if path is not None else None
         self._lock = threading.Lock()
         self.completed = {"ok": 0, "fail": 0, "info": 0}  # for a live view
+
+    def add_client(self) -> int:
+        """One more client, under a process id of its own; returns its number.
+        (The simulator gives every operation its own client: its clients
+        pipeline writes, and a process never has two operations open.)"""
+        with self._lock:
+            self._process_of_client.append(self._next_process)
+            self._next_process += 1
+            return len(self._process_of_client) - 1
 
     def invoke(
         self, client: int, f: str, key: Any, value: Any = None, node: str | None = None
@@ -113,3 +122,15 @@ class History:
             self._file.write(json.dumps(event) + "\n")
             self._file.flush()
         return event
+
+
+def load_history(path: Path) -> list[dict[str, Any]]:
+    """The events of a JSON Lines history; ValueError names a line that is not JSON."""
+    events = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                events.append(json.loads(line))
+            except ValueError as error:
+                raise ValueError(f"{path}:{number}: not JSON: {error}") from error
+    return events

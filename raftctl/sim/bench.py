@@ -9,7 +9,7 @@ Three figures, wall-clock on this machine:
 Network, disk and process costs come with the node server; this measures the
 protocol's own per-message and per-entry overhead.
 
-    python -m node.sim.bench [--json] [--seeds N] [--entries N]
+    python -m raftctl.sim.bench [--json] [--seeds N] [--entries N]
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import random
 import sys
 import time
 
-from node.sim.cluster import SimCluster
-from node.sim.network import NetworkOptions
-from node.sim.swarm import run_seed
+from raftctl.sim.cluster import SimCluster
+from raftctl.sim.network import NetworkOptions
+from raftctl.sim.swarm import run_seed
 
 
 def swarm_rate(seed_count: int) -> dict[str, float]:
@@ -78,7 +78,7 @@ def commit_rate(entry_count: int, batch: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m node.sim.bench",
+        prog="python -m raftctl.sim.bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
