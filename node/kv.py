@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,12 @@ class KVStateMachine:
         return {"key": key, "value": value, "found": value is not None}
 
     # -- snapshots ------------------------------------------------------------
+
+    def digest(self) -> str:
+        """A short hash of the data at the applied index: nodes that applied
+        the same prefix of the log hold the same digest."""
+        packed = msgpack.packb(sorted(self.data.items()))
+        return hashlib.sha256(packed).hexdigest()[:16]
 
     def snapshot(self) -> bytes:
         sessions = {

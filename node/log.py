@@ -104,6 +104,13 @@ class RaftLog:
             total_bytes += size
         return batch, total_bytes
 
+    def window(self, first_index: int, count: int) -> tuple[int, list[Entry]]:
+        """Up to `count` entries from `first_index` on, as far as the log holds
+        them (never before the snapshot): (the first index shown, entries)."""
+        first = max(first_index, self.snapshot_index + 1)
+        last = min(self.last_index, first + max(0, count) - 1)
+        return first, self.entries_between(first, last) if first <= last else []
+
     def all_entries(self) -> list[Entry]:
         """A copy of every entry after the snapshot (for tests and the simulator)."""
         return list(self._entries)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from node.messages import Get, Operation, Put
+from node.messages import Get, Operation, Put, TakeSnapshot, TransferLeader
 from raftctl.client import Client, Outcome
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.control import Controller
@@ -159,7 +159,7 @@ def _restart_until_caught_up(
 def snapshot_stall_ms(cluster: ClusterDir, client: Client) -> dict[str, Any]:
     """Ask the leader for a snapshot of everything applied; the node reports how
     long serialising and saving held its event loop."""
-    answer = client.admin(leader_of(cluster), "snapshot", {}, timeout_s=60)
+    answer = client.admin(leader_of(cluster), TakeSnapshot(), timeout_s=60)
     if answer is None or not answer.get("ok"):
         raise Unavailable(f"the leader did not take a snapshot: {answer}")
     return answer
@@ -183,7 +183,7 @@ def transfer_ms(cluster: ClusterDir, client: Client, rounds: int) -> list[float]
         leader = leader_of(cluster)
         target = random.choice([n for n in cluster.node_ids() if n != leader])
         started = time.monotonic()
-        client.admin(leader, "transfer_leader", {"target": target})
+        client.admin(leader, TransferLeader(target))
 
         def target_leads(target: str = target) -> bool:
             status = client.status(target, 0.3)

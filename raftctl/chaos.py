@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.messages import Put
+from node.messages import Consistency, Put
 from raftctl import chaos_checks
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir
@@ -110,7 +110,7 @@ class ChaosOptions:
             raise UsageError("--clients must be at least 1")
         if self.rate < 0:
             raise UsageError("--rate must be >= 0 (0: as fast as the clients can)")
-        if self.read_consistency not in ("linearizable", "lease", "stale"):
+        if self.read_consistency not in tuple(Consistency):
             raise UsageError("--read-consistency is linearizable, lease or stale")
         parse_nemesis(self.nemesis)
 

@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from node.messages import Digest
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.judges.history import NEMESIS
@@ -76,7 +77,7 @@ def state_digests(cluster: ClusterDir, client: Client, timeout_s: float) -> Verd
 
     def converged() -> bool:
         for node_id in cluster.node_ids():
-            seen[node_id] = client.admin(node_id, "digest", timeout_s=0.5)
+            seen[node_id] = client.admin(node_id, Digest(), timeout_s=0.5)
         answers = list(seen.values())
         return all(answers) and len({a["applied_index"] for a in answers if a}) == 1
 

@@ -24,11 +24,14 @@ import zmq
 from node.config import ClusterConfig
 from node.errors import InvalidMessage
 from node.messages import (
+    AdminCommand,
     AdminRequest,
     AdminResponse,
     ClientRequest,
     ClientResponse,
+    Consistency,
     Operation,
+    Status,
     is_read_only,
 )
 from node.messages import decode as decode_message
@@ -132,7 +135,7 @@ class Client:
     def call(
         self,
         operation: Operation,
-        consistency: str = "linearizable",
+        consistency: Consistency = Consistency.LINEARIZABLE,
         node: str | None = None,
         timeout_s: float = 10.0,
     ) -> dict[str, Any]:
@@ -147,7 +150,7 @@ class Client:
         self,
         operations: Iterable[Operation],
         window: int,
-        consistency: str = "linearizable",
+        consistency: Consistency = Consistency.LINEARIZABLE,
         node: str | None = None,
         timeout_s: float = 10.0,
         on_done: Callable[[Outcome], None] | None = None,
@@ -199,22 +202,16 @@ class Client:
 
     def status(self, node_id: str, timeout_s: float = 1.0) -> dict[str, Any] | None:
         """A node's status, or None if it did not answer in time."""
-        return self.admin(node_id, "status", timeout_s=timeout_s)
+        return self.admin(node_id, Status(), timeout_s=timeout_s)
 
     def admin(
-        self,
-        node_id: str,
-        command: str,
-        arguments: dict[str, Any] | None = None,
-        timeout_s: float = 1.0,
+        self, node_id: str, command: AdminCommand, timeout_s: float = 1.0
     ) -> dict[str, Any] | None:
         """An admin request to one node; None if it did not answer in time."""
         request_id = self._take_request_id()
         dealer = self._sockets[node_id]
         with contextlib.suppress(zmq.Again):
-            dealer.send(
-                encode_message(AdminRequest(request_id, command, arguments or {})), zmq.NOBLOCK
-            )
+            dealer.send(encode_message(AdminRequest(request_id, command)), zmq.NOBLOCK)
         deadline = time.monotonic() + timeout_s
         while (remaining := deadline - time.monotonic()) > 0:
             if not dealer.poll(int(remaining * 1000) + 1):

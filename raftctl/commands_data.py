@@ -12,12 +12,12 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from node.messages import Cas, Compare, Delete, Get, Keys, Put, Txn
+from node.messages import Cas, Compare, Consistency, Delete, Get, Keys, Put, Txn
 from raftctl.cli import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.errors import UsageError
 from raftctl.render import Output
 
-CONSISTENCIES = ("linearizable", "lease", "stale")
+CONSISTENCIES = tuple(Consistency)
 
 
 def _negative(output: Output, document: dict[str, Any], message: str) -> NoReturn:
@@ -68,7 +68,9 @@ def get(
         )
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         target = control.resolve(node) if node else None
-        result = control.client.call(Get(key), consistency, target, timeout_s=control.remaining_s())
+        result = control.client.call(
+            Get(key), Consistency(consistency), target, timeout_s=control.remaining_s()
+        )
         document = {
             "key": key,
             "value": result["value"],

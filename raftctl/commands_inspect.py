@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from node.messages import LogWindow
 from raftctl.cli import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.control import Controller
 from raftctl.errors import UsageError
@@ -52,9 +53,7 @@ def log(
 def _node_window(control: Controller, node_id: str, start: int, count: int) -> dict[str, Any]:
     answer = None
     if control.cluster.state(node_id) == "running":
-        answer = control.client.admin(
-            node_id, "log", {"from": start, "count": count}, timeout_s=0.5
-        )
+        answer = control.client.admin(node_id, LogWindow(start, count), timeout_s=0.5)
     if answer is None:
         return {"id": node_id, "answered": False}
     first = answer["first_index"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from node.faults import Faults, LinkFault, load_faults, save_faults
+from node.messages import ReloadFaults
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.errors import Unavailable, UnknownNode, UsageError
@@ -220,7 +221,7 @@ class Controller:
             for node_id in self.cluster.node_ids():
                 if self.cluster.state(node_id) != "running":
                     continue  # a paused node re-reads the file when resumed
-                answer = self.client.admin(node_id, "reload_faults", timeout_s=0.3)
+                answer = self.client.admin(node_id, ReloadFaults(), timeout_s=0.3)
                 if answer is None or answer.get("faults_version", -1) < version:
                     return False
             return True

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from node.messages import AdminCommand, SkewClock
 from raftctl import chaos_checks
 from raftctl.chaos import (
     CHAOS_CLUSTER_SETTINGS,
@@ -104,10 +105,10 @@ class _Control:
         finally:
             control.close()
 
-    def admin(self, node_id: str, command: str, arguments: dict[str, Any]) -> None:
-        answer = self.client.admin(node_id, command, arguments, timeout_s=2.0)
+    def admin(self, node_id: str, command: AdminCommand) -> None:
+        answer = self.client.admin(node_id, command, timeout_s=2.0)
         if not answer or not answer.get("ok"):
-            raise Unavailable(f"{node_id} did not accept {command} {arguments}: {answer}")
+            raise Unavailable(f"{node_id} did not accept {command}: {answer}")
 
     def finish(self) -> tuple[int, dict[str, Any]]:
         self.history.close_open()
@@ -204,7 +205,7 @@ def _lease_drift(run: _Control) -> None:
     run.do(Planned("write", "r0", "c"))
     run.do(Planned("read", "r0", None), "lease", leader)  # a fresh lease at the slow leader
     run.fault("clock", "start", target="leader", nodes=[leader], rate=SLOW_CLOCK_RATE)
-    run.admin(leader, "clock", {"rate": SLOW_CLOCK_RATE})
+    run.admin(leader, SkewClock(SLOW_CLOCK_RATE))
     run.do(Planned("read", "r0", None), "lease", leader)
     run.fault("partition", "start", target="leader", groups=[[leader]])
     run.set_network(((leader,),))
@@ -218,7 +219,7 @@ def _lease_drift(run: _Control) -> None:
     )
     run.set_network()
     run.fault("partition", "end", target="leader", groups=[[leader]])
-    run.admin(leader, "clock", {"rate": 1.0})
+    run.admin(leader, SkewClock(1.0))
     run.fault("clock", "end", target="leader", nodes=[leader], rate=SLOW_CLOCK_RATE)
     run.do(Planned("read", "r0", None))
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from node.failpoints import FAILPOINTS
 from node.faults import LinkFault
+from node.messages import ArmFailpoint, DisarmFailpoints, SkewClock, SlowDisk, TakeSnapshot
 from raftctl import protocol
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.control import Controller
@@ -297,9 +298,9 @@ class Nemesis:
         if control.cluster.state(node_id) != "running":
             return
         client = control.client
-        client.admin(node_id, "failpoint", {"off": True}, timeout_s=0.5)
-        client.admin(node_id, "disk", {"fsync_delay_ms": 0}, timeout_s=0.5)
-        client.admin(node_id, "clock", {"rate": 1.0}, timeout_s=0.5)
+        client.admin(node_id, DisarmFailpoints(), timeout_s=0.5)
+        client.admin(node_id, SlowDisk(fsync_delay_ms=0), timeout_s=0.5)
+        client.admin(node_id, SkewClock(rate=1.0), timeout_s=0.5)
 
     # -- process faults --------------------------------------------------------------
 
@@ -433,7 +434,7 @@ class Nemesis:
                 running = self._running(control)
                 if running:
                     node_id = active.rng.choice(running)
-                    answer = control.client.admin(node_id, "snapshot", {}, timeout_s=2.0)
+                    answer = control.client.admin(node_id, TakeSnapshot(), timeout_s=2.0)
                     if answer is not None and answer.get("taken"):
                         taken.append(f"{node_id}@{answer['index']}")
 
@@ -543,7 +544,7 @@ class Nemesis:
             else:
                 victims = sorted(active.rng.sample(ids, (len(ids) - 1) // 2 or 1))
             for node_id in victims:
-                control.client.admin(node_id, "disk", {"fsync_delay_ms": delay}, timeout_s=1.0)
+                control.client.admin(node_id, SlowDisk(delay), timeout_s=1.0)
         active.detail.update(nodes=victims, fsync_delay_ms=delay)
 
         def restore() -> None:
@@ -561,7 +562,7 @@ class Nemesis:
             if not running:
                 raise UsageError("no running node to arm a failpoint in")
             node_id = active.rng.choice(running)
-            control.client.admin(node_id, "failpoint", {"name": name, "after": after}, 1.0)
+            control.client.admin(node_id, ArmFailpoint(name, after), 1.0)
         active.detail.update(node=node_id, failpoint=name, after=after, crashed=False)
 
         def restart_if_crashed() -> None:

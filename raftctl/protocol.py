@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from node.messages import ChangeMembership, TakeSnapshot, TransferLeader
 from raftctl.control import Controller
 from raftctl.errors import Unavailable, UsageError
 
@@ -30,7 +31,7 @@ def transfer_leader(control: Controller, target: str) -> dict[str, Any]:
     started = time.monotonic()
     previous, term = control.leader()
     if previous != target:
-        answer = control.client.admin(previous, "transfer_leader", {"target": target})
+        answer = control.client.admin(previous, TransferLeader(target))
         if answer is None:
             raise Unavailable(f"leader {previous} did not answer the transfer request")
         if not answer.get("ok"):
@@ -58,7 +59,7 @@ def snapshot(control: Controller, node_ids: list[str]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for node_id in node_ids:
         answer = control.client.admin(
-            node_id, "snapshot", {}, timeout_s=max(1.0, control.remaining_s())
+            node_id, TakeSnapshot(), timeout_s=max(1.0, control.remaining_s())
         )
         if answer is None:
             raise Unavailable(f"{node_id} did not answer the snapshot request")
@@ -80,9 +81,7 @@ def _change_membership(
         if done(row):
             settled.update(row)
             return True
-        answer = control.client.admin(
-            row["id"], "change_membership", {"action": action, "node": node_id}
-        )
+        answer = control.client.admin(row["id"], ChangeMembership(action, node_id))
         if answer is not None and not answer.get("ok") and not answer.get("retryable"):
             message = answer.get("error", "refused")
             raise UsageError(f"the leader refused to {action} {node_id}: {message}")

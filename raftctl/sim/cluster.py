@@ -27,7 +27,8 @@ from node.events import BecameLeader, CommitAdvanced, Event
 from node.messages import Entry, InstallSnapshot, Message, SnapshotMeta
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
-from node.ready import DurableState, HardState, Ready, Role
+from node.ready import DurableState, HardState, Ready, Role, SnapshotSend
+from node.ready_driver import drain
 from raftctl.sim.invariants import SafetyChecker
 from raftctl.sim.machine import Applied, SimMachine
 from raftctl.sim.network import NetworkOptions, SimNetwork
@@ -221,46 +222,8 @@ class SimCluster:
 
     def _drain(self, node: SimNode) -> None:
         """Handle Readies until the core has nothing more to say (raft.py Rule 2)."""
-        core = node.core
-        checker = self.checker
-        while core is not None and core.has_ready():
-            rd = core.ready()
-            self.readies_handled += 1
-            self._observe(node, core, rd)
-            if self.crash_before_send is not None and self.crash_before_send(node, rd):
-                self._failpoint_crash(node)  # the process died mid-turn: nothing left it
-                return
-            self._send(rd.messages)
-            if (
-                self.crash_before_persist_probability
-                and self._persists_a_promise(node, rd)
-                and (self.rng.random() < self.crash_before_persist_probability)
-            ):
-                self._failpoint_crash(node)
-                return
-            storage = node.storage
-            if rd.snapshot is not None:
-                meta = rd.snapshot.meta
-                dropped = storage.install_snapshot(meta, rd.snapshot.data)
-                checker.on_dropped(node.node_id, dropped, f"installing snapshot {meta.index}")
-                node.machine.restore(rd.snapshot.data)
-            replaced = storage.persist(rd.entries, rd.hard_state)
-            if replaced:
-                gone = [entry for entry in replaced if storage.term_at(entry.index) != entry.term]
-                checker.on_dropped(node.node_id, gone, "truncating its log")
-            if rd.entries:
-                checker.on_persist(node.node_id, rd.entries, storage)
-            self._send(rd.messages_after_persist)
-            for request in rd.snapshots_to_send:
-                self._send_snapshot(node, request.peer, request.term, request.index)
-            self._apply(node, rd.committed_entries)
-            node.waiting_reads.extend((state.context, state.index) for state in rd.read_states)
-            self._serve_reads(node)
-            if self.on_read_dropped is not None:
-                for context, reason in rd.reads_dropped:
-                    self.on_read_dropped(node.node_id, context, reason)
-            core.advance(rd)
-            self._maybe_snapshot(node, core)
+        if node.core is not None:
+            drain(node.core, _NodeReadies(self, node))
 
     def _failpoint_crash(self, node: SimNode) -> None:
         self.crash(node.node_id)
@@ -405,3 +368,68 @@ class SimCluster:
 
     def up_cores(self) -> list[RaftCore]:
         return [node.core for node in self.nodes.values() if node.core is not None]
+
+
+class _NodeReadies:
+    """One simulated node's Readies, step by step (node.ready_driver), as the
+    real server handles them, with the safety checker watching and the
+    failpoints that may crash the node on the way."""
+
+    def __init__(self, cluster: SimCluster, node: SimNode) -> None:
+        self.cluster = cluster
+        self.node = node
+
+    def begin(self, rd: Ready) -> bool:
+        cluster, node = self.cluster, self.node
+        cluster.readies_handled += 1
+        assert node.core is not None
+        cluster._observe(node, node.core, rd)
+        if cluster.crash_before_send is not None and cluster.crash_before_send(node, rd):
+            cluster._failpoint_crash(node)  # the process died mid-turn: nothing left it
+            return False
+        return True
+
+    def send(self, messages: tuple[Message, ...]) -> None:
+        self.cluster._send(messages)
+
+    def persist(self, rd: Ready) -> bool:
+        cluster, node = self.cluster, self.node
+        if (
+            cluster.crash_before_persist_probability
+            and cluster._persists_a_promise(node, rd)
+            and (cluster.rng.random() < cluster.crash_before_persist_probability)
+        ):
+            cluster._failpoint_crash(node)
+            return False
+        storage, checker = node.storage, cluster.checker
+        if rd.snapshot is not None:
+            meta = rd.snapshot.meta
+            dropped = storage.install_snapshot(meta, rd.snapshot.data)
+            checker.on_dropped(node.node_id, dropped, f"installing snapshot {meta.index}")
+            node.machine.restore(rd.snapshot.data)
+        replaced = storage.persist(rd.entries, rd.hard_state)
+        if replaced:
+            gone = [entry for entry in replaced if storage.term_at(entry.index) != entry.term]
+            checker.on_dropped(node.node_id, gone, "truncating its log")
+        if rd.entries:
+            checker.on_persist(node.node_id, rd.entries, storage)
+        return True
+
+    def send_snapshots(self, requests: tuple[SnapshotSend, ...]) -> None:
+        for request in requests:
+            self.cluster._send_snapshot(self.node, request.peer, request.term, request.index)
+
+    def apply(self, rd: Ready) -> None:
+        self.cluster._apply(self.node, rd.committed_entries)
+
+    def serve_reads(self, rd: Ready) -> None:
+        cluster, node = self.cluster, self.node
+        node.waiting_reads.extend((state.context, state.index) for state in rd.read_states)
+        cluster._serve_reads(node)
+        if cluster.on_read_dropped is not None:
+            for context, reason in rd.reads_dropped:
+                cluster.on_read_dropped(node.node_id, context, reason)
+
+    def advanced(self, rd: Ready) -> None:
+        if self.node.core is not None:
+            self.cluster._maybe_snapshot(self.node, self.node.core)

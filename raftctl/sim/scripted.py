@@ -49,7 +49,8 @@ from node.messages import (
 )
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
-from node.ready import HardState, MembershipChange, Ready
+from node.ready import HardState, MembershipChange, Ready, SnapshotSend
+from node.ready_driver import drain
 from raftctl.sim.cluster import MemoryStorage
 
 __all__ = ["ScriptError", "ScriptedCluster", "format_message", "run_script"]
@@ -299,33 +300,8 @@ class ScriptedCluster:
         return (src is None or message.src == src) and (dst is None or message.dst == dst)
 
     def _drain(self, node: _Node) -> None:
-        core = node.core
-        while core is not None and core.has_ready():
-            rd = core.ready()
-            self.last_ready[node.node_id] = rd
-            self.output.extend(f"  {describe(node.node_id, event)}" for event in rd.events)
-            self.in_flight.extend(rd.messages)
-            if rd.snapshot is not None:
-                node.storage.install_snapshot(rd.snapshot.meta, rd.snapshot.data)
-                node.applied = []  # the state machine now starts from the snapshot
-            node.storage.persist(rd.entries, rd.hard_state)
-            self.in_flight.extend(rd.messages_after_persist)
-            for request in rd.snapshots_to_send:
-                meta = node.storage.snapshot
-                assert meta is not None
-                data = node.storage.snapshot_data
-                self.in_flight.append(
-                    InstallSnapshot(request.term, node.node_id, request.peer, meta, 0, data, True)
-                )
-            node.applied.extend(rd.committed_entries)
-            for state in rd.read_states:
-                self.output.append(
-                    f"  {node.node_id} may serve {state.context.decode()} once index "
-                    f"{state.index} is applied ({'lease' if state.lease else 'ReadIndex'})"
-                )
-            for context, reason in rd.reads_dropped:
-                self.output.append(f"  {node.node_id} dropped {context.decode()}: {reason}")
-            core.advance(rd)
+        if node.core is not None:
+            drain(node.core, _ScriptedReadies(self, node))
 
 
 # -- the script format -------------------------------------------------------------
@@ -486,3 +462,56 @@ def comments_by_block(text: str) -> dict[int, str]:
             continue
         position += 1
     return comments
+
+
+class _ScriptedReadies:
+    """One node's Readies (node.ready_driver): what it sends waits in the
+    cluster's queue, and what it does is written to the script's output."""
+
+    def __init__(self, cluster: ScriptedCluster, node: _Node) -> None:
+        self.cluster = cluster
+        self.node = node
+
+    def begin(self, rd: Ready) -> bool:
+        node_id = self.node.node_id
+        self.cluster.last_ready[node_id] = rd
+        self.cluster.output.extend(f"  {describe(node_id, event)}" for event in rd.events)
+        return True
+
+    def send(self, messages: tuple[Message, ...]) -> None:
+        self.cluster.in_flight.extend(messages)
+
+    def persist(self, rd: Ready) -> bool:
+        node = self.node
+        if rd.snapshot is not None:
+            node.storage.install_snapshot(rd.snapshot.meta, rd.snapshot.data)
+            node.applied = []  # the state machine now starts from the snapshot
+        node.storage.persist(rd.entries, rd.hard_state)
+        return True
+
+    def send_snapshots(self, requests: tuple[SnapshotSend, ...]) -> None:
+        node = self.node
+        for request in requests:
+            meta = node.storage.snapshot
+            if meta is None:
+                raise AssertionError(f"{node.node_id} must send a snapshot but has none")
+            data = node.storage.snapshot_data
+            self.cluster.in_flight.append(
+                InstallSnapshot(request.term, node.node_id, request.peer, meta, 0, data, True)
+            )
+
+    def apply(self, rd: Ready) -> None:
+        self.node.applied.extend(rd.committed_entries)
+
+    def serve_reads(self, rd: Ready) -> None:
+        node_id, output = self.node.node_id, self.cluster.output
+        for state in rd.read_states:
+            output.append(
+                f"  {node_id} may serve {state.context.decode()} once index "
+                f"{state.index} is applied ({'lease' if state.lease else 'ReadIndex'})"
+            )
+        for context, reason in rd.reads_dropped:
+            output.append(f"  {node_id} dropped {context.decode()}: {reason}")
+
+    def advanced(self, rd: Ready) -> None:
+        pass

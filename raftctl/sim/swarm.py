@@ -33,7 +33,7 @@ from typing import Any
 
 from node.errors import NodeError, ProposalRejected
 from node.events import BecameLeader, CommitAdvanced, Event
-from node.messages import Entry
+from node.messages import Consistency, Entry
 from node.raft import RaftCore
 from node.ready import MembershipChange, Ready, Role
 from raftctl.judges.history import History
@@ -60,7 +60,7 @@ PROFILES = (
     "deposed-leader",
     "config-race",
 )
-CONSISTENCIES = ("linearizable", "lease", "stale")
+CONSISTENCIES = tuple(Consistency)  # drawn with the weights below, in this order
 RETRY_EVERY_MS = 200  # how long a client waits before asking again
 CLIENTS = 3  # each with the leader it last reached: some stay with a deposed one
 NEW_NODES_MAX = 8  # nodes a seed may add by membership change

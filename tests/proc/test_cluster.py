@@ -8,7 +8,22 @@ import threading
 from collections.abc import Callable
 
 from node.faults import Faults, LinkFault
-from node.messages import ClientRequest, ClientResponse, Compare, Get, Put, Txn, decode, encode
+from node.messages import (
+    ArmFailpoint,
+    ClientRequest,
+    ClientResponse,
+    Compare,
+    Digest,
+    Events,
+    Get,
+    Put,
+    SkewClock,
+    SlowDisk,
+    TransferLeader,
+    Txn,
+    decode,
+    encode,
+)
 from raftctl.client import Client
 from raftctl.cluster import wait_for
 from tests.proc.conftest import LiveCluster
@@ -265,7 +280,7 @@ def test_status_and_events_over_the_admin_channel(
     (redirect,) = raw_requests(live, follower, [Put("k", "v")], wait_s=1.0)
     assert redirect.status == "not_leader" and redirect.leader_id == leader
     assert redirect.result["leader_address"] == live.dir.config.node(leader).endpoint
-    events = live.client.admin(leader, "events", {"limit": 50})
+    events = live.client.admin(leader, Events(limit=50))
     assert events is not None
     assert any(e["event"] == "BecameLeader" for e in events["events"])
     lines = (live.dir.path / leader / "events.jsonl").read_text().splitlines()
@@ -318,7 +333,7 @@ def test_a_follower_down_during_compaction_catches_up_by_snapshot(
     status = live.client.status(follower)
     assert status is not None and status["snapshot_index"] >= 300
     assert live.client.call(Get("k7"), "stale", follower)["value"] == f"7-{big}"
-    events = live.client.admin(follower, "events", {"limit": 200})
+    events = live.client.admin(follower, Events(limit=200))
     assert events is not None
     assert any("installed the snapshot" in e["text"] for e in events["events"])
     # The follower restarts from its installed snapshot and its log.
@@ -335,9 +350,9 @@ def test_a_failpoint_crashes_the_node_and_a_restart_recovers_it(
     leader = live.leader()
     acknowledged = write_keys(live, "before-", 20)
     follower = next(n for n in live.dir.node_ids() if n != leader)
-    answer = live.client.admin(follower, "failpoint", {"name": "after-persist", "after": 2})
+    answer = live.client.admin(follower, ArmFailpoint("after-persist", after=2))
     assert answer and answer["ok"] and answer["failpoints"] == {"after-persist": 2}
-    refused = live.client.admin(follower, "failpoint", {"name": "after-lunch"})
+    refused = live.client.admin(follower, ArmFailpoint("after-lunch"))
     assert refused and not refused["ok"] and "unknown failpoint" in refused["error"]
     assert live.dir.state(follower) == "running"
     acknowledged |= write_keys(live, "during-", 20, window=1)
@@ -354,16 +369,16 @@ def test_chaos_switches_slow_fsync_and_skew_the_clock(
 ) -> None:
     live = cluster_factory(3)
     leader = live.leader()
-    slow = live.client.admin(leader, "disk", {"fsync_delay_ms": 40})
-    skewed = live.client.admin(leader, "clock", {"rate": 0.5})
+    slow = live.client.admin(leader, SlowDisk(fsync_delay_ms=40))
+    skewed = live.client.admin(leader, SkewClock(rate=0.5))
     assert slow and slow["fsync_delay_ms"] == 40 and skewed and skewed["clock_rate"] == 0.5
     status = live.client.status(leader)
     assert status and status["fsync_delay_ms"] == 40 and status["clock_rate"] == 0.5
     assert write_keys(live, "slow-", 10, window=1)
-    bad = live.client.admin(leader, "clock", {"rate": 0})
+    bad = live.client.admin(leader, SkewClock(rate=0))
     assert bad and not bad["ok"]
     live.converged()
-    digests = {n: live.client.admin(n, "digest") for n in live.dir.node_ids()}
+    digests = {n: live.client.admin(n, Digest()) for n in live.dir.node_ids()}
     assert len({(d["applied_index"], d["digest"]) for d in digests.values() if d}) == 1
 
 
@@ -377,7 +392,7 @@ def test_writes_during_a_leadership_transfer_are_retried_not_fatal(
     leader = live.leader()
     target = next(n for n in live.dir.node_ids() if n != leader)
     live.dir.pause(target)
-    answer = live.client.admin(leader, "transfer_leader", {"target": target})
+    answer = live.client.admin(leader, TransferLeader(target))
     assert answer and answer["ok"], answer
     status = live.client.status(leader)
     assert status and status["transfer_target"] == target

@@ -3,8 +3,9 @@ import nothing that touches the outside world (STYLE.md convention 1)."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from tests.unit.imports import imports_of, modules
 
 NODE = Path(__file__).resolve().parents[2] / "node"
 FORBIDDEN = {
@@ -27,38 +28,18 @@ FORBIDDEN = {
 }
 
 
-def _runtime_imports(path: Path) -> set[str]:
-    """Top-level module names imported outside `if TYPE_CHECKING:` blocks."""
-    tree = ast.parse(path.read_text())
-    found: set[str] = set()
-
-    def visit(nodes: list[ast.stmt]) -> None:
-        for node in nodes:
-            if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
-                continue
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module)
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, ast.stmt):
-                    visit([child])
-
-    visit(tree.body)
-    return found
-
-
 def _core_closure() -> dict[str, set[str]]:
-    """Every node.* module reachable from node.raft, with its imports."""
+    """Every node.* module reachable from node.raft and node.kv, with its imports."""
+    known = modules("node")
     seen: dict[str, set[str]] = {}
     pending = ["node.raft", "node.kv"]
     while pending:
         module = pending.pop()
         if module in seen:
             continue
-        imports = _runtime_imports(NODE / (module.split(".", 1)[1] + ".py"))
+        imports = imports_of(known[module])
         seen[module] = imports
-        pending.extend(name for name in imports if name.startswith("node."))
+        pending.extend(name for name in imports if name in known)
     return seen
 
 
@@ -70,6 +51,8 @@ def test_core_modules_import_no_io() -> None:
         "node.progress",
         "node.quorum",
         "node.messages",
+        "node.messages.codec",
+        "node.ready",
         "node.kv",
     } <= set(closure)
     for module, imports in closure.items():

@@ -1,0 +1,225 @@
+"""The admin plane of a node: the controller's requests (node.messages.admin)
+and their answers.
+
+Rules:
+- One `match` over the request types, ending in `assert_never`: a request
+  the node does not handle is a type error, not a string that slipped by.
+- Every answer is a JSON-ready map with "ok"; a refusal says why in "error",
+  and for a protocol request whether asking again may succeed ("retryable").
+- The chaos switches (failpoints, a slow fsync, a skewed clock) only change
+  how this node behaves; they never touch its data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Protocol, assert_never
+
+from node.config import ClusterConfig
+from node.errors import NotLeader, NotNow, ProposalRejected
+from node.failpoints import Failpoints
+from node.faults import FaultFilter
+from node.journal import Journal
+from node.kv import KVStateMachine
+from node.messages import (
+    AdminCommand,
+    ArmFailpoint,
+    ChangeMembership,
+    Digest,
+    DisarmFailpoints,
+    Events,
+    LogWindow,
+    ReloadFaults,
+    SkewClock,
+    SlowDisk,
+    Status,
+    TakeSnapshot,
+    TransferLeader,
+)
+from node.raft import RaftCore
+from node.ready import MembershipChange, Role
+from node.storage import Storage
+from node.transport import Transport
+
+__all__ = ["AdminNode", "answer_admin", "role_name"]
+
+FSYNC_DELAY_MS_MAX = 10_000
+CLOCK_RATE_MIN, CLOCK_RATE_MAX = 0.05, 20.0
+
+
+class AdminNode(Protocol):
+    """What the admin plane sees of a running node (node.server.NodeServer)."""
+
+    node_id: str
+    config: ClusterConfig
+    core: RaftCore
+    kv: KVStateMachine
+    storage: Storage
+    filter: FaultFilter
+    transport: Transport
+    failpoints: Failpoints
+    journal: Journal
+    clock_rate: float
+    invalid_messages: int
+    last_snapshot: dict[str, Any] | None
+
+    def take_snapshot(self) -> dict[str, Any]: ...
+
+    def drain_ready(self) -> None: ...
+
+    def set_clock_rate(self, rate: float) -> None: ...
+
+
+def answer_admin(node: AdminNode, command: AdminCommand) -> dict[str, Any]:
+    """The answer to one admin request."""
+    match command:
+        case Status():
+            return status(node)
+        case Events(limit):
+            events = list(node.journal.recent_events)
+            kept = len(events) if limit is None else limit
+            return {"ok": True, "events": events[-kept:] if kept else []}
+        case TakeSnapshot():
+            result = node.take_snapshot()
+            node.drain_ready()
+            return result
+        case LogWindow(first_index, count):
+            return _log_window(node, first_index, count)
+        case ChangeMembership(action, node_id):
+            return _change_membership(node, action, node_id)
+        case TransferLeader(target):
+            try:
+                node.core.transfer_leadership(target)
+            except ProposalRejected as refusal:
+                return _refusal(node, refusal)
+            return {"ok": True, "target": target}
+        case ReloadFaults():
+            node.filter.reload(force=True)
+            return {"ok": True, "faults_version": node.filter.faults.version}
+        case ArmFailpoint() | DisarmFailpoints() | SlowDisk() | SkewClock():
+            return _chaos_switch(node, command)
+        case Digest():
+            kv = node.kv
+            return {
+                "ok": True,
+                "applied_index": kv.applied_index,
+                "keys": len(kv.data),
+                "digest": kv.digest(),
+            }
+        case _:
+            assert_never(command)
+
+
+def _chaos_switch(
+    node: AdminNode, command: ArmFailpoint | DisarmFailpoints | SlowDisk | SkewClock
+) -> dict[str, Any]:
+    """Faults a chaos run switches on inside the node: failpoints, a slow
+    fsync, a clock that runs at `rate` times real time (what the lease's
+    clock-drift bound guards against)."""
+    match command:
+        case ArmFailpoint(name, after):
+            try:
+                node.failpoints.arm(name, after)
+            except ValueError as error:
+                return {"ok": False, "error": str(error)}
+        case DisarmFailpoints(name):
+            node.failpoints.disarm(name)
+        case SlowDisk(delay_ms):
+            if not 0 <= delay_ms <= FSYNC_DELAY_MS_MAX:
+                return {"ok": False, "error": "fsync_delay_ms must be within 0-10000"}
+            disk = node.storage.disk
+            disk.faults = dataclasses.replace(disk.faults, fsync_delay_ms=delay_ms)
+        case SkewClock(rate):
+            if not CLOCK_RATE_MIN <= rate <= CLOCK_RATE_MAX:
+                return {"ok": False, "error": "a clock rate must be within 0.05-20"}
+            node.set_clock_rate(rate)
+        case _:
+            assert_never(command)
+    node.journal.line(f"{node.node_id} chaos switch {command}")
+    return {"ok": True, **chaos_state(node)}
+
+
+def chaos_state(node: AdminNode) -> dict[str, Any]:
+    return {
+        "failpoints": node.failpoints.armed(),
+        "fsync_delay_ms": node.storage.disk.faults.fsync_delay_ms,
+        "clock_rate": node.clock_rate,
+    }
+
+
+def _log_window(node: AdminNode, first_index: int, count: int) -> dict[str, Any]:
+    """The terms and kinds of entries first..first+count-1 (for `inspect log`)."""
+    log = node.core.log
+    first, entries = log.window(first_index, count)
+    return {
+        "ok": True,
+        "first_index": first,
+        "terms": [entry.term for entry in entries],
+        "kinds": [entry.kind.name.lower() for entry in entries],
+        "commit_index": log.commit_index,
+        "applied_index": log.applied_index,
+        "snapshot_index": log.snapshot_index,
+        "snapshot_term": log.snapshot_term,
+        "last_index": log.last_index,
+        "term": node.core.term,
+        "role": role_name(node.core, node.node_id),
+    }
+
+
+def _change_membership(node: AdminNode, action: str, node_id: str) -> dict[str, Any]:
+    try:
+        proposal = node.core.propose_membership(MembershipChange(action, node_id))
+    except ProposalRejected as refusal:
+        return _refusal(node, refusal)
+    return {"ok": True, "index": proposal.first_index, "term": proposal.term}
+
+
+def _refusal(node: AdminNode, refusal: ProposalRejected) -> dict[str, Any]:
+    """An answer for a refused request; `retryable` says whether the same
+    request may succeed later (asked again, or of the leader)."""
+    return {
+        "ok": False,
+        "error": str(refusal),
+        "retryable": isinstance(refusal, NotLeader | NotNow),
+        "leader": node.core.leader_id,
+    }
+
+
+def role_name(core: RaftCore, node_id: str) -> str:
+    """The contract's role: leader, follower, candidate or learner."""
+    if core.role is Role.PRE_CANDIDATE:
+        return "candidate"
+    if core.role is Role.FOLLOWER and node_id in core.learners:
+        return "learner"
+    return core.role.value
+
+
+def status(node: AdminNode) -> dict[str, Any]:
+    """The node's row of `raftctl status`, and the details behind it."""
+    core, config = node.core, node.config
+    return {
+        "id": node.node_id,
+        "pid": os.getpid(),
+        "role": role_name(core, node.node_id),
+        "term": core.term,
+        "leader": core.leader_id,
+        "commit_index": core.log.commit_index,
+        "applied_index": core.log.applied_index,
+        "last_log_index": core.log.last_index,
+        "snapshot_index": core.log.snapshot_index,
+        "group": node.filter.faults.group_of(node.node_id, config.node_ids),
+        "voters": list(core.voters),
+        "learners": list(core.learners),
+        "transfer_target": core.status().transfer_target,
+        "fsync": config.fsync,
+        "pre_vote": config.pre_vote,
+        "check_quorum": config.check_quorum,
+        "slow_factor": config.slow_factor,
+        "last_snapshot": node.last_snapshot,
+        "wal_segments": len(node.storage.wal.segment_paths()),
+        "faults_version": node.filter.faults.version,
+        "invalid_messages": node.invalid_messages,
+        "dropped_messages": node.transport.dropped_full,
+        **chaos_state(node),
+    }

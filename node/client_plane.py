@@ -1,0 +1,210 @@
+"""The client plane of a node: client requests in, answers out.
+
+Rules:
+- Writes go through the log. Every write received in one loop turn becomes
+  one proposal (one append, one fsync, one AppendEntries per follower); its
+  client is answered once the entry is applied, by this node, in its term.
+- A linearizable read asks the core for a ReadIndex (confirmed by a heartbeat
+  round, dissertation §6.4), a lease read for the leader's lease (§6.4.1,
+  falling back to ReadIndex when the lease is not valid); either is answered
+  once the state machine has applied the index the core hands back, without a
+  log write. A stale read is answered from local state at once.
+- A non-leader answers not_leader with the leader it knows and its address.
+- A client whose write may or may not commit (leadership lost, a transfer
+  under way) is told "retry": it asks again with the same sequence number,
+  and its session makes the retry harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from node.errors import NotLeader, ProposalRejected
+from node.failpoints import Failpoints
+from node.kv import KVStateMachine
+from node.messages import (
+    ClientRequest,
+    ClientResponse,
+    Command,
+    Consistency,
+    Operation,
+    encode,
+    encode_command,
+    is_read_only,
+)
+from node.raft import RaftCore
+from node.ready import Ready, Role
+
+__all__ = ["ClientPlane"]
+
+Reply = Callable[[bytes, bytes], None]  # (client identity, frame)
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingWrite:
+    """A write received this turn, to be proposed with the others."""
+
+    command: bytes
+    identity: bytes
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _WaitingWrite:
+    """A client waiting for the entry at some index, of `term`, to apply."""
+
+    identity: bytes
+    request_id: int
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A client read waiting for its ReadIndex, then for that index to apply."""
+
+    identity: bytes
+    request_id: int
+    operation: Operation
+    index: int = 0
+
+
+class ClientPlane:
+    """Client requests of one node, from arrival to answer."""
+
+    def __init__(
+        self,
+        core: RaftCore,
+        kv: KVStateMachine,
+        failpoints: Failpoints,
+        reply: Reply,
+        address_of: Callable[[str], str],
+    ) -> None:
+        self.core = core
+        self.kv = kv
+        self.failpoints = failpoints
+        self._reply = reply
+        self._address_of = address_of
+        self.pending: list[_PendingWrite] = []
+        self.waiting: dict[int, _WaitingWrite] = {}  # by log index
+        # Reads by context: asked of the core, then confirmed and waiting to apply.
+        self.reads_asked: dict[bytes, _Read] = {}
+        self.reads_ready: list[_Read] = []
+        self._next_read = 0
+
+    def handle(self, identity: bytes, request: ClientRequest) -> None:
+        read_only = is_read_only(request.operation)
+        if read_only and request.consistency == Consistency.STALE:
+            self.answer(identity, request.request_id, "ok", self.kv.execute(request.operation))
+            return
+        if self.core.role is not Role.LEADER:
+            self.redirect(identity, request.request_id)
+            return
+        if read_only:
+            self._read(identity, request)
+            return
+        command = Command(
+            request.client_id, request.sequence, request.acknowledged, request.operation
+        )
+        self.pending.append(_PendingWrite(encode_command(command), identity, request.request_id))
+
+    def _read(self, identity: bytes, request: ClientRequest) -> None:
+        """A read without a log write: the core confirms leadership (a heartbeat
+        round, or the lease) and names the index to wait for."""
+        self._next_read += 1
+        context = self._next_read.to_bytes(8, "big")
+        try:
+            self.core.read_index(context, lease=request.consistency == Consistency.LEASE)
+        except NotLeader:
+            self.redirect(identity, request.request_id)
+            return
+        except ProposalRejected as refusal:  # a leadership transfer is under way
+            self.answer(identity, request.request_id, "retry", {"message": str(refusal)})
+            return
+        self.reads_asked[context] = _Read(identity, request.request_id, request.operation)
+
+    def propose_pending(self) -> None:
+        """All the turn's writes become one append: one fsync, one AppendEntries."""
+        if not self.pending:
+            return
+        core = self.core
+        if core.role is not Role.LEADER:
+            for write in self.pending:
+                self.redirect(write.identity, write.request_id)
+        else:
+            try:
+                proposal = core.propose([write.command for write in self.pending])
+            except ProposalRejected as refusal:
+                # A leadership transfer is under way (found by raftctl chaos: the
+                # leader used to crash here). The client asks again shortly, with
+                # the same sequence number, of whoever leads by then.
+                why = {"message": str(refusal)}
+                for write in self.pending:
+                    self.answer(write.identity, write.request_id, "retry", why, core.leader_id)
+            else:
+                for offset, write in enumerate(self.pending):
+                    self.waiting[proposal.first_index + offset] = _WaitingWrite(
+                        write.identity, write.request_id, proposal.term
+                    )
+        self.pending.clear()
+
+    def apply(self, rd: Ready) -> None:
+        """Apply the committed entries and answer the writers waiting on them."""
+        if rd.committed_entries:
+            self.failpoints.hit("before-apply")
+        for entry in rd.committed_entries:
+            result = self.kv.apply(entry)
+            waiting = self.waiting.pop(entry.index, None)
+            if waiting is None:
+                continue
+            if waiting.term == entry.term and result is not None:
+                self.answer(waiting.identity, waiting.request_id, "ok", result)
+            else:  # another leader's entry took this index: ours was lost
+                self.answer(waiting.identity, waiting.request_id, "retry", {})
+        if self.waiting and self.core.role is not Role.LEADER:
+            # Our proposals may still commit under the new leader, or not.
+            leader = self.core.leader_id
+            for waiting in self.waiting.values():
+                self.answer(waiting.identity, waiting.request_id, "retry", {}, leader)
+            self.waiting.clear()
+
+    def serve_reads(self, rd: Ready) -> None:
+        """Answer the reads whose leadership is confirmed and whose index applied."""
+        for state in rd.read_states:
+            read = self.reads_asked.pop(state.context, None)
+            if read is not None:
+                self.reads_ready.append(
+                    _Read(read.identity, read.request_id, read.operation, state.index)
+                )
+        for context, _reason in rd.reads_dropped:
+            read = self.reads_asked.pop(context, None)
+            if read is not None:  # leadership lost before it was confirmed
+                self.answer(read.identity, read.request_id, "retry", {}, self.core.leader_id)
+        if not self.reads_ready:
+            return
+        applied = self.kv.applied_index
+        still_waiting = []
+        for read in self.reads_ready:
+            if read.index <= applied:
+                self.answer(read.identity, read.request_id, "ok", self.kv.execute(read.operation))
+            else:
+                still_waiting.append(read)
+        self.reads_ready = still_waiting
+
+    def redirect(self, identity: bytes, request_id: int) -> None:
+        """not_leader, with the leader's id and address when this node knows them."""
+        leader = self.core.leader_id
+        address = self._address_of(leader) if leader else None
+        result = {"leader": leader, "leader_address": address}
+        self.answer(identity, request_id, "not_leader", result, leader)
+
+    def answer(
+        self,
+        identity: bytes,
+        request_id: int,
+        status: str,
+        result: dict[str, Any],
+        leader_id: str | None = None,
+    ) -> None:
+        self._reply(identity, encode(ClientResponse(request_id, status, result, leader_id)))

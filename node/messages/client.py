@@ -1,0 +1,135 @@
+"""The client protocol: key-value operations, the commands that carry them
+through the log, and a client's requests and the node's answers.
+
+How they travel is node.messages.codec's business alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "Cas",
+    "ClientRequest",
+    "ClientResponse",
+    "Command",
+    "Compare",
+    "Consistency",
+    "Delete",
+    "Get",
+    "Keys",
+    "Operation",
+    "Put",
+    "Txn",
+    "TxnOperation",
+    "is_read_only",
+]
+
+
+class Consistency(StrEnum):
+    """How a read is served (DESIGN.md): through ReadIndex, the leader's lease,
+    or from whatever the node that answers has applied."""
+
+    LINEARIZABLE = "linearizable"
+    LEASE = "lease"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cas:
+    """Set `key` to `new` if its value is `expected` (None: the key is absent)."""
+
+    key: str
+    expected: str | None
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """Holds when `key`'s current value equals `value` (None: the key is absent)."""
+
+    key: str
+    value: str | None
+
+
+TxnOperation = Get | Put | Delete  # what a transaction's branches may hold
+
+
+@dataclass(frozen=True, slots=True)
+class Txn:
+    """etcd-style: if every comparison holds run `success`, else `failure`,
+    all at one point of the log."""
+
+    compare: tuple[Compare, ...]
+    success: tuple[TxnOperation, ...]
+    failure: tuple[TxnOperation, ...]
+
+
+Operation = Get | Put | Delete | Cas | Keys | Txn
+
+
+def is_read_only(operation: Operation) -> bool:
+    """True for operations that change nothing (a transaction of gets included)."""
+    if isinstance(operation, Get | Keys):
+        return True
+    if isinstance(operation, Txn):
+        return all(isinstance(op, Get) for op in (*operation.success, *operation.failure))
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """What a log entry carries for the key-value store (dissertation §6.3):
+    the client's session, its sequence number, and the highest sequence number
+    whose answer it has received (so the session may forget answers up to it)."""
+
+    client_id: str
+    sequence: int
+    acknowledged: int
+    operation: Operation
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    """Client → any node. `sequence` 0 marks a read that needs no session."""
+
+    request_id: int
+    client_id: str
+    sequence: int
+    acknowledged: int
+    operation: Operation
+    consistency: Consistency = Consistency.LINEARIZABLE  # for reads
+
+
+@dataclass(frozen=True, slots=True)
+class ClientResponse:
+    """`status`: ok | not_leader (see leader_id) | retry (outcome unknown:
+    ask again with the same sequence) | error (result["message"])."""
+
+    request_id: int
+    status: str
+    result: dict[str, Any]
+    leader_id: str | None = None
