@@ -30,11 +30,11 @@ sim: $(STAMP)
 	$(BIN)/python -m raftctl.sim.swarm $(if $(SEED),--seed $(SEED),--seeds $(SEEDS))
 
 demo: $(STAMP)
-	$(BIN)/python -m raftctl.demo
+	$(BIN)/python -m raftctl.demo.live
 
 # The same story told by the deterministic simulator, from the core's events.
 sim-demo: $(STAMP)
-	$(BIN)/python -m raftctl.sim.demo
+	$(BIN)/python -m raftctl.demo.simulated
 
 # make chaos WORKLOAD=bank DURATION=60 SEED=7   one chaos run with every fault kind
 WORKLOAD ?= register
@@ -43,9 +43,9 @@ chaos: $(STAMP)
 	$(BIN)/raftctl chaos --workload $(WORKLOAD) --duration $(DURATION) $(if $(SEED),--seed $(SEED),)
 
 bench: $(STAMP)
-	$(BIN)/python -m raftctl.sim.bench
-	$(BIN)/python -m node.storage_bench
-	$(BIN)/python -m raftctl.bench
+	$(BIN)/python -m raftctl.bench.simulated
+	$(BIN)/python -m raftctl.bench.storage
+	$(BIN)/python -m raftctl.bench.live
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

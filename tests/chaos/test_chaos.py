@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from raftctl.chaos.export import from_porcupine, read_edn, read_porcupine
+from raftctl.chaos.nemesis import NEMESIS_KINDS, parse_nemesis, schedule
 from raftctl.cluster import wait_for
-from raftctl.export import from_porcupine, read_edn, read_porcupine
 from raftctl.judges.history import NEMESIS
-from raftctl.nemesis import NEMESIS_KINDS, parse_nemesis, schedule
 from tests.chaos.browser import open_report
 from tests.cli.test_commands import stop_cluster
 

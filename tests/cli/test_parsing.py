@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from node.messages import Compare, Delete, Get, Put, Txn
 from raftctl.cli import app
-from raftctl.commands_data import parse_txn
+from raftctl.commands.data import parse_txn
 from raftctl.errors import UsageError
 from raftctl.render import status_table
 

@@ -53,7 +53,7 @@ def _run_script(script: Path, cluster: Path) -> subprocess.CompletedProcess[str]
 
 def _run_demo() -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "raftctl.demo"],
+        [sys.executable, "-m", "raftctl.demo.live"],
         capture_output=True,
         text=True,
         timeout=SCRIPT_TIMEOUT_S,

@@ -11,7 +11,7 @@ import pytest
 from node.faults import Faults
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
-from raftctl.control import Controller
+from raftctl.controller import Controller
 
 # DESIGN.md: a busy 2-core CI needs election timeouts of 1-2 s.
 SETTINGS: dict[str, Any] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from raftctl.chaos_checks import availability, election_safety, fault_windows, tracebacks
+from raftctl.chaos.checks import availability, election_safety, fault_windows, tracebacks
 from raftctl.judges.history import History
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftctl.export import (
+from raftctl.chaos.export import (
     NEVER,
     EdnError,
     from_porcupine,

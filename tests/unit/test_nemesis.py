@@ -6,8 +6,7 @@ import itertools
 
 import pytest
 
-from raftctl.errors import UsageError
-from raftctl.nemesis import (
+from raftctl.chaos.nemesis import (
     GAP_S,
     HOLD_S,
     NEMESIS_KINDS,
@@ -17,6 +16,7 @@ from raftctl.nemesis import (
     parse_nemesis,
     schedule,
 )
+from raftctl.errors import UsageError
 
 
 def test_parse_kinds_targets_and_all() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
+from raftctl.chaos.report import render_report
 from raftctl.judges.history import History
 from raftctl.judges.operations import pair_operations
-from raftctl.report import render_report
 
 
 def _stale_read_history() -> list[dict[str, object]]:

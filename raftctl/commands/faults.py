@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from node.faults import LinkFault
-from raftctl.cli import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
-from raftctl.control import NODE_WORDS
+from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
+from raftctl.controller import NODE_WORDS
 from raftctl.errors import UsageError
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}

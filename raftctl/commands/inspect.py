@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from node.messages import LogWindow
-from raftctl.cli import DirOption, JsonOption, TimeoutOption, app, session
-from raftctl.control import Controller
+from raftctl.app import DirOption, JsonOption, TimeoutOption, app, session
+from raftctl.controller import Controller
 from raftctl.errors import UsageError
 
 inspect_app = typer.Typer(

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from node.messages import Digest
+from raftctl.chaos.workloads import Verdict
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.judges.history import NEMESIS
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
-from raftctl.workloads import Verdict
 
 __all__ = ["availability", "election_safety", "state_digests", "tracebacks"]
 

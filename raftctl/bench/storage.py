@@ -6,7 +6,7 @@
 - fsyncs/s of this disk;
 - the time to recover (open and replay) a log of 100k entries and of 1M.
 
-    python -m node.storage_bench [--json] [--dir DIR] [--seconds S] [--large N]
+    python -m raftctl.bench.storage [--json] [--dir DIR] [--seconds S] [--large N]
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def recovery_time(root: Path, entry_count: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m node.storage_bench",
+        prog="python -m raftctl.bench.storage",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

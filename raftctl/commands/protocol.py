@@ -1,6 +1,6 @@
 """Protocol commands: snapshot (Raft §7), transfer-leader (dissertation §3.10),
 add-node and remove-node (single-server membership change, §4.1-§4.2).
-raftctl.protocol does the work; these parse and print."""
+raftctl.cluster_ops does the work; these parse and print."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from raftctl import protocol
-from raftctl.cli import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
+from raftctl import cluster_ops
+from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
 from raftctl.errors import UsageError
 
 
@@ -27,7 +27,7 @@ def transfer_leader(
     Example: raftctl transfer-leader n3
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        result = protocol.transfer_leader(control, control.resolve(node))
+        result = cluster_ops.transfer_leader(control, control.resolve(node))
         target, previous = result["leader"], result["previous"]
         output.document(
             {"ok": True, **result},
@@ -62,7 +62,7 @@ def snapshot(
             targets = [control.resolve(node) for node in nodes]
         else:
             targets = [control.leader()[0]]
-        results = protocol.snapshot(control, targets)
+        results = cluster_ops.snapshot(control, targets)
         lines = [
             f"{r['node']}: snapshot at index {r['index']} ({r['bytes']} bytes, "
             f"{r['stall_ms']} ms, {r['released_segments']} WAL segments released)"
@@ -89,7 +89,7 @@ def add_node(
     Example: raftctl add-node
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        result = protocol.add_node(control, learner)
+        result = cluster_ops.add_node(control, learner)
         node_id, learners = result["node"], result["learners"]
         output.note(
             f"{node_id} joined as a {result['role']} in {result['elapsed_ms']} ms (voters "
@@ -114,6 +114,6 @@ def remove_node(
     Example: raftctl remove-node n2
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        result = protocol.remove_node(control, control.resolve(node))
+        result = cluster_ops.remove_node(control, control.resolve(node))
         voters = ",".join(result["voters"])
         output.document({"ok": True, **result}, f"removed {result['node']} (voters {voters})")

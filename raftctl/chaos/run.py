@@ -34,16 +34,16 @@ from pathlib import Path
 from typing import Any
 
 from node.messages import Consistency, Put
-from raftctl import chaos_checks
+from raftctl.chaos.nemesis import Nemesis, ScheduledFault, parse_nemesis, schedule
+from raftctl.chaos.report import build_report
+from raftctl.chaos.run import checks as chaos_checks
+from raftctl.chaos.workloads import Planned, Verdict, Workload, make_workload
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir
-from raftctl.control import Controller
+from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
 from raftctl.judges.history import History
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
-from raftctl.nemesis import Nemesis, ScheduledFault, parse_nemesis, schedule
-from raftctl.report import build_report
-from raftctl.workloads import Planned, Verdict, Workload, make_workload
 
 __all__ = [
     "CHAOS_CLUSTER_SETTINGS",

@@ -33,9 +33,9 @@ from typing import Any
 from node.failpoints import FAILPOINTS
 from node.faults import LinkFault
 from node.messages import ArmFailpoint, DisarmFailpoints, SkewClock, SlowDisk, TakeSnapshot
-from raftctl import protocol
+from raftctl import cluster_ops
 from raftctl.cluster import ClusterDir, wait_for
-from raftctl.control import Controller
+from raftctl.controller import Controller
 from raftctl.errors import RaftctlError, UsageError
 from raftctl.judges.history import History
 
@@ -464,7 +464,7 @@ class Nemesis:
                 marks = [control.client.status(n, 0.5) for n in others]
                 if not all(marks) or min(m["applied_index"] for m in marks if m) <= behind:
                     return  # nothing committed past it yet: wait for the workload
-                answers = protocol.snapshot(control, others)
+                answers = cluster_ops.snapshot(control, others)
                 indexes = [a["index"] for a in answers if a.get("ok")]
                 if indexes and min(indexes) > behind:
                     active.detail["compacted_at"] = min(indexes)
@@ -496,7 +496,7 @@ class Nemesis:
                 eligible = [n for n in followers if n in voters]
                 if eligible:
                     target = active.rng.choice(eligible)
-                    result = protocol.transfer_leader(control, target)
+                    result = cluster_ops.transfer_leader(control, target)
                     transfers.append(f"{result['previous']}->{target} {result['elapsed_ms']}ms")
 
         active.step, active.step_every_s = hand_over, 1.0
@@ -511,12 +511,12 @@ class Nemesis:
                 raise UsageError("membership changes need at least 3 nodes")
             leader = control.leader()[0]
             victim = leader if active.rng.random() < 0.25 else active.rng.choice(ids)
-            protocol.remove_node(control, victim)
+            cluster_ops.remove_node(control, victim)
         active.detail["removed"] = victim
 
         def add_back() -> None:
             with self._control(20.0) as control:
-                active.detail["added"] = protocol.add_node(control)["node"]
+                active.detail["added"] = cluster_ops.add_node(control)["node"]
 
         active.undo = add_back
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from node.messages import Cas, Compare, Consistency, Delete, Get, Keys, Put, Txn
-from raftctl.cli import DirOption, JsonOption, TimeoutOption, app, session
+from raftctl.app import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.errors import UsageError
 from raftctl.render import Output
 

@@ -9,7 +9,7 @@ Three figures, wall-clock on this machine:
 Network, disk and process costs come with the node server; this measures the
 protocol's own per-message and per-entry overhead.
 
-    python -m raftctl.sim.bench [--json] [--seeds N] [--entries N]
+    python -m raftctl.bench.simulated [--json] [--seeds N] [--entries N]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def commit_rate(entry_count: int, batch: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m raftctl.sim.bench",
+        prog="python -m raftctl.bench.simulated",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

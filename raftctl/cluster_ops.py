@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from node.messages import ChangeMembership, TakeSnapshot, TransferLeader
-from raftctl.control import Controller
+from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
 
 __all__ = ["add_node", "leader_row", "remove_node", "snapshot", "transfer_leader"]

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from node.messages import AdminCommand, SkewClock
-from raftctl import chaos_checks
-from raftctl.chaos import (
+from raftctl.chaos.report import build_report
+from raftctl.chaos.run import (
     CHAOS_CLUSTER_SETTINGS,
     EXIT_CODES,
     EXIT_UNAVAILABLE,
@@ -36,14 +36,14 @@ from raftctl.chaos import (
     overall_verdict,
     write_results,
 )
+from raftctl.chaos.run import checks as chaos_checks
+from raftctl.chaos.workloads import Planned, RegisterWorkload, SetWorkload, Verdict, Workload
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
-from raftctl.control import Controller
+from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
 from raftctl.judges.history import History
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
-from raftctl.report import build_report
-from raftctl.workloads import Planned, RegisterWorkload, SetWorkload, Verdict, Workload
 
 __all__ = ["CONTROLS", "run_control"]
 

@@ -7,7 +7,7 @@ a crash and a catch-up. Nothing is scripted but the faults and the client's
 writes; the same seed always tells the same story. The demo checks that the
 story happened as told and exits non-zero if the cluster misbehaved.
 
-    python -m raftctl.sim.demo [--seed N]
+    python -m raftctl.demo.simulated [--seed N]
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def leader_or_fail(cluster: SimCluster, what: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m raftctl.sim.demo",
+        prog="python -m raftctl.demo.simulated",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

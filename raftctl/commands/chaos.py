@@ -1,4 +1,4 @@
-"""The chaos command: parse, show progress, print the verdict; raftctl.chaos runs it."""
+"""The chaos command: parse, show progress, print the verdict; raftctl.chaos.run runs it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from raftctl.cli import DirOption, Globals, JsonOption, UnusedTimeoutOption, app
-from raftctl.commands_check import ExportOption, check_exports, check_lines
+from raftctl.app import (
+    DirOption,
+    JsonOption,
+    UnusedTimeoutOption,
+    app,
+    given_directory,
+    settings,
+)
+from raftctl.commands.check import ExportOption, check_exports, check_lines
 from raftctl.errors import RaftctlError
 from raftctl.render import Output
 
@@ -119,13 +126,12 @@ def chaos(
 
     Example: raftctl chaos --workload bank --nemesis partition,kill:leader --duration 60
     """
-    from raftctl.chaos import ChaosOptions, ChaosRun, write_results
-    from raftctl.controls import CONTROLS, run_control
-    from raftctl.export import write_exports
+    from raftctl.chaos.export import write_exports
+    from raftctl.chaos.negative_controls import CONTROLS, run_control
+    from raftctl.chaos.run import ChaosOptions, ChaosRun, write_results
     from raftctl.judges.history import load_history
 
-    before = ctx.find_root().obj if isinstance(ctx.find_root().obj, Globals) else Globals()
-    json_mode = json_mode or before.json_mode
+    json_mode = settings(ctx, directory, json_mode, None).json_mode
     del timeout_s  # the run lasts --duration, then heals and settles
     output = Output(json_mode)
     chosen_seed = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
@@ -155,7 +161,7 @@ def chaos(
                 clients=clients,
                 rate=rate,
                 read_consistency=read_consistency,
-                cluster_dir=directory or before.directory,
+                cluster_dir=given_directory(ctx, directory),
             )
             run = ChaosRun(options, progress)
             code = run.run()

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from raftctl.cli import DirOption, Globals, JsonOption, UnusedTimeoutOption, app
+from raftctl.app import DirOption, JsonOption, UnusedTimeoutOption, app, settings
 from raftctl.errors import UsageError
 from raftctl.render import Output
 
@@ -25,7 +25,7 @@ ExportOption = Annotated[
 
 
 def check_exports(formats: list[str] | None) -> list[str]:
-    from raftctl.export import EXPORT_FORMATS
+    from raftctl.chaos.export import EXPORT_FORMATS
 
     chosen = list(dict.fromkeys(formats or []))
     unknown = [name for name in chosen if name not in EXPORT_FORMATS]
@@ -63,13 +63,13 @@ def recheck(
     exports: list[str],
 ) -> tuple[int, dict[str, Any]]:
     """The whole of `raftctl check`, returning (exit code, document)."""
-    from raftctl import chaos_checks
-    from raftctl.chaos import EXIT_CODES, overall_verdict
-    from raftctl.export import write_exports
+    from raftctl.chaos.export import write_exports
+    from raftctl.chaos.report import build_report
+    from raftctl.chaos.run import EXIT_CODES, overall_verdict
+    from raftctl.chaos.run import checks as chaos_checks
+    from raftctl.chaos.workloads import WORKLOADS, BankWorkload, make_workload, workload_of
     from raftctl.judges.history import NEMESIS, load_history
     from raftctl.judges.verdicts import HistoryError
-    from raftctl.report import build_report
-    from raftctl.workloads import WORKLOADS, BankWorkload, make_workload, workload_of
 
     if history_path.is_dir():
         history_path = history_path / "history.jsonl"
@@ -153,8 +153,7 @@ def check(
 
     Example: raftctl check chaos-runs/RUN --report --export edn
     """
-    before = ctx.find_root().obj if isinstance(ctx.find_root().obj, Globals) else Globals()
-    output = Output(json_mode or before.json_mode)
+    output = Output(settings(ctx, directory, json_mode, None).json_mode)
     del directory, timeout_s  # a history needs no cluster and no deadline
     if workload is not None and workload not in ("register", "bank", "set"):
         raise typer.BadParameter("use register, bank or set", param_hint="--workload")

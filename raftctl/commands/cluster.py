@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from raftctl.cli import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
+from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
 from raftctl.cluster import ClusterDir
-from raftctl.control import Controller
+from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
 from raftctl.render import status_table
 

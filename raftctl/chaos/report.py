@@ -27,7 +27,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from raftctl.chaos_checks import fault_windows
+from raftctl.chaos.checks import fault_windows
 from raftctl.judges.history import load_history
 from raftctl.judges.operations import PairedOperation, pair_operations
 

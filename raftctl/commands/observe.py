@@ -10,7 +10,7 @@ from typing import IO, Annotated, Any
 import typer
 from rich.table import Table
 
-from raftctl.cli import DirOption, JsonOption, TimeoutOption, app, session
+from raftctl.app import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.errors import UsageError
 
 
@@ -93,7 +93,7 @@ def bench(
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from raftctl.bench import WorkloadOptions, run_workload
+        from raftctl.bench.live import WorkloadOptions, run_workload
 
         if clients < 1 or duration <= 0 or value_size < 0 or not 0 <= read_ratio <= 1:
             raise UsageError(

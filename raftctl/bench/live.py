@@ -6,7 +6,7 @@ produced them; they are benchmarks, never assertions of a test. Every loop is
 bounded in time. The cluster of `main()` lives in a temporary directory, binds
 127.0.0.1 on free ports and is stopped, by pid, whatever happens.
 
-    python -m raftctl.bench [--json] [--duration S] [--keys N] [--failovers N]
+    python -m raftctl.bench.live [--json] [--duration S] [--keys N] [--failovers N]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from node.messages import Get, Operation, Put, TakeSnapshot, TransferLeader
 from raftctl.client import Client, Outcome
 from raftctl.cluster import ClusterDir, wait_for
-from raftctl.control import Controller
+from raftctl.controller import Controller
 from raftctl.errors import Unavailable
 
 __all__ = ["WorkloadOptions", "WorkloadReport", "run_workload"]
@@ -206,7 +206,7 @@ def rss_mb(cluster: ClusterDir) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m raftctl.bench",
+        prog="python -m raftctl.bench.live",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,0 +1,93 @@
+"""`raftctl sim`: the deterministic simulation of the real Raft core, from
+the command line (raftctl/sim does the work)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from raftctl.app import DirOption, JsonOption, UnusedTimeoutOption, app, reported, settings
+from raftctl.errors import UsageError
+from raftctl.render import Output
+
+
+@app.command()
+def sim(
+    ctx: typer.Context,
+    seed: Annotated[int | None, typer.Option(help="Replay this one seed.")] = None,
+    seeds: Annotated[int, typer.Option(help="Run seeds 1..N (without --seed).")] = 100,
+    nodes: Annotated[int | None, typer.Option(help="Force the cluster size (3, 5 or 7).")] = None,
+    story: Annotated[bool, typer.Option(help="With --seed: print every event.")] = False,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these fault kinds, comma-separated: network, partition, crash, "
+            "snapshot, membership, transfer (default: all that the seed draws)."
+        ),
+    ] = None,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: UnusedTimeoutOption = None,
+) -> None:
+    """Run the deterministic simulation of the Raft core under random faults.
+
+    Example: raftctl sim --seed 42 --story --faults partition,crash
+    """
+    # Imported here: the simulator is heavy, and every other command starts faster.
+    from node.events import Event, describe
+    from raftctl.sim.swarm import FAULT_KINDS, run_seed, run_seeds
+
+    json_mode = settings(ctx, directory, json_mode, None).json_mode
+    del timeout_s  # the simulation needs no cluster and no deadline
+    with reported(Output(json_mode)):
+        if nodes is not None and nodes not in (3, 5, 7):
+            raise UsageError("--nodes must be 3, 5 or 7")
+        kinds = None
+        if faults is not None:
+            kinds = tuple(kind.strip() for kind in faults.split(",") if kind.strip())
+            unknown = sorted(set(kinds) - set(FAULT_KINDS))
+            if unknown:
+                raise UsageError(
+                    f"unknown fault kinds {', '.join(unknown)} (use {', '.join(FAULT_KINDS)})"
+                )
+    if seed is not None:
+        observer = None
+        if story and not json_mode:
+
+            def observer(now_ms: int, node_id: str, event: Event) -> None:
+                typer.echo(f"[{now_ms / 1000:7.3f}s] {describe(node_id, event)}")
+
+        results = [run_seed(seed, node_count=nodes, observer=observer, faults=kinds)]
+    else:
+        results = list(run_seeds(range(1, seeds + 1), node_count=nodes, workers=2, faults=kinds))
+    replay = f"raftctl sim --seed {{seed}} --story{f' --nodes {nodes}' if nodes else ''}" + (
+        f" --faults {','.join(kinds)}" if kinds is not None else ""
+    )
+    failed = next((r for r in results if not r.ok), None)
+    if json_mode:
+        failure = None
+        if failed is not None:
+            failure = {
+                "seed": failed.options.seed,
+                "message": failed.failure,
+                "replay": replay.format(seed=failed.options.seed),
+            }
+        typer.echo(json.dumps({"ok": failed is None, "seeds": len(results), "failure": failure}))
+    elif failed is not None:
+        typer.echo(failed.options.describe(), err=True)
+        typer.echo(f"FAILED: {failed.failure}", err=True)
+        typer.echo(f"replay: {replay.format(seed=failed.options.seed)}", err=True)
+    elif seed is not None:
+        typer.echo(results[0].options.describe())
+        result = results[0]
+        typer.echo(
+            f"ok: {result.elections} elections, {result.committed_index} entries committed, "
+            f"{result.snapshots_sent} snapshots sent, {result.membership_changes} membership "
+            f"changes, {result.transfers} transfers, {result.history_operations} client "
+            f"operations linearizable ({result.history_verdict}); every safety check passed"
+        )
+    else:
+        typer.echo(f"ok: {len(results)} seeds passed every safety and liveness check")
+    raise typer.Exit(1 if failed else 0)
