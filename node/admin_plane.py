@@ -192,7 +192,7 @@ def role_name(core: RaftCore, node_id: str) -> str:
         return "candidate"
     if core.role is Role.FOLLOWER and node_id in core.learners:
         return "learner"
-    return core.role.value
+    return str(core.role.value)
 
 
 def status(node: AdminNode) -> dict[str, Any]:

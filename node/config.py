@@ -41,13 +41,10 @@ from typing import Any
 
 import tomli_w
 
+from node.errors import ConfigError
 from node.raft_config import RaftConfig
 
 __all__ = ["ClusterConfig", "ConfigError", "NodeAddress", "load", "save"]
-
-
-class ConfigError(ValueError):
-    """cluster.toml is missing, malformed or inconsistent."""
 
 
 @dataclass(frozen=True, slots=True)

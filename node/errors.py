@@ -1,17 +1,26 @@
-"""The node's exceptions, and `invariant`, the assertion that survives `python -O`.
+"""The node's exceptions, and `invariant` and `known`, the assertions that
+survive `python -O`.
 
 NodeError                 base of everything raised on purpose by `node`
 ├── InvariantViolation    a broken internal invariant: a bug; the node dies loudly
 ├── InvalidMessage        bad input from a peer or a client: count it, drop it
-└── ProposalRejected      propose() on a node that cannot take proposals now
-    └── NotLeader         ... because it is not the leader (carries the leader it knows)
+├── ConfigError           cluster.toml is missing or wrong (also a ValueError);
+│                         the node exits 2 at start, raftctl says what to fix
+├── ProposalRejected      the core cannot take this proposal or request now
+│   ├── NotLeader         ... because it is not the leader (carries the leader it knows)
+│   └── NotNow            ... but the same request may succeed later
+└── StorageError          the node's storage cannot be trusted: it exits 3
+    ├── CorruptLog        a damaged WAL batch that a torn write cannot explain
+    ├── CorruptSnapshot   a damaged snapshot file
+    └── DiskFailure       a write or fsync failed
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
+    "ConfigError",
     "CorruptLog",
     "CorruptSnapshot",
     "DiskFailure",
@@ -23,7 +32,10 @@ __all__ = [
     "ProposalRejected",
     "StorageError",
     "invariant",
+    "known",
 ]
+
+T = TypeVar("T")
 
 
 class NodeError(Exception):
@@ -36,6 +48,10 @@ class InvariantViolation(NodeError):
 
 class InvalidMessage(NodeError):
     """A message from a peer or client failed validation; it is dropped."""
+
+
+class ConfigError(NodeError, ValueError):
+    """cluster.toml is missing, unreadable or inconsistent."""
 
 
 class ProposalRejected(NodeError):
@@ -88,3 +104,12 @@ def invariant(condition: bool, message: str, **context: Any) -> None:
     if not condition:
         detail = " ".join(f"{key}={value!r}" for key, value in sorted(context.items()))
         raise InvariantViolation(f"{message} ({detail})" if detail else message)
+
+
+def known(value: T | None, message: str, **context: Any) -> T:
+    """`value`, which must not be None: an `invariant` that hands back what it
+    checked, so callers need no bare `assert` to narrow its type."""
+    if value is None:
+        invariant(False, message, **context)
+        raise AssertionError("unreachable")  # invariant(False) has raised
+    return value

@@ -155,7 +155,8 @@ class KVStateMachine:
             client: [s.acknowledged, s.last_index, list(s.answers.items())]
             for client, s in self.sessions.items()
         }
-        return msgpack.packb([self.applied_index, self.data, sessions])
+        packed: bytes = msgpack.packb([self.applied_index, self.data, sessions])
+        return packed
 
     def restore(self, blob: bytes) -> None:
         applied_index, data, sessions = msgpack.unpackb(blob, strict_map_key=False)

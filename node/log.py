@@ -126,6 +126,10 @@ class RaftLog:
         """The first index of the run of entries that share the term at `index`
         (never below snapshot_index + 1): the follower's conflict hint."""
         term = self.term_at(index)
+        if term is None:
+            raise AssertionError(
+                f"no entry at {index} (log {self.snapshot_index}..{self.last_index})"
+            )
         # Terms never decrease along the log, so the run starts where the
         # first entry of `term` sits.
         position = bisect_left(self._entries, term, 0, index - self.snapshot_index, key=_entry_term)

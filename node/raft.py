@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, assert_never
 
-from node.errors import NotLeader, NotNow, ProposalRejected, invariant
+from node.errors import NotLeader, NotNow, ProposalRejected, invariant, known
 from node.events import (
     BecameCandidate,
     BecameFollower,
@@ -898,9 +898,11 @@ class RaftCore:
         if prev_index < self.log.snapshot_index:
             self._send_snapshot(peer, progress)
             return False
-        prev_term = self.log.term_at(prev_index)
-        invariant(
-            prev_term is not None, "no term for prev_log_index", peer=peer, prev_index=prev_index
+        prev_term = known(
+            self.log.term_at(prev_index),
+            "no term for prev_log_index",
+            peer=peer,
+            prev_index=prev_index,
         )
         entries: list[Entry] = []
         payload_bytes = 0
@@ -910,7 +912,6 @@ class RaftCore:
             )
         if not entries and not allow_empty:
             return False
-        assert prev_term is not None
         commit = self.log.commit_index
         self._send(
             AppendEntries(self.term, self.id, peer, prev_index, prev_term, tuple(entries), commit)
@@ -934,9 +935,7 @@ class RaftCore:
         """What a snapshot at `index` records: its last included term, which the
         consistency check at the snapshot's edge needs (Raft §7), and the
         configuration in force there (dissertation §5.1)."""
-        term = self.log.term_at(index)
-        invariant(term is not None, "no term at the snapshot index", index=index)
-        assert term is not None
+        term = known(self.log.term_at(index), "no term at the snapshot index", index=index)
         membership = self._membership_at(index)
         return SnapshotMeta(index, term, membership.voters, membership.learners)
 
@@ -1079,8 +1078,7 @@ class RaftCore:
         return candidates[0] if candidates else None
 
     def _abort_transfer(self, reason: str) -> None:
-        target = self._transfer_target
-        assert target is not None
+        target = known(self._transfer_target, "no transfer to abort", reason=reason)
         self._transfer_target = None
         self._timeout_now_sent = False
         self._events.append(TransferAborted(target, reason))

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import cast
 
+import click
 import typer
 
 from raftctl.app import app
 
 # Typer vendors click in recent releases and depends on it in older ones; its
 # public BadParameter derives from click's UsageError in both.
-_UsageError = next(k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError")
+_UsageError = cast(
+    type[click.UsageError],
+    next(k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError"),
+)
 
 
 def main() -> None:

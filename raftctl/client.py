@@ -135,22 +135,23 @@ class Client:
     def call(
         self,
         operation: Operation,
-        consistency: Consistency = Consistency.LINEARIZABLE,
+        consistency: Consistency | str = Consistency.LINEARIZABLE,
         node: str | None = None,
         timeout_s: float = 10.0,
     ) -> dict[str, Any]:
         """Run one operation; raises Unavailable after `timeout_s`."""
-        (outcome,) = self.pipeline([operation], 1, consistency, node, timeout_s)
+        (outcome,) = self.pipeline([operation], 1, Consistency(consistency), node, timeout_s)
         if outcome.error is not None:
             raise outcome.error
-        assert outcome.result is not None
+        if outcome.result is None:
+            raise AssertionError(f"an outcome with neither error nor result: {outcome}")
         return outcome.result
 
     def pipeline(
         self,
         operations: Iterable[Operation],
         window: int,
-        consistency: Consistency = Consistency.LINEARIZABLE,
+        consistency: Consistency | str = Consistency.LINEARIZABLE,
         node: str | None = None,
         timeout_s: float = 10.0,
         on_done: Callable[[Outcome], None] | None = None,
@@ -263,7 +264,7 @@ class Client:
             state.sequence,
             self.acknowledged,
             state.operation,
-            consistency,
+            Consistency(consistency),
         )
         # A full queue makes this a silent attempt: it times out and moves on.
         with contextlib.suppress(zmq.Again):

@@ -147,7 +147,7 @@ class ClusterDir:
         self.check_node(node_id)
         existing = self.process(node_id)
         if existing is not None:
-            return existing.pid
+            return int(existing.pid)
         node_dir = self.path / node_id
         node_dir.mkdir(parents=True, exist_ok=True)
         (node_dir / "exit.json").unlink(missing_ok=True)

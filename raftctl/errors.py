@@ -6,6 +6,11 @@ RaftctlError            base; exit_code 1
 │                       for a write its outcome is unknown
 ├── NoCluster           no cluster.toml at --dir                     exit 4
 └── UnknownNode         a node id the cluster does not have          exit 4
+
+Errors from below become one of these at the edge, never a traceback:
+node.errors.ConfigError becomes NoCluster or UsageError (raftctl.cluster), a
+judge's HistoryError a UsageError (raftctl check). Anything else that escapes
+a command is a bug and crashes loudly with its context.
 """
 
 from __future__ import annotations

@@ -61,6 +61,11 @@ class WorkloadReport:
         return asdict(self)
 
 
+def _answers(client: Client, node_id: str) -> Callable[[], bool]:
+    """True once `node_id` answers a status request."""
+    return lambda: client.status(node_id, 0.3) is not None
+
+
 def _percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return 0.0
@@ -122,7 +127,7 @@ def failover_window_s(cluster: ClusterDir, client: Client, rounds: int) -> list[
         client.call(Put("failover", f"after-{round_number}"), timeout_s=30)
         windows.append(time.monotonic() - killed_at)
         cluster.start(leader)
-        wait_for(lambda n=leader: client.status(n, 0.3) is not None, 30)
+        wait_for(_answers(client, leader), 30)
     return windows
 
 

@@ -53,7 +53,8 @@ def commit_rate(entry_count: int, batch: int) -> dict[str, float]:
     cluster.campaign("n1")
     cluster.run_until(50)
     leader = cluster.nodes["n1"].core
-    assert leader is not None and cluster.leader() == "n1"
+    if leader is None or cluster.leader() != "n1":
+        raise AssertionError("the benchmark's cluster did not elect n1")
     payload = b"v" * 100
     target = leader.log.last_index + entry_count
     readies_before = cluster.readies_handled

@@ -65,7 +65,8 @@ def recovery_time(root: Path, entry_count: int) -> dict[str, float]:
     started = time.perf_counter()
     storage, recovered = Storage.open(directory)
     elapsed = time.perf_counter() - started
-    assert len(recovered.entries) == entry_count
+    if len(recovered.entries) != entry_count:
+        raise AssertionError(f"recovered {len(recovered.entries)} of {entry_count} entries")
     storage.close()
     shutil.rmtree(directory)
     return {"entries": entry_count, "seconds": elapsed, "wal_bytes": wal_bytes}

@@ -30,6 +30,7 @@ from typing import Any
 
 from raftctl.judges.history import NEMESIS
 from raftctl.judges.linearizable import REGISTER_FS, operations_from
+from raftctl.judges.verdicts import HistoryError
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -46,8 +47,8 @@ NEVER = 2**63 - 1
 _WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.?!]*$")
 
 
-class EdnError(ValueError):
-    """Text that is not the EDN this module writes."""
+class EdnError(HistoryError):
+    """Text that is not the EDN this module writes, or a value EDN cannot hold."""
 
 
 # -- EDN ------------------------------------------------------------------------------
@@ -114,7 +115,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             where = text[position : position + 20]
             raise EdnError(f"unexpected text at offset {position}: {where!r}")
         kind = match.lastgroup
-        assert kind is not None
+        if kind is None:
+            raise AssertionError(f"the EDN token pattern matched no group at offset {position}")
         found.append((kind, match.group(kind)))
         position = match.end()
     return found

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from node.messages import AdminCommand, SkewClock
+from raftctl.chaos import checks as chaos_checks
 from raftctl.chaos.report import build_report
 from raftctl.chaos.run import (
     CHAOS_CLUSTER_SETTINGS,
@@ -36,7 +37,6 @@ from raftctl.chaos.run import (
     overall_verdict,
     write_results,
 )
-from raftctl.chaos.run import checks as chaos_checks
 from raftctl.chaos.workloads import Planned, RegisterWorkload, SetWorkload, Verdict, Workload
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for

@@ -478,7 +478,7 @@ class Nemesis:
 
                 def installed() -> bool:
                     status = control.client.status(victim, 0.5) or {}
-                    return int(status.get("snapshot_index") or 0) >= compacted
+                    return bool(int(status.get("snapshot_index") or 0) >= compacted)
 
                 active.detail["caught_up_by_snapshot"] = wait_for(installed, 5.0, 0.2)
 

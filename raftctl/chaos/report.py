@@ -306,7 +306,7 @@ def _rates(ops: list[PairedOperation], events: list[dict[str, Any]], scale: _Sca
         if op.type == "ok" and op.ret is not None:
             bucket = min(buckets - 1, int((op.ret - scale.start) / span))
             done[bucket].append((op.ret - op.call) / 1e6)
-    per_s = [len(latencies) / (span / 1e9) for latencies in done]
+    per_s: list[float | None] = [len(latencies) / (span / 1e9) for latencies in done]
     p50 = [statistics.median(b) if b else None for b in done]
     p99 = [sorted(b)[min(len(b) - 1, math.ceil(len(b) * 0.99) - 1)] if b else None for b in done]
     windows = fault_windows(events)

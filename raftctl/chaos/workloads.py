@@ -16,6 +16,7 @@ Rules:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -88,7 +89,7 @@ def _served_by(client: Client, consistency: str, node: str | None) -> str | None
     return node if consistency == "stale" else client.leader_hint
 
 
-def _read_outcome(call: Any) -> Completion:
+def _read_outcome(call: Callable[[], Completion]) -> Completion:
     """Run a read; a read that timed out changed nothing, so it failed."""
     try:
         return call()

@@ -165,6 +165,8 @@ def chaos(
             )
             run = ChaosRun(options, progress)
             code = run.run()
+            if run.results is None:
+                raise AssertionError("a chaos run returned without its results")
             results = run.results
         if formats:
             events = load_history(out_dir / "history.jsonl")

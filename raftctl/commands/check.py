@@ -63,10 +63,10 @@ def recheck(
     exports: list[str],
 ) -> tuple[int, dict[str, Any]]:
     """The whole of `raftctl check`, returning (exit code, document)."""
+    from raftctl.chaos import checks as chaos_checks
     from raftctl.chaos.export import write_exports
     from raftctl.chaos.report import build_report
     from raftctl.chaos.run import EXIT_CODES, overall_verdict
-    from raftctl.chaos.run import checks as chaos_checks
     from raftctl.chaos.workloads import WORKLOADS, BankWorkload, make_workload, workload_of
     from raftctl.judges.history import NEMESIS, load_history
     from raftctl.judges.verdicts import HistoryError

@@ -60,7 +60,7 @@ def events(
                 output.line(event, f"{_stamp(event['time'])} {event['text']}")
             while True:
                 time.sleep(0.2)
-                fresh = []
+                fresh: list[dict[str, Any]] = []
                 for path in paths:
                     if path not in handles and path.exists():
                         handles[path] = path.open()

@@ -61,7 +61,7 @@ class Tour:
     def new_events(self, kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """Events since the last call, told in the cluster's own words."""
         events = self.document("events")["events"]
-        fresh = events[self.events_seen :]
+        fresh: list[dict[str, Any]] = events[self.events_seen :]
         self.events_seen = len(events)
         shown = [
             e
@@ -87,7 +87,7 @@ def heading(text: str) -> None:
 def stranded_write(tour: Tour, node_id: str, wait_s: float) -> list[str]:
     """A client stuck with one node: send it a write, collect its answers."""
     cluster = ClusterDir(tour.path)
-    dealer = zmq.Context.instance().socket(zmq.DEALER)
+    dealer: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     dealer.setsockopt(zmq.LINGER, 0)
     dealer.connect(cluster.config.node(node_id).endpoint)
     answers: list[str] = []

@@ -177,14 +177,16 @@ def _check_key(key: Any, operations: list[Operation], steps_max: int) -> KeyResu
 
     def lift(node: _Node) -> None:
         for part in (node, node.match):
-            assert part is not None and part.prev is not None
+            if part is None or part.prev is None:
+                raise AssertionError(f"key {key!r}: an operation lost its place in the search")
             part.prev.next = part.next
             if part.next is not None:
                 part.next.prev = part.prev
 
     def unlift(node: _Node) -> None:
         for part in (node.match, node):
-            assert part is not None and part.prev is not None
+            if part is None or part.prev is None:
+                raise AssertionError(f"key {key!r}: an operation lost its place in the search")
             part.prev.next = part
             if part.next is not None:
                 part.next.prev = part
@@ -200,9 +202,9 @@ def _check_key(key: Any, operations: list[Operation], steps_max: int) -> KeyResu
         steps += 1
         if steps > steps_max:
             return KeyResult(key, UNKNOWN, len(operations), steps)
-        assert entry is not None
-        op = entry.op
-        assert op is not None
+        op = entry.op if entry is not None else None
+        if entry is None or op is None:
+            raise AssertionError(f"key {key!r}: the search ran off its list of events")
         if entry.is_call:
             ok, new_state = _step(state, op)
             if ok:
@@ -223,7 +225,8 @@ def _check_key(key: Any, operations: list[Operation], steps_max: int) -> KeyResu
             if not stack:
                 return KeyResult(key, INVALID, len(operations), steps, *best)
             node, state = stack.pop()
-            assert node.op is not None
+            if node.op is None:
+                raise AssertionError(f"key {key!r}: the search stacked a node without operation")
             linearized &= ~(1 << ids[node.op.id])
             unlift(node)
             entry = node.next

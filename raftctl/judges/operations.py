@@ -68,11 +68,11 @@ def pair_operations(events: Iterable[Mapping[str, Any]]) -> list[PairedOperation
             continue
         if kind not in OUTCOMES:
             raise HistoryError(f"unknown event type {kind!r}")
-        op = open_ops.pop(process, None)
-        if op is None:
+        done = open_ops.pop(process, None)
+        if done is None:
             raise HistoryError(f"process {process}: {kind} without an invoke")
-        op.type = str(kind)
-        op.result = event.get("value")
-        op.ret = int(event["time"])
-        op.node = event.get("node") or op.node
+        done.type = str(kind)
+        done.result = event.get("value")
+        done.ret = int(event["time"])
+        done.node = event.get("node") or done.node
     return operations

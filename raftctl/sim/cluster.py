@@ -21,8 +21,9 @@ import heapq
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from node.errors import invariant, known
 from node.events import BecameLeader, CommitAdvanced, Event
 from node.messages import Entry, InstallSnapshot, Message, SnapshotMeta
 from node.raft import RaftCore
@@ -183,7 +184,7 @@ class SimCluster:
             when, _, kind, payload = heapq.heappop(queue)
             self.now_ms = when
             if kind == _TICK:
-                node_id, generation = payload  # type: ignore[misc]
+                node_id, generation = cast(tuple[str, int], payload)
                 node = self.nodes[node_id]
                 if node.core is None or node.generation != generation:
                     continue
@@ -258,8 +259,8 @@ class SimCluster:
 
     def _send_snapshot(self, node: SimNode, peer: str, term: int, index: int) -> None:
         """What the server does by streaming chunks, in one message."""
-        meta = node.storage.snapshot
-        assert meta is not None and meta.index >= index, (node.node_id, meta, index)
+        meta = known(node.storage.snapshot, "a snapshot to send", node=node.node_id)
+        invariant(meta.index >= index, "the snapshot to send is too old", meta=meta, index=index)
         self.snapshots_sent += 1
         self._send(
             [InstallSnapshot(term, node.node_id, peer, meta, 0, node.storage.snapshot_data, True)]
@@ -382,8 +383,8 @@ class _NodeReadies:
     def begin(self, rd: Ready) -> bool:
         cluster, node = self.cluster, self.node
         cluster.readies_handled += 1
-        assert node.core is not None
-        cluster._observe(node, node.core, rd)
+        core = known(node.core, "a Ready from a node that is down", node=node.node_id)
+        cluster._observe(node, core, rd)
         if cluster.crash_before_send is not None and cluster.crash_before_send(node, rd):
             cluster._failpoint_crash(node)  # the process died mid-turn: nothing left it
             return False

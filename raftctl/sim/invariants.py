@@ -22,12 +22,9 @@ from typing import Protocol
 
 from node.messages import Entry, EntryKind
 from node.quorum import majority
+from raftctl.sim.errors import SafetyViolation
 
-__all__ = ["DurableLog", "SafetyChecker", "SafetyViolation"]
-
-
-class SafetyViolation(AssertionError):
-    """A Raft safety property does not hold: the core (or the harness) is wrong."""
+__all__ = ["DurableLog", "SafetyChecker"]
 
 
 class DurableLog(Protocol):
@@ -114,7 +111,8 @@ class SafetyChecker:
                         f"{self.committed_terms[index - 1]} was committed there before",
                     )
                 continue
-            assert term is not None
+            if term is None:  # the "does not hold" check above has failed the run
+                raise AssertionError(f"{node_id} committed index {index} it does not hold")
             self.committed_terms.append(term)
             holders = [
                 voter

@@ -52,12 +52,9 @@ from node.raft_config import RaftConfig
 from node.ready import HardState, MembershipChange, Ready, SnapshotSend
 from node.ready_driver import drain
 from raftctl.sim.cluster import MemoryStorage
+from raftctl.sim.errors import ScriptError
 
 __all__ = ["ScriptError", "ScriptedCluster", "format_message", "run_script"]
-
-
-class ScriptError(Exception):
-    """A script command is malformed."""
 
 
 def _entries_text(entries: tuple[Entry, ...]) -> str:
@@ -336,7 +333,7 @@ def parse_script(text: str) -> Iterator[ScriptBlock]:
         yield ScriptBlock(command, "\n".join(output))
 
 
-def _parse_options(words: list[str]) -> tuple[list[str], dict[str, object]]:
+def _parse_options(words: list[str]) -> tuple[list[str], dict[str, Any]]:
     plain, options = [], {}
     for word in words:
         if "=" in word:
@@ -377,7 +374,7 @@ def execute(cluster: ScriptedCluster | None, command: str) -> tuple[ScriptedClus
             cluster.set_log(
                 words[0],
                 [int(t) for t in words[1:]],
-                term=options.get("term"),  # type: ignore[arg-type]
+                term=options.get("term"),
                 vote=str(vote) if vote else None,
             )
         case "campaign":
@@ -388,7 +385,7 @@ def execute(cluster: ScriptedCluster | None, command: str) -> tuple[ScriptedClus
             cluster.tick(words[0], int(words[1]) if len(words) > 1 else 1)
         case "deliver":
             count = options.get("count")
-            cluster.deliver(*_link(words), count=int(count) if count else None)  # type: ignore[call-overload]
+            cluster.deliver(*_link(words), count=int(count) if count else None)
         case "drop":
             cluster.drop(*_link(words))
         case "stabilize":

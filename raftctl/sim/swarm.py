@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from node.errors import NodeError, ProposalRejected
+from node.errors import NodeError, ProposalRejected, known
 from node.events import BecameLeader, CommitAdvanced, Event
 from node.messages import Consistency, Entry
 from node.raft import RaftCore
@@ -39,6 +39,7 @@ from node.ready import MembershipChange, Ready, Role
 from raftctl.judges.history import History
 from raftctl.judges.linearizable import check
 from raftctl.sim.cluster import CoreFactory, SimCluster, SimNode
+from raftctl.sim.errors import HistoryViolation, LivenessFailure
 from raftctl.sim.machine import Applied, SimMachine, cas_command, write_command
 from raftctl.sim.network import NetworkOptions
 
@@ -354,14 +355,6 @@ class SeedResult:
     @property
     def ok(self) -> bool:
         return self.failure is None
-
-
-class LivenessFailure(AssertionError):
-    """The cluster did not recover within the liveness phase."""
-
-
-class HistoryViolation(AssertionError):
-    """The clients' history is not linearizable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -940,12 +933,11 @@ class _Run:
         """Every member applied everything, and their state machines agree."""
         cluster = self.cluster
         checker = cluster.checker
-        leader_id = cluster.leader()
-        assert leader_id is not None
+        leader_id = known(cluster.leader(), "a leader after convergence")
         leader_node = cluster.nodes[leader_id]
-        assert leader_node.core is not None
+        leader_core = known(leader_node.core, "the converged leader is up", leader=leader_id)
         self.result.committed_index = max(checker.applied, default=0)
-        for member in leader_node.core.membership.members:
+        for member in leader_core.membership.members:
             machine = cluster.nodes[member].machine
             if machine.applied_index < self.result.committed_index:
                 checker.fail(
@@ -1002,8 +994,9 @@ def run_seed(
     try:
         return run.run()
     except (AssertionError, NodeError) as failure:
-        # SafetyViolation, LivenessFailure, or an InvariantViolation inside the
-        # core. Anything else is a bug of the harness and propagates.
+        # A SimulationFailure, an InvariantViolation inside the core, or another
+        # broken assertion on the way. Anything else is a bug of the harness and
+        # propagates.
         run.result.failure = f"{type(failure).__name__}: {failure}"
     return run.result
 
@@ -1088,7 +1081,7 @@ def main(argv: list[str] | None = None) -> int:
     totals: dict[str, int] = dict.fromkeys(
         ("elections", "messages", "committed", "snapshots", "changes", "transfers", "ops"), 0
     )
-    reads = dict.fromkeys(CONSISTENCIES, 0)
+    reads: dict[str, int] = dict.fromkeys(CONSISTENCIES, 0)
     sizes: dict[int, int] = {}
     profiles: dict[str, int] = {}
     verdicts: dict[str, int] = {}
