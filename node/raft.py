@@ -29,10 +29,10 @@ rule by overriding exactly one method.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, assert_never
 
+from node.configurations import Configurations, changed_membership
 from node.errors import NotLeader, NotNow, ProposalRejected, invariant, known
 from node.events import (
     BecameCandidate,
@@ -73,13 +73,13 @@ from node.messages import (
 from node.progress import Progress, ReplicationState
 from node.quorum import VoteResult, committed_index, majority, quorum_value, vote_result
 from node.raft_config import RaftConfig
+from node.read_queue import ReadQueue
 from node.ready import (
     CoreStatus,
     DurableState,
     HardState,
     MembershipChange,
     Proposal,
-    ReadState,
     Ready,
     Role,
     Snapshot,
@@ -111,11 +111,12 @@ class RaftCore:
         )
         self._persisted_hard_state = hard
         # The configuration at the snapshot (or the initial one), and every
-        # configuration entry in the log after it: truncating one reverts to
-        # the one before (dissertation §4.1).
-        self._base_membership = snapshot.membership if snapshot else Membership(config.voters)
-        self._config_entries: list[tuple[int, Membership]] = []
-        self.membership = self._base_membership
+        # configuration entry in the log after it (dissertation §4.1).
+        self._configurations = Configurations(
+            snapshot.membership if snapshot else Membership(config.voters),
+            self.log.snapshot_index,
+        )
+        self.membership = self._configurations.base
         self.role = Role.FOLLOWER
         self.leader_id: str | None = None
         self._ticks = 0
@@ -135,10 +136,7 @@ class RaftCore:
         self._heartbeat_round = 0
         self._round_sent_tick: dict[int, int] = {}
         self._round_wanted = False
-        self._pending_reads: deque[tuple[bytes, int, int]] = deque()  # context, index, round
-        self._reads_awaiting_commit: list[tuple[bytes, bool]] = []
-        self._read_states: list[ReadState] = []
-        self._reads_dropped: list[tuple[bytes, str]] = []
+        self._reads = ReadQueue()
         self._lease_ended = False
         # Leadership transfer (dissertation §3.10).
         self._transfer_target: str | None = None
@@ -255,7 +253,7 @@ class RaftCore:
         if not self._committed_in_current_term():
             # §6.4 step 1: until an entry of its own term commits, a new leader
             # does not know the latest commit index.
-            self._reads_awaiting_commit.append((context, lease))
+            self._reads.await_commit(context, lease)
             return
         self._start_read(context, lease)
 
@@ -265,8 +263,7 @@ class RaftCore:
         self._check_not_in_ready("compact")
         meta = self._snapshot_meta(index)
         self.log.compact_to(index, meta.term)
-        self._base_membership = meta.membership
-        self._config_entries = [(i, m) for i, m in self._config_entries if i > index]
+        self._configurations.compact_to(index, meta.membership)
         self._events.append(LogCompacted(index, meta.term))
         return meta
 
@@ -293,8 +290,7 @@ class RaftCore:
             or self._round_wanted
             or self._snapshot_to_install
             or self._snapshot_sends
-            or self._read_states
-            or self._reads_dropped
+            or self._reads.has_output()
             or self.log.unstable_from <= self.log.last_index
             or self.log.applied_index < self.log.commit_index
             or self._hard_state() != self._persisted_hard_state
@@ -308,6 +304,7 @@ class RaftCore:
             if self._round_wanted:
                 self._broadcast_heartbeat()
         hard_state = self._hard_state()
+        read_states, reads_dropped = self._reads.take_output()
         rd = Ready(
             messages=tuple(self._messages),
             messages_after_persist=tuple(self._messages_after_persist),
@@ -317,16 +314,14 @@ class RaftCore:
             events=tuple(self._events),
             snapshot=self._snapshot_to_install,
             snapshots_to_send=tuple(self._snapshot_sends),
-            read_states=tuple(self._read_states),
-            reads_dropped=tuple(self._reads_dropped),
+            read_states=read_states,
+            reads_dropped=reads_dropped,
         )
         self._messages.clear()
         self._messages_after_persist.clear()
         self._events.clear()
         self._snapshot_to_install = None
         self._snapshot_sends.clear()
-        self._read_states.clear()
-        self._reads_dropped.clear()
         self._ready_outstanding = True
         return rd
 
@@ -682,8 +677,7 @@ class RaftCore:
         else:
             old_commit = self.log.commit_index
             self.log.restore(meta.index, meta.term)
-            self._base_membership = meta.membership
-            self._config_entries = []
+            self._configurations.replace(meta.index, meta.membership)
             if self.membership != meta.membership:
                 self._set_membership(meta.membership, meta.index, "installed from a snapshot")
             self._snapshot_to_install = Snapshot(meta, m.data)
@@ -854,9 +848,8 @@ class RaftCore:
         self._events.append(CommitAdvanced(old, index))
         if self.role is not Role.LEADER:
             return
-        if self._reads_awaiting_commit and self._committed_in_current_term():
-            waiting, self._reads_awaiting_commit = self._reads_awaiting_commit, []
-            for context, lease in waiting:
+        if self._reads.awaiting_commit and self._committed_in_current_term():
+            for context, lease in self._reads.take_awaiting_commit():
                 self._start_read(context, lease)
         if self.id not in self.voters and self._membership_index() <= index:
             # Dissertation §4.2.2: a leader that removed itself leads until the
@@ -936,7 +929,7 @@ class RaftCore:
         consistency check at the snapshot's edge needs (Raft §7), and the
         configuration in force there (dissertation §5.1)."""
         term = known(self.log.term_at(index), "no term at the snapshot index", index=index)
-        membership = self._membership_at(index)
+        membership = self._configurations.at(index)
         return SnapshotMeta(index, term, membership.voters, membership.learners)
 
     # -- membership (dissertation §4.1-§4.2) ---------------------------------------
@@ -964,48 +957,12 @@ class RaftCore:
         return index if index > self.log.commit_index else None
 
     def _changed_membership(self, change: MembershipChange) -> Membership:
-        voters, learners = list(self.voters), list(self.learners)
-        node = change.node_id
-        if change.action == "add-learner":
-            if node in voters or node in learners:
-                raise ProposalRejected(f"{node} is already a member")
-            learners.append(node)
-        elif change.action == "promote":
-            if node not in learners:
-                raise ProposalRejected(f"{node} is not a learner")
-            caught_up = self._progress[node].match_index
-            if caught_up < self.log.commit_index:
-                # §4.2.1: a voter that must first catch up would stall commits.
-                raise NotNow(
-                    f"learner {node} has not caught up (it holds {caught_up} of "
-                    f"{self.log.commit_index} committed entries)"
-                )
-            learners.remove(node)
-            voters.append(node)
-        elif change.action == "remove":
-            if node in voters:
-                if len(voters) == 1:
-                    raise ProposalRejected(f"{node} is the last voter")
-                voters.remove(node)
-            elif node in learners:
-                learners.remove(node)
-            else:
-                raise ProposalRejected(f"{node} is not a member")
-        else:
-            raise ProposalRejected(f"unknown membership change {change.action!r}")
-        return Membership(tuple(sorted(voters)), tuple(sorted(learners)))
+        match_index = {member: progress.match_index for member, progress in self._progress.items()}
+        return changed_membership(self.membership, change, match_index, self.log.commit_index)
 
     def _membership_index(self) -> int:
         """The index of the entry that made the configuration now in force."""
-        return self._config_entries[-1][0] if self._config_entries else self.log.snapshot_index
-
-    def _membership_at(self, index: int) -> Membership:
-        membership = self._base_membership
-        for entry_index, entry_membership in self._config_entries:
-            if entry_index > index:
-                break
-            membership = entry_membership
-        return membership
+        return self._configurations.latest_index
 
     def _append(self, entries: Sequence[Entry]) -> None:
         self.log.append(entries)
@@ -1014,21 +971,17 @@ class RaftCore:
     def _truncate(self, index: int, leader_id: str) -> None:
         removed = self.log.truncate_from(index)
         self._events.append(EntriesTruncated(index, removed, leader_id))
-        if self._config_entries and self._config_entries[-1][0] >= index:
+        if self._configurations.truncate_from(index):
             # The configuration goes with the entry that brought it (§4.1).
-            while self._config_entries and self._config_entries[-1][0] >= index:
-                self._config_entries.pop()
-            previous = self._config_entries[-1][1] if self._config_entries else None
-            self._set_membership(
-                previous or self._base_membership, self._membership_index(), "reverted"
-            )
+            configurations = self._configurations
+            self._set_membership(configurations.latest, configurations.latest_index, "reverted")
 
     def _note_config_entries(self, entries: Sequence[Entry], announce: bool = True) -> None:
         """A configuration is in force as soon as its entry is in the log (§4.1)."""
         for entry in entries:
             if entry.kind is EntryKind.CONFIG:
                 membership = decode_membership(entry.data)
-                self._config_entries.append((entry.index, membership))
+                self._configurations.add(entry.index, membership)
                 if announce:
                     self._set_membership(membership, entry.index, "appended")
                 else:
@@ -1088,18 +1041,16 @@ class RaftCore:
     def _start_read(self, context: bytes, lease: bool) -> None:
         index = self.log.commit_index
         if lease and self._lease_valid():
-            self._read_states.append(ReadState(context, index, lease=True))
+            self._reads.serve(context, index, lease=True)
             return
         # ReadIndex: serve at today's commit index once a heartbeat round sent
         # after now is answered by a majority (an expired lease falls back here).
-        self._pending_reads.append((context, index, self._heartbeat_round + 1))
+        self._reads.await_round(context, index, self._heartbeat_round + 1)
         self._round_wanted = True
         self._release_confirmed_reads()
 
     def _release_confirmed_reads(self) -> None:
-        while self._pending_reads and self._leadership_confirmed_for(self._pending_reads[0][2]):
-            context, index, _ = self._pending_reads.popleft()
-            self._read_states.append(ReadState(context, index, lease=False))
+        self._reads.release(self._leadership_confirmed_for)
 
     def _leadership_confirmed_for(self, heartbeat_round: int) -> bool:
         """ReadIndex, §6.4 step 3: a majority of voters answered heartbeat round
@@ -1134,12 +1085,7 @@ class RaftCore:
         return self._ticks < start + duration
 
     def _drop_reads(self, reason: str) -> None:
-        for context, _, _ in self._pending_reads:
-            self._reads_dropped.append((context, reason))
-        for context, _ in self._reads_awaiting_commit:
-            self._reads_dropped.append((context, reason))
-        self._pending_reads.clear()
-        self._reads_awaiting_commit.clear()
+        self._reads.drop_all(reason)
 
     # -- plumbing -------------------------------------------------------------
 
