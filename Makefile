@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SEEDS  ?= 300
 SEED   ?=
 
-.PHONY: install test lint sim demo sim-demo bench chaos clean
+.PHONY: install test lint sim demo sim-demo bench chaos soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,16 @@ WORKLOAD ?= register
 DURATION ?= 60
 chaos: $(STAMP)
 	$(BIN)/raftctl chaos --workload $(WORKLOAD) --duration $(DURATION) $(if $(SEED),--seed $(SEED),)
+
+# make soak: what make test samples, at length: the swarm on 1,000 seeds and a
+# 60-second chaos run of each workload with every fault kind. Not part of CI.
+SOAK_SEEDS ?= 1000
+SOAK_DURATION ?= 60
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q tests/sim/test_swarm.py --seeds=$(SOAK_SEEDS)
+	for workload in register bank set; do \
+		$(BIN)/raftctl chaos --workload $$workload --duration $(SOAK_DURATION) || exit 1; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python -m raftctl.bench.simulated

@@ -13,5 +13,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--seed", type=int, default=None, help="replay one swarm seed (tests/sim/test_swarm.py)"
     )
     parser.addoption(
-        "--seeds", type=int, default=None, help="how many swarm seeds to run (default 1000)"
+        "--seeds",
+        type=int,
+        default=None,
+        help="how many swarm seeds to run (default 200; make soak runs 1000)",
     )

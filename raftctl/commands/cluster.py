@@ -183,8 +183,7 @@ def stop(
         targets = (
             [control.resolve(word) for word in nodes] if nodes else list(control.cluster.node_ids())
         )
-        for node_id in targets:
-            control.cluster.stop(node_id, grace_s=control.stop_grace_s())
+        control.cluster.stop_many(targets, grace_s=control.stop_grace_s())
         output.document({"ok": True, "stopped": targets}, "stopped " + ", ".join(targets))
 
 
