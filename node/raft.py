@@ -73,7 +73,7 @@ from node.messages import (
 from node.progress import Progress, ReplicationState
 from node.quorum import VoteResult, committed_index, majority, quorum_value, vote_result
 from node.raft_config import RaftConfig
-from node.read_queue import ReadQueue
+from node.read_queue import HeartbeatRounds, ReadQueue
 from node.ready import (
     CoreStatus,
     DurableState,
@@ -85,6 +85,7 @@ from node.ready import (
     Snapshot,
     SnapshotSend,
 )
+from node.tracker import ProgressTracker
 
 if TYPE_CHECKING:
     import random  # only the type: the generator itself is injected
@@ -124,7 +125,7 @@ class RaftCore:
         self._heartbeat_elapsed = 0
         self._randomized_election_timeout = 0
         self._votes: dict[str, bool] = {}
-        self._progress: dict[str, Progress] = {}
+        self._progress = ProgressTracker()
         self._messages: list[Message] = []
         self._messages_after_persist: list[Message] = []
         self._events: list[Event] = []
@@ -133,9 +134,7 @@ class RaftCore:
         self._snapshot_to_install: Snapshot | None = None
         self._snapshot_sends: list[SnapshotSend] = []
         # Reads (dissertation §6.4): heartbeat rounds confirm leadership and date the lease.
-        self._heartbeat_round = 0
-        self._round_sent_tick: dict[int, int] = {}
-        self._round_wanted = False
+        self._rounds = HeartbeatRounds()
         self._reads = ReadQueue()
         self._lease_ended = False
         # Leadership transfer (dissertation §3.10).
@@ -287,7 +286,7 @@ class RaftCore:
             or self._messages_after_persist
             or self._events
             or (self._replication_pending and self.role is Role.LEADER)
-            or self._round_wanted
+            or self._rounds.wanted
             or self._snapshot_to_install
             or self._snapshot_sends
             or self._reads.has_output()
@@ -301,7 +300,7 @@ class RaftCore:
         self._check_not_in_ready("ready")
         if self.role is Role.LEADER:
             self._flush_replication()
-            if self._round_wanted:
+            if self._rounds.wanted:
                 self._broadcast_heartbeat()
         hard_state = self._hard_state()
         read_states, reads_dropped = self._reads.take_output()
@@ -425,12 +424,10 @@ class RaftCore:
             self.config.election_timeout_ticks_min, self.config.election_timeout_ticks_max
         )
         self._votes = {}
-        self._progress = {}
+        self._progress = ProgressTracker()
         self._replication_pending = False
         self._drop_reads("this node is no longer the leader")
-        self._heartbeat_round = 0
-        self._round_sent_tick = {}
-        self._round_wanted = False
+        self._rounds = HeartbeatRounds()
         self._lease_ended = False
         self._transfer_target = None
         self._timeout_now_sent = False
@@ -712,23 +709,13 @@ class RaftCore:
     def _tick_snapshots_in_flight(self) -> None:
         """A snapshot that got no answer within the longest election timeout was
         lost (or its answer was): probe again, which resends it if still needed."""
-        for progress in self._progress.values():
-            if progress.state is ReplicationState.SNAPSHOT:
-                progress.snapshot_elapsed += 1
-                if progress.snapshot_elapsed >= self.config.election_timeout_ticks_max:
-                    progress.become_probe()
-                    self._replication_pending = True
+        if self._progress.give_up_stale_snapshots(self.config.election_timeout_ticks_max):
+            self._replication_pending = True
 
     def _quorum_recently_active(self) -> bool:
         """CheckQuorum: a leader that has not heard from a majority within an
         election timeout steps down, so a partitioned leader stops serving."""
-        active = [
-            voter
-            for voter in self.voters
-            if voter == self.id or self._progress[voter].recent_active
-        ]
-        for member, progress in self._progress.items():
-            progress.recent_active = member == self.id
+        active = self._progress.take_recently_active(self.voters, self.id)
         if len(active) >= majority(len(self.voters)):
             return True
         self._become_follower(
@@ -742,11 +729,7 @@ class RaftCore:
         """One numbered round to every member; the answers confirm leadership
         for the reads waiting on this round and renew the lease from `_ticks`,
         the moment of sending (a lease counts from the send, §6.4.1)."""
-        self._round_wanted = False
-        self._heartbeat_round += 1
-        heartbeat_round = self._heartbeat_round
-        self._round_sent_tick[heartbeat_round] = self._ticks
-        self._round_sent_tick.pop(heartbeat_round - 256, None)  # answers that late are useless
+        heartbeat_round = self._rounds.start(self._ticks)
         for peer, progress in self._progress.items():
             if peer != self.id:
                 commit = min(progress.match_index, self.log.commit_index)
@@ -812,7 +795,7 @@ class RaftCore:
         progress.recent_active = True
         if m.round > progress.acked_round:
             progress.acked_round = m.round
-            sent_tick = self._round_sent_tick.get(m.round)
+            sent_tick = self._rounds.sent_tick(m.round)
             if sent_tick is not None:
                 progress.acked_round_sent_tick = max(progress.acked_round_sent_tick, sent_tick)
             self._release_confirmed_reads()
@@ -957,8 +940,8 @@ class RaftCore:
         return index if index > self.log.commit_index else None
 
     def _changed_membership(self, change: MembershipChange) -> Membership:
-        match_index = {member: progress.match_index for member, progress in self._progress.items()}
-        return changed_membership(self.membership, change, match_index, self.log.commit_index)
+        match_indexes = self._progress.match_indexes()
+        return changed_membership(self.membership, change, match_indexes, self.log.commit_index)
 
     def _membership_index(self) -> int:
         """The index of the entry that made the configuration now in force."""
@@ -999,15 +982,7 @@ class RaftCore:
 
     def _sync_progress(self) -> None:
         """The leader tracks every member, and itself even once removed."""
-        members = (*self.membership.members, self.id)
-        for member in members:
-            if member not in self._progress:
-                progress = Progress(next_index=self.log.last_index + 1)
-                # Assume a new member active until a CheckQuorum round says otherwise.
-                progress.recent_active = member != self.id
-                self._progress[member] = progress
-        for member in [m for m in self._progress if m not in members]:
-            del self._progress[member]
+        self._progress.sync(self.membership.members, self.id, self.log.last_index + 1)
         self._replication_pending = True
 
     # -- leadership transfer (dissertation §3.10) ---------------------------------
@@ -1023,12 +998,7 @@ class RaftCore:
             self._send(TimeoutNow(self.term, self.id, target))
 
     def _up_to_date_voter(self) -> str | None:
-        candidates = sorted(
-            voter
-            for voter in self.voters
-            if voter != self.id and self._progress[voter].match_index == self.log.last_index
-        )
-        return candidates[0] if candidates else None
+        return self._progress.up_to_date_voter(self.voters, self.id, self.log.last_index)
 
     def _abort_transfer(self, reason: str) -> None:
         target = known(self._transfer_target, "no transfer to abort", reason=reason)
@@ -1045,8 +1015,8 @@ class RaftCore:
             return
         # ReadIndex: serve at today's commit index once a heartbeat round sent
         # after now is answered by a majority (an expired lease falls back here).
-        self._reads.await_round(context, index, self._heartbeat_round + 1)
-        self._round_wanted = True
+        self._reads.await_round(context, index, self._rounds.latest + 1)
+        self._rounds.wanted = True
         self._release_confirmed_reads()
 
     def _release_confirmed_reads(self) -> None:

@@ -1,5 +1,6 @@
 """The reads a leader has been asked to serve, from the request to the moment
-it may answer them without a log write (dissertation §6.4).
+it may answer them without a log write (dissertation §6.4), and the numbered
+heartbeat rounds whose answers confirm them.
 
 Rules:
 - A read waits for an entry of the leader's term to commit (§6.4 step 1),
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 from node.ready import ReadState
 
-__all__ = ["ReadQueue"]
+__all__ = ["HeartbeatRounds", "ReadQueue"]
 
 
 class ReadQueue:
@@ -75,3 +76,28 @@ class ReadQueue:
         self._ready.clear()
         self._dropped.clear()
         return output
+
+
+class HeartbeatRounds:
+    """A leader's numbered heartbeat broadcasts. An answer to round r shows the
+    voter still followed this leader when r was sent: it confirms the reads
+    waiting on r (§6.4) and dates the lease from r's sending tick (§6.4.1)."""
+
+    KEPT = 256  # answers later than this many rounds are useless
+
+    def __init__(self) -> None:
+        self.latest = 0
+        self.wanted = False  # a read waits: send a round at the next Ready
+        self._sent_tick: dict[int, int] = {}
+
+    def start(self, tick: int) -> int:
+        """Number a new round, sent at `tick`."""
+        self.wanted = False
+        self.latest += 1
+        self._sent_tick[self.latest] = tick
+        self._sent_tick.pop(self.latest - self.KEPT, None)
+        return self.latest
+
+    def sent_tick(self, heartbeat_round: int) -> int | None:
+        """When `heartbeat_round` was sent, if it is recent enough to matter."""
+        return self._sent_tick.get(heartbeat_round)
