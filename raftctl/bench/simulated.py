@@ -1,4 +1,4 @@
-"""`make bench` (for now): what the pure core costs, measured in the simulator.
+"""Part of `make bench`: what the pure core costs, measured in the simulator.
 
 Three figures, wall-clock on this machine:
 - swarm seeds per second (one process): how much fault-testing a minute buys;

@@ -1,4 +1,4 @@
-"""`make demo`: the story of one seeded five-node cluster, told by its own events.
+"""`make sim-demo`: the story of one seeded five-node cluster, told by its own events.
 
 Every line below the headings is an event the real Raft core emitted while the
 deterministic simulator drove it (raftctl.sim.cluster): elections, a partition that
