@@ -14,6 +14,8 @@ Rules:
   applied twice.
 - Values and keys are strings. A transaction's comparisons and its chosen
   branch happen at one point of the log (etcd's Txn).
+- Commands arrive encoded by node.messages.codec; the snapshot and the digest
+  are this module's own encoding (msgpack of the data and the sessions).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Rules:
 - Recovery: a torn batch at the very end of the last segment is cut off with
   a warning (it was never acknowledged); any other damage, a missing segment
   or a gap in the entries raises CorruptLog naming the file and the offset.
+- The record encoding is this module's own (msgpack, versioned by
+  FORMAT_VERSION), not the wire codec's: a log outlives wire versions.
 """
 
 from __future__ import annotations
