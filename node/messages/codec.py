@@ -15,8 +15,10 @@ Rules:
 - Log entries carry client commands and memberships in the same field
   encoding, without the version byte. Storage keeps its own record encoding
   (node.wal, node.storage, node.kv's snapshots), as their docstrings say.
-- Encoders and decoders are built once, at import, from the type hints; a
-  field of a type the codec does not know is a bug and fails the import.
+- Each type's encoder and decoder are compiled once, from its type hints, on
+  the type's first use (a command-line call pays only for what it sends); a
+  field of a type the codec does not know is a bug and raises TypeError then.
+  tests/unit/test_messages.py round-trips every type.
 """
 
 from __future__ import annotations
@@ -300,14 +302,20 @@ def decode(raw, what):
     return namespace["encode"], namespace["decode"]
 
 
+_TYPES_BY_CODE = {code: message_type for message_type, code in TYPE_CODES.items()}
+_BUILT: dict[type, tuple[Callable[[Any], list[Any]], Decoder]] = {}
+# The frames' hot path: one dictionary lookup each way once a type is built.
 _ENCODERS: dict[type, tuple[int, Callable[[Any], list[Any]]]] = {}
 _DECODERS: dict[int, Decoder] = {}
-for _type, _code in TYPE_CODES.items():
-    _encode_fields, _decode_fields = _fields_codec(_type)
-    _ENCODERS[_type] = (_code, _encode_fields)
-    _DECODERS[_code] = _decode_fields
-_COMMAND = _fields_codec(Command)
-_MEMBERSHIP = _fields_codec(Membership)
+
+
+def _codec(message_type: type) -> tuple[Callable[[Any], list[Any]], Decoder]:
+    """The compiled encoder and decoder of `message_type`, built on first use:
+    a command-line call that sends one request never pays for the others."""
+    built = _BUILT.get(message_type)
+    if built is None:
+        built = _BUILT[message_type] = _fields_codec(message_type)
+    return built
 
 
 # -- frames ------------------------------------------------------------------------------
@@ -317,7 +325,10 @@ def encode(message: Any) -> bytes:
     """One frame: the version byte, then msgpack."""
     found = _ENCODERS.get(type(message))
     if found is None:
-        raise InvalidMessage(f"cannot encode {type(message).__name__}")
+        code = TYPE_CODES.get(type(message))
+        if code is None:
+            raise InvalidMessage(f"cannot encode {type(message).__name__}")
+        found = _ENCODERS[type(message)] = (code, _codec(type(message))[0])
     code, encode_fields = found
     return bytes((WIRE_VERSION,)) + _pack([code, *encode_fields(message)])
 
@@ -327,28 +338,34 @@ def decode(frame: bytes) -> Any:
     if not frame or frame[0] != WIRE_VERSION:
         raise InvalidMessage(f"unknown wire version {frame[:1]!r}")
     fields = _list(_unpack(frame[1:], "frame"), "message")
-    decode_fields = _DECODERS.get(fields[0]) if fields and type(fields[0]) is int else None
+    code: int = fields[0] if fields and type(fields[0]) is int else -1
+    decode_fields = _DECODERS.get(code)
     if decode_fields is None:
-        raise InvalidMessage("unknown message type")
+        message_type = _TYPES_BY_CODE.get(code)
+        if message_type is None:
+            raise InvalidMessage("unknown message type")
+        decode_fields = _DECODERS[code] = _codec(message_type)[1]
     return decode_fields(fields[1:], "message")
 
 
 def encode_command(command: Command) -> bytes:
     """The data of a COMMAND log entry."""
-    return _pack(_COMMAND[0](command))
+    return _pack(_codec(Command)[0](command))
 
 
 def decode_command(data: bytes) -> Command:
-    return _COMMAND[1](_unpack(data, "command"), "command")  # type: ignore[no-any-return]
+    return _codec(Command)[1](_unpack(data, "command"), "command")  # type: ignore[no-any-return]
 
 
 def encode_membership(membership: Membership) -> bytes:
     """The data of a CONFIG log entry."""
-    return _pack(_MEMBERSHIP[0](membership))
+    return _pack(_codec(Membership)[0](membership))
 
 
 def decode_membership(data: bytes) -> Membership:
-    return _MEMBERSHIP[1](_unpack(data, "membership"), "membership")  # type: ignore[no-any-return]
+    return _codec(Membership)[1](  # type: ignore[no-any-return]
+        _unpack(data, "membership"), "membership"
+    )
 
 
 def _pack(fields: list[Any]) -> bytes:
