@@ -23,7 +23,7 @@ print(sum(values))'
 
 transfer_loop() {  # one client: read two balances, move money if the compare holds
   local seed=$1
-  for step in $(seq 1 8); do
+  for step in $(seq 1 5); do
     from=${ACCOUNTS[$(( (seed + step) % 5 ))]}; to=${ACCOUNTS[$(( (seed + 2 * step + 1) % 5 ))]}
     [ "$from" = "$to" ] && continue
     read -r have_from have_to < <(raftctl --json txn --timeout 30 \

@@ -36,6 +36,18 @@ class ChaosResult:
         return [json.loads(line) for line in lines]
 
 
+def run_chaos(out: Path, *arguments: str) -> ChaosResult:
+    """`raftctl chaos --out OUT ARGUMENTS...` as a user runs it."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "raftctl", "chaos", "--out", str(out), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        env={**os.environ, "RAFTCTL_DIR": str(out.parent / "unused")},
+    )
+    return ChaosResult(completed.returncode, completed.stdout, completed.stderr, out)
+
+
 @pytest.fixture
 def chaos(tmp_path: Path) -> Iterator[Any]:
     outs: list[Path] = []
@@ -43,14 +55,7 @@ def chaos(tmp_path: Path) -> Iterator[Any]:
     def run(*arguments: str, name: str = "run") -> ChaosResult:
         out = tmp_path / name
         outs.append(out)
-        completed = subprocess.run(
-            [sys.executable, "-m", "raftctl", "chaos", "--out", str(out), *arguments],
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT_S,
-            env={**os.environ, "RAFTCTL_DIR": str(tmp_path / "unused")},
-        )
-        return ChaosResult(completed.returncode, completed.stdout, completed.stderr, out)
+        return run_chaos(out, *arguments)
 
     run.outs = outs  # type: ignore[attr-defined]
     yield run

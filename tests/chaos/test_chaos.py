@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from raftctl.chaos.nemesis import NEMESIS_KINDS, parse_nemesis, schedule
 from raftctl.cluster import wait_for
 from raftctl.judges.history import NEMESIS
 from tests.chaos.browser import open_report
+from tests.chaos.conftest import run_chaos
 from tests.cli.test_commands import stop_cluster
 
 # Every kind of fault, shared out among the three workloads' short runs; with
@@ -46,23 +49,38 @@ def _fault_pairs(history: list[dict[str, Any]]) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize("workload", list(RUNS))
-def test_a_short_run_under_faults_is_valid(chaos: Any, workload: str) -> None:
+def _short_run_arguments(workload: str) -> list[str]:
     nemesis, duration = RUNS[workload]
-    run = chaos(
-        "--workload",
-        workload,
-        "--nemesis",
-        nemesis,
-        "--duration",
-        str(duration),
-        "--rate",
-        "60",
-        "--seed",
-        str(SEED),
-        "--json",
-        name=workload,
-    )
+    arguments = ["--workload", workload, "--nemesis", nemesis, "--duration", str(duration)]
+    return [*arguments, "--rate", "60", "--seed", str(SEED), "--json"]
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Any]]]:
+    """The three short runs, started side by side: each mostly waits on the
+    clock (its duration, then healing and settling), so together they take
+    little longer than one. Their clusters are stopped by pid at the end."""
+    base = tmp_path_factory.mktemp("short-runs")
+    with ThreadPoolExecutor(max_workers=len(RUNS)) as pool:
+        futures = {
+            workload: pool.submit(run_chaos, base / workload, *_short_run_arguments(workload))
+            for workload in RUNS
+        }
+        try:
+            yield futures
+        finally:
+            for future in futures.values():
+                future.exception()  # wait for every run, failed or not
+            for workload in RUNS:
+                stop_cluster(base / workload / "cluster")
+
+
+@pytest.mark.parametrize("workload", list(RUNS))
+def test_a_short_run_under_faults_is_valid(
+    short_runs: dict[str, Future[Any]], workload: str
+) -> None:
+    nemesis, duration = RUNS[workload]
+    run = short_runs[workload].result()
     document = json.loads(run.stdout)  # exactly one JSON document on stdout
     assert run.exit_code == 0, run.stdout + run.stderr
     assert document["verdict"] == "valid"
