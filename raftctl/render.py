@@ -2,19 +2,21 @@
 
 Rules: JSON goes straight to stdout with json.dumps, never through rich (which
 wraps and styles). Errors are one line on stderr; with --json the same error
-is also a JSON document on stdout.
+is also a JSON document on stdout. rich is imported only when a table is
+drawn: most commands print a line, and every command's start-up counts.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from raftctl.errors import RaftctlError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 __all__ = ["Output", "status_table"]
 
@@ -27,10 +29,18 @@ class Output:
 
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
-        # Piped output has no width to fit: never truncate a table for it.
-        width = None if sys.stdout.isatty() else 200
-        self.console = Console(highlight=False, soft_wrap=True, width=width)
-        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """rich's console for tables and live views, made on first use."""
+        if self._console is None:
+            from rich.console import Console
+
+            # Piped output has no width to fit: never truncate a table for it.
+            width = None if sys.stdout.isatty() else 200
+            self._console = Console(highlight=False, soft_wrap=True, width=width)
+        return self._console
 
     def document(self, document: dict[str, Any], human: str | Table | None = None) -> None:
         """The JSON document with --json, otherwise the human form (if any)."""
@@ -54,7 +64,7 @@ class Output:
 
     def error(self, error: RaftctlError) -> None:
         message = str(error).replace("\n", " ")
-        self.errors.print(f"raftctl: {message}", markup=False)
+        _to_stderr(f"raftctl: {message}")
         if self.json_mode:
             sys.stdout.write(
                 json.dumps({"ok": False, "error": {"kind": error.kind, "message": message}}) + "\n"
@@ -64,7 +74,12 @@ class Output:
     def note(self, text: str) -> None:
         """A remark for people on stderr (never mixed into stdout)."""
         if not self.json_mode:
-            self.errors.print(text, markup=False)
+            _to_stderr(text)
+
+
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _cell(value: Any) -> str:
@@ -88,6 +103,8 @@ def status_table(document: dict[str, Any], changed: set[str] | None = None) -> T
         if protocol["slow_factor"] > 1:
             switches.append(f"timers {protocol['slow_factor']}x slower")
         title += " (" + ", ".join(switches) + ")"
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for header in (
         "node",

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from node.messages import LogWindow
 from raftctl.app import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.controller import Controller
 from raftctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 inspect_app = typer.Typer(
     help="Look inside the nodes. Example: raftctl inspect log --count 20", no_args_is_help=True
@@ -86,6 +87,9 @@ def _default_first(control: Controller, count: int) -> int:
 
 
 def _grid(document: dict[str, Any]) -> Table:
+    from rich.table import Table  # only when drawn: every command's start-up counts
+    from rich.text import Text
+
     start, count = document["from"], document["count"]
     table = Table(
         title=f"logs, indexes {start}..{start + count - 1} (cell: term; underlined: committed; "

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from raftctl.app import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.errors import UsageError
@@ -126,6 +125,8 @@ def bench(
                 start = time.monotonic()
                 report = run_workload(control.client, options, on_done=tick)
                 progress.update(task, completed=duration, ops=done[0])
+        from rich.table import Table
+
         table = Table(
             title=f"{clients} in flight, {value_size} B values, "
             f"{read_ratio:.0%} reads, {report.elapsed_s:.1f} s"
