@@ -22,8 +22,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two workers, a test file each at a time: most files wait on clocks (elections,
+# chaos durations) and one worker alone would leave a core idle.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # make sim SEEDS=1000        run seeds 1..1000 of the swarm simulation
 # make sim SEED=42           replay one seed and print its fault options

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from raftctl.sim.swarm import replay_command, run_seed, run_seeds
+from raftctl.sim.swarm import SeedResult, replay_command, run_seed, run_seeds
 
 # make test's share; `make soak` runs 1,000 and more. Every mutant of
 # tests/sim/mutants.py is caught by seed 63 (test_mutations.py keeps it so).
@@ -58,18 +58,26 @@ def test_a_seed_replays_bit_for_bit() -> None:
     )
 
 
-def test_seeds_do_real_work() -> None:
+@pytest.fixture(scope="module")
+def first_seeds() -> list[SeedResult]:
+    """Seeds 1..40, run once for the tests below (on every core)."""
+    results = list(run_seeds(range(1, 41), workers=os.cpu_count() or 1))
+    assert [r.options.seed for r in results] == list(range(1, 41)), "a seed failed"
+    return results
+
+
+def test_seeds_do_real_work(first_seeds: list[SeedResult]) -> None:
     """A harness that never elects or commits would pass every safety check."""
-    results = [run_seed(seed) for seed in range(1, 21)]
+    results = first_seeds[:20]
     assert sum(r.elections for r in results) >= 20
     assert sum(r.committed_index for r in results) >= 200
     assert all(r.converged_after_ms > 0 for r in results)
 
 
-def test_seeds_exercise_every_new_fault_kind() -> None:
+def test_seeds_exercise_every_new_fault_kind(first_seeds: list[SeedResult]) -> None:
     """Snapshots, membership changes, transfers and reads of each consistency
     really happen, and the histories they leave are judged."""
-    results = [run_seed(seed) for seed in range(1, 41)]
+    results = first_seeds
     assert sum(r.snapshots_sent for r in results) > 0
     assert sum(r.membership_changes for r in results) > 0
     assert sum(r.transfers for r in results) > 0
