@@ -18,13 +18,23 @@ from raftctl.sim.swarm import SeedResult, replay_command, run_seed, run_seeds
 SEEDS_DEFAULT = 200
 
 
-def test_swarm(request: pytest.FixtureRequest) -> None:
+@pytest.fixture(scope="module")
+def swarm_results(request: pytest.FixtureRequest) -> list[SeedResult]:
+    """The seeds asked for (--seed, --seeds, or 1..SEEDS_DEFAULT) on every
+    core, up to the first failure; run once for the whole module."""
+    seed = request.config.getoption("--seed")
+    count = request.config.getoption("--seeds") or SEEDS_DEFAULT
+    seeds = [seed] if seed is not None else list(range(1, count + 1))
+    return list(run_seeds(seeds, workers=1 if seed is not None else os.cpu_count() or 1))
+
+
+def test_swarm(request: pytest.FixtureRequest, swarm_results: list[SeedResult]) -> None:
     seed = request.config.getoption("--seed")
     count = request.config.getoption("--seeds") or SEEDS_DEFAULT
     seeds = [seed] if seed is not None else list(range(1, count + 1))
     sizes: set[int] = set()
     passed = 0
-    for result in run_seeds(seeds, workers=1 if seed is not None else os.cpu_count() or 1):
+    for result in swarm_results:
         if not result.ok:
             number = result.options.seed
             pytest.fail(
@@ -59,10 +69,13 @@ def test_a_seed_replays_bit_for_bit() -> None:
 
 
 @pytest.fixture(scope="module")
-def first_seeds() -> list[SeedResult]:
-    """Seeds 1..40, run once for the tests below (on every core)."""
-    results = list(run_seeds(range(1, 41), workers=os.cpu_count() or 1))
-    assert [r.options.seed for r in results] == list(range(1, 41)), "a seed failed"
+def first_seeds(swarm_results: list[SeedResult]) -> list[SeedResult]:
+    """Seeds 1..40: the swarm's own run when it covers them, else run here."""
+    wanted = list(range(1, 41))
+    if [result.options.seed for result in swarm_results[:40]] == wanted:
+        return swarm_results[:40]
+    results = list(run_seeds(wanted, workers=os.cpu_count() or 1))
+    assert [result.options.seed for result in results] == wanted, "a seed failed"
     return results
 
 
