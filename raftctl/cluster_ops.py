@@ -1,7 +1,7 @@
 """Protocol operations on a live cluster: leadership transfer (dissertation
 §3.10), snapshots (Raft §7) and single-server membership changes (§4.1-§4.2).
 
-The commands of commands_protocol print what these return; the chaos nemesis
+The commands of raftctl.commands.protocol print what these return; the chaos nemesis
 calls them too. Each waits with the Controller's deadline and raises
 Unavailable (retryable trouble) or UsageError (a refusal that will not change).
 """
