@@ -21,19 +21,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-# The long files start first, those that mostly wait on the clock (scripts
-# waiting out elections, chaos runs lasting their duration) before the long
-# simulations: `make test` runs two workers (pytest-xdist, a file per worker at
-# a time), and a long file left to the end would run alone while the other
-# worker idles. The many short files come last and even the two out.
-STARTS_FIRST = (
-    "tests/examples/",
-    "tests/chaos/",
-    "tests/sim/test_mutations.py",
-    "tests/sim/test_swarm.py",
-    "tests/cli/",
-    "tests/proc/",
-)
+# The files that mostly wait on the clock (scripts waiting out elections,
+# chaos runs lasting their duration) start first: `make test` runs two workers
+# (pytest-xdist, a file per worker at a time), and a long file left to the end
+# would run alone while the other worker idles.
+STARTS_FIRST = ("tests/examples/", "tests/chaos/")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
