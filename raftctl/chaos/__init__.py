@@ -2,7 +2,8 @@
 
 - run.py: one chaos run (fresh cluster, clients, nemesis, heal, judge, results);
 - workloads.py: the register, bank and set workloads and how each is judged;
-- nemesis.py: the seeded fault schedule and its injection;
+- schedule.py: the fault language of --nemesis and the seeded schedule (pure);
+- nemesis.py: the injection of a schedule into a real cluster;
 - checks.py: Raft invariants, tracebacks and availability, read from the nodes;
 - negative_controls.py: scripted runs that must be found INVALID;
 - report.py and export.py: report.html, EDN and Porcupine JSON.

@@ -35,8 +35,9 @@ from typing import Any
 
 from node.messages import Consistency, Put
 from raftctl.chaos import checks as chaos_checks
-from raftctl.chaos.nemesis import Nemesis, ScheduledFault, parse_nemesis, schedule
+from raftctl.chaos.nemesis import Nemesis
 from raftctl.chaos.report import build_report
+from raftctl.chaos.schedule import ScheduledFault, parse_nemesis, schedule
 from raftctl.chaos.workloads import Planned, Verdict, Workload, make_workload
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from raftctl.chaos.export import from_porcupine, read_edn, read_porcupine
-from raftctl.chaos.nemesis import NEMESIS_KINDS, parse_nemesis, schedule
+from raftctl.chaos.schedule import NEMESIS_KINDS, parse_nemesis, schedule
 from raftctl.cluster import wait_for
 from raftctl.judges.history import NEMESIS
 from tests.chaos.browser import open_report

@@ -6,16 +6,8 @@ import itertools
 
 import pytest
 
-from raftctl.chaos.nemesis import (
-    GAP_S,
-    HOLD_S,
-    NEMESIS_KINDS,
-    FaultSpec,
-    _cut_all_but,
-    _ring_neighbours,
-    parse_nemesis,
-    schedule,
-)
+from raftctl.chaos.nemesis import _cut_all_but, _ring_neighbours
+from raftctl.chaos.schedule import GAP_S, HOLD_S, NEMESIS_KINDS, FaultSpec, parse_nemesis, schedule
 from raftctl.errors import UsageError
 
 

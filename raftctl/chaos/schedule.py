@@ -1,0 +1,138 @@
+"""The chaos fault language and its schedule: what `--nemesis` means and when
+each fault holds. Pure: the seed alone decides (raftctl.chaos.nemesis injects).
+
+Rules:
+- `--nemesis` is a comma-separated list of fault kinds, each with an optional
+  target after a colon (`kill:leader,partition:ring,loss`); `all` is every kind.
+  A target is a word (leader, one, minority, majority, all) or node ids joined
+  by `+` (`pause:n1+n2`).
+- The kinds come round in a seeded shuffled order, so that a run of a minute
+  meets every kind; each fault holds for HOLD_S (longer than an election
+  timeout) with a gap of GAP_S before the next.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from node.failpoints import FAILPOINTS
+from raftctl.errors import UsageError
+
+__all__ = [
+    "GAP_S",
+    "HOLD_S",
+    "NEMESIS_KINDS",
+    "PROCESS_TARGETS",
+    "FaultSpec",
+    "ScheduledFault",
+    "parse_nemesis",
+    "schedule",
+]
+
+PROCESS_TARGETS = ("leader", "one", "minority", "majority", "all")
+PARTITION_SHAPES = ("leader", "one", "minority", "majority", "ring", "bridge", "one-way")
+
+# kind -> the targets it accepts (empty: it takes none) and its default target.
+NEMESIS_KINDS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "kill": (PROCESS_TARGETS, None),
+    "pause": (PROCESS_TARGETS, None),
+    "kill-leader": ((), None),
+    "partition": (PARTITION_SHAPES, None),
+    "delay": ((), None),
+    "loss": ((), None),
+    "duplicate": ((), None),
+    "snapshot-storm": ((), None),
+    "isolate-compact": ((), None),
+    "transfer": ((), None),
+    "membership": ((), None),
+    "power-cut": (("majority", "all"), "majority"),
+    "slow-fsync": (("leader", "one", "minority"), None),
+    "failpoint": (FAILPOINTS, None),
+}
+
+HOLD_S = (2.0, 4.0)
+GAP_S = (0.5, 1.5)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """One item of `--nemesis`: a kind and, optionally, a fixed target."""
+
+    kind: str
+    target: str | None = None
+
+    def describe(self) -> str:
+        return self.kind if self.target is None else f"{self.kind}:{self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledFault:
+    """A fault of the schedule: when (seconds from the start), for how long, what."""
+
+    start_s: float
+    hold_s: float
+    kind: str
+    target: str
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start_s": round(self.start_s, 3),
+            "hold_s": round(self.hold_s, 3),
+            "kind": self.kind,
+            "target": self.target,
+        }
+
+
+def parse_nemesis(text: str) -> list[FaultSpec]:
+    """`kill:leader,partition,loss` -> specs; a mistake is a UsageError."""
+    specs: list[FaultSpec] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item == "all":
+            specs.extend(FaultSpec(kind) for kind in NEMESIS_KINDS)
+            continue
+        if item == "none":
+            continue
+        kind, _, target = item.partition(":")
+        if kind not in NEMESIS_KINDS:
+            raise UsageError(
+                f"unknown nemesis {kind!r}: use all, none or {', '.join(NEMESIS_KINDS)}"
+            )
+        targets, _ = NEMESIS_KINDS[kind]
+        if target:
+            is_ids = kind in ("kill", "pause") and all(
+                part.startswith("n") and part[1:].isdigit() for part in target.split("+")
+            )
+            if target not in targets and not is_ids:
+                accepted = ", ".join(targets) if targets else "no target"
+                extra = " or node ids joined by +" if kind in ("kill", "pause") else ""
+                raise UsageError(f"nemesis {kind} takes {accepted}{extra}, not {target!r}")
+        specs.append(FaultSpec(kind, target or None))
+    return specs
+
+
+def schedule(specs: list[FaultSpec], duration_s: float, seed: int) -> list[ScheduledFault]:
+    """The faults of a run of `duration_s`, from the seed alone."""
+    rng = random.Random(f"nemesis-{seed}")
+    faults: list[ScheduledFault] = []
+    if not specs:
+        return faults
+    moment = rng.uniform(*GAP_S) + 1.0  # let the workload find the leader first
+    order: list[FaultSpec] = []
+    while True:
+        if not order:
+            order = list(specs)
+            rng.shuffle(order)
+        spec = order.pop()
+        hold = rng.uniform(*HOLD_S)
+        if moment + hold > duration_s - 0.5:
+            break
+        targets, default = NEMESIS_KINDS[spec.kind]
+        target = spec.target or default or (rng.choice(targets) if targets else "")
+        faults.append(ScheduledFault(moment, hold, spec.kind, target, rng.randrange(1 << 30)))
+        moment += hold + rng.uniform(*GAP_S)
+    return faults
