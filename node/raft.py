@@ -117,7 +117,6 @@ class RaftCore:
             snapshot.membership if snapshot else Membership(config.voters),
             self.log.snapshot_index,
         )
-        self.membership = self._configurations.base
         self.role = Role.FOLLOWER
         self.leader_id: str | None = None
         self._ticks = 0
@@ -143,6 +142,11 @@ class RaftCore:
         self._timeout_now_sent = False
         self._note_config_entries(durable.entries, announce=False)
         self._become_follower(self.term, None, "started")
+
+    @property
+    def membership(self) -> Membership:
+        """The configuration in force: the latest in the log (§4.1)."""
+        return self._configurations.latest
 
     @property
     def voters(self) -> tuple[str, ...]:
@@ -674,9 +678,10 @@ class RaftCore:
         else:
             old_commit = self.log.commit_index
             self.log.restore(meta.index, meta.term)
+            before = self.membership
             self._configurations.replace(meta.index, meta.membership)
-            if self.membership != meta.membership:
-                self._set_membership(meta.membership, meta.index, "installed from a snapshot")
+            if before != meta.membership:
+                self._membership_changed(meta.index, "installed from a snapshot")
             self._snapshot_to_install = Snapshot(meta, m.data)
             self._events.append(SnapshotInstalled(meta.index, meta.term, m.src, 0))
             self._events.append(CommitAdvanced(old_commit, meta.index))
@@ -956,22 +961,20 @@ class RaftCore:
         self._events.append(EntriesTruncated(index, removed, leader_id))
         if self._configurations.truncate_from(index):
             # The configuration goes with the entry that brought it (§4.1).
-            configurations = self._configurations
-            self._set_membership(configurations.latest, configurations.latest_index, "reverted")
+            self._membership_changed(self._configurations.latest_index, "reverted")
 
     def _note_config_entries(self, entries: Sequence[Entry], announce: bool = True) -> None:
         """A configuration is in force as soon as its entry is in the log (§4.1)."""
         for entry in entries:
             if entry.kind is EntryKind.CONFIG:
-                membership = decode_membership(entry.data)
-                self._configurations.add(entry.index, membership)
+                self._configurations.add(entry.index, decode_membership(entry.data))
                 if announce:
-                    self._set_membership(membership, entry.index, "appended")
-                else:
-                    self.membership = membership
+                    self._membership_changed(entry.index, "appended")
 
-    def _set_membership(self, membership: Membership, index: int, how: str) -> None:
-        self.membership = membership
+    def _membership_changed(self, index: int, how: str) -> None:
+        """The configuration in force changed (it came in at `index`): say so,
+        and a leader tracks the new members and recounts its quorums."""
+        membership = self.membership
         self._events.append(MembershipChanged(index, membership.voters, membership.learners, how))
         if self.role is Role.LEADER:
             self._sync_progress()
