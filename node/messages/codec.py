@@ -24,6 +24,7 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -303,19 +304,16 @@ def decode(raw, what):
 
 
 _TYPES_BY_CODE = {code: message_type for message_type, code in TYPE_CODES.items()}
-_BUILT: dict[type, tuple[Callable[[Any], list[Any]], Decoder]] = {}
 # The frames' hot path: one dictionary lookup each way once a type is built.
 _ENCODERS: dict[type, tuple[int, Callable[[Any], list[Any]]]] = {}
 _DECODERS: dict[int, Decoder] = {}
 
 
+@functools.cache
 def _codec(message_type: type) -> tuple[Callable[[Any], list[Any]], Decoder]:
     """The compiled encoder and decoder of `message_type`, built on first use:
     a command-line call that sends one request never pays for the others."""
-    built = _BUILT.get(message_type)
-    if built is None:
-        built = _BUILT[message_type] = _fields_codec(message_type)
-    return built
+    return _fields_codec(message_type)
 
 
 # -- frames ------------------------------------------------------------------------------
@@ -323,12 +321,13 @@ def _codec(message_type: type) -> tuple[Callable[[Any], list[Any]], Decoder]:
 
 def encode(message: Any) -> bytes:
     """One frame: the version byte, then msgpack."""
-    found = _ENCODERS.get(type(message))
+    message_type: type = type(message)
+    found = _ENCODERS.get(message_type)
     if found is None:
-        code = TYPE_CODES.get(type(message))
+        code = TYPE_CODES.get(message_type)
         if code is None:
-            raise InvalidMessage(f"cannot encode {type(message).__name__}")
-        found = _ENCODERS[type(message)] = (code, _codec(type(message))[0])
+            raise InvalidMessage(f"cannot encode {message_type.__name__}")
+        found = _ENCODERS[message_type] = (code, _codec(message_type)[0])
     code, encode_fields = found
     return bytes((WIRE_VERSION,)) + _pack([code, *encode_fields(message)])
 
