@@ -18,20 +18,23 @@ from raftctl.sim.swarm import SeedResult, replay_command, run_seed, run_seeds
 SEEDS_DEFAULT = 200
 
 
+def _asked_seeds(config: pytest.Config) -> tuple[int | None, int, list[int]]:
+    """(--seed, the count asked for, the seeds to run)."""
+    seed = config.getoption("--seed")
+    count = config.getoption("--seeds") or SEEDS_DEFAULT
+    return seed, count, [seed] if seed is not None else list(range(1, count + 1))
+
+
 @pytest.fixture(scope="module")
 def swarm_results(request: pytest.FixtureRequest) -> list[SeedResult]:
     """The seeds asked for (--seed, --seeds, or 1..SEEDS_DEFAULT) on every
     core, up to the first failure; run once for the whole module."""
-    seed = request.config.getoption("--seed")
-    count = request.config.getoption("--seeds") or SEEDS_DEFAULT
-    seeds = [seed] if seed is not None else list(range(1, count + 1))
+    seed, _, seeds = _asked_seeds(request.config)
     return list(run_seeds(seeds, workers=1 if seed is not None else os.cpu_count() or 1))
 
 
 def test_swarm(request: pytest.FixtureRequest, swarm_results: list[SeedResult]) -> None:
-    seed = request.config.getoption("--seed")
-    count = request.config.getoption("--seeds") or SEEDS_DEFAULT
-    seeds = [seed] if seed is not None else list(range(1, count + 1))
+    seed, count, seeds = _asked_seeds(request.config)
     sizes: set[int] = set()
     passed = 0
     for result in swarm_results:
