@@ -50,10 +50,6 @@ class Journal:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
         self._log.write(f"{stamp} {text}\n")
 
-    def close(self) -> None:
-        self._log.close()
-        self._events.close()
-
 
 def write_exit(node_dir: Path, reason: str, exit_code: int) -> None:
     """Say in `node_dir`/exit.json why this process stops (atomically)."""
