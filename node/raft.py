@@ -85,6 +85,7 @@ from node.ready import (
     Snapshot,
     SnapshotSend,
 )
+from node.replication import Replicator
 from node.tracker import ProgressTracker
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class RaftCore:
         self._randomized_election_timeout = 0
         self._votes: dict[str, bool] = {}
         self._progress = ProgressTracker()
+        self._replicator = Replicator(self.log, config, self.id)
         self._messages: list[Message] = []
         self._messages_after_persist: list[Message] = []
         self._events: list[Event] = []
@@ -852,65 +854,29 @@ class RaftCore:
             self._become_follower(self.term, None, "removed from the configuration")
 
     def _flush_replication(self) -> None:
-        """Send what each follower is missing, as many messages as flow control
-        allows; runs once per Ready, so all proposals of a loop turn share
-        AppendEntries. A follower that could apply more than it has been told
-        is committed gets an empty AppendEntries carrying the commit index."""
+        """Send what each follower is missing; runs once per Ready, so all
+        proposals of a loop turn share AppendEntries."""
         if not self._replication_pending:
             return
         self._replication_pending = False
-        commit = self.log.commit_index
         for peer, progress in self._progress.items():
-            if peer == self.id:
-                continue
-            # A probe may be empty: a member just added starts beyond our log.
-            probing = progress.state is ReplicationState.PROBE
-            while self._send_append(peer, progress, allow_empty=probing):
-                if progress.state is not ReplicationState.REPLICATE:
-                    break
-            if progress.commit_sent < min(commit, progress.match_index):
-                self._send_append(peer, progress, allow_empty=True)
+            if peer != self.id:
+                self._send_replication(self._replicator.catch_up(self.term, peer, progress))
 
-    def _send_append(self, peer: str, progress: Progress, allow_empty: bool) -> bool:
-        config = self.config
-        if progress.is_paused(config.inflight_messages_max, config.inflight_bytes_max):
-            return False
-        prev_index = progress.next_index - 1
-        if prev_index < self.log.snapshot_index:
-            self._send_snapshot(peer, progress)
-            return False
-        prev_term = known(
-            self.log.term_at(prev_index),
-            "no term for prev_log_index",
-            peer=peer,
-            prev_index=prev_index,
-        )
-        entries: list[Entry] = []
-        payload_bytes = 0
-        if progress.next_index <= self.log.last_index:
-            entries, payload_bytes = self.log.entries_for_message(
-                progress.next_index, config.entries_per_message_max, config.bytes_per_message_max
-            )
-        if not entries and not allow_empty:
-            return False
-        commit = self.log.commit_index
-        self._send(
-            AppendEntries(self.term, self.id, peer, prev_index, prev_term, tuple(entries), commit)
-        )
-        # The follower will commit up to the last entry this message matches.
-        progress.commit_sent = max(progress.commit_sent, min(commit, prev_index + len(entries)))
-        if entries:
-            progress.sent_entries(entries[-1].index, payload_bytes)
-        elif progress.state is ReplicationState.PROBE:
-            progress.probe_sent = True
-        return True
+    def _send_append(self, peer: str, progress: Progress, allow_empty: bool) -> None:
+        message = self._replicator.next_append(self.term, peer, progress, allow_empty)
+        if message is not None:
+            self._send_replication([message])
 
-    def _send_snapshot(self, peer: str, progress: Progress) -> None:
-        """The follower needs entries we compacted away: the server streams it
-        our snapshot, and nothing else goes to it meanwhile (Raft §7)."""
-        progress.become_snapshot(self.log.snapshot_index)
-        self._snapshot_sends.append(SnapshotSend(peer, self.term, self.log.snapshot_index))
-        self._events.append(SnapshotSent(peer, self.log.snapshot_index))
+    def _send_replication(self, out: Sequence[AppendEntries | SnapshotSend]) -> None:
+        """A follower that needs entries we compacted away gets our snapshot,
+        streamed by the server, and nothing else meanwhile (Raft §7)."""
+        for message in out:
+            if isinstance(message, SnapshotSend):
+                self._snapshot_sends.append(message)
+                self._events.append(SnapshotSent(message.peer, message.index))
+            else:
+                self._send(message)
 
     def _snapshot_meta(self, index: int) -> SnapshotMeta:
         """What a snapshot at `index` records: its last included term, which the

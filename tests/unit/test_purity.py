@@ -49,6 +49,8 @@ def test_core_modules_import_no_io() -> None:
         "node.raft",
         "node.log",
         "node.progress",
+        "node.tracker",
+        "node.replication",
         "node.quorum",
         "node.messages",
         "node.messages.codec",
