@@ -145,6 +145,25 @@ class RaftLog:
             return None
         return self.snapshot_index + position
 
+    def conflict_hint(self, index: int) -> tuple[int, int]:
+        """A follower's answer to a rejected prev_log_index `index`: the term it
+        holds there (0 when its log is shorter) and the first index of that
+        term's run (or its next index), so that the leader can skip a whole
+        conflicting term per round trip (dissertation §5.3 optimisation)."""
+        if index > self.last_index:
+            return 0, self.last_index + 1
+        return self.term_at(index) or 0, self.first_index_of_term_at(index)
+
+    def resume_after_conflict(self, conflict_term: int, conflict_index: int, rejected: int) -> int:
+        """The leader's side of the hint: if this log holds entries of the
+        follower's conflicting term, resume after its last one (at most
+        `rejected`); otherwise at the first index the follower holds of it."""
+        if conflict_term:
+            ours = self.last_index_of_term(conflict_term, at_most=rejected)
+            if ours is not None:
+                return ours + 1
+        return max(conflict_index, 1)
+
     # -- writing ------------------------------------------------------------
 
     def append(self, entries: Sequence[Entry]) -> None:

@@ -95,6 +95,18 @@ class Progress:
         self._free_inflight_to(match_index)
         return updated
 
+    def acknowledged(self, match_index: int) -> bool:
+        """A follower's success up to `match_index`: an answered probe, or a
+        snapshot caught up with, turns to pipelining. True if it taught us
+        something."""
+        if not self.maybe_update(match_index):
+            return False
+        if self.state is ReplicationState.PROBE or (
+            self.state is ReplicationState.SNAPSHOT and self.match_index >= self.pending_snapshot
+        ):
+            self.become_replicate()
+        return True
+
     def maybe_decrease(self, rejected_index: int, next_index_hint: int) -> bool:
         """A rejection of prev_log_index `rejected_index` arrived; False if stale."""
         if self.state is ReplicationState.SNAPSHOT:
@@ -111,6 +123,16 @@ class Progress:
             return False
         self.next_index = max(self.match_index + 1, min(next_index_hint, rejected_index))
         self.probe_sent = False
+        return True
+
+    def ack_round(self, heartbeat_round: int, sent_tick: int | None) -> bool:
+        """This voter echoed `heartbeat_round`, sent at `sent_tick` (None once
+        forgotten); True when that is news."""
+        if heartbeat_round <= self.acked_round:
+            return False
+        self.acked_round = heartbeat_round
+        if sent_tick is not None:
+            self.acked_round_sent_tick = max(self.acked_round_sent_tick, sent_tick)
         return True
 
     def free_first_inflight(self) -> None:

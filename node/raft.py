@@ -70,8 +70,7 @@ from node.messages import (
     decode_membership,
     encode_membership,
 )
-from node.progress import Progress, ReplicationState
-from node.quorum import VoteResult, committed_index, majority, quorum_value, vote_result
+from node.quorum import VoteResult, committed_index, majority, vote_result
 from node.raft_config import RaftConfig
 from node.read_queue import HeartbeatRounds, ReadQueue
 from node.ready import (
@@ -644,18 +643,13 @@ class RaftCore:
 
     def _rejection(self, m: AppendEntries) -> AppendEntriesResponse:
         """The conflict hint lets the leader skip a whole term per round trip."""
-        rejected = m.prev_log_index
-        if rejected > self.log.last_index:
-            conflict_term, conflict_index = 0, self.log.last_index + 1
-        else:
-            conflict_term = self.log.term_at(rejected) or 0
-            conflict_index = self.log.first_index_of_term_at(rejected)
+        conflict_term, conflict_index = self.log.conflict_hint(m.prev_log_index)
         return AppendEntriesResponse(
             self.term,
             self.id,
             m.src,
             False,
-            rejected_index=rejected,
+            rejected_index=m.prev_log_index,
             conflict_term=conflict_term,
             conflict_index=conflict_index,
         )
@@ -764,7 +758,10 @@ class RaftCore:
             return
         progress.recent_active = True
         if not m.success:
-            if progress.maybe_decrease(m.rejected_index, self._next_index_from_hint(m)):
+            hint = self.log.resume_after_conflict(
+                m.conflict_term, m.conflict_index, m.rejected_index
+            )
+            if progress.maybe_decrease(m.rejected_index, hint):
                 self._replication_pending = True
             return
         invariant(
@@ -774,50 +771,20 @@ class RaftCore:
             match_index=m.match_index,
             last_index=self.log.last_index,
         )
-        if progress.maybe_update(m.match_index):
-            if progress.state is ReplicationState.PROBE or (
-                progress.state is ReplicationState.SNAPSHOT
-                and progress.match_index >= progress.pending_snapshot
-            ):
-                progress.become_replicate()
+        if progress.acknowledged(m.match_index):
             self._maybe_commit()
         if m.src == self._transfer_target:
             self._maybe_send_timeout_now()
         self._replication_pending = True
-
-    def _next_index_from_hint(self, m: AppendEntriesResponse) -> int:
-        """Skip the follower's whole conflicting term: if we hold entries of that
-        term, resume after our last one; otherwise at the first index the
-        follower holds of it (dissertation §5.3 optimisation)."""
-        if m.conflict_term:
-            ours = self.log.last_index_of_term(m.conflict_term, at_most=m.rejected_index)
-            if ours is not None:
-                return ours + 1
-        return max(m.conflict_index, 1)
 
     def _handle_heartbeat_response(self, m: HeartbeatResponse) -> None:
         progress = self._progress.get(m.src)
         if progress is None:
             return
         progress.recent_active = True
-        if m.round > progress.acked_round:
-            progress.acked_round = m.round
-            sent_tick = self._rounds.sent_tick(m.round)
-            if sent_tick is not None:
-                progress.acked_round_sent_tick = max(progress.acked_round_sent_tick, sent_tick)
+        if progress.ack_round(m.round, self._rounds.sent_tick(m.round)):
             self._release_confirmed_reads()
-        if progress.state is ReplicationState.SNAPSHOT:
-            return
-        progress.probe_sent = False
-        if progress.state is ReplicationState.REPLICATE and progress.is_paused(
-            self.config.inflight_messages_max, self.config.inflight_bytes_max
-        ):
-            # An answer may have been lost: let one more message go.
-            progress.free_first_inflight()
-        if progress.match_index < self.log.last_index:
-            # An empty AppendEntries at next_index - 1 finds out whether a lost
-            # message left a gap; the follower rejects it and we probe again.
-            self._send_append(m.src, progress, allow_empty=True)
+        self._send_replication(self._replicator.after_heartbeat(self.term, m.src, progress))
 
     def _maybe_commit(self) -> None:
         match_by_id = {voter: progress.match_index for voter, progress in self._progress.items()}
@@ -862,11 +829,6 @@ class RaftCore:
         for peer, progress in self._progress.items():
             if peer != self.id:
                 self._send_replication(self._replicator.catch_up(self.term, peer, progress))
-
-    def _send_append(self, peer: str, progress: Progress, allow_empty: bool) -> None:
-        message = self._replicator.next_append(self.term, peer, progress, allow_empty)
-        if message is not None:
-            self._send_replication([message])
 
     def _send_replication(self, out: Sequence[AppendEntries | SnapshotSend]) -> None:
         """A follower that needs entries we compacted away gets our snapshot,
@@ -997,11 +959,8 @@ class RaftCore:
         been elected when it was sent after the read arrived."""
         if not self.voters:
             return False
-        acked = {
-            voter: heartbeat_round if voter == self.id else self._progress[voter].acked_round
-            for voter in self.voters
-        }
-        return quorum_value(acked, self.voters) >= heartbeat_round
+        acked = self._progress.quorum_acked_round(self.voters, self.id, heartbeat_round)
+        return acked >= heartbeat_round
 
     def _lease_valid(self) -> bool:
         """§6.4.1: voters that answered a heartbeat sent at tick t will not elect
@@ -1015,11 +974,7 @@ class RaftCore:
             return False
         if not self.voters:
             return False
-        sent_ticks = {
-            voter: self._ticks if voter == self.id else self._progress[voter].acked_round_sent_tick
-            for voter in self.voters
-        }
-        start = quorum_value(sent_ticks, self.voters)
+        start = self._progress.quorum_lease_start(self.voters, self.id, self._ticks)
         duration = self.config.election_timeout_ticks_min - self.config.lease_drift_ticks
         return self._ticks < start + duration
 

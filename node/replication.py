@@ -53,6 +53,25 @@ class Replicator:
                 out.append(message)
         return out
 
+    def after_heartbeat(self, term: int, peer: str, progress: Progress) -> list[Outgoing]:
+        """A heartbeat answer shows the follower is there: a probe may go again,
+        a full window lets one more message go (an answer may have been lost),
+        and a follower that lacks entries gets an empty AppendEntries at
+        next_index - 1, which finds out whether a lost message left a gap (the
+        follower rejects it, and the leader probes again)."""
+        if progress.state is ReplicationState.SNAPSHOT:
+            return []
+        progress.probe_sent = False
+        config = self._config
+        if progress.state is ReplicationState.REPLICATE and progress.is_paused(
+            config.inflight_messages_max, config.inflight_bytes_max
+        ):
+            progress.free_first_inflight()
+        if progress.match_index >= self._log.last_index:
+            return []
+        message = self.next_append(term, peer, progress, allow_empty=True)
+        return [message] if message is not None else []
+
     def next_append(
         self, term: int, peer: str, progress: Progress, allow_empty: bool
     ) -> Outgoing | None:

@@ -12,6 +12,7 @@ Rules:
 from __future__ import annotations
 
 from node.progress import Progress, ReplicationState
+from node.quorum import quorum_value
 
 __all__ = ["ProgressTracker"]
 
@@ -41,6 +42,23 @@ class ProgressTracker(dict[str, Progress]):
         for member, progress in self.items():
             progress.recent_active = member == leader_id
         return active
+
+    def quorum_acked_round(self, voters: tuple[str, ...], leader_id: str, latest: int) -> int:
+        """The latest heartbeat round that a majority of `voters` answered; the
+        leader, which answers every round it sends, counts as `latest`."""
+        acked = {
+            voter: latest if voter == leader_id else self[voter].acked_round for voter in voters
+        }
+        return quorum_value(acked, voters)
+
+    def quorum_lease_start(self, voters: tuple[str, ...], leader_id: str, now: int) -> int:
+        """The latest tick by which a majority of `voters` had answered a
+        heartbeat sent at it (the leader vouches for itself at `now`)."""
+        sent_ticks = {
+            voter: now if voter == leader_id else self[voter].acked_round_sent_tick
+            for voter in voters
+        }
+        return quorum_value(sent_ticks, voters)
 
     def give_up_stale_snapshots(self, timeout_ticks: int) -> bool:
         """One tick for every snapshot in flight; one unanswered for

@@ -79,3 +79,22 @@ def test_entries_for_message_respects_count_and_bytes() -> None:
     assert len(log.entries_for_message(1, 4, 1 << 20)[0]) == 4
     assert len(log.entries_for_message(1, 100, 25)[0]) == 2
     assert len(log.entries_for_message(1, 100, 1)[0]) == 1  # always at least one
+
+
+def test_the_conflict_hint_skips_a_whole_term_per_round_trip() -> None:
+    """Figure 7's shape: the follower holds term 2 where the leader has term 3."""
+    leader, follower = log_of([1, 1, 3, 3, 3, 3]), log_of([1, 1, 2, 2, 2])
+    # Beyond the follower's log: it names its next index.
+    assert follower.conflict_hint(6) == (0, 6)
+    assert leader.resume_after_conflict(0, 6, rejected=6) == 6
+    # Inside its log: the term it holds there and where that term starts; the
+    # leader has no entry of term 2, so it jumps to the start of the run.
+    assert follower.conflict_hint(5) == (2, 3)
+    assert leader.resume_after_conflict(2, 3, rejected=5) == 3
+    assert leader.matches(2, follower.term_at(2) or 0)
+
+
+def test_the_leader_resumes_after_its_own_last_entry_of_the_conflicting_term() -> None:
+    leader, follower = log_of([1, 2, 2, 4]), log_of([1, 2, 2, 2, 2])
+    assert follower.conflict_hint(4) == (2, 2)
+    assert leader.resume_after_conflict(2, 2, rejected=4) == 4

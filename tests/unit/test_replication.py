@@ -101,3 +101,30 @@ def test_a_follower_behind_the_snapshot_gets_the_snapshot_and_nothing_else() -> 
     assert progress.state is ReplicationState.SNAPSHOT
     assert progress.pending_snapshot == 5
     assert replicator.catch_up(TERM, "n2", progress) == []
+
+
+def test_a_heartbeat_answer_lets_a_paused_probe_go_again() -> None:
+    replicator = _replicator(last_index=5)
+    progress = Progress(next_index=6)
+    progress.probe_sent = True
+    out = replicator.after_heartbeat(TERM, "n2", progress)
+    assert len(out) == 1 and isinstance(out[0], AppendEntries)
+    assert out[0].prev_log_index == 5 and out[0].entries == ()
+
+
+def test_a_heartbeat_answer_frees_one_slot_of_a_full_window() -> None:
+    replicator = _replicator(last_index=9)
+    progress = _replicating(match_index=0)
+    replicator.catch_up(TERM, "n2", progress)
+    assert len(progress.inflight) == 2
+    out = replicator.after_heartbeat(TERM, "n2", progress)
+    assert len(out) == 1 and isinstance(out[0], AppendEntries)
+    assert out[0].prev_log_index == 4 and [e.index for e in out[0].entries] == [5, 6]
+
+
+def test_a_heartbeat_answer_sends_nothing_to_an_up_to_date_or_snapshotting_follower() -> None:
+    replicator = _replicator(last_index=3)
+    assert replicator.after_heartbeat(TERM, "n2", _replicating(match_index=3)) == []
+    snapshotting = Progress(next_index=1)
+    snapshotting.become_snapshot(3)
+    assert replicator.after_heartbeat(TERM, "n2", snapshotting) == []
