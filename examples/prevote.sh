@@ -31,7 +31,7 @@ wait_until() {  # wait_until SECONDS DESCRIPTION PREDICATE: poll with a deadline
   local deadline=$(( $(date +%s) + $1 )) what=$2
   until "$3"; do
     [ "$(date +%s)" -lt "$deadline" ] || fail "$what did not happen within the deadline"
-    sleep 0.2
+    sleep 1  # each poll is a fresh raftctl process: once a second is plenty
   done
 }
 

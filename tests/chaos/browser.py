@@ -34,24 +34,29 @@ def chromium() -> str:
 
 
 def open_report(report: Path, screenshot: Path) -> Opened:
+    """One headless launch dumps the DOM (after the page's scripts ran), logs
+    the console to stderr and takes the screenshot."""
     browser = chromium()
-    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-    url = report.resolve().as_uri()
-    dumped = subprocess.run(
-        [*common, "--enable-logging=stderr", "--v=0", "--dump-dom", url],
+    opened = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1300,1400",
+            f"--screenshot={screenshot}",
+            "--dump-dom",
+            report.resolve().as_uri(),
+        ],
         capture_output=True,
         text=True,
         timeout=BROWSER_TIMEOUT_S,
         stdin=subprocess.DEVNULL,
     )
-    assert dumped.returncode == 0, dumped.stderr[-2000:]
-    troubles = [line for line in dumped.stderr.splitlines() if _CONSOLE_TROUBLE.search(line)]
-    shot = subprocess.run(
-        [*common, "--window-size=1300,1400", f"--screenshot={screenshot}", url],
-        capture_output=True,
-        text=True,
-        timeout=BROWSER_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-    )
-    assert shot.returncode == 0, shot.stderr[-2000:]
-    return Opened(dumped.stdout, troubles, screenshot)
+    assert opened.returncode == 0, opened.stderr[-2000:]
+    troubles = [line for line in opened.stderr.splitlines() if _CONSOLE_TROUBLE.search(line)]
+    assert screenshot.exists(), f"no screenshot: {opened.stderr[-2000:]}"
+    return Opened(opened.stdout, troubles, screenshot)
