@@ -1,5 +1,12 @@
-"""The console script `raftctl`: every command module registered on the app
+"""The console script `raftctl`: the command modules registered on the app
 (raftctl.app), and a usage error turned into one line and exit 2.
+
+A command imports only its own module: typer builds the parameters of every
+registered command before it parses, which for all thirty commands is about a
+third of a command's start-up. Help, completion and a name we do not know
+(click suggests the nearest) load every module, in the order `--help` lists
+them. tests/cli/test_parsing.py holds COMMAND_MODULES to what the modules
+register.
 
 Commands parse and print only; raftctl.controller and the lab modules do the
 work. The command modules import raftctl.app, never this module.
@@ -7,8 +14,11 @@ work. The command modules import raftctl.app, never this module.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import sys
+from collections.abc import Sequence
 from typing import cast
 
 import click
@@ -24,8 +34,59 @@ _UsageError = cast(
 )
 
 
+# Every module, in the order their commands appear in `--help`.
+MODULES = ("chaos", "check", "cluster", "data", "faults", "inspect", "observe", "protocol", "sim")
+
+# The module that registers each command (a group, for `inspect`).
+COMMAND_MODULES = {
+    "chaos": "chaos",
+    "check": "check",
+    **dict.fromkeys(("start", "stop", "destroy", "status", "leader", "wait", "logs"), "cluster"),
+    **dict.fromkeys(("put", "get", "delete", "cas", "keys", "txn"), "data"),
+    **dict.fromkeys(("kill", "restart", "pause", "resume", "partition", "heal", "net"), "faults"),
+    "inspect": "inspect",
+    "events": "observe",
+    "bench": "observe",
+    **dict.fromkeys(("transfer-leader", "snapshot", "add-node", "remove-node"), "protocol"),
+    "sim": "sim",
+}
+
+# The global options that take a value, so that the command name is found
+# after them: `raftctl --dir X put k v`.
+_GLOBAL_OPTIONS_WITH_VALUE = ("--dir", "--timeout")
+
+
+def command_name(argv: Sequence[str]) -> str | None:
+    """The first word of `argv` that is not a global option or its value."""
+    words = iter(argv)
+    for word in words:
+        if word in _GLOBAL_OPTIONS_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def load_commands(argv: Sequence[str] = ()) -> typer.Typer:
+    """The app with the module of the command named in `argv` registered, or
+    every module when `argv` names none we know (or the shell is completing)."""
+    module = COMMAND_MODULES.get(command_name(argv) or "")
+    if module is None or "_RAFTCTL_COMPLETE" in os.environ:
+        return every_command()
+    importlib.import_module(f"raftctl.commands.{module}")
+    return app
+
+
+def every_command() -> typer.Typer:
+    """The app with every command registered, in `--help`'s order."""
+    for name in MODULES:
+        importlib.import_module(f"raftctl.commands.{name}")
+    return app
+
+
 def main() -> None:
     """The console script: a usage error becomes one line on stderr and exit 2."""
+    load_commands(sys.argv[1:])
     try:
         # Outside standalone mode click returns a command's exit code.
         code = app(standalone_mode=False)
@@ -45,17 +106,3 @@ def main() -> None:
         if "--json" in sys.argv:
             print(json.dumps({"ok": False, "error": {"kind": "usage", "message": message}}))
         sys.exit(2)
-
-
-# The commands live one group per module and register themselves on `app`.
-from raftctl.commands import (  # noqa: E402, F401
-    chaos,
-    check,
-    cluster,
-    data,
-    faults,
-    inspect,
-    observe,
-    protocol,
-    sim,
-)

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from node.messages import Compare, Delete, Get, Put, Txn
-from raftctl.cli import app
+from raftctl.cli import COMMAND_MODULES, command_name, every_command
 from raftctl.commands.data import parse_txn
 from raftctl.errors import UsageError
 from raftctl.render import status_table
+
+app = every_command()
+
+
+def subprocess_lines(code: str) -> list[str]:
+    """What a fresh interpreter prints: imports made by one start-up alone."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
 
 runner = CliRunner()
 
@@ -93,3 +106,39 @@ def test_help_of_every_command_carries_an_example() -> None:
     for command in commands:
         help_text = runner.invoke(app, [command, "--help"]).stdout
         assert "Example" in help_text, command
+
+
+def test_every_command_is_found_in_the_module_that_registers_it() -> None:
+    """COMMAND_MODULES must name each command's module, or that command would
+    load the wrong one (and answer "No such command")."""
+    found = {}
+    for command in app.registered_commands:
+        assert command.callback is not None
+        name = command.name or command.callback.__name__.replace("_", "-")
+        found[name] = command.callback.__module__
+    for group in app.registered_groups:
+        assert group.name and group.typer_instance
+        callback = group.typer_instance.registered_commands[0].callback
+        assert callback is not None
+        found[group.name] = callback.__module__
+    assert found == {name: f"raftctl.commands.{module}" for name, module in COMMAND_MODULES.items()}
+
+
+def test_a_command_imports_its_own_module_alone() -> None:
+    code = """
+import json, sys
+from raftctl.cli import load_commands
+load_commands(["--dir", "x", "--timeout", "3", "put", "k", "v"])
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("raftctl.commands."))))
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("raftctl.chaos"))))
+"""
+    commands, chaos = subprocess_lines(code)
+    assert json.loads(commands) == ["raftctl.commands.data"]
+    assert json.loads(chaos) == []
+
+
+def test_the_command_name_is_the_first_word_after_the_global_options() -> None:
+    assert command_name(["--dir", "put", "--json", "get", "k"]) == "get"
+    assert command_name(["--timeout", "5", "status", "--dir", "x"]) == "status"
+    assert command_name(["--json", "--help"]) is None
+    assert command_name([]) is None

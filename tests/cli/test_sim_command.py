@@ -7,7 +7,9 @@ import json
 from typer.testing import CliRunner
 
 from raftctl import __version__
-from raftctl.cli import app
+from raftctl.cli import every_command
+
+app = every_command()
 
 runner = CliRunner()
 
