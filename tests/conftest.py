@@ -1,5 +1,11 @@
-"""Shared pytest options (--rewrite for scenario scripts, --seed/--seeds for
-the swarm) and the order tests start in."""
+"""Shared pytest options: --rewrite for scenario scripts, --seed/--seeds for
+the swarm.
+
+`make test` runs two pytest-xdist workers, a test file each at a time
+(`--dist loadfile`, so a module's shared cluster starts once); xdist hands out
+the files with the most tests first. The suite is CPU-bound on two cores:
+what keeps it short is less work (one Chromium launch per report, commands
+that import only their own module), not the order."""
 
 from __future__ import annotations
 
@@ -19,18 +25,3 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="how many swarm seeds to run (default 200; make soak runs 1000)",
     )
-
-
-# The files that mostly wait on the clock (scripts waiting out elections,
-# chaos runs lasting their duration) start first: `make test` runs two workers
-# (pytest-xdist, a file per worker at a time), and a long file left to the end
-# would run alone while the other worker idles.
-STARTS_FIRST = ("tests/examples/", "tests/chaos/")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid
-        return next((i for i, prefix in enumerate(STARTS_FIRST) if path.startswith(prefix)), 99)
-
-    items.sort(key=rank)  # stable: the order within each file stays
