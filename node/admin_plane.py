@@ -16,6 +16,7 @@ import dataclasses
 import os
 from typing import Any, Protocol, assert_never
 
+from node.admission import Admission
 from node.config import ClusterConfig
 from node.errors import NotLeader, NotNow, ProposalRejected
 from node.failpoints import Failpoints
@@ -61,7 +62,7 @@ class AdminNode(Protocol):
     failpoints: Failpoints
     journal: Journal
     clock_rate: float
-    invalid_messages: int
+    admission: Admission
     last_snapshot: dict[str, Any] | None
 
     def take_snapshot(self) -> dict[str, Any]: ...
@@ -219,7 +220,9 @@ def status(node: AdminNode) -> dict[str, Any]:
         "last_snapshot": node.last_snapshot,
         "wal_segments": len(node.storage.wal.segment_paths()),
         "faults_version": node.filter.faults.version,
-        "invalid_messages": node.invalid_messages,
+        # Frames refused (node.admission): the total, and by kind.
+        "invalid_messages": node.admission.total,
+        "refused": node.admission.counts(),
         "dropped_messages": node.transport.dropped_full,
         **chaos_state(node),
     }

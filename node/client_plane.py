@@ -79,7 +79,7 @@ class ClientPlane:
         kv: KVStateMachine,
         failpoints: Failpoints,
         reply: Reply,
-        address_of: Callable[[str], str],
+        address_of: Callable[[str], str | None],
     ) -> None:
         self.core = core
         self.kv = kv
@@ -195,7 +195,7 @@ class ClientPlane:
     def redirect(self, identity: bytes, request_id: int) -> None:
         """not_leader, with the leader's id and address when this node knows them."""
         leader = self.core.leader_id
-        address = self._address_of(leader) if leader else None
+        address = self._address_of(leader) if leader else None  # None: not in cluster.toml
         result = {"leader": leader, "leader_address": address}
         self.answer(identity, request_id, "not_leader", result, leader)
 

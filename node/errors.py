@@ -3,6 +3,10 @@ survive `python -O`.
 
 NodeError                 base of everything raised on purpose by `node`
 ├── InvariantViolation    a broken internal invariant: a bug; the node dies loudly
+│   └── PeerMisbehaved    ... broken by what a peer said: in a live cluster a forged
+│                         or corrupted message, refused and counted by the server
+│                         (the core raises it before changing anything); in the
+│                         simulator, where nothing is forged, still a bug
 ├── InvalidMessage        bad input from a peer or a client: count it, drop it
 ├── ConfigError           cluster.toml is missing or wrong (also a ValueError);
 │                         the node exits 2 at start, raftctl says what to fix
@@ -29,10 +33,12 @@ __all__ = [
     "NodeError",
     "NotLeader",
     "NotNow",
+    "PeerMisbehaved",
     "ProposalRejected",
     "StorageError",
     "invariant",
     "known",
+    "plausible",
 ]
 
 T = TypeVar("T")
@@ -44,6 +50,12 @@ class NodeError(Exception):
 
 class InvariantViolation(NodeError):
     """An internal invariant does not hold: a bug. Never caught by the node."""
+
+
+class PeerMisbehaved(InvariantViolation):
+    """A message contradicts what this node knows for certain (a second leader
+    in its term, a follower matching beyond its log): the message is refused;
+    the core raised before it changed anything."""
 
 
 class InvalidMessage(NodeError):
@@ -104,6 +116,14 @@ def invariant(condition: bool, message: str, **context: Any) -> None:
     if not condition:
         detail = " ".join(f"{key}={value!r}" for key, value in sorted(context.items()))
         raise InvariantViolation(f"{message} ({detail})" if detail else message)
+
+
+def plausible(condition: bool, message: str, **context: Any) -> None:
+    """Raise PeerMisbehaved with `context` unless `condition` holds: an
+    `invariant` that a message from the wire can break."""
+    if not condition:
+        detail = " ".join(f"{key}={value!r}" for key, value in sorted(context.items()))
+        raise PeerMisbehaved(f"{message} ({detail})" if detail else message)
 
 
 def known(value: T | None, message: str, **context: Any) -> T:

@@ -161,10 +161,38 @@ class KVStateMachine:
         return packed
 
     def restore(self, blob: bytes) -> None:
+        self.applied_index, self.data, self.sessions = _decode_snapshot(blob)
+
+    @staticmethod
+    def check_snapshot(blob: bytes, index: int) -> None:
+        """Raise InvalidMessage unless `blob` is a snapshot of this state
+        machine taken at applied `index`: a snapshot from the wire is checked
+        before it is installed."""
+        applied_index, _, _ = _decode_snapshot(blob)
+        if applied_index != index:
+            raise InvalidMessage(f"a snapshot at {applied_index} where {index} was announced")
+
+
+def _decode_snapshot(blob: bytes) -> tuple[int, dict[str, str], dict[str, Session]]:
+    """The applied index, data and sessions in `blob`; InvalidMessage if it is
+    not exactly what `snapshot` writes."""
+    try:
         applied_index, data, sessions = msgpack.unpackb(blob, strict_map_key=False)
-        self.applied_index = applied_index
-        self.data = data
-        self.sessions = {
-            client: Session(acknowledged, last_index, dict(answers))
-            for client, (acknowledged, last_index, answers) in sessions.items()
-        }
+        if not isinstance(applied_index, int) or applied_index < 0:
+            raise TypeError("the applied index is not a count")
+        if not isinstance(data, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in data.items()
+        ):
+            raise TypeError("the data is not a map of strings")
+        restored: dict[str, Session] = {}
+        for client, (acknowledged, last_index, answers) in sessions.items():
+            if not isinstance(client, str):
+                raise TypeError("a session without a client id")
+            restored[client] = Session(
+                int(acknowledged),
+                int(last_index),
+                {int(sequence): dict(result) for sequence, result in answers},
+            )
+    except (ValueError, TypeError, AttributeError, msgpack.UnpackException) as error:
+        raise InvalidMessage(f"not a key-value snapshot: {error}") from None
+    return applied_index, data, restored

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, assert_never
 
 from node.configurations import Configurations, changed_membership
-from node.errors import NotLeader, NotNow, ProposalRejected, invariant, known
+from node.errors import NotLeader, NotNow, ProposalRejected, invariant, known, plausible
 from node.events import (
     BecameCandidate,
     BecameFollower,
@@ -744,7 +744,9 @@ class RaftCore:
             case HeartbeatResponse():
                 self._handle_heartbeat_response(m)
             case AppendEntries() | Heartbeat() | InstallSnapshot() | TimeoutNow():
-                invariant(False, "two leaders in one term", term=self.term, other=m.src)
+                # Election Safety says this cannot be; only a forged or corrupt
+                # message says otherwise, and it changes nothing here.
+                plausible(False, "two leaders in one term", term=self.term, other=m.src)
             case RequestVoteResponse():
                 pass
             case RequestVote():
@@ -756,6 +758,13 @@ class RaftCore:
         progress = self._progress.get(m.src)
         if progress is None:
             return
+        plausible(
+            m.match_index <= self.log.last_index,
+            "follower matches beyond our log",
+            follower=m.src,
+            match_index=m.match_index,
+            last_index=self.log.last_index,
+        )
         progress.recent_active = True
         if not m.success:
             hint = self.log.resume_after_conflict(
@@ -764,13 +773,6 @@ class RaftCore:
             if progress.maybe_decrease(m.rejected_index, hint):
                 self._replication_pending = True
             return
-        invariant(
-            m.match_index <= self.log.last_index,
-            "follower matches beyond our log",
-            follower=m.src,
-            match_index=m.match_index,
-            last_index=self.log.last_index,
-        )
         if progress.acknowledged(m.match_index):
             self._maybe_commit()
         if m.src == self._transfer_target:

@@ -33,9 +33,10 @@ from typing import Any
 import zmq
 
 from node.admin_plane import answer_admin
+from node.admission import Admission, Refusal
 from node.client_plane import ClientPlane
 from node.config import ClusterConfig, ConfigError, load
-from node.errors import InvalidMessage, StorageError
+from node.errors import InvalidMessage, PeerMisbehaved, StorageError
 from node.failpoints import EXIT_FAILPOINT, Failpoints
 from node.faults import FaultFilter
 from node.journal import Journal, write_exit
@@ -106,7 +107,7 @@ class NodeServer:
             self.kv,
             self.failpoints,
             self.transport.reply,
-            lambda leader: self.config.node(leader).endpoint,
+            self.address_of,
         )
         self.snapshots = SnapshotStreams(
             node_id, lambda chunk: self.transport.send_to_peer(chunk.dst, encode(chunk))
@@ -116,7 +117,7 @@ class NodeServer:
         # run may also skew this node's clock (the SkewClock admin request).
         self.clock_rate = 1.0
         self.tick_s = self._tick_seconds()
-        self.invalid_messages = 0
+        self.admission = Admission(node_id, self.config.node_ids)
         self.stopping = False
         snapshot = (
             f"snapshot at {recovered.snapshot.index}, " if recovered.snapshot is not None else ""
@@ -162,29 +163,53 @@ class NodeServer:
             self.snapshots.pump(self.core.term, self.core.role is Role.LEADER)
 
     def handle_frame(self, identity: bytes, frame: bytes) -> None:
+        """One frame from the wire: admitted (node.admission) or refused and
+        counted; nothing a frame holds ends the node."""
         try:
             message = decode(frame)
         except InvalidMessage:
-            self.invalid_messages += 1
+            self.admission.refuse(Refusal.UNDECODABLE)
             return
         if isinstance(message, PEER_MESSAGES):
-            if message.dst != self.node_id or identity != message.src.encode():
-                self.invalid_messages += 1
-            elif not self.transport.accepts_from_peer(message.src):
-                pass
-            elif isinstance(message, InstallSnapshot):
-                whole = self.snapshots.receive(message)
-                if whole is not None:
-                    self.core.step(whole)
-            else:
-                self.core.step(message)
+            if self.admission.admits_peer_message(
+                identity, message
+            ) and self.transport.accepts_from_peer(message.src):
+                self.step_peer_message(message)
         elif isinstance(message, ClientRequest):
             self.clients.handle(identity, message)
         elif isinstance(message, AdminRequest):
             answer = answer_admin(self, message.command)
             self.transport.reply(identity, encode(AdminResponse(message.request_id, answer)))
         else:
-            self.invalid_messages += 1
+            self.admission.refuse(Refusal.UNEXPECTED)
+
+    def step_peer_message(self, message: Message) -> None:
+        if isinstance(message, InstallSnapshot):
+            whole = self.receive_snapshot_chunk(message)
+            if whole is None:
+                return
+            message = whole
+        try:
+            self.core.step(message)
+        except PeerMisbehaved as refused:
+            self.admission.refuse(Refusal.IMPOSSIBLE)
+            self.journal.line(f"refused a message from {message.src}: {refused}")
+
+    def receive_snapshot_chunk(self, chunk: InstallSnapshot) -> InstallSnapshot | None:
+        """The whole snapshot once its last chunk is in, if its state restores.
+        Chunks come from the leader of a later term, or of ours."""
+        core = self.core
+        if chunk.term == core.term and core.leader_id not in (None, chunk.src):
+            self.admission.refuse(Refusal.SNAPSHOT_STREAM)
+            return None
+        try:
+            whole = self.snapshots.receive(chunk)
+        except InvalidMessage:
+            self.admission.refuse(Refusal.SNAPSHOT_STREAM)
+            return None
+        if whole is None or not self.admission.admits_snapshot(whole):
+            return None
+        return whole
 
     def drain_ready(self) -> None:
         drain(self.core, self)
@@ -273,6 +298,10 @@ class NodeServer:
         """Real seconds per tick: `slow_factor` stretches it, a skewed clock too."""
         return self.config.tick_ms * self.config.slow_factor / 1000 / self.clock_rate
 
+    def address_of(self, node_id: str) -> str | None:
+        """The endpoint of `node_id`, or None when cluster.toml does not name it."""
+        return next((node.endpoint for node in self.config.nodes if node.id == node_id), None)
+
     def _address_book_stamp(self) -> float:
         try:
             return (self.cluster_dir / "cluster.toml").stat().st_mtime
@@ -289,6 +318,7 @@ class NodeServer:
             self.journal.line(f"warning: cannot re-read cluster.toml: {error}")
             return
         self.filter.all_ids = self.config.node_ids
+        self.admission.node_ids = frozenset(self.config.node_ids)
         added = self.transport.add_peers(self.config)
         if added:
             self.journal.line(f"{self.node_id} connects to new nodes {', '.join(added)}")

@@ -8,6 +8,8 @@ Rules:
 - The follower hands the core one InstallSnapshot holding the whole data once
   the last chunk is in. A chunk out of order voids the assembly; the leader's
   core sends the snapshot again after an election timeout.
+- An assembly holds at most SNAPSHOT_BYTES_MAX (by default): a stream that claims more is
+  refused (InvalidMessage), so a sender cannot grow a follower without bound.
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from node.errors import InvalidMessage
 from node.messages import InstallSnapshot, SnapshotMeta
 
-__all__ = ["SNAPSHOT_CHUNKS_PER_TURN", "SNAPSHOT_CHUNK_BYTES", "SnapshotStreams"]
+__all__ = [
+    "SNAPSHOT_BYTES_MAX",
+    "SNAPSHOT_CHUNKS_PER_TURN",
+    "SNAPSHOT_CHUNK_BYTES",
+    "SnapshotStreams",
+]
 
+SNAPSHOT_BYTES_MAX = 1 << 30  # far above this laboratory's state machines
 SNAPSHOT_CHUNK_BYTES = 256 << 10
 SNAPSHOT_CHUNKS_PER_TURN = 4  # 1 MiB a turn: heartbeats are never far behind
 
@@ -47,9 +56,10 @@ class _Incoming:
 class SnapshotStreams:
     """The snapshots one node is sending, and the one it is receiving."""
 
-    def __init__(self, node_id: str, send: Send) -> None:
+    def __init__(self, node_id: str, send: Send, bytes_max: int = SNAPSHOT_BYTES_MAX) -> None:
         self.node_id = node_id
         self._send = send
+        self._bytes_max = bytes_max
         self.outgoing: dict[str, _Outgoing] = {}
         self.incoming: _Incoming | None = None
 
@@ -77,7 +87,8 @@ class SnapshotStreams:
                     break
 
     def receive(self, chunk: InstallSnapshot) -> InstallSnapshot | None:
-        """Take one chunk; the whole snapshot once its last chunk is in."""
+        """Take one chunk; the whole snapshot once its last chunk is in.
+        Raises InvalidMessage for a stream larger than SNAPSHOT_BYTES_MAX."""
         key = (chunk.src, chunk.term, chunk.meta.index, chunk.meta.term)
         assembly = self.incoming
         if chunk.offset == 0:
@@ -85,6 +96,9 @@ class SnapshotStreams:
         if assembly is None or assembly.key != key or assembly.size != chunk.offset:
             self.incoming = None
             return None
+        if assembly.size + len(chunk.data) > self._bytes_max:
+            self.incoming = None
+            raise InvalidMessage(f"a snapshot stream over {self._bytes_max} bytes")
         assembly.chunks.append(chunk.data)
         assembly.size += len(chunk.data)
         if not chunk.done:

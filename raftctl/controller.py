@@ -39,6 +39,7 @@ NODE_FIELDS = (
     "voters",
     "learners",
     "fsync",
+    "refused",  # frames the node refused, by kind (node.admission); an extension
 )
 NODE_WORDS = ("leader", "follower", "random")
 

@@ -9,7 +9,9 @@ Rules:
   Only the type codes below are written by hand, so that they stay stable.
 - Everything decoded is untrusted: a frame that is not exactly what a message
   must be raises InvalidMessage, never anything else. The field types are
-  checked (integers are non-negative), and so are the few rules types cannot
+  checked (integers are non-negative and at most WIRE_INT_MAX, so that no
+  term or index can overflow a 64-bit field when one is added to it; numbers
+  are finite), and so are the few rules types cannot
   say: entries are contiguous and follow prev_log_index, and a membership
   names each node once.
 - Log entries carry client commands and memberships in the same field
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import types
 import typing
@@ -51,6 +54,7 @@ from node.messages.peer import (
 )
 
 __all__ = [
+    "WIRE_INT_MAX",
     "WIRE_VERSION",
     "decode",
     "decode_command",
@@ -61,6 +65,10 @@ __all__ = [
 ]
 
 WIRE_VERSION = 1
+
+# The largest integer a frame may carry: far beyond any real term, index or
+# size, and far enough below 2**64 that arithmetic on it cannot overflow.
+WIRE_INT_MAX = 1 << 62
 
 # The one hand-written table: a message type's code on the wire.
 TYPE_CODES: dict[type, int] = {
@@ -86,15 +94,18 @@ Decoder = Callable[[Any, str], Any]
 
 
 def _int(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidMessage(f"{what} must be a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= WIRE_INT_MAX:
+        raise InvalidMessage(f"{what} must be an integer from 0 to 2**62")
     return value
 
 
 def _float(value: Any, what: str) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise InvalidMessage(f"{what} must be a number")
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidMessage(f"{what} must be a finite number")
+    return number
 
 
 def _str(value: Any, what: str) -> str:

@@ -10,7 +10,7 @@ from raftctl.sim.swarm import run_seeds
 from tests.sim.mutants import MUTANTS
 from tests.sim.test_swarm import SEEDS_DEFAULT
 
-EXPECTED_KINDS = ("violated", "LivenessFailure", "InvariantViolation")
+EXPECTED_KINDS = ("violated", "LivenessFailure", "InvariantViolation", "PeerMisbehaved")
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.__name__ for m in MUTANTS])
