@@ -198,6 +198,9 @@ def role_name(core: RaftCore, node_id: str) -> str:
 
 def status(node: AdminNode) -> dict[str, Any]:
     """The node's row of `raftctl status`, and the details behind it."""
+    refused = node.admission.counts()
+    if node.transport.zap is not None and node.transport.zap.refused:
+        refused["unauthenticated"] = node.transport.zap.refused
     core, config = node.core, node.config
     return {
         "id": node.node_id,
@@ -220,9 +223,10 @@ def status(node: AdminNode) -> dict[str, Any]:
         "last_snapshot": node.last_snapshot,
         "wal_segments": len(node.storage.wal.segment_paths()),
         "faults_version": node.filter.faults.version,
-        # Frames refused (node.admission): the total, and by kind.
-        "invalid_messages": node.admission.total,
-        "refused": node.admission.counts(),
+        # Frames refused (node.admission), and keys the door turned away
+        # (node.zap): the total, and by kind.
+        "invalid_messages": sum(refused.values()),
+        "refused": refused,
         "dropped_messages": node.transport.dropped_full,
         **chaos_state(node),
     }

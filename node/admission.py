@@ -1,6 +1,11 @@
 """What a node lets in from the wire, and the count of what it refuses.
 
 Rules:
+- With CURVE, who sent a frame is the role its key signed in as (node.zap):
+  Raft messages only from `node:<src>` for the src they name, admin requests
+  only from the controller, client requests from the controller or a client.
+  Without CURVE (`start --insecure`) a peer's socket identity must match the
+  src it names, and anyone may send anything else.
 - Every frame is untrusted. The codec refuses anything malformed; this module
   refuses what is well formed but not allowed: a peer message not addressed
   to this node, not sent under its sender's own socket identity, or from a
@@ -18,6 +23,7 @@ from collections import Counter
 from enum import StrEnum
 
 from node.errors import InvalidMessage
+from node.keys import CLIENT, CONTROLLER, node_role
 from node.kv import KVStateMachine
 from node.messages import InstallSnapshot, Message
 
@@ -29,6 +35,7 @@ class Refusal(StrEnum):
 
     UNDECODABLE = "undecodable"  # not a frame of any message the codec knows
     UNEXPECTED = "unexpected"  # a well-formed message that nobody sends to a node
+    UNAUTHORIZED = "unauthorized"  # a request the sender's key may not make
     MISADDRESSED = "misaddressed"  # dst is not this node, or src is not the sender's identity
     UNKNOWN_SENDER = "unknown-sender"  # src is not a node of this cluster
     BAD_SNAPSHOT = "bad-snapshot"  # a snapshot whose state does not restore
@@ -39,9 +46,10 @@ class Refusal(StrEnum):
 class Admission:
     """The checks of one node, and its counts of what they refused."""
 
-    def __init__(self, node_id: str, node_ids: tuple[str, ...]) -> None:
+    def __init__(self, node_id: str, node_ids: tuple[str, ...], curve: bool = False) -> None:
         self.node_id = node_id
         self.node_ids = frozenset(node_ids)
+        self.curve = curve
         self.refused: Counter[Refusal] = Counter()
 
     @property
@@ -55,14 +63,31 @@ class Admission:
     def refuse(self, kind: Refusal) -> None:
         self.refused[kind] += 1
 
-    def admits_peer_message(self, identity: bytes, message: Message) -> bool:
+    def admits_peer_message(
+        self, identity: bytes, message: Message, role: str | None = None
+    ) -> bool:
         """A Raft message for us, from a node of the cluster, under its own
-        identity; otherwise counted and False."""
-        if message.dst != self.node_id or identity != message.src.encode():
+        key (or, without CURVE, its own identity); otherwise counted and False."""
+        if self.curve and role != node_role(message.src):
+            self.refuse(Refusal.UNAUTHORIZED)
+            return False
+        if message.dst != self.node_id or (not self.curve and identity != message.src.encode()):
             self.refuse(Refusal.MISADDRESSED)
             return False
         if message.src not in self.node_ids or message.src == self.node_id:
             self.refuse(Refusal.UNKNOWN_SENDER)
+            return False
+        return True
+
+    def admits_client_request(self, role: str | None) -> bool:
+        if self.curve and role not in (CONTROLLER, CLIENT):
+            self.refuse(Refusal.UNAUTHORIZED)
+            return False
+        return True
+
+    def admits_admin_request(self, role: str | None) -> bool:
+        if self.curve and role != CONTROLLER:
+            self.refuse(Refusal.UNAUTHORIZED)
             return False
         return True
 

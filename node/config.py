@@ -19,12 +19,18 @@ Rules:
     slow_factor = 1       # every timer N times slower, to watch an election
     lease_drift_ms = 100  # the lease ends this much before the election timeout
     next_node_number = 4
+    curve = true          # false: `raftctl start --insecure`, no authentication
+    controller_public_key = "..."  # Z85; the secrets are in keys/ (node.keys)
+    client_public_key = "..."
 
     [[nodes]]
     id = "n1"
     host = "127.0.0.1"
     port = 7101
     bootstrap = true      # false for a node added later by `raftctl add-node`
+    public_key = "..."    # with curve
+
+A cluster.toml without `curve` predates authentication and runs without it.
 
 The nodes are the address book. Membership itself lives in the Raft log and
 snapshots: the nodes with `bootstrap = true` are the voters the cluster was
@@ -55,6 +61,7 @@ class NodeAddress:
     host: str
     port: int
     bootstrap: bool = True
+    public_key: str = ""  # Z85, when the cluster uses CURVE
 
     @property
     def endpoint(self) -> str:
@@ -78,6 +85,12 @@ class ClusterConfig:
     slow_factor: int = 1
     lease_drift_ms: int = 100
     next_node_number: int = field(default=0)
+    curve: bool = False
+    controller_public_key: str = ""
+    client_public_key: str = ""
+    # Where cluster.toml was read from (not a setting: never written): the
+    # cluster directory, whose keys/ a process of this cluster signs in with.
+    directory: Path | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         ids = [node.id for node in self.nodes]
@@ -94,6 +107,16 @@ class ClusterConfig:
             raise ConfigError("snapshot_threshold_entries must be >= 0 (0: only on request)")
         if not 0 <= self.lease_drift_ms < self.election_timeout_ms_min:
             raise ConfigError("need 0 <= lease_drift_ms < election_timeout_ms_min")
+        if self.curve and not (
+            self.controller_public_key
+            and self.client_public_key
+            and all(node.public_key for node in self.nodes)
+        ):
+            raise ConfigError("curve = true needs a public key for every node and both clients")
+        if not self.curve and any(
+            node.host not in ("127.0.0.1", "localhost", "::1") for node in self.nodes
+        ):
+            raise ConfigError("a node binds beyond loopback: that needs curve = true")
         if not 0 < self.tick_ms <= self.heartbeat_interval_ms:
             raise ConfigError("need 0 < tick_ms <= heartbeat_interval_ms")
         if not (
@@ -147,7 +170,7 @@ def load(path: Path) -> ClusterConfig:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: {error}") from error
     settings = dict(document.get("cluster", {}))
-    known = {f.name for f in fields(ClusterConfig)} - {"nodes"}
+    known = {f.name for f in fields(ClusterConfig)} - {"nodes", "directory"}
     unknown = set(settings) - known
     if unknown or set(document) - {"cluster", "nodes"}:
         raise ConfigError(
@@ -156,11 +179,15 @@ def load(path: Path) -> ClusterConfig:
     try:
         nodes = tuple(
             NodeAddress(
-                str(n["id"]), str(n["host"]), int(n["port"]), bool(n.get("bootstrap", True))
+                str(n["id"]),
+                str(n["host"]),
+                int(n["port"]),
+                bool(n.get("bootstrap", True)),
+                str(n.get("public_key", "")),
             )
             for n in document.get("nodes", [])
         )
-        return ClusterConfig(nodes=nodes, **settings)
+        return ClusterConfig(nodes=nodes, directory=path.parent, **settings)
     except (KeyError, TypeError) as error:
         raise ConfigError(f"{path}: malformed node or setting ({error})") from error
 
@@ -168,6 +195,7 @@ def load(path: Path) -> ClusterConfig:
 def save(path: Path, config: ClusterConfig) -> None:
     """Write atomically: a reader never sees half a file."""
     settings = asdict(config)
+    settings.pop("directory")
     nodes = settings.pop("nodes")
     temporary = path.with_suffix(".toml.tmp")
     temporary.write_text(tomli_w.dumps({"cluster": settings, "nodes": nodes}))

@@ -40,6 +40,7 @@ from node.errors import InvalidMessage, PeerMisbehaved, StorageError
 from node.failpoints import EXIT_FAILPOINT, Failpoints
 from node.faults import FaultFilter
 from node.journal import Journal, write_exit
+from node.keys import load_key
 from node.kv import KVStateMachine
 from node.messages import (
     PEER_MESSAGES,
@@ -80,8 +81,9 @@ class NodeServer:
         # Bind first: a port in use fails cleanly, and it keeps a second copy of
         # this node from opening the same WAL.
         self.filter = FaultFilter(node_id, self.config.node_ids, cluster_dir / "faults.toml")
+        keys = load_key(cluster_dir, node_id) if self.config.curve else None
         try:
-            self.transport = Transport(node_id, self.config, self.filter)
+            self.transport = Transport(node_id, self.config, self.filter, keys=keys)
         except zmq.ZMQError as error:
             endpoint = self.config.node(node_id).endpoint
             raise ConfigError(f"cannot listen on {endpoint}: {error}") from error
@@ -117,7 +119,7 @@ class NodeServer:
         # run may also skew this node's clock (the SkewClock admin request).
         self.clock_rate = 1.0
         self.tick_s = self._tick_seconds()
-        self.admission = Admission(node_id, self.config.node_ids)
+        self.admission = Admission(node_id, self.config.node_ids, curve=self.config.curve)
         self.stopping = False
         snapshot = (
             f"snapshot at {recovered.snapshot.index}, " if recovered.snapshot is not None else ""
@@ -151,8 +153,8 @@ class NodeServer:
                     self.journal.line(f"faults version {self.filter.faults.version} in force")
                 if self._address_book_stamp() != self.config_stamp:
                     self._refresh_address_book()
-            for identity, frame in frames:
-                self.handle_frame(identity, frame)
+            for identity, frame, role in frames:
+                self.handle_frame(identity, frame, role)
             self.clients.propose_pending()
             self.drain_ready()
             threshold = self.config.snapshot_threshold_entries
@@ -162,9 +164,10 @@ class NodeServer:
                 self.drain_ready()
             self.snapshots.pump(self.core.term, self.core.role is Role.LEADER)
 
-    def handle_frame(self, identity: bytes, frame: bytes) -> None:
-        """One frame from the wire: admitted (node.admission) or refused and
-        counted; nothing a frame holds ends the node."""
+    def handle_frame(self, identity: bytes, frame: bytes, role: str | None = None) -> None:
+        """One frame from the wire, sent under `role` (with CURVE): admitted
+        (node.admission) or refused and counted; nothing a frame holds ends
+        the node."""
         try:
             message = decode(frame)
         except InvalidMessage:
@@ -172,12 +175,15 @@ class NodeServer:
             return
         if isinstance(message, PEER_MESSAGES):
             if self.admission.admits_peer_message(
-                identity, message
+                identity, message, role
             ) and self.transport.accepts_from_peer(message.src):
                 self.step_peer_message(message)
         elif isinstance(message, ClientRequest):
-            self.clients.handle(identity, message)
+            if self.admission.admits_client_request(role):
+                self.clients.handle(identity, message)
         elif isinstance(message, AdminRequest):
+            if not self.admission.admits_admin_request(role):
+                return
             answer = answer_admin(self, message.command)
             self.transport.reply(identity, encode(AdminResponse(message.request_id, answer)))
         else:

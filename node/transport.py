@@ -9,6 +9,11 @@ Rules (DESIGN.md, traps):
   peer drops the message (Raft retries); the loop never blocks on a send.
 - Node-to-node traffic goes through the FaultFilter on send (drop, delay,
   duplicate, partition) and again on receive (partition).
+- With CURVE (cluster.toml `curve = true`, the default of `raftctl start`)
+  every connection is encrypted and authenticated: the ROUTER is a CURVE
+  server whose ZAP handler (node.zap) admits only the cluster's keys, and each
+  frame arrives with the role its key signed in as. The DEALERs then set no
+  identity: who a peer is comes from its key, never from a name it chose.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import zmq
 
 from node.config import ClusterConfig
 from node.faults import FaultFilter
+from node.keys import KeyPair
+from node.zap import ZapHandler
 
 __all__ = ["Transport"]
 
@@ -46,11 +53,19 @@ class Transport:
         config: ClusterConfig,
         fault_filter: FaultFilter,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        keys: KeyPair | None = None,
     ) -> None:
         self.node_id = node_id
         self.filter = fault_filter
         self.context = context or zmq.Context.instance()
+        self.keys = keys
+        # The door first: a CURVE socket with no ZAP handler lets every key in.
+        self.zap = ZapHandler(self.context, config) if keys is not None else None
         self.router = self.context.socket(zmq.ROUTER)
+        if keys is not None:
+            self.router.setsockopt(zmq.CURVE_SERVER, 1)
+            self.router.setsockopt(zmq.CURVE_PUBLICKEY, keys[0])
+            self.router.setsockopt(zmq.CURVE_SECRETKEY, keys[1])
         for option, value in (
             (zmq.LINGER, 0),
             (zmq.SNDHWM, _QUEUE_MESSAGES_MAX),
@@ -61,9 +76,11 @@ class Transport:
         self.peers: dict[str, zmq.Socket[bytes]] = {}
         for peer in config.nodes:
             if peer.id != node_id:
-                self.peers[peer.id] = self._dealer(peer.endpoint)
+                self.peers[peer.id] = self._dealer(peer.endpoint, peer.public_key)
         self.poller = zmq.Poller()
         self.poller.register(self.router, zmq.POLLIN)
+        if self.zap is not None:
+            self.poller.register(self.zap.socket, zmq.POLLIN)
         self._delayed: list[_Delayed] = []
         self._sequence = 0
         self.dropped_full = 0
@@ -72,17 +89,24 @@ class Transport:
 
     def add_peers(self, config: ClusterConfig) -> list[str]:
         """Connect to nodes added to cluster.toml since the start; their ids."""
+        if self.zap is not None:
+            self.zap.update(config)
         added = []
         for peer in config.nodes:
             if peer.id != self.node_id and peer.id not in self.peers:
-                self.peers[peer.id] = self._dealer(peer.endpoint)
+                self.peers[peer.id] = self._dealer(peer.endpoint, peer.public_key)
                 added.append(peer.id)
         return added
 
-    def _dealer(self, endpoint: str) -> zmq.Socket[bytes]:
+    def _dealer(self, endpoint: str, server_key: str) -> zmq.Socket[bytes]:
         dealer = self.context.socket(zmq.DEALER)
+        if self.keys is None:
+            dealer.setsockopt(zmq.IDENTITY, self.node_id.encode())
+        else:
+            dealer.setsockopt(zmq.CURVE_SERVERKEY, server_key.encode())
+            dealer.setsockopt(zmq.CURVE_PUBLICKEY, self.keys[0])
+            dealer.setsockopt(zmq.CURVE_SECRETKEY, self.keys[1])
         for option, value in (
-            (zmq.IDENTITY, self.node_id.encode()),
             (zmq.LINGER, 0),
             (zmq.IMMEDIATE, 1),
             (zmq.SNDHWM, _QUEUE_MESSAGES_MAX),
@@ -95,17 +119,27 @@ class Transport:
 
     # -- receiving --------------------------------------------------------------
 
-    def receive(self, timeout_ms: float) -> Iterator[tuple[bytes, bytes]]:
-        """(sender identity, frame) pairs, waiting at most `timeout_ms` for the first."""
+    def receive(self, timeout_ms: float) -> Iterator[tuple[bytes, bytes, str | None]]:
+        """(sender identity, frame, role) triples, waiting at most `timeout_ms`
+        for the first. The role is the one the sender's key signed in as
+        (None without CURVE)."""
         if not self.poller.poll(max(0, int(timeout_ms))):
             return
+        if self.zap is not None:
+            self.zap.handle_pending()
         for _ in range(_RECEIVE_BATCH_MAX):
             try:
-                parts = self.router.recv_multipart(zmq.NOBLOCK)
+                if self.keys is None:
+                    parts = self.router.recv_multipart(zmq.NOBLOCK)
+                    if len(parts) == 2:
+                        yield parts[0], parts[1], None
+                    continue
+                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            if len(parts) == 2:
-                yield parts[0], parts[1]
+            if len(frames) == 2:
+                role = frames[1].get("User-Id")
+                yield frames[0].bytes, frames[1].bytes, role if isinstance(role, str) else None
 
     def accepts_from_peer(self, peer_id: str) -> bool:
         """The receive-side filter: a partition cuts both directions."""
@@ -160,3 +194,5 @@ class Transport:
         for dealer in self.peers.values():
             dealer.close(linger=0)
         self.router.close(linger=0)
+        if self.zap is not None:
+            self.zap.socket.close(linger=0)

@@ -22,7 +22,9 @@ from typing import Any
 import zmq
 
 from node.config import ClusterConfig
-from node.errors import InvalidMessage
+from node.config import load as load_config
+from node.errors import ConfigError, InvalidMessage
+from node.keys import CONTROLLER, load_key
 from node.messages import (
     AdminCommand,
     AdminRequest,
@@ -38,7 +40,26 @@ from node.messages import decode as decode_message
 from node.messages import encode as encode_message
 from raftctl.errors import Unavailable
 
-__all__ = ["Client", "Outcome"]
+__all__ = ["Client", "Outcome", "node_socket"]
+
+
+def node_socket(
+    context: zmq.Context[zmq.Socket[bytes]], config: ClusterConfig, endpoint: str, key: str = ""
+) -> zmq.Socket[bytes]:
+    """A DEALER connected to the node at `endpoint` (whose public key is
+    `key`), signed in with the controller's key when the cluster uses CURVE."""
+    dealer = context.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    if config.curve:
+        if config.directory is None or not key:
+            raise ConfigError("a CURVE cluster needs its directory and the node's public key")
+        public, secret = load_key(config.directory, CONTROLLER)
+        dealer.setsockopt(zmq.CURVE_SERVERKEY, key.encode())
+        dealer.setsockopt(zmq.CURVE_PUBLICKEY, public)
+        dealer.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    dealer.connect(endpoint)
+    return dealer
+
 
 ATTEMPT_TIMEOUT_S = 1.0
 BACKOFF_S = 0.05
@@ -95,9 +116,7 @@ class Client:
         self._node_of: dict[zmq.Socket[bytes], str] = {}
         self._poller = zmq.Poller()
         for node in config.nodes:
-            dealer = self.context.socket(zmq.DEALER)
-            dealer.setsockopt(zmq.LINGER, 0)
-            dealer.connect(node.endpoint)
+            dealer = node_socket(self.context, config, node.endpoint, node.public_key)
             self._sockets[node.id] = dealer
             self._node_of[dealer] = node.id
             self._poller.register(dealer, zmq.POLLIN)
@@ -113,9 +132,15 @@ class Client:
         """A node added after this client started, named by a redirect."""
         if not isinstance(endpoint, str) or not endpoint.startswith("tcp://127.0.0.1:"):
             return
-        dealer = self.context.socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, 0)
-        dealer.connect(endpoint)
+        key = ""
+        if self.config.curve and self.config.directory is not None:
+            # A node added after we read cluster.toml: its key is in the new one.
+            with contextlib.suppress(ConfigError):
+                fresh = load_config(self.config.directory / "cluster.toml")
+                key = next((node.public_key for node in fresh.nodes if node.id == node_id), "")
+            if not key:
+                return
+        dealer = node_socket(self.context, self.config, endpoint, key)
         self._sockets[node_id] = dealer
         self._node_of[dealer] = node_id
         self._poller.register(dealer, zmq.POLLIN)

@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from node.config import ClusterConfig, ConfigError, NodeAddress, load, save
+from node.keys import CLIENT, CONTROLLER, create_key
 from raftctl.errors import NoCluster, UnknownNode, UsageError
 
 __all__ = ["ClusterDir", "free_ports", "wait_for"]
@@ -73,24 +74,45 @@ class ClusterDir:
             if base_port == 0
             else [base_port + number for number in range(1, node_count + 1)]
         )
+        node_ids = [f"n{number}" for number in range(1, node_count + 1)]
+        curve = bool(settings.pop("curve", True))
+        keys: dict[str, str] = {}
+        if curve:
+            # The keys first, in a directory only this user may enter (node.keys).
+            path.mkdir(parents=True, exist_ok=True)
+            keys = {
+                name: create_key(path, name).decode() for name in [*node_ids, CONTROLLER, CLIENT]
+            }
         nodes = tuple(
-            NodeAddress(f"n{number}", "127.0.0.1", port)
-            for number, port in enumerate(ports, start=1)
+            NodeAddress(node_id, "127.0.0.1", port, public_key=keys.get(node_id, ""))
+            for node_id, port in zip(node_ids, ports, strict=True)
         )
         try:
-            config = ClusterConfig(nodes=nodes, next_node_number=node_count + 1, **settings)  # type: ignore[arg-type]
+            config = ClusterConfig(
+                nodes=nodes,
+                next_node_number=node_count + 1,
+                curve=curve,
+                controller_public_key=keys.get(CONTROLLER, ""),
+                client_public_key=keys.get(CLIENT, ""),
+                **settings,  # type: ignore[arg-type]
+            )
         except ConfigError as error:
             raise UsageError(str(error)) from error
         path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
         save(path / "cluster.toml", config)
         return cls(path)
 
     def add_node(self) -> str:
         """Add a node to the address book under a fresh id (never reused), on a
-        free port; it joins with no configuration (`bootstrap = false`)."""
+        free port, with a key of its own under CURVE; it joins with no
+        configuration (`bootstrap = false`)."""
         number = max(self.config.next_node_number, len(self.config.nodes) + 1)
         node_id = f"n{number}"
-        address = NodeAddress(node_id, "127.0.0.1", free_ports(1)[0], bootstrap=False)
+        key = create_key(self.path, node_id).decode() if self.config.curve else ""
+        address = NodeAddress(
+            node_id, "127.0.0.1", free_ports(1)[0], bootstrap=False, public_key=key
+        )
         self.config = self.config.with_changes(
             nodes=(*self.config.nodes, address), next_node_number=number + 1
         )

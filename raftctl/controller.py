@@ -125,6 +125,7 @@ class Controller:
                 "check_quorum": config.check_quorum,
                 "fsync": config.fsync,
                 "slow_factor": config.slow_factor,
+                "security": "curve" if config.curve else "insecure",
             },
         }
 

@@ -102,6 +102,8 @@ def status_table(document: dict[str, Any], changed: set[str] | None = None) -> T
         ]
         if protocol["slow_factor"] > 1:
             switches.append(f"timers {protocol['slow_factor']}x slower")
+        if protocol.get("security") == "insecure":
+            switches.append("INSECURE: no CURVE keys")
         title += " (" + ", ".join(switches) + ")"
     from rich.table import Table
 

@@ -112,11 +112,21 @@ def start(
             "--slow", help="Every timer N times slower, to watch an election (default 1)."
         ),
     ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="No CURVE keys: anyone on this machine may talk to the nodes (an experiment).",
+        ),
+    ] = False,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
     """Create the cluster if needed, start stopped nodes, wait for a leader.
+
+    A new cluster authenticates every connection with CURVE keys kept in the
+    cluster directory (keys/, readable only by you); --insecure turns that off.
 
     Example: raftctl start --nodes 5 --base-port 0
     """
@@ -128,6 +138,7 @@ def start(
             "check_quorum": check_quorum,
             "fsync": fsync,
             "slow_factor": slow,
+            "curve": False if insecure else None,
         }
         settings = _requested_settings(election_timeout, heartbeat, snapshot_threshold, switches)
         if nodes is not None and nodes < 1:

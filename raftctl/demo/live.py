@@ -26,6 +26,7 @@ from typing import Any
 import zmq
 
 from node.messages import ClientRequest, ClientResponse, Put, decode, encode
+from raftctl.client import node_socket
 from raftctl.cluster import ClusterDir
 
 RAFTCTL = str(Path(sys.executable).parent / "raftctl")
@@ -87,9 +88,8 @@ def heading(text: str) -> None:
 def stranded_write(tour: Tour, node_id: str, wait_s: float) -> list[str]:
     """A client stuck with one node: send it a write, collect its answers."""
     cluster = ClusterDir(tour.path)
-    dealer: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
-    dealer.setsockopt(zmq.LINGER, 0)
-    dealer.connect(cluster.config.node(node_id).endpoint)
+    node = cluster.config.node(node_id)
+    dealer = node_socket(zmq.Context.instance(), cluster.config, node.endpoint, node.public_key)
     answers: list[str] = []
     try:
         dealer.send(encode(ClientRequest(1, "stuck-client", 1, 0, Put("lost-write", "x"))))

@@ -362,11 +362,17 @@ def test_protocol_switches_are_kept_and_shown(tmp_path: Path) -> None:
             "check_quorum": False,
             "fsync": False,
             "slow_factor": 2,
+            "security": "curve",
         }
         assert all(row["fsync"] is False for row in status["nodes"])
         refused = run(*where, "start", "--prevote")
         assert refused.returncode == 2 and "pre_vote" in refused.stderr
         assert run(*where, "start", "--slow", "0").returncode == 2
+        refused = run(*where, "start", "--insecure")  # keys cannot be taken back
+        assert refused.returncode == 2 and "curve" in refused.stderr
+        keys = path / "keys"
+        assert keys.stat().st_mode & 0o777 == 0o700
+        assert {entry.stat().st_mode & 0o777 for entry in keys.iterdir()} == {0o600}
     finally:
         stop_cluster(path)
 

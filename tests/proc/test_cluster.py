@@ -24,7 +24,7 @@ from node.messages import (
     decode,
     encode,
 )
-from raftctl.client import Client
+from raftctl.client import Client, node_socket
 from raftctl.cluster import wait_for
 from tests.proc.conftest import LiveCluster
 
@@ -144,9 +144,8 @@ def raw_requests(
 
     import zmq
 
-    dealer = zmq.Context.instance().socket(zmq.DEALER)
-    dealer.setsockopt(zmq.LINGER, 0)
-    dealer.connect(live.dir.config.node(node_id).endpoint)
+    node = live.dir.config.node(node_id)
+    dealer = node_socket(zmq.Context.instance(), live.dir.config, node.endpoint, node.public_key)
     answers = []
     try:
         for request_id, operation in enumerate(operations, start=1):
@@ -182,9 +181,8 @@ def test_a_retried_write_is_applied_once(cluster_factory: Callable[..., LiveClus
     live = cluster_factory(3)
     leader = live.leader()
     live.client.call(Put("n", "0"))
-    dealer = zmq.Context.instance().socket(zmq.DEALER)
-    dealer.setsockopt(zmq.LINGER, 0)
-    dealer.connect(live.dir.config.node(leader).endpoint)
+    node = live.dir.config.node(leader)
+    dealer = node_socket(zmq.Context.instance(), live.dir.config, node.endpoint, node.public_key)
     try:
         answers = []
         for request_id in (1, 2):  # the same session and sequence, sent twice

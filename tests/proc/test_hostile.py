@@ -15,21 +15,27 @@ import msgpack
 import pytest
 import zmq
 
+from node.keys import CLIENT, load_key
 from node.kv import KVStateMachine
 from node.messages import (
     WIRE_VERSION,
+    AdminRequest,
     AppendEntries,
     ClientRequest,
+    ClientResponse,
     Command,
     Digest,
     Entry,
     EntryKind,
+    Get,
     Heartbeat,
     InstallSnapshot,
     Put,
     RequestVote,
     SnapshotMeta,
+    Status,
     TimeoutNow,
+    decode,
     encode,
     encode_command,
 )
@@ -43,18 +49,32 @@ FUZZ_SEED = 15
 
 @pytest.fixture
 def attacked(cluster_factory: Callable[..., LiveCluster]) -> Iterator[LiveCluster]:
-    live = cluster_factory(3)
+    """An --insecure cluster: the frames reach the nodes, which must refuse
+    them themselves (with CURVE they are turned away at the door)."""
+    live = cluster_factory(3, curve=False)
     live.leader()
     yield live
 
 
 def _sender(
-    context: zmq.Context[zmq.Socket[bytes]], live: LiveCluster, identity: str, node: str
+    context: zmq.Context[zmq.Socket[bytes]],
+    live: LiveCluster,
+    identity: str,
+    node: str,
+    key: tuple[bytes, bytes] | None = None,
 ) -> zmq.Socket[bytes]:
+    """A socket to `node` under `identity`, signed in with `key` (a fresh key
+    the cluster does not know when none is given) if the cluster uses CURVE."""
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.IDENTITY, identity.encode())
     socket.setsockopt(zmq.LINGER, 0)
-    socket.connect(live.dir.config.node(node).endpoint)
+    address = live.dir.config.node(node)
+    if live.dir.config.curve:
+        public, secret = key or zmq.curve_keypair()
+        socket.setsockopt(zmq.CURVE_SERVERKEY, address.public_key.encode())
+        socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+        socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    socket.connect(address.endpoint)
     return socket
 
 
@@ -208,3 +228,56 @@ def _fuzz_frame(rng: random.Random, real: list[bytes]) -> bytes:
         fields = [rng.randrange(40)] + [rng.choice(shapes) for _ in range(rng.randrange(8))]
         return bytes((WIRE_VERSION,)) + msgpack.packb(fields)
     return bytes((rng.randrange(256),)) + frame[1:]
+
+
+def test_with_curve_a_stranger_gets_nothing_and_a_client_key_only_client_requests(
+    cluster_factory: Callable[..., LiveCluster],
+) -> None:
+    """CURVE, the default: a key the cluster does not know is turned away at
+    the door (no answer, no change); the client key may read and write but
+    neither send Raft messages nor admin requests."""
+    live = cluster_factory(3)
+    assert live.dir.config.curve
+    leader = live.leader()
+    acknowledged = write_keys(live, "c", 10)
+    before = live.converged()
+    term, commit = before[leader]["term"], before[leader]["commit_index"]
+    fingerprint = _fingerprint(live)
+    put = encode(ClientRequest(1, "stranger", 1, 0, Put("c0", "stolen")))
+    status = encode(AdminRequest(1, Status()))
+    context = zmq.Context()
+    try:
+        # A stranger's key: every forgery, a write and an admin request, unanswered.
+        strangers = {node: _sender(context, live, "evil", node) for node in live.dir.node_ids()}
+        for _, node, frame in _forgeries(live, term, commit):
+            strangers[node].send(frame)
+        strangers[leader].send(put)
+        strangers[leader].send(status)
+        assert not strangers[leader].poll(2_000), "a stranger got an answer"
+
+        def turned_away() -> bool:
+            refused = _refused(live)
+            return all(kinds.get("unauthenticated", 0) > 0 for kinds in refused.values())
+
+        assert wait_for(turned_away, 20), _refused(live)
+        # The client key: a client request is answered, the rest refused.
+        client_key = load_key(live.dir.path, CLIENT)
+        client = _sender(context, live, "app", leader, key=client_key)
+        client.send(encode(ClientRequest(1, "app", 1, 0, Get("c0"))))
+        assert client.poll(10_000), "the client key got no answer"
+        answer = decode(client.recv())
+        assert isinstance(answer, ClientResponse) and answer.status == "ok"
+        client.send(status)
+        client.send(encode(Heartbeat(term + 1, leader, leader, commit, 1)))
+        assert not client.poll(2_000), "the client key got an admin answer"
+
+        def unauthorized() -> bool:
+            return _refused(live)[leader].get("unauthorized", 0) >= 2
+
+        assert wait_for(unauthorized, 20), _refused(live)
+    finally:
+        context.destroy(linger=0)
+    assert _fingerprint(live) == fingerprint
+    assert_all_present(live, acknowledged)
+    assert live.leader() == leader
+    assert all(live.dir.state(node) == "running" for node in live.dir.node_ids())
