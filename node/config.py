@@ -40,6 +40,7 @@ the leader to add it as a learner.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -50,7 +51,7 @@ import tomli_w
 from node.errors import ConfigError
 from node.raft_config import RaftConfig
 
-__all__ = ["ClusterConfig", "ConfigError", "NodeAddress", "load", "save"]
+__all__ = ["ClusterConfig", "ConfigError", "NodeAddress", "load", "save", "write_private"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,5 +199,13 @@ def save(path: Path, config: ClusterConfig) -> None:
     settings.pop("directory")
     nodes = settings.pop("nodes")
     temporary = path.with_suffix(".toml.tmp")
-    temporary.write_text(tomli_w.dumps({"cluster": settings, "nodes": nodes}))
+    write_private(temporary, tomli_w.dumps({"cluster": settings, "nodes": nodes}))
     temporary.replace(path)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `path` readable by this user alone (0600), whatever the umask."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    path.chmod(0o600)  # an existing file keeps its mode through O_CREAT

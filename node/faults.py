@@ -33,6 +33,8 @@ from pathlib import Path
 
 import tomli_w
 
+from node.config import write_private
+
 __all__ = ["FaultFilter", "Faults", "LinkFault", "load_faults", "save_faults"]
 
 
@@ -104,7 +106,7 @@ def save_faults(path: Path, faults: Faults) -> None:
         ],
     }
     temporary = path.with_suffix(".toml.tmp")
-    temporary.write_text(tomli_w.dumps(document))
+    write_private(temporary, tomli_w.dumps(document))
     os.replace(temporary, path)
 
 

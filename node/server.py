@@ -350,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         help="first cut files back to what was synced (simulated power cut)",
     )
     args = parser.parse_args(argv)
+    os.umask(0o077)  # everything the node writes is its user's alone
     try:
         server = NodeServer(args.dir, args.id, args.after_power_loss)
     except (ConfigError, StorageError) as error:

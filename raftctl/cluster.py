@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from node.config import ClusterConfig, ConfigError, NodeAddress, load, save
+from node.config import ClusterConfig, ConfigError, NodeAddress, load, save, write_private
 from node.keys import CLIENT, CONTROLLER, create_key
 from raftctl.errors import NoCluster, UnknownNode, UsageError
 
@@ -171,7 +171,7 @@ class ClusterDir:
         if existing is not None:
             return int(existing.pid)
         node_dir = self.path / node_id
-        node_dir.mkdir(parents=True, exist_ok=True)
+        node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         (node_dir / "exit.json").unlink(missing_ok=True)
         command = [sys.executable, "-m", "node", "--dir", str(self.path), "--id", node_id]
         if after_power_loss:
@@ -179,7 +179,7 @@ class ClusterDir:
         pid = _spawn_detached(command, node_dir / "node.log")
         created = psutil.Process(pid).create_time()
         record = node_dir / "node.pid.tmp"
-        record.write_text(json.dumps({"pid": pid, "create_time": created}))
+        write_private(record, json.dumps({"pid": pid, "create_time": created}))
         record.replace(node_dir / "node.pid")
         return pid
 
@@ -288,7 +288,7 @@ def _spawn_detached(command: list[str], log_path: Path) -> int:
     """Start `command` in its own session with stdout and stderr appended to
     `log_path`. posix_spawn leaves no Popen object behind to complain that a
     process it never waits for is still running: nodes outlive us on purpose."""
-    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
         return os.posix_spawn(

@@ -373,6 +373,13 @@ def test_protocol_switches_are_kept_and_shown(tmp_path: Path) -> None:
         keys = path / "keys"
         assert keys.stat().st_mode & 0o777 == 0o700
         assert {entry.stat().st_mode & 0o777 for entry in keys.iterdir()} == {0o600}
+        # Everything the cluster writes is its user's alone.
+        written = [path, *path.rglob("*")]
+        assert all(entry.stat().st_mode & 0o077 == 0 for entry in written), [
+            (str(entry), oct(entry.stat().st_mode))
+            for entry in written
+            if entry.stat().st_mode & 0o077
+        ]
     finally:
         stop_cluster(path)
 
