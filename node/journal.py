@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -57,5 +58,13 @@ def write_exit(node_dir: Path, reason: str, exit_code: int) -> None:
         return
     document = {"reason": reason, "exit_code": exit_code, "pid": os.getpid(), "time": time.time()}
     temporary = node_dir / "exit.json.tmp"
-    temporary.write_text(json.dumps(document))
-    temporary.replace(node_dir / "exit.json")
+    try:
+        temporary.write_text(json.dumps(document))
+        temporary.replace(node_dir / "exit.json")
+    except OSError:
+        # A full or failing disk: drop the partial copy and try the record in
+        # place, shorter; stderr (node.log) has the reason whatever happens.
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (node_dir / "exit.json").write_text(json.dumps(document))

@@ -353,10 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # everything the node writes is its user's alone
     try:
         server = NodeServer(args.dir, args.id, args.after_power_loss)
-    except (ConfigError, StorageError) as error:
+    except (ConfigError, StorageError, OSError) as error:
+        # Say why in exit.json, so that raftctl start and restart report it at once.
         code = EXIT_CONFIG if isinstance(error, ConfigError) else EXIT_STORAGE
-        print(f"node {args.id}: {error}", file=sys.stderr)
-        write_exit(args.dir / args.id, str(error), code)
+        reason = (
+            str(error)
+            if isinstance(error, ConfigError | StorageError)
+            else (f"cannot open its storage: {error}")
+        )
+        print(f"node {args.id}: {reason}", file=sys.stderr)
+        write_exit(args.dir / args.id, reason, code)
         return code
 
     def stop(signum: int, _frame: object) -> None:

@@ -246,6 +246,15 @@ class ClusterDir:
     def stop_all(self, grace_s: float = 5.0) -> None:
         self.stop_many(self.node_ids(), grace_s)
 
+    def start_failure(self, node_ids: list[str]) -> str | None:
+        """Why one of `node_ids`, just started, stopped at once (its exit.json),
+        or None while none has."""
+        for node_id in node_ids:
+            if self.state(node_id) == "stopped":
+                record = self.exit_record(node_id) or {}
+                return f"{node_id} could not start: {record.get('reason', 'it exited at once')}"
+        return None
+
     def exit_record(self, node_id: str) -> dict[str, object] | None:
         try:
             record: dict[str, object] = json.loads((self.path / node_id / "exit.json").read_text())

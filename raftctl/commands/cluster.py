@@ -74,14 +74,6 @@ def _check_matches(
             )
 
 
-def _failed_to_start(cluster: ClusterDir, started: list[str]) -> str | None:
-    for node_id in started:
-        if cluster.state(node_id) == "stopped":
-            record = cluster.exit_record(node_id) or {}
-            return f"{node_id} could not start: {record.get('reason', 'it exited at once')}"
-    return None
-
-
 @app.command()
 def start(
     ctx: typer.Context,
@@ -161,7 +153,7 @@ def start(
         failure: list[str] = []
 
         def ready() -> bool:
-            problem = _failed_to_start(cluster, started)
+            problem = cluster.start_failure(started)
             if problem:
                 failure.append(problem)
                 return True

@@ -10,7 +10,7 @@ import typer
 from node.faults import LinkFault
 from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
 from raftctl.controller import NODE_WORDS
-from raftctl.errors import UsageError
+from raftctl.errors import Unavailable, UsageError
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
 
@@ -60,10 +60,18 @@ def restart(
         cluster = control.cluster
         cluster.stop(node_id, grace_s=control.stop_grace_s())
         pid = cluster.start(node_id)
-        control.wait_until(
-            lambda: control.client.status(node_id, 0.3) is not None,
-            f"{node_id} answering after its restart",
-        )
+        failure: list[str] = []
+
+        def answering_or_failed() -> bool:
+            problem = cluster.start_failure([node_id])
+            if problem:
+                failure.append(problem)  # it said why in exit.json: no need to wait
+                return True
+            return control.client.status(node_id, 0.3) is not None
+
+        control.wait_until(answering_or_failed, f"{node_id} answering after its restart")
+        if failure:
+            raise Unavailable(failure[0])
         output.document(
             {"ok": True, "node": node_id, "pid": pid}, f"restarted {node_id} (pid {pid})"
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -229,6 +230,15 @@ def test_no_quorum_is_unavailable_and_destroy(fresh_cluster: Path) -> None:
     run(*where, "kill", "n2")
     result = run(*where, "put", "x", "1", "--timeout", "3")
     assert result.returncode == 3 and "outcome is unknown" in result.stderr
+    # A node that refuses to start says why in exit.json; restart reports it
+    # rather than waiting out its deadline.
+    wal = fresh_cluster / "n1" / "wal"
+    shutil.rmtree(wal)
+    wal.write_text("not a directory")
+    result = run(*where, "restart", "n1", "--timeout", "60")
+    assert result.returncode == 3, result.stderr
+    assert "n1 could not start: cannot open its storage" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert run(*where, "destroy").returncode == 2  # no terminal and no --yes
     assert run_json(*where, "destroy", "--yes")[0] == 0
     assert not fresh_cluster.exists()
