@@ -36,7 +36,7 @@ from node.admin_plane import answer_admin
 from node.admission import Admission, Refusal
 from node.client_plane import ClientPlane
 from node.config import ClusterConfig, ConfigError, load
-from node.errors import InvalidMessage, PeerMisbehaved, StorageError
+from node.errors import CorruptSnapshot, InvalidMessage, PeerMisbehaved, StorageError
 from node.failpoints import EXIT_FAILPOINT, Failpoints
 from node.faults import FaultFilter
 from node.journal import Journal, write_exit
@@ -95,7 +95,12 @@ class NodeServer:
             self.journal.line(f"warning: {warning}")
         self.kv = KVStateMachine()
         if recovered.snapshot is not None and recovered.snapshot_data is not None:
-            self.kv.restore(recovered.snapshot_data)
+            try:
+                self.kv.restore(recovered.snapshot_data)
+            except InvalidMessage as error:
+                raise CorruptSnapshot(
+                    f"the snapshot at {recovered.snapshot.index}: {error}"
+                ) from None
         self.core = RaftCore(
             self.config.raft_config(node_id),
             DurableState(recovered.hard_state, recovered.entries, recovered.snapshot),

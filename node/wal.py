@@ -13,10 +13,15 @@ Rules:
   before such a mark is gone, including those after its index.
 - Segments are wal/<sequence>-<first index>.wal (hex). A new one starts at
   `segment_bytes_max` with the current hard state and snapshot mark, so a
-  snapshot lets every older segment go.
+  snapshot lets every older segment go. That first batch is written and
+  synced under a temporary name, then renamed: a segment under its own name
+  always opens with a synced batch.
 - Recovery: a torn batch at the very end of the last segment is cut off with
   a warning (it was never acknowledged); any other damage, a missing segment
   or a gap in the entries raises CorruptLog naming the file and the offset.
+  Only what came after the last completed fsync can be torn, so damage to a
+  segment's first batch (say, a segment zeroed whole) is never taken for a
+  torn tail: its term and vote must not be forgotten.
 - The record encoding is this module's own (msgpack, versioned by
   FORMAT_VERSION), not the wire codec's: a log outlives wire versions.
 """
@@ -121,6 +126,8 @@ class Wal:
         cls, directory: Path, disk: Disk, segment_bytes_max: int = SEGMENT_BYTES_MAX
     ) -> tuple[Wal, WalContents]:
         directory.mkdir(parents=True, exist_ok=True)
+        for unfinished in directory.glob("*.wal.tmp"):
+            disk.remove(unfinished)  # a segment whose creation a crash cut short
         segments = _list_segments(directory)
         if not segments:
             first = _Segment(directory / _segment_name(1, 1), 1, 1)
@@ -239,12 +246,14 @@ def _write_segment_header(
             [],
         ]
     )
-    fd = disk.open_new(path)
+    temporary = path.with_name(path.name + ".tmp")
+    fd = disk.open_new(temporary)
     try:
-        disk.write(fd, _frame(payload), path)
-        disk.fsync(fd, path)
+        disk.write(fd, _frame(payload), temporary)
+        disk.fsync(fd, temporary)
     finally:
         disk.close(fd)
+    disk.rename(temporary, path)  # the caller syncs the directory
 
 
 # -- recovery -----------------------------------------------------------------------
@@ -270,10 +279,19 @@ def _read_batches(segments: list[_Segment], disk: Disk) -> tuple[list[_Batch], l
     for position, segment in enumerate(segments):
         is_last = position == len(segments) - 1
         data = segment.path.read_bytes()
+        if not data:
+            raise CorruptLog(segment.path, 0, "an empty segment: its first batch was synced")
         offset = 0
         while offset < len(data):
             problem, end = _check_frame(data, offset)
             if problem is not None:
+                if offset == 0:
+                    raise CorruptLog(
+                        segment.path,
+                        0,
+                        f"{problem} in the segment's first batch, which was synced before the "
+                        "segment got its name: damage, not a torn write",
+                    )
                 if is_last and _is_torn_tail(data, offset, end):
                     disk.truncate(segment.path, offset)
                     warnings.append(

@@ -177,3 +177,32 @@ def test_a_missing_first_segment_leaves_a_gap_that_is_refused(tmp_path: Path) ->
     sorted((tmp_path / "wal").iterdir())[0].unlink()
     with pytest.raises(CorruptLog, match="are missing"):
         reopen(tmp_path, 512)
+
+
+@pytest.mark.parametrize("damage", ["zeroed", "emptied", "first batch flipped"])
+def test_a_segment_damaged_from_its_start_is_refused_not_forgotten(
+    tmp_path: Path, damage: str
+) -> None:
+    """Only what follows the last completed fsync can be torn, and a segment's
+    first batch (its hard state: term and vote) was synced before the segment
+    got its name. A segment zeroed whole, size kept, is damage: taking it for a
+    torn tail would forget a vote and break Election Safety."""
+    write_batches(tmp_path, 4)
+    segment = last_segment(tmp_path)
+    size = segment.stat().st_size
+    if damage == "zeroed":
+        segment.write_bytes(bytes(size))
+    elif damage == "emptied":
+        segment.write_bytes(b"")
+    else:
+        flip(segment, 12)
+    with pytest.raises(CorruptLog, match=r"first batch|empty segment"):
+        reopen(tmp_path)
+
+
+def test_a_segment_whose_creation_was_cut_short_is_removed(tmp_path: Path) -> None:
+    written = write_batches(tmp_path, 3)
+    unfinished = tmp_path / "wal" / "0000000000000002-000000000000000a.wal.tmp"
+    unfinished.write_bytes(bytes(40))
+    contents = reopen(tmp_path)
+    assert contents.entries == written and not unfinished.exists()
