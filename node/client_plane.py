@@ -25,11 +25,17 @@ from node.errors import NotLeader, ProposalRejected
 from node.failpoints import Failpoints
 from node.kv import KVStateMachine
 from node.messages import (
+    Cas,
     ClientRequest,
     ClientResponse,
     Command,
     Consistency,
+    Delete,
+    Get,
+    Keys,
     Operation,
+    Put,
+    Txn,
     encode,
     encode_command,
     is_read_only,
@@ -37,7 +43,7 @@ from node.messages import (
 from node.raft import RaftCore
 from node.ready import Ready, Role
 
-__all__ = ["ClientPlane"]
+__all__ = ["ClientPlane", "oversized"]
 
 Reply = Callable[[bytes, bytes], None]  # (client identity, frame)
 
@@ -80,7 +86,11 @@ class ClientPlane:
         failpoints: Failpoints,
         reply: Reply,
         address_of: Callable[[str], str | None],
+        key_bytes_max: int = 4096,
+        value_bytes_max: int = 1 << 20,
     ) -> None:
+        self.key_bytes_max = key_bytes_max
+        self.value_bytes_max = value_bytes_max
         self.core = core
         self.kv = kv
         self.failpoints = failpoints
@@ -94,6 +104,11 @@ class ClientPlane:
         self._next_read = 0
 
     def handle(self, identity: bytes, request: ClientRequest) -> None:
+        too_large = oversized(request.operation, self.key_bytes_max, self.value_bytes_max)
+        if too_large is not None:
+            # A definite no, before it costs the log, the network and every replica.
+            self.answer(identity, request.request_id, "refused", {"message": too_large})
+            return
         read_only = is_read_only(request.operation)
         if read_only and request.consistency == Consistency.STALE:
             self.answer(identity, request.request_id, "ok", self.kv.execute(request.operation))
@@ -208,3 +223,35 @@ class ClientPlane:
         leader_id: str | None = None,
     ) -> None:
         self._reply(identity, encode(ClientResponse(request_id, status, result, leader_id)))
+
+
+def oversized(operation: Operation, key_bytes_max: int, value_bytes_max: int) -> str | None:
+    """What in `operation` is over the cluster's limits (cluster.toml's
+    key_bytes_max and value_bytes_max), said for the user; None if nothing."""
+    keys: list[str] = []
+    values: list[str | None] = []
+    match operation:
+        case Get(key) | Delete(key) | Keys(key):
+            keys.append(key)
+        case Put(key, value):
+            keys.append(key)
+            values.append(value)
+        case Cas(key, expected, new):
+            keys.append(key)
+            values += [expected, new]
+        case Txn(compare, success, failure):
+            for check in compare:
+                keys.append(check.key)
+                values.append(check.value)
+            for inner in (*success, *failure):
+                problem = oversized(inner, key_bytes_max, value_bytes_max)
+                if problem is not None:
+                    return problem
+    for key in keys:
+        if len(key.encode()) > key_bytes_max:
+            return f"a key of {len(key.encode())} bytes is over key_bytes_max ({key_bytes_max})"
+    for text in values:
+        if text is not None and len(text.encode()) > value_bytes_max:
+            size = len(text.encode())
+            return f"a value of {size} bytes is over value_bytes_max ({value_bytes_max})"
+    return None

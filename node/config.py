@@ -17,6 +17,8 @@ Rules:
     fsync = true
     power_loss_mode = false
     slow_factor = 1       # every timer N times slower, to watch an election
+    key_bytes_max = 4096  # a larger key or value is refused (status "refused")
+    value_bytes_max = 1048576
     lease_drift_ms = 100  # the lease ends this much before the election timeout
     next_node_number = 4
     curve = true          # false: `raftctl start --insecure`, no authentication
@@ -86,6 +88,8 @@ class ClusterConfig:
     slow_factor: int = 1
     lease_drift_ms: int = 100
     next_node_number: int = field(default=0)
+    key_bytes_max: int = 4096
+    value_bytes_max: int = 1 << 20
     curve: bool = False
     controller_public_key: str = ""
     client_public_key: str = ""
@@ -102,6 +106,8 @@ class ClusterConfig:
         ports = [(node.host, node.port) for node in self.nodes]
         if len(set(ports)) != len(ports):
             raise ConfigError("two nodes share a host and port in cluster.toml")
+        if self.key_bytes_max < 1 or self.value_bytes_max < 1:
+            raise ConfigError("key_bytes_max and value_bytes_max must be >= 1")
         if self.slow_factor < 1:
             raise ConfigError("slow_factor must be >= 1")
         if self.snapshot_threshold_entries < 0:

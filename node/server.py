@@ -115,6 +115,8 @@ class NodeServer:
             self.failpoints,
             self.transport.reply,
             self.address_of,
+            self.config.key_bytes_max,
+            self.config.value_bytes_max,
         )
         self.snapshots = SnapshotStreams(
             node_id, lambda chunk: self.transport.send_to_peer(chunk.dst, encode(chunk))

@@ -38,7 +38,7 @@ from node.messages import (
 )
 from node.messages import decode as decode_message
 from node.messages import encode as encode_message
-from raftctl.errors import Unavailable
+from raftctl.errors import Refused, Unavailable
 
 __all__ = ["Client", "Outcome", "node_socket"]
 
@@ -72,7 +72,7 @@ class Outcome:
 
     operation: Operation
     result: dict[str, Any] | None
-    error: Unavailable | None
+    error: Unavailable | Refused | None
     latency_s: float
     node: str | None
     invoked_at: float
@@ -340,6 +340,9 @@ class Client:
             if consistency != "stale":
                 self.leader_hint = source
             self._finish(state, response.result, None, source, outcomes, on_done)
+        elif response.status == "refused":  # a definite no: never applied
+            message = str((response.result or {}).get("message", "refused"))
+            self._finish(state, None, Refused(message), source, outcomes, on_done)
         elif response.status == "not_leader":
             hint = response.leader_id
             if hint is not None and hint not in self._sockets:
@@ -402,7 +405,7 @@ class Client:
         self,
         state: _Operation,
         result: dict[str, Any] | None,
-        error: Unavailable | None,
+        error: Unavailable | Refused | None,
         node: str | None,
         outcomes: dict[int, Outcome],
         on_done: Callable[[Outcome], None] | None,

@@ -2,6 +2,8 @@
 
 RaftctlError            base; exit_code 1
 ├── UsageError          bad arguments or options                     exit 2
+│   └── Refused         the cluster refused the request as given     exit 2
+│                       (a key or value over cluster.toml's limits)
 ├── Unavailable         no leader or no quorum within the deadline;  exit 3
 │                       for a write its outcome is unknown
 ├── NoCluster           no cluster.toml at --dir                     exit 4
@@ -15,7 +17,7 @@ a command is a bug and crashes loudly with its context.
 
 from __future__ import annotations
 
-__all__ = ["NoCluster", "RaftctlError", "Unavailable", "UnknownNode", "UsageError"]
+__all__ = ["NoCluster", "RaftctlError", "Refused", "Unavailable", "UnknownNode", "UsageError"]
 
 
 class RaftctlError(Exception):
@@ -30,6 +32,12 @@ class UsageError(RaftctlError):
 
     exit_code = 2
     kind = "usage"
+
+
+class Refused(UsageError):
+    """The cluster refused the request as given (it was not applied)."""
+
+    kind = "refused"
 
 
 class Unavailable(RaftctlError):

@@ -131,6 +131,11 @@ def test_data_commands_and_their_exit_codes(cluster: Path) -> None:
     assert run_json(*where, "keys", "user/")[1]["keys"] == ["user/1", "user/2"]
     assert run_json(*where, "delete", "user/1")[0] == 0
     assert run_json(*where, "delete", "user/1")[0] == 1
+    # Over cluster.toml's value_bytes_max (1 MiB): refused, exit 2, never applied.
+    code, document = run_json(*where, "put", "huge", "-", stdin="x" * ((1 << 20) + 1))
+    assert code == 2 and document["error"]["kind"] == "refused", document
+    assert "value_bytes_max" in document["error"]["message"]
+    assert run_json(*where, "get", "huge")[0] == 1
 
 
 def test_txn_takes_one_branch_and_reports_it(cluster: Path) -> None:

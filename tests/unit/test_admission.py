@@ -9,14 +9,20 @@ import msgpack
 import pytest
 
 from node.admission import Admission, Refusal
+from node.client_plane import oversized
 from node.errors import InvalidMessage, PeerMisbehaved
 from node.kv import KVStateMachine
 from node.messages import (
     WIRE_VERSION,
     AppendEntriesResponse,
+    Cas,
+    Compare,
+    Get,
     Heartbeat,
     InstallSnapshot,
+    Put,
     SnapshotMeta,
+    Txn,
     decode,
     encode,
 )
@@ -111,3 +117,13 @@ def test_a_follower_matching_beyond_our_log_is_refused_and_changes_nothing() -> 
         core.step(AppendEntriesResponse(core.term, "n2", leader, True, beyond))
     assert core.status() == before
     assert not core.has_ready()
+
+
+def test_keys_and_values_over_the_limits_are_named() -> None:
+    assert oversized(Put("k", "v" * 10), 4, 10) is None
+    assert "value of 11 bytes" in (oversized(Put("k", "v" * 11), 4, 10) or "")
+    assert "key of 5 bytes" in (oversized(Get("kkkkk"), 4, 10) or "")
+    assert oversized(Cas("k", None, "v"), 4, 10) is None
+    assert "value of 12" in (oversized(Cas("k", "e" * 12, "v"), 4, 10) or "")
+    big_branch = Txn((Compare("k", None),), (Put("k", "é" * 6),), ())  # 12 bytes in UTF-8
+    assert "value of 12" in (oversized(big_branch, 4, 10) or "")
