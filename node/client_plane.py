@@ -43,7 +43,11 @@ from node.messages import (
 from node.raft import RaftCore
 from node.ready import Ready, Role
 
-__all__ = ["ClientPlane", "oversized"]
+__all__ = ["REQUEST_BYTES_MAX", "ClientPlane", "oversized"]
+
+# A client request larger than this is refused whatever its keys and values
+# (a transaction of many puts): half the largest frame a node takes.
+REQUEST_BYTES_MAX = 32 << 20
 
 Reply = Callable[[bytes, bytes], None]  # (client identity, frame)
 
@@ -103,8 +107,11 @@ class ClientPlane:
         self.reads_ready: list[_Read] = []
         self._next_read = 0
 
-    def handle(self, identity: bytes, request: ClientRequest) -> None:
+    def handle(self, identity: bytes, request: ClientRequest, size: int = 0) -> None:
+        """One client request, `size` bytes on the wire."""
         too_large = oversized(request.operation, self.key_bytes_max, self.value_bytes_max)
+        if size > REQUEST_BYTES_MAX:
+            too_large = f"a request of {size} bytes is over {REQUEST_BYTES_MAX}"
         if too_large is not None:
             # A definite no, before it costs the log, the network and every replica.
             self.answer(identity, request.request_id, "refused", {"message": too_large})

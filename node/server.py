@@ -187,7 +187,7 @@ class NodeServer:
                 self.step_peer_message(message)
         elif isinstance(message, ClientRequest):
             if self.admission.admits_client_request(role):
-                self.clients.handle(identity, message)
+                self.clients.handle(identity, message, len(frame))
         elif isinstance(message, AdminRequest):
             if not self.admission.admits_admin_request(role):
                 return

@@ -30,9 +30,14 @@ from node.faults import FaultFilter
 from node.keys import KeyPair
 from node.zap import ZapHandler
 
-__all__ = ["Transport"]
+__all__ = ["FRAME_BYTES_MAX", "Transport"]
 
 _QUEUE_MESSAGES_MAX = 10_000
+# The largest frame a node takes; libzmq drops a connection that sends a larger
+# one before any of it is buffered. A client request stops at
+# node.client_plane.REQUEST_BYTES_MAX, so that the log entry it becomes, with
+# the AppendEntries around it, always fits.
+FRAME_BYTES_MAX = 64 << 20
 _RECEIVE_BATCH_MAX = 2_000  # frames handled per loop turn, so ticks are never starved
 
 
@@ -70,6 +75,7 @@ class Transport:
             (zmq.LINGER, 0),
             (zmq.SNDHWM, _QUEUE_MESSAGES_MAX),
             (zmq.RCVHWM, _QUEUE_MESSAGES_MAX),
+            (zmq.MAXMSGSIZE, FRAME_BYTES_MAX),
         ):
             self.router.setsockopt(option, value)
         self.router.bind(config.node(node_id).endpoint)

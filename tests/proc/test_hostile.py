@@ -39,6 +39,7 @@ from node.messages import (
     encode,
     encode_command,
 )
+from node.transport import FRAME_BYTES_MAX
 from raftctl.cluster import wait_for
 from tests.proc.conftest import LiveCluster
 from tests.proc.test_cluster import assert_all_present, write_keys
@@ -159,6 +160,9 @@ def test_forged_messages_from_outside_the_cluster_change_nothing(attacked: LiveC
             if key not in sockets:
                 sockets[key] = _sender(context, live, identity, node)
             sockets[key].send(frame)
+        # A frame over the node's limit: libzmq drops the connection unread.
+        huge = _sender(context, live, "huge", leader)
+        huge.send(bytes(FRAME_BYTES_MAX + 1))
         expected = len(_forgeries(live, term, commit))
 
         def all_refused() -> bool:
