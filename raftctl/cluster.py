@@ -151,8 +151,8 @@ class ClusterDir:
                 self._reap(process.pid)
                 return None
             return process
-        except (FileNotFoundError, ValueError, KeyError, psutil.NoSuchProcess, psutil.AccessDenied):
-            return None
+        except (OSError, ValueError, KeyError, psutil.NoSuchProcess, psutil.AccessDenied):
+            return None  # no pid file it can read: no process of ours
 
     def state(self, node_id: str) -> str:
         """running, paused or stopped."""
@@ -171,8 +171,14 @@ class ClusterDir:
         if existing is not None:
             return int(existing.pid)
         node_dir = self.path / node_id
-        node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (node_dir / "exit.json").unlink(missing_ok=True)
+        try:
+            node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            (node_dir / "exit.json").unlink(missing_ok=True)
+        except OSError as error:
+            raise UsageError(
+                f"{node_dir} cannot hold node {node_id}: {error.strerror} "
+                "(move it aside, or `raftctl destroy --yes` and start again)"
+            ) from None
         command = [sys.executable, "-m", "node", "--dir", str(self.path), "--id", node_id]
         if after_power_loss:
             command.append("--after-power-loss")

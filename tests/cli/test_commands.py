@@ -425,3 +425,19 @@ def test_inspect_log_shows_every_log_side_by_side(cluster: Path) -> None:
     human = run(*where, "inspect", "log", "--count", "5")
     assert human.returncode == 0 and "n1" in human.stdout and "committed" in human.stdout
     assert run(*where, "inspect", "log", "--count", "0").returncode == 2
+
+
+def test_a_node_directory_that_is_not_one_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "cluster"
+    ClusterDir.create(path, 3, base_port=0)
+    (path / "n1").write_text("not a directory")
+    try:
+        result = run("--dir", str(path), "start", "--timeout", "20")
+        assert result.returncode == 2, result.stderr
+        assert "cannot hold node n1" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        code, status = run_json("--dir", str(path), "status")
+        assert code == 0 and status["nodes"][0]["process"] == "stopped"
+        assert run("--dir", str(path), "destroy", "--yes").returncode == 0
+    finally:
+        stop_cluster(path)
