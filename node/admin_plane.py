@@ -30,6 +30,7 @@ from node.messages import (
     Digest,
     DisarmFailpoints,
     Events,
+    LieAboutLog,
     LogWindow,
     ReloadFaults,
     SkewClock,
@@ -62,6 +63,7 @@ class AdminNode(Protocol):
     failpoints: Failpoints
     journal: Journal
     clock_rate: float
+    lying: bool
     admission: Admission
     last_snapshot: dict[str, Any] | None
 
@@ -98,7 +100,7 @@ def answer_admin(node: AdminNode, command: AdminCommand) -> dict[str, Any]:
         case ReloadFaults():
             node.filter.reload(force=True)
             return {"ok": True, "faults_version": node.filter.faults.version}
-        case ArmFailpoint() | DisarmFailpoints() | SlowDisk() | SkewClock():
+        case ArmFailpoint() | DisarmFailpoints() | SlowDisk() | SkewClock() | LieAboutLog():
             return _chaos_switch(node, command)
         case Digest():
             kv = node.kv
@@ -113,7 +115,8 @@ def answer_admin(node: AdminNode, command: AdminCommand) -> dict[str, Any]:
 
 
 def _chaos_switch(
-    node: AdminNode, command: ArmFailpoint | DisarmFailpoints | SlowDisk | SkewClock
+    node: AdminNode,
+    command: ArmFailpoint | DisarmFailpoints | SlowDisk | SkewClock | LieAboutLog,
 ) -> dict[str, Any]:
     """Faults a chaos run switches on inside the node: failpoints, a slow
     fsync, a clock that runs at `rate` times real time (what the lease's
@@ -135,6 +138,8 @@ def _chaos_switch(
             if not CLOCK_RATE_MIN <= rate <= CLOCK_RATE_MAX:
                 return {"ok": False, "error": "a clock rate must be within 0.05-20"}
             node.set_clock_rate(rate)
+        case LieAboutLog(on):
+            node.lying = on
         case _:
             assert_never(command)
     node.journal.line(f"{node.node_id} chaos switch {command}")
@@ -146,6 +151,7 @@ def chaos_state(node: AdminNode) -> dict[str, Any]:
         "failpoints": node.failpoints.armed(),
         "fsync_delay_ms": node.storage.disk.faults.fsync_delay_ms,
         "clock_rate": node.clock_rate,
+        "lying": node.lying,
     }
 
 

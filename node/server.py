@@ -46,6 +46,8 @@ from node.messages import (
     PEER_MESSAGES,
     AdminRequest,
     AdminResponse,
+    AppendEntries,
+    AppendEntriesResponse,
     ClientRequest,
     InstallSnapshot,
     Message,
@@ -125,6 +127,7 @@ class NodeServer:
         # --slow N: ticks N times longer make every timer N times slower. A chaos
         # run may also skew this node's clock (the SkewClock admin request).
         self.clock_rate = 1.0
+        self.lying = False  # a negative control's Byzantine switch (LieAboutLog)
         self.tick_s = self._tick_seconds()
         self.admission = Admission(node_id, self.config.node_ids, curve=self.config.curve)
         self.stopping = False
@@ -197,6 +200,12 @@ class NodeServer:
             self.admission.refuse(Refusal.UNEXPECTED)
 
     def step_peer_message(self, message: Message) -> None:
+        if self.lying and isinstance(message, AppendEntries) and message.term == self.core.term:
+            # The lie: "I hold all of it", while the log takes nothing.
+            matched = message.prev_log_index + len(message.entries)
+            lie = AppendEntriesResponse(message.term, self.node_id, message.src, True, matched)
+            self.transport.send_to_peer(message.src, encode(lie))
+            return
         if isinstance(message, InstallSnapshot):
             whole = self.receive_snapshot_chunk(message)
             if whole is None:

@@ -23,6 +23,7 @@ __all__ = [
     "Digest",
     "DisarmFailpoints",
     "Events",
+    "LieAboutLog",
     "LogWindow",
     "ReloadFaults",
     "SkewClock",
@@ -108,6 +109,15 @@ class SkewClock:
 
 
 @dataclass(frozen=True, slots=True)
+class LieAboutLog:
+    """While `on`, answer every AppendEntries of the current term with success
+    up to its last entry without appending anything: the lie of a Byzantine
+    member, which Raft does not tolerate (`raftctl chaos --control liar`)."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     """A hash of the state machine at its applied index."""
 
@@ -124,6 +134,7 @@ AdminCommand = (
     | DisarmFailpoints
     | SlowDisk
     | SkewClock
+    | LieAboutLog
     | Digest
 )
 

@@ -13,6 +13,12 @@ checkers can fail.
 - power-loss: `fsync = false` in power-loss mode. One node is stopped, the
   other two acknowledge adds, then both lose power: the page cache is gone,
   and so are the acknowledged adds. The set checker must find them lost.
+- liar: a Byzantine member. One follower is cut off; the other lies, answering
+  every AppendEntries with success while appending nothing, so the leader
+  counts it toward a majority and acknowledges adds only it holds. The leader
+  is killed; the liar and the honest follower elect one of themselves, and
+  the adds are gone. Raft tolerates crashes, not lies (the founding notes):
+  the set checker must find them lost.
 
 Each writes the same OUT as a chaos run (history.jsonl, results.json, the
 nodes' logs) and its results name the control and what it observed.
@@ -25,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from node.messages import AdminCommand, SkewClock
+from node.messages import AdminCommand, LieAboutLog, SkewClock
 from raftctl.chaos import checks as chaos_checks
 from raftctl.chaos.report import build_report
 from raftctl.chaos.run import (
@@ -50,6 +56,7 @@ __all__ = ["CONTROLS", "run_control"]
 CONTROL_NODES = 3
 STEP_TIMEOUT_S = 20.0
 POWER_LOSS_ADDS = 30
+LIAR_ADDS = 20
 # Heartbeats stay inside the followers' election timeout (75 ms / 0.15 = 500 ms
 # < 700 ms), while the lease stretches to 700 ms / 0.15 = 4.7 s of real time.
 SLOW_CLOCK_RATE = 0.15
@@ -249,10 +256,40 @@ def _power_loss(run: _Control) -> None:
     )
 
 
+def _liar(run: _Control) -> None:
+    leader = run.leader()
+    liar, honest = sorted(n for n in run.cluster.node_ids() if n != leader)
+    run.do(Planned("add", "set", "0.before"))
+    # Cut off, not paused: a paused node would find the entries in its socket.
+    run.fault("partition", "start", target="one", groups=[[honest]])
+    run.set_network(((honest,),))
+    run.fault("liar", "start", target="one", nodes=[liar])
+    run.admin(liar, LieAboutLog(True))
+    for number in range(LIAR_ADDS):
+        run.do(Planned("add", "set", f"0.{number}"))
+    run.fault("kill", "start", target="leader", nodes=[leader])
+    run.cluster.kill(leader)
+    run.admin(liar, LieAboutLog(False))
+    run.fault("liar", "end", target="one", nodes=[liar])
+    run.set_network()
+    run.fault("partition", "end", target="one", groups=[[honest]])
+    run.client.leader_hint = None
+    elected = run.leader()
+    run.cluster.start(leader)  # back as a follower: its copy of the adds is overwritten
+    run.fault("kill", "end", target="leader", nodes=[leader])
+    done = run.do(Planned("read", "set", None))
+    run.notes.append(
+        f"{leader} acknowledged {LIAR_ADDS} adds counting {liar}'s lies while {honest} was "
+        f"cut off; after {leader} was killed, {elected} was elected and the set holds "
+        f"{len(done.value or [])} elements"
+    )
+
+
 CONTROLS: dict[str, tuple[Callable[[_Control], None], Callable[[], Workload], dict[str, Any]]] = {
     "stale-read": (_stale_read, RegisterWorkload, {}),
     "lease-drift": (_lease_drift, RegisterWorkload, {"lease_drift_ms": 0}),
     "power-loss": (_power_loss, SetWorkload, {"fsync": False, "power_loss_mode": True}),
+    "liar": (_liar, SetWorkload, {}),
 }
 
 

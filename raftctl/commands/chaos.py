@@ -111,8 +111,8 @@ def chaos(
     control: Annotated[
         str | None,
         typer.Option(
-            help="Run a scripted negative control instead: stale-read, lease-drift or "
-            "power-loss (each must end invalid)."
+            help="Run a scripted negative control instead: stale-read, lease-drift, "
+            "power-loss or liar (each must end invalid)."
         ),
     ] = None,
     export: ExportOption = None,

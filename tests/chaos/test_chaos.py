@@ -132,7 +132,7 @@ def _assert_report(out: Path, history: list[dict[str, Any]], valid: bool) -> Non
     assert opened.screenshot.stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("control", ["stale-read", "lease-drift", "power-loss"])
+@pytest.mark.parametrize("control", ["stale-read", "lease-drift", "power-loss", "liar"])
 def test_every_negative_control_is_found_invalid(chaos: Any, control: str) -> None:
     run = chaos("--control", control, "--seed", "1", name=control)
     assert run.exit_code == 1, run.stdout + run.stderr
