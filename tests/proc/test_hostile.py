@@ -40,21 +40,32 @@ from node.messages import (
     encode_command,
 )
 from node.transport import FRAME_BYTES_MAX
-from raftctl.cluster import wait_for
-from tests.proc.conftest import LiveCluster
+from raftctl.cluster import ClusterDir, wait_for
+from tests.proc.conftest import SETTINGS, LiveCluster
 from tests.proc.test_cluster import assert_all_present, write_keys
 
 FUZZ_FRAMES = 3_000
 FUZZ_SEED = 15
 
 
-@pytest.fixture
-def attacked(cluster_factory: Callable[..., LiveCluster]) -> Iterator[LiveCluster]:
-    """An --insecure cluster: the frames reach the nodes, which must refuse
-    them themselves (with CURVE they are turned away at the door)."""
-    live = cluster_factory(3, curve=False)
-    live.leader()
-    yield live
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:
+    """One --insecure cluster, shared by the tests that must leave it as they
+    found it: the frames reach the nodes, which must refuse them themselves
+    (with CURVE they are turned away at the door). Stopped by pid."""
+    path = tmp_path_factory.mktemp("hostile") / "cluster"
+    directory = ClusterDir.create(path, 3, base_port=0, curve=False, **SETTINGS)
+    live = LiveCluster(directory)
+    try:
+        for node_id in directory.node_ids():
+            directory.start(node_id)
+        live.leader()
+        yield live
+    finally:
+        live.client.close()
+        directory.stop_all(grace_s=3)
+        for node_id in directory.node_ids():
+            directory.kill(node_id)
 
 
 def _sender(
