@@ -55,9 +55,10 @@ class ZapHandler:
                 request = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self.socket.send_multipart(self._answer(request))
+            self.socket.send_multipart(self.answer(request))
 
-    def _answer(self, request: list[bytes]) -> list[bytes]:
+    def answer(self, request: list[bytes]) -> list[bytes]:
+        """The reply to one ZAP request (RFC 27): 200 and the role, or a refusal."""
         if len(request) < 6:
             self.refused += 1
             request_id = request[1] if len(request) > 1 else b""
