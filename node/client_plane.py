@@ -255,10 +255,18 @@ def oversized(operation: Operation, key_bytes_max: int, value_bytes_max: int) ->
                 if problem is not None:
                     return problem
     for key in keys:
-        if len(key.encode()) > key_bytes_max:
-            return f"a key of {len(key.encode())} bytes is over key_bytes_max ({key_bytes_max})"
+        if (size := _utf8_size_over(key, key_bytes_max)) is not None:
+            return f"a key of {size} bytes is over key_bytes_max ({key_bytes_max})"
     for text in values:
-        if text is not None and len(text.encode()) > value_bytes_max:
-            size = len(text.encode())
+        if text is not None and (size := _utf8_size_over(text, value_bytes_max)) is not None:
             return f"a value of {size} bytes is over value_bytes_max ({value_bytes_max})"
     return None
+
+
+def _utf8_size_over(text: str, limit: int) -> int | None:
+    """The UTF-8 size of `text` if it is over `limit`. A character is at most
+    four bytes, so a request's strings are encoded again only near the limit."""
+    if len(text) * 4 <= limit:
+        return None
+    size = len(text.encode())
+    return size if size > limit else None

@@ -114,16 +114,19 @@ def invariant(condition: bool, message: str, **context: Any) -> None:
     broken an invariant must stop rather than spread a corrupt log.
     """
     if not condition:
-        detail = " ".join(f"{key}={value!r}" for key, value in sorted(context.items()))
-        raise InvariantViolation(f"{message} ({detail})" if detail else message)
+        raise InvariantViolation(_with_context(message, context))
 
 
 def plausible(condition: bool, message: str, **context: Any) -> None:
     """Raise PeerMisbehaved with `context` unless `condition` holds: an
     `invariant` that a message from the wire can break."""
     if not condition:
-        detail = " ".join(f"{key}={value!r}" for key, value in sorted(context.items()))
-        raise PeerMisbehaved(f"{message} ({detail})" if detail else message)
+        raise PeerMisbehaved(_with_context(message, context))
+
+
+def _with_context(message: str, context: dict[str, Any]) -> str:
+    detail = " ".join(f"{key}={value!r}" for key, value in sorted(context.items()))
+    return f"{message} ({detail})" if detail else message
 
 
 def known(value: T | None, message: str, **context: Any) -> T:

@@ -13,11 +13,11 @@ Rules:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import zmq
 
+from node.config import write_private
 from node.errors import ConfigError
 
 __all__ = [
@@ -51,10 +51,7 @@ def create_key(cluster_dir: Path, name: str) -> bytes:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
     public, secret = zmq.curve_keypair()
-    path = directory / f"{name}.key"
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(public + b"\n" + secret + b"\n")
+    write_private(directory / f"{name}.key", f"{public.decode()}\n{secret.decode()}\n")
     return public
 
 
