@@ -149,11 +149,13 @@ class ClusterConfig:
     def initial_voters(self) -> tuple[str, ...]:
         return tuple(node.id for node in self.nodes if node.bootstrap)
 
-    def raft_config(self, node_id: str) -> RaftConfig:
-        """The core's configuration: milliseconds turned into ticks."""
+    def raft_config(self, node_id: str, joining: bool = False) -> RaftConfig:
+        """The core's configuration: milliseconds turned into ticks. A `joining`
+        node (rejoining after its storage was wiped) starts with no voters and
+        waits for the leader, whatever the cluster was created with."""
         return RaftConfig(
             node_id=node_id,
-            voters=self.initial_voters,
+            voters=() if joining else self.initial_voters,
             election_timeout_ticks_min=max(2, self.election_timeout_ms_min // self.tick_ms),
             election_timeout_ticks_max=max(2, self.election_timeout_ms_max // self.tick_ms),
             heartbeat_interval_ticks=max(1, self.heartbeat_interval_ms // self.tick_ms),

@@ -16,6 +16,7 @@ NodeError                 base of everything raised on purpose by `node`
 └── StorageError          the node's storage cannot be trusted: it exits 3
     ├── CorruptLog        a damaged WAL batch that a torn write cannot explain
     ├── CorruptSnapshot   a damaged snapshot file
+    ├── LostState         storage found empty on a node that once held state
     └── DiskFailure       a write or fsync failed
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "DiskFailure",
     "InvalidMessage",
     "InvariantViolation",
+    "LostState",
     "NodeError",
     "NotLeader",
     "NotNow",
@@ -93,7 +95,7 @@ class CorruptLog(StorageError):
     def __init__(self, path: object, offset: int, reason: str) -> None:
         super().__init__(
             f"{path}: corrupt write-ahead log at byte {offset}: {reason}; refusing to start "
-            "(committed data is never dropped silently: restore the node from a peer)"
+            "(committed data is never dropped silently)"
         )
         self.path = path
         self.offset = offset
@@ -101,6 +103,11 @@ class CorruptLog(StorageError):
 
 class CorruptSnapshot(StorageError):
     """A snapshot file is damaged."""
+
+
+class LostState(StorageError):
+    """The node held Raft state in an earlier life and its storage is empty
+    now: it forgot its votes and what it acknowledged (node.lives)."""
 
 
 class DiskFailure(StorageError):

@@ -19,6 +19,7 @@ __all__ = [
     "CommitAdvanced",
     "EntriesTruncated",
     "Event",
+    "FollowerLostEntries",
     "LogCompacted",
     "MembershipChanged",
     "SnapshotInstalled",
@@ -110,6 +111,18 @@ class CommitAdvanced:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowerLostEntries:
+    """The leader found that `follower`, after a restart, holds entries only up
+    to `holds` though it had acknowledged up to `acknowledged`: its storage lost
+    what it had synced (or was wiped). The leader repairs the log; the node may
+    still vote unsafely for what it forgot, so it should be replaced."""
+
+    follower: str
+    acknowledged: int
+    holds: int
+
+
+@dataclass(frozen=True, slots=True)
 class MembershipChanged:
     """The configuration in force is now `voters` + `learners`, from the entry at
     `index` (0: the initial one); `how`: appended, reverted or snapshot."""
@@ -172,6 +185,7 @@ Event = (
     | VoteGranted
     | VoteRefused
     | EntriesTruncated
+    | FollowerLostEntries
     | CommitAdvanced
     | MembershipChanged
     | LogCompacted
@@ -210,6 +224,12 @@ def describe(node_id: str, event: Event) -> str:
             )
         case CommitAdvanced(old_index, new_index):
             return f"{node_id} commit index {old_index} -> {new_index}"
+        case FollowerLostEntries(follower, acknowledged, holds):
+            return (
+                f"{node_id} found that {follower} lost entries it had acknowledged (it holds"
+                f" up to {holds} of {acknowledged}): repairing its log; a voter that forgot"
+                f" what it acknowledged is unsafe: replace it (raftctl rejoin {follower})"
+            )
         case MembershipChanged(index, voters, learners, how):
             listening = f", learners {','.join(learners)}" if learners else ""
             where = f"entry {index}" if index else "the initial configuration"

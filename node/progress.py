@@ -9,6 +9,12 @@ Rules (etcd-raft's tracker/, simplified):
 - SNAPSHOT: the follower needs entries the leader has compacted away; the
   server is streaming it the snapshot at `pending_snapshot`, and nothing else
   is sent until the follower answers or `snapshot_elapsed` runs out.
+- Each answer names the follower's incarnation (its process life). An answer
+  from an earlier life is stale and dropped; the first from a later life means
+  the follower restarted, and its log may be shorter than what it acknowledged
+  (storage lost or wiped): the leader forgets what it matched and probes from
+  its own end again, as a new leader does, so the follower is repaired without
+  a leader change.
 - Invariant: match_index < next_index.
 """
 
@@ -49,6 +55,38 @@ class Progress:
     # that round was sent: the start of the lease this voter grants.
     acked_round: int = 0
     acked_round_sent_tick: int = -(1 << 62)
+    # The follower's life its answers come from (-1: not heard from yet), and,
+    # after it restarted, what it had acknowledged before, until its log is seen
+    # to hold that again or to have lost it.
+    incarnation: int = -1
+    acknowledged_before: int = 0
+
+    def heard_from(self, incarnation: int, probe_from: int) -> bool:
+        """An answer from the follower's life `incarnation` arrived; False when
+        it comes from an earlier life (stale: drop it). On the first answer
+        from a later life, probing starts over at `probe_from` (where that
+        answer, when a rejection, already tells the follower's log ends)."""
+        if incarnation < self.incarnation:
+            return False
+        if incarnation > self.incarnation:
+            if self.incarnation >= 0:
+                self.acknowledged_before = max(self.acknowledged_before, self.match_index)
+                self.match_index = 0
+                self.become_probe()
+                self.next_index = probe_from
+            self.incarnation = incarnation
+        return True
+
+    def lost_since_restart(self, success: bool, index: int, shorter: bool) -> int | None:
+        """After a restart, the first answer that shows where the follower's log
+        ends: on a rejection because its log is `shorter` it ends at `index`, on a
+        success it holds at least `index`. Returns what it had acknowledged when
+        it holds less (acknowledged entries were lost), else None."""
+        acknowledged = self.acknowledged_before
+        if not acknowledged or not (shorter or (success and index >= acknowledged)):
+            return None
+        self.acknowledged_before = 0
+        return acknowledged if index < acknowledged else None
 
     def become_probe(self) -> None:
         self.state = ReplicationState.PROBE

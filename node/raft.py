@@ -42,6 +42,7 @@ from node.events import (
     CommitAdvanced,
     EntriesTruncated,
     Event,
+    FollowerLostEntries,
     LogCompacted,
     MembershipChanged,
     SnapshotInstalled,
@@ -70,6 +71,7 @@ from node.messages import (
     decode_membership,
     encode_membership,
 )
+from node.progress import Progress
 from node.quorum import VoteResult, committed_index, majority, vote_result
 from node.raft_config import RaftConfig
 from node.read_queue import HeartbeatRounds, ReadQueue
@@ -111,6 +113,7 @@ class RaftCore:
             commit_index=hard.commit_index,
         )
         self._persisted_hard_state = hard
+        self.incarnation = durable.incarnation
         # The configuration at the snapshot (or the initial one), and every
         # configuration entry in the log after it (dissertation §4.1).
         self._configurations = Configurations(
@@ -402,7 +405,11 @@ class RaftCore:
         while it was cut off rejoin (it makes the leader step down; PreVote then
         elects a leader at a term above it). Stale answers are dropped."""
         if isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
-            self._send_after_persist(AppendEntriesResponse(self.term, self.id, m.src, False))
+            self._send_after_persist(
+                AppendEntriesResponse(
+                    self.term, self.id, m.src, False, incarnation=self.incarnation
+                )
+            )
         elif isinstance(m, RequestVote) and m.pre_vote:
             self._send_after_persist(
                 RequestVoteResponse(self.term, self.id, m.src, False, True, "stale term")
@@ -614,18 +621,14 @@ class RaftCore:
         """The consistency check and conflict repair (Raft §5.3)."""
         if m.prev_log_index < self.log.commit_index:
             # Everything up to our commit index already matches the leader's log.
-            self._send_after_persist(
-                AppendEntriesResponse(self.term, self.id, m.src, True, self.log.commit_index)
-            )
+            self._send_after_persist(self._success(m, self.log.commit_index))
             return
         last_new_index = self._append_from_leader(m)
         if last_new_index is None:
             self._send_after_persist(self._rejection(m))
             return
         self._commit_to(min(m.leader_commit, last_new_index))
-        self._send_after_persist(
-            AppendEntriesResponse(self.term, self.id, m.src, True, last_new_index)
-        )
+        self._send_after_persist(self._success(m, last_new_index))
 
     def _append_from_leader(self, m: AppendEntries) -> int | None:
         """Append the leader's entries if our log matches at prev_log_index; an
@@ -652,12 +655,22 @@ class RaftCore:
             rejected_index=m.prev_log_index,
             conflict_term=conflict_term,
             conflict_index=conflict_index,
+            incarnation=self.incarnation,
+        )
+
+    def _success(
+        self, m: AppendEntries | InstallSnapshot, match_index: int
+    ) -> AppendEntriesResponse:
+        return AppendEntriesResponse(
+            self.term, self.id, m.src, True, match_index, incarnation=self.incarnation
         )
 
     def _handle_heartbeat(self, m: Heartbeat) -> None:
         # The leader never sends a commit index above what we are known to match.
         self._commit_to(min(m.commit_index, self.log.last_index))
-        self._send_after_persist(HeartbeatResponse(self.term, self.id, m.src, m.round))
+        self._send_after_persist(
+            HeartbeatResponse(self.term, self.id, m.src, m.round, self.incarnation)
+        )
 
     def _handle_install_snapshot(self, m: InstallSnapshot) -> None:
         """Raft §7 (Figure 13): a snapshot no newer than our commit index teaches
@@ -665,9 +678,7 @@ class RaftCore:
         other replaces the log and the state machine."""
         meta = m.meta
         if meta.index <= self.log.commit_index:
-            self._send_after_persist(
-                AppendEntriesResponse(self.term, self.id, m.src, True, self.log.commit_index)
-            )
+            self._send_after_persist(self._success(m, self.log.commit_index))
             return
         if self._log_survives_snapshot(meta):
             self._commit_to(meta.index)
@@ -681,7 +692,7 @@ class RaftCore:
             self._snapshot_to_install = Snapshot(meta, m.data)
             self._events.append(SnapshotInstalled(meta.index, meta.term, m.src, 0))
             self._events.append(CommitAdvanced(old_commit, meta.index))
-        self._send_after_persist(AppendEntriesResponse(self.term, self.id, m.src, True, meta.index))
+        self._send_after_persist(self._success(m, meta.index))
 
     def _log_survives_snapshot(self, meta: SnapshotMeta) -> bool:
         """Figure 13, step 6: when the log holds the snapshot's last entry, the
@@ -755,9 +766,6 @@ class RaftCore:
                 assert_never(m)
 
     def _handle_append_response(self, m: AppendEntriesResponse) -> None:
-        progress = self._progress.get(m.src)
-        if progress is None:
-            return
         plausible(
             m.match_index <= self.log.last_index,
             "follower matches beyond our log",
@@ -765,7 +773,15 @@ class RaftCore:
             match_index=m.match_index,
             last_index=self.log.last_index,
         )
+        progress = self._answering_progress(m)
+        if progress is None:
+            return
         progress.recent_active = True
+        shorter = not m.success and m.conflict_term == 0
+        holds = m.conflict_index - 1 if shorter else m.match_index
+        acknowledged = progress.lost_since_restart(m.success, holds, shorter)
+        if acknowledged is not None:
+            self._events.append(FollowerLostEntries(m.src, acknowledged, holds))
         if not m.success:
             hint = self.log.resume_after_conflict(
                 m.conflict_term, m.conflict_index, m.rejected_index
@@ -779,8 +795,24 @@ class RaftCore:
             self._maybe_send_timeout_now()
         self._replication_pending = True
 
-    def _handle_heartbeat_response(self, m: HeartbeatResponse) -> None:
+    def _answering_progress(self, m: AppendEntriesResponse | HeartbeatResponse) -> Progress | None:
+        """The follower's progress; None for a non-member or an answer from an
+        earlier life of it. An answer from a later life starts the probing over."""
         progress = self._progress.get(m.src)
+        if progress is None:
+            return None
+        known = progress.incarnation
+        probe_from = self.log.last_index + 1
+        if isinstance(m, AppendEntriesResponse) and not m.success:
+            probe_from = min(m.rejected_index, self.log.last_index) + 1
+        if not progress.heard_from(m.incarnation, probe_from):
+            return None
+        if progress.incarnation != known:
+            self._replication_pending = True
+        return progress
+
+    def _handle_heartbeat_response(self, m: HeartbeatResponse) -> None:
+        progress = self._answering_progress(m)
         if progress is None:
             return
         progress.recent_active = True

@@ -57,6 +57,9 @@ class DurableState:
     entries: tuple[Entry, ...] = ()
     # The snapshot the entries follow; the state machine was restored from it.
     snapshot: SnapshotMeta | None = None
+    # Grows with every start of the node (wiped storage included): it tells a
+    # leader that answers come from a new life whose log may be shorter.
+    incarnation: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,12 +36,20 @@ from node.admin_plane import answer_admin
 from node.admission import Admission, Refusal
 from node.client_plane import ClientPlane
 from node.config import ClusterConfig, ConfigError, load
-from node.errors import CorruptSnapshot, InvalidMessage, PeerMisbehaved, StorageError
+from node.errors import (
+    CorruptLog,
+    CorruptSnapshot,
+    InvalidMessage,
+    LostState,
+    PeerMisbehaved,
+    StorageError,
+)
 from node.failpoints import EXIT_FAILPOINT, Failpoints
 from node.faults import FaultFilter
 from node.journal import Journal, write_exit
 from node.keys import load_key
 from node.kv import KVStateMachine
+from node.lives import REJOINING_FILE
 from node.messages import (
     PEER_MESSAGES,
     AdminRequest,
@@ -92,7 +100,8 @@ class NodeServer:
         options = StorageOptions(
             fsync=self.config.fsync, power_loss_mode=self.config.power_loss_mode
         )
-        self.storage, recovered = Storage.open(self.node_dir, options, after_power_loss)
+        rejoining = (self.node_dir / REJOINING_FILE).exists()
+        self.storage, recovered = Storage.open(self.node_dir, options, after_power_loss, rejoining)
         for warning in recovered.warnings:
             self.journal.line(f"warning: {warning}")
         self.kv = KVStateMachine()
@@ -104,8 +113,13 @@ class NodeServer:
                     f"the snapshot at {recovered.snapshot.index}: {error}"
                 ) from None
         self.core = RaftCore(
-            self.config.raft_config(node_id),
-            DurableState(recovered.hard_state, recovered.entries, recovered.snapshot),
+            self.config.raft_config(node_id, joining=rejoining),
+            DurableState(
+                recovered.hard_state,
+                recovered.entries,
+                recovered.snapshot,
+                recovered.incarnation,
+            ),
             random.Random(),
         )
         self.failpoints = Failpoints(
@@ -377,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(error, ConfigError | StorageError)
             else (f"cannot open its storage: {error}")
         )
+        if isinstance(error, CorruptLog | CorruptSnapshot | LostState):
+            reason += f"; bring it back safely with: raftctl rejoin {args.id}"
+
         print(f"node {args.id}: {reason}", file=sys.stderr)
         write_exit(args.dir / args.id, reason, code)
         return code

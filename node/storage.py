@@ -25,7 +25,8 @@ from pathlib import Path
 import msgpack
 
 from node.disk import Disk, DiskFaults, apply_power_loss
-from node.errors import CorruptSnapshot
+from node.errors import CorruptSnapshot, LostState
+from node.lives import Lives
 from node.messages import Entry, SnapshotMeta
 from node.ready import HardState
 from node.wal import SEGMENT_BYTES_MAX, Wal
@@ -56,6 +57,7 @@ class Recovered:
     snapshot: SnapshotMeta | None
     snapshot_data: bytes | None
     warnings: tuple[str, ...] = ()
+    incarnation: int = 0
 
 
 def _snapshot_name(index: int, term: int) -> str:
@@ -70,11 +72,18 @@ class Storage:
         self.disk = disk
         self.wal = wal
         self.snapshot_dir = node_dir / "snapshots"
+        self.lives = Lives()
 
     @classmethod
     def open(
-        cls, node_dir: Path, options: StorageOptions | None = None, after_power_loss: bool = False
+        cls,
+        node_dir: Path,
+        options: StorageOptions | None = None,
+        after_power_loss: bool = False,
+        rejoining: bool = False,
     ) -> tuple[Storage, Recovered]:
+        """Recover what `node_dir` holds. A node that held state in an earlier
+        life and finds none now raises LostState, unless it is `rejoining`."""
         options = options or StorageOptions()
         node_dir.mkdir(parents=True, exist_ok=True)
         warnings: list[str] = []
@@ -92,17 +101,42 @@ class Storage:
         warnings.extend(
             storage._remove_unmarked_snapshots(contents.snapshot_index, contents.snapshot_term)
         )
+        incarnation = storage._begin_life(contents.hard_state, contents.entries, rejoining)
         return storage, Recovered(
-            contents.hard_state, tuple(contents.entries), snapshot, data, tuple(warnings)
+            contents.hard_state,
+            tuple(contents.entries),
+            snapshot,
+            data,
+            tuple(warnings),
+            incarnation,
         )
 
     @property
     def fsync_enabled(self) -> bool:
         return self.disk.fsync_enabled
 
+    def _begin_life(self, hard_state: HardState, entries: Sequence[Entry], rejoining: bool) -> int:
+        """Number this life (node.lives) and refuse to forget silently."""
+        empty = hard_state.term == 0 and not entries and self.wal.snapshot_index == 0
+        earlier = Lives.read(self.node_dir)
+        if earlier.held_state and empty and not rejoining and self.fsync_enabled:
+            # (Without fsync a power cut may lose anything: that is the choice
+            # `fsync = false` makes, and the chaos tests show its price.)
+            raise LostState(
+                f"{self.node_dir}: this node held Raft state before (incarnation "
+                f"{earlier.incarnation}) but its wal/ and snapshots/ are empty now: a node that "
+                "forgot its votes and what it acknowledged must not vote again"
+            )
+        self.lives = earlier.next_life(held_state=not empty)
+        self.lives.write(self.node_dir, self.fsync_enabled)
+        return self.lives.incarnation
+
     def persist(self, entries: Sequence[Entry], hard_state: HardState | None) -> None:
         """One group commit: the Ready's entries and hard state, one fsync."""
         self.wal.append(entries, hard_state)
+        if not self.lives.held_state and (entries or (hard_state and hard_state.term)):
+            self.lives = Lives(self.lives.incarnation, held_state=True)
+            self.lives.write(self.node_dir, self.fsync_enabled)
 
     def save_snapshot(self, meta: SnapshotMeta, data: bytes) -> int:
         """This node's own snapshot: make `data` durable at `meta` and compact

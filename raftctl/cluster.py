@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -25,6 +26,7 @@ import psutil
 
 from node.config import ClusterConfig, ConfigError, NodeAddress, load, save, write_private
 from node.keys import CLIENT, CONTROLLER, create_key
+from node.lives import REJOINING_FILE
 from raftctl.errors import NoCluster, UnknownNode, UsageError
 
 __all__ = ["ClusterDir", "free_ports", "wait_for"]
@@ -118,6 +120,30 @@ class ClusterDir:
         )
         save(self.path / "cluster.toml", self.config)
         return node_id
+
+    def wipe_state(self, node_id: str) -> list[str]:
+        """Delete a stopped node's Raft state (wal/, snapshots/, exit.json) and
+        mark it as rejoining, so that it starts with no configuration and
+        waits for the leader; its log files and its record of lives stay.
+        Returns what was deleted, relative to the cluster directory."""
+        node_dir = self.path / node_id
+        wiped = []
+        for name in ("wal", "snapshots", "exit.json"):
+            target = node_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            else:
+                continue
+            wiped.append(f"{node_id}/{name}")
+        node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(node_dir / REJOINING_FILE, "written by raftctl rejoin\n")
+        return wiped
+
+    def end_rejoin(self, node_id: str) -> None:
+        """The node is a member again and holds the leader's configuration."""
+        (self.path / node_id / REJOINING_FILE).unlink(missing_ok=True)
 
     def forget_node(self, node_id: str) -> None:
         """Drop a removed node from the address book (its directory stays)."""

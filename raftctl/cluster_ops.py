@@ -107,27 +107,10 @@ def add_node(control: Controller, learner: bool = False) -> dict[str, Any]:
     (unless `learner`). Returns {"node", "pid", "role", "voters", "learners", "elapsed_ms"}."""
     started = time.monotonic()
     control.leader()
-    cluster = control.cluster
-    node_id = cluster.add_node()
+    node_id = control.cluster.add_node()
     control.forget_client()
-    pid = cluster.start(node_id)
-    members = _change_membership(
-        control,
-        "add-learner",
-        node_id,
-        lambda row: node_id in row["learners"] or node_id in row["voters"],
-    )
-    if not learner:
-
-        def caught_up() -> bool:
-            row = leader_row(control)
-            status = control.client.status(node_id, 0.5)
-            return bool(row and status and status["applied_index"] >= row["commit_index"])
-
-        control.wait_until(caught_up, f"{node_id} catching up")
-        members = _change_membership(
-            control, "promote", node_id, lambda row: node_id in row["voters"]
-        )
+    pid = control.cluster.start(node_id)
+    members = _join(control, node_id, learner)
     return {
         "node": node_id,
         "pid": pid,
@@ -135,6 +118,65 @@ def add_node(control: Controller, learner: bool = False) -> dict[str, Any]:
         **members,
         "elapsed_ms": round((time.monotonic() - started) * 1000),
     }
+
+
+def rejoin(control: Controller, node_id: str) -> dict[str, Any]:
+    """Bring back a node whose storage cannot be trusted (it lost entries it
+    had acknowledged, its log is corrupt, or its storage was wiped): stop it,
+    take it out of the configuration, wipe its Raft state and add it back as a
+    learner, promoted once it has caught up if it was a voter. Out of the
+    configuration it cannot vote with what it forgot; it comes back with the
+    leader's log. Returns {"node", "pid", "role", "voters", "learners",
+    "wiped", "elapsed_ms"}."""
+    started = time.monotonic()
+    cluster = control.cluster
+    row = leader_row(control)
+    if row is None:
+        control.leader()
+        row = leader_row(control)
+    was_voter = row is None or node_id not in row["learners"]
+    cluster.stop(node_id, grace_s=control.stop_grace_s())
+    if row is None or node_id in row["voters"] or node_id in row["learners"]:
+        _change_membership(
+            control,
+            "remove",
+            node_id,
+            lambda row: node_id not in row["voters"] and node_id not in row["learners"],
+        )
+    wiped = cluster.wipe_state(node_id)
+    control.forget_client()
+    pid = cluster.start(node_id)
+    members = _join(control, node_id, learner=not was_voter)
+    cluster.end_rejoin(node_id)
+    return {
+        "node": node_id,
+        "pid": pid,
+        "role": "voter" if was_voter else "learner",
+        **members,
+        "wiped": wiped,
+        "elapsed_ms": round((time.monotonic() - started) * 1000),
+    }
+
+
+def _join(control: Controller, node_id: str, learner: bool) -> dict[str, Any]:
+    """Add the running `node_id` as a learner, then (unless `learner`) promote
+    it once it has caught up with the leader's commit index."""
+    members = _change_membership(
+        control,
+        "add-learner",
+        node_id,
+        lambda row: node_id in row["learners"] or node_id in row["voters"],
+    )
+    if learner:
+        return members
+
+    def caught_up() -> bool:
+        row = leader_row(control)
+        status = control.client.status(node_id, 0.5)
+        return bool(row and status and status["applied_index"] >= row["commit_index"])
+
+    control.wait_until(caught_up, f"{node_id} catching up")
+    return _change_membership(control, "promote", node_id, lambda row: node_id in row["voters"])
 
 
 def remove_node(control: Controller, node_id: str) -> dict[str, Any]:

@@ -138,7 +138,9 @@ class AppendEntriesResponse:
     the hint lets the leader skip a whole term per round trip: `conflict_term`
     is the follower's term at rejected_index (0 when its log is shorter) and
     `conflict_index` the first index the follower holds of that term (or its
-    last index + 1 when its log is shorter).
+    last index + 1 when its log is shorter). `incarnation` numbers the
+    follower's process lives, so that the leader can tell an answer from before
+    a restart (stale) from one after it (the log may have shrunk).
     """
 
     term: int
@@ -149,6 +151,7 @@ class AppendEntriesResponse:
     rejected_index: int = 0
     conflict_term: int = 0
     conflict_index: int = 0
+    incarnation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +170,14 @@ class Heartbeat:
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatResponse:
-    """Follower → leader: I heard your heartbeat `round` (counts for CheckQuorum)."""
+    """Follower → leader: I heard your heartbeat `round` (counts for CheckQuorum);
+    `incarnation` as in AppendEntriesResponse."""
 
     term: int
     src: str
     dst: str
     round: int = 0
+    incarnation: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """Protocol commands: snapshot (Raft §7), transfer-leader (dissertation §3.10),
-add-node and remove-node (single-server membership change, §4.1-§4.2).
+add-node, remove-node and rejoin (single-server membership change, §4.1-§4.2).
 raftctl.cluster_ops does the work; these parse and print."""
 
 from __future__ import annotations
@@ -98,6 +98,31 @@ def add_node(
         )
         # stdout holds the id alone, so that `new=$(raftctl add-node)` works.
         output.document({"ok": True, **result}, node_id)
+
+
+@app.command("rejoin")
+def rejoin(
+    ctx: typer.Context,
+    node: NodeArgument,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Bring NODE back safely after its storage failed (a corrupt or lost log:
+    the node says so in exit.json and node.log): stop it, remove it from the
+    configuration, wipe its wal/ and snapshots/, and add it back as a learner
+    that copies the leader's log, promoted to voter once it has caught up.
+
+    Example: raftctl rejoin n3
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        result = cluster_ops.rejoin(control, control.resolve(node))
+        output.document(
+            {"ok": True, **result},
+            f"{result['node']} rejoined as a {result['role']} in {result['elapsed_ms']} ms"
+            f" (wiped {', '.join(result['wiped']) or 'nothing'};"
+            f" voters {','.join(result['voters'])})",
+        )
 
 
 @app.command("remove-node")

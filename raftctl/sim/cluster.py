@@ -20,11 +20,11 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from node.errors import invariant, known
-from node.events import BecameLeader, CommitAdvanced, Event
+from node.events import BecameLeader, CommitAdvanced, Event, FollowerLostEntries
 from node.messages import Entry, InstallSnapshot, Message, SnapshotMeta
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
@@ -303,6 +303,10 @@ class SimCluster:
                     core.voters,
                     durable,
                 )
+            elif isinstance(event, FollowerLostEntries):
+                self.checker.on_follower_lost_entries(
+                    node.node_id, event.follower, event.acknowledged, event.holds
+                )
             if self.observer is not None:
                 self.observer(self.now_ms, node.node_id, event)
 
@@ -320,9 +324,8 @@ class SimCluster:
         if node.storage.snapshot is not None:
             node.machine.restore(node.storage.snapshot_data)
         node.waiting_reads = []
-        node.core = self.core_factory(
-            config, node.storage.durable_state(), random.Random(self.rng.getrandbits(64))
-        )
+        durable = replace(node.storage.durable_state(), incarnation=node.generation)
+        node.core = self.core_factory(config, durable, random.Random(self.rng.getrandbits(64)))
         phase = self.rng.randrange(self.tick_ms)
         self._schedule(self.now_ms + phase + 1, _TICK, (node_id, node.generation))
         self._drain(node)

@@ -13,6 +13,9 @@ proportional to what changed, never by rescanning every log after every step.
   majority of the committing leader's voters (in its log or its snapshot), no
   node ever drops a committed entry from its durable log (by truncation or by
   installing a snapshot), and at the end every acknowledged write is applied.
+- Acknowledged means durable: simulated disks keep what was persisted, so a
+  leader that finds a restarted follower missing entries it acknowledged
+  (FollowerLostEntries) has caught an acknowledgement sent before persisting.
 """
 
 from __future__ import annotations
@@ -51,6 +54,15 @@ class SafetyChecker:
 
     def fail(self, property_name: str, detail: str) -> None:
         raise SafetyViolation(f"{property_name} violated: {detail}")
+
+    def on_follower_lost_entries(
+        self, leader_id: str, follower: str, acknowledged: int, holds: int
+    ) -> None:
+        self.fail(
+            "Acknowledged means durable",
+            f"{leader_id} found {follower} holding up to {holds} after a restart, "
+            f"though it had acknowledged {acknowledged}",
+        )
 
     def on_became_leader(
         self, node_id: str, term: int, term_at: TermLookup, snapshot_index: int

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from node.errors import ProposalRejected
@@ -115,6 +115,7 @@ class _Node:
     core: RaftCore | None = None
     applied: list[Entry] = field(default_factory=list)
     voters: tuple[str, ...] = ()
+    lives: int = 0  # its incarnation: how many times it was started
 
 
 class ScriptedCluster:
@@ -148,7 +149,9 @@ class ScriptedCluster:
         config = RaftConfig(node_id=node_id, voters=node.voters, **self.config_overrides)
         # A fixed seed per node: scripts must replay identically.
         rng = random.Random(f"{node_id}-{len(self.output)}")
-        node.core = self.core_factory(config, node.storage.durable_state(), rng)
+        node.lives += 1
+        durable = replace(node.storage.durable_state(), incarnation=node.lives)
+        node.core = self.core_factory(config, durable, rng)
         node.applied = []
         self._drain(node)
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from node.messages import Put
+from raftctl.client import Client
 from raftctl.cluster import ClusterDir
 
 RAFTCTL = str(Path(sys.executable).parent / "raftctl")
@@ -190,6 +192,47 @@ def test_errors_are_one_line_with_the_right_code(cluster: Path, tmp_path: Path) 
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert run("--dir", str(cluster), "get", "k", "--consistency", "eventual").returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_a_follower_that_lost_its_log_is_repaired_and_rejoins(cluster: Path) -> None:
+    """Issue 15: a follower whose WAL lost its second half is repaired by the
+    same leader (no election), which names the loss; one whose storage is gone
+    refuses to start, names `raftctl rejoin`, and rejoin brings it back."""
+    where = ["--dir", str(cluster)]
+    config = ClusterDir(cluster).config
+    with Client(config, "lost-log-writer") as client:
+        writes = [Put(f"lost-{number}", f"v{number}") for number in range(40)]
+        assert all(o.error is None for o in client.pipeline(writes, 8, timeout_s=30))
+    leader = run(*where, "leader").stdout.strip()
+    term = run_json(*where, "status")[1]["term"]
+    victim = next(n for n in ("n1", "n2", "n3") if n != leader)
+    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
+    run(*where, "kill", victim)
+    *_, segment = sorted((cluster / victim / "wal").glob("*.wal"))
+    os.truncate(segment, segment.stat().st_size // 2)
+    assert run_json(*where, "restart", victim, "--timeout", "30")[0] == 0
+    assert run(*where, "put", "after-loss", "1").returncode == 0
+    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
+    status = run_json(*where, "status")[1]
+    assert (status["leader"], status["term"]) == (leader, term)  # the same leader repaired it
+    events = (cluster / leader / "events.jsonl").read_text().splitlines()
+    lost = [json.loads(line) for line in events if "FollowerLostEntries" in line]
+    assert lost and lost[-1]["follower"] == victim and lost[-1]["holds"] < lost[-1]["acknowledged"]
+
+    run(*where, "kill", victim)
+    shutil.rmtree(cluster / victim / "wal")
+    shutil.rmtree(cluster / victim / "snapshots")
+    result = run(*where, "restart", victim, "--timeout", "30")
+    assert result.returncode == 3 and len(result.stderr.strip().splitlines()) == 1
+    assert f"raftctl rejoin {victim}" in result.stderr, result.stderr
+    code, document = run_json(*where, "rejoin", victim, "--timeout", "60")
+    assert code == 0, document
+    assert document["role"] == "voter" and victim in document["voters"]
+    assert f"{victim}/wal" in document["wiped"]
+    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
+    read = run(*where, "get", "lost-39", "--node", victim, "--consistency", "stale")
+    assert read.stdout == "v39\n"
+    assert not (cluster / victim / "rejoining").exists()
 
 
 def test_logs_show_the_node_story(cluster: Path) -> None:

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.disk import DiskFaults
-from node.errors import CorruptSnapshot, DiskFailure
+from node.errors import CorruptSnapshot, DiskFailure, LostState
+from node.lives import Lives
 from node.messages import Entry
 from node.ready import HardState
 from node.storage import SnapshotMeta, Storage, StorageOptions
@@ -77,7 +78,11 @@ def test_recovery_always_equals_the_synced_model(operations: list[tuple]) -> Non
                     segment = storage.wal.segment_paths()[-1]
                     before = segment.stat().st_size
                     torn = make_entries(snapshot_index + len(model) + 1, 2, 999)
+                    # The process dies inside this write: what persist does
+                    # after the WAL (marking node.lives) never happens.
+                    lives = (root / "lives").read_bytes()
                     storage.persist(torn, None)
+                    (root / "lives").write_bytes(lives)
                     if storage.wal.segment_paths()[-1] == segment:
                         after = segment.stat().st_size
                         segment.write_bytes(
@@ -126,7 +131,9 @@ def test_power_loss_without_fsync_loses_data_the_mode_has_teeth(tmp_path: Path) 
     written = write_and_cut_power(tmp_path, fsync=False)
     _, after_kill = Storage.open(tmp_path)  # kill -9 alone: the page cache survives
     assert list(after_kill.entries) == written
-    _, after_power_cut = Storage.open(tmp_path, after_power_loss=True)
+    # (Reopened as it was written, fsync off: with fsync on, a node that lost
+    # the state it held refuses to start, LostState below.)
+    _, after_power_cut = Storage.open(tmp_path, StorageOptions(fsync=False), after_power_loss=True)
     assert list(after_power_cut.entries) == []
     assert any("never synced" in warning for warning in after_power_cut.warnings)
 
@@ -279,3 +286,36 @@ def test_a_snapshot_never_marked_is_ignored(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [
         "0000000000000001-0000000000000002.snap"
     ]
+
+
+# -- lives: the incarnation and lost state (node.lives) ----------------------------------
+
+
+def test_each_start_has_a_higher_incarnation_even_when_the_clock_steps_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, first = Storage.open(tmp_path)
+    monkeypatch.setattr("node.lives.time.time_ns", lambda: 0)  # the clock went back
+    _, second = Storage.open(tmp_path)
+    _, third = Storage.open(tmp_path)
+    assert first.incarnation < second.incarnation < third.incarnation
+
+
+def test_a_node_killed_before_it_held_any_state_starts_again(tmp_path: Path) -> None:
+    Storage.open(tmp_path)
+    _, recovered = Storage.open(tmp_path)  # nothing was ever persisted: nothing to forget
+    assert recovered.hard_state == HardState() and not recovered.entries
+
+
+def test_a_node_whose_state_is_gone_refuses_to_start_unless_rejoining(tmp_path: Path) -> None:
+    storage, _ = Storage.open(tmp_path)
+    storage.persist([], HardState(3, "n2", 0))  # it voted
+    storage.close()
+    shutil.rmtree(tmp_path / "wal")
+    shutil.rmtree(tmp_path / "snapshots")
+    with pytest.raises(LostState, match="must not vote again"):
+        Storage.open(tmp_path)
+    storage, recovered = Storage.open(tmp_path, rejoining=True)
+    assert recovered.hard_state == HardState() and not storage.lives.held_state
+    storage.persist(make_entries(1, 1, 4), HardState(4, None, 0))
+    assert Lives.read(tmp_path).held_state  # from now on, losing it is refused again
