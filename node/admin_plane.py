@@ -234,5 +234,8 @@ def status(node: AdminNode) -> dict[str, Any]:
         "invalid_messages": sum(refused.values()),
         "refused": refused,
         "dropped_messages": node.transport.dropped_full,
+        # Answers dropped for clients that did not read them (node.reply_queues).
+        "replies_dropped": node.transport.replies.dropped_full,
+        "replies_waiting_bytes": node.transport.replies.total_bytes,
         **chaos_state(node),
     }

@@ -164,6 +164,9 @@ class NodeServer:
             due = self.transport.flush_delayed()
             if due is not None:
                 wait = min(wait, due - now)
+            retry = self.transport.flush_replies()
+            if retry is not None:
+                wait = min(wait, retry)
             frames = list(self.transport.receive(wait * 1000))
             now = time.monotonic()
             if now >= next_tick:

@@ -7,6 +7,9 @@ Rules (DESIGN.md, traps):
 - No REQ/REP (they wedge after a timeout); requests carry request ids.
 - Sends use NOBLOCK with IMMEDIATE and LINGER 0: a full queue or an absent
   peer drops the message (Raft retries); the loop never blocks on a send.
+- Answers to clients are bounded in bytes (node.reply_queues): the ROUTER
+  keeps a short pipe per client and says when it is full (ROUTER_MANDATORY);
+  the rest waits in a bounded backlog that the loop flushes.
 - Node-to-node traffic goes through the FaultFilter on send (drop, delay,
   duplicate, partition) and again on receive (partition).
 - With CURVE (cluster.toml `curve = true`, the default of `raftctl start`)
@@ -28,11 +31,17 @@ import zmq
 from node.config import ClusterConfig
 from node.faults import FaultFilter
 from node.keys import KeyPair
+from node.reply_queues import ReplyQueues, SendResult
 from node.zap import ZapHandler
 
 __all__ = ["FRAME_BYTES_MAX", "Transport"]
 
 _QUEUE_MESSAGES_MAX = 10_000
+# Answers queued inside libzmq for one client, by count: one answer can weigh
+# megabytes, so the bound in bytes is kept by node.reply_queues above it.
+_REPLY_PIPE_MESSAGES_MAX = 16
+_REPLY_RETRY_READING_S = 0.0002
+_REPLY_RETRY_STALLED_S = 0.01
 # The largest frame a node takes; libzmq drops a connection that sends a larger
 # one before any of it is buffered. A client request stops at
 # node.client_plane.REQUEST_BYTES_MAX, so that the log entry it becomes, with
@@ -73,7 +82,8 @@ class Transport:
             self.router.setsockopt(zmq.CURVE_SECRETKEY, keys[1])
         for option, value in (
             (zmq.LINGER, 0),
-            (zmq.SNDHWM, _QUEUE_MESSAGES_MAX),
+            (zmq.SNDHWM, _REPLY_PIPE_MESSAGES_MAX),  # the ROUTER only sends answers
+            (zmq.ROUTER_MANDATORY, 1),  # a full pipe or a gone client raises
             (zmq.RCVHWM, _QUEUE_MESSAGES_MAX),
             (zmq.MAXMSGSIZE, FRAME_BYTES_MAX),
         ):
@@ -89,6 +99,7 @@ class Transport:
             self.poller.register(self.zap.socket, zmq.POLLIN)
         self._delayed: list[_Delayed] = []
         self._sequence = 0
+        self.replies = ReplyQueues(self._send_reply)
         self.dropped_full = 0
         self.dropped_unknown = 0
         self.dropped_by_faults = 0
@@ -173,10 +184,26 @@ class Transport:
 
     def reply(self, identity: bytes, frame: bytes) -> None:
         """Answer a client or the controller through the ROUTER."""
+        self.replies.reply(identity, frame)
+
+    def flush_replies(self) -> float | None:
+        """Send what waits for slow clients. Returns None when nothing waits,
+        else how soon to try again: at once while clients are reading (their
+        pipes drained), later while they are not (no busy loop for a client
+        that never reads)."""
+        moved = self.replies.flush()
+        if not self.replies.waiting:
+            return None
+        return _REPLY_RETRY_READING_S if moved else _REPLY_RETRY_STALLED_S
+
+    def _send_reply(self, identity: bytes, frame: bytes) -> SendResult:
         try:
             self.router.send_multipart([identity, frame], zmq.NOBLOCK)
+        except zmq.Again:
+            return SendResult.FULL
         except zmq.ZMQError:
-            self.dropped_full += 1  # gone or full: the client will retry
+            return SendResult.GONE  # EHOSTUNREACH: the client left
+        return SendResult.SENT
 
     def flush_delayed(self) -> float | None:
         """Send what is due; return when the next delayed message is due."""

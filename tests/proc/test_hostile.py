@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -30,6 +31,7 @@ from node.messages import (
     Get,
     Heartbeat,
     InstallSnapshot,
+    Keys,
     Put,
     RequestVote,
     SnapshotMeta,
@@ -39,6 +41,7 @@ from node.messages import (
     encode,
     encode_command,
 )
+from node.messages.client import Consistency
 from node.transport import FRAME_BYTES_MAX
 from raftctl.cluster import ClusterDir, wait_for
 from tests.proc.conftest import SETTINGS, LiveCluster
@@ -224,6 +227,40 @@ def test_a_seeded_fuzzer_leaves_a_live_node_alive_and_unchanged(attacked: LiveCl
     assert _fingerprint(live)[target][:2] == fingerprint[:2]  # the same term and commit
     assert sum(_refused(live)[target].values()) > FUZZ_FRAMES // 2
     assert_all_present(live, acknowledged)
+
+
+def test_a_client_that_never_reads_cannot_grow_a_node(attacked: LiveCluster) -> None:
+    """Each `keys` answer here weighs ~0.8 MB; 400 unread ones would cost a
+    follower ~320 MB if answers queued without a bound in bytes
+    (node.reply_queues keeps ~8 MiB plus a 16-answer pipe)."""
+    live = attacked
+    long_keys = [Put(f"long-{number:03d}-" + "k" * 4000, "v") for number in range(200)]
+    assert all(o.error is None for o in live.client.pipeline(long_keys, 32, timeout_s=30))
+    live.converged()
+    target = next(node for node in live.dir.node_ids() if node != live.leader())
+    process = live.dir.process(target)
+    assert process is not None
+    before = process.memory_info().rss
+    context = zmq.Context()
+    try:
+        socket = _sender(context, live, "never-reads", target)
+        socket.setsockopt(zmq.RCVHWM, 1)
+        for number in range(400):
+            request = ClientRequest(number + 1, "never-reads", 0, 0, Keys("long-"))
+            socket.send(encode(replace(request, consistency=Consistency.STALE)))
+        dropped: list[int] = []
+
+        def all_answered_or_dropped() -> bool:
+            status = live.client.status(target, 2.0)
+            dropped[:] = [status["replies_dropped"]] if status else []
+            return bool(dropped) and dropped[0] >= 350
+
+        assert wait_for(all_answered_or_dropped, 60), dropped
+        grown = process.memory_info().rss - before
+    finally:
+        context.destroy(linger=0)
+    assert grown < 96 << 20, f"the node grew by {grown >> 20} MiB"
+    assert live.dir.state(target) == "running"
 
 
 def _fuzz_frame(rng: random.Random, real: list[bytes]) -> bytes:
