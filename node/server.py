@@ -220,7 +220,14 @@ class NodeServer:
         if self.lying and isinstance(message, AppendEntries) and message.term == self.core.term:
             # The lie: "I hold all of it", while the log takes nothing.
             matched = message.prev_log_index + len(message.entries)
-            lie = AppendEntriesResponse(message.term, self.node_id, message.src, True, matched)
+            lie = AppendEntriesResponse(
+                message.term,
+                self.node_id,
+                message.src,
+                True,
+                matched,
+                incarnation=self.core.incarnation,
+            )
             self.transport.send_to_peer(message.src, encode(lie))
             return
         if isinstance(message, InstallSnapshot):

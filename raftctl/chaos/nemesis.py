@@ -27,10 +27,11 @@ from typing import Any
 from node.faults import LinkFault
 from node.messages import ArmFailpoint, DisarmFailpoints, SkewClock, SlowDisk, TakeSnapshot
 from raftctl import cluster_ops
+from raftctl.chaos.impostor import Impostor
 from raftctl.chaos.schedule import PROCESS_TARGETS, ScheduledFault
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.controller import Controller
-from raftctl.errors import RaftctlError, UsageError
+from raftctl.errors import RaftctlError, Unavailable, UsageError
 from raftctl.judges.history import History
 
 __all__ = ["Nemesis"]
@@ -231,6 +232,41 @@ class Nemesis:
 
         active.step, active.step_every_s, active.undo = kill_whoever_leads, 1.5, restart
         kill_whoever_leads()
+
+    # -- a hostile member ----------------------------------------------------------
+
+    def _start_byzantine(self, active: _Active) -> None:
+        """Kill a follower and send under its name stale, duplicated and
+        inflated-term messages (raftctl.chaos.impostor) every half second; at
+        the end the impostor leaves and the member comes back."""
+        with self._control() as control:
+            cluster = control.cluster
+            if cluster.config.curve:
+                raise UsageError("byzantine needs an --insecure cluster")
+            leader, term = control.leader()
+            followers = [n for n in self._running(control) if n != leader]
+            if not followers:
+                raise Unavailable("no running follower to impersonate")
+            name = active.rng.choice(followers)
+            cluster.kill(name)
+            endpoints = {node.id: node.endpoint for node in cluster.config.nodes if node.id != name}
+        impostor = Impostor(name, endpoints, random.Random(active.rng.getrandbits(64)))
+        active.detail["nodes"] = [name]
+
+        def one_round() -> None:
+            with self._control(2.0) as control:
+                rows = control.status()["nodes"]
+            impostor.send_round(max((row["term"] or 0 for row in rows), default=term))
+
+        def undo() -> None:
+            impostor.close()
+            active.detail["sent"] = dict(impostor.sent)
+            active.detail["highest_term_sent"] = impostor.highest_term
+            with self._control() as control:
+                control.cluster.start(name)
+
+        active.step, active.step_every_s, active.undo = one_round, 0.5, undo
+        one_round()
 
     # -- network faults --------------------------------------------------------------
 

@@ -100,6 +100,7 @@ class ChaosOptions:
     read_consistency: str = "linearizable"
     cluster_dir: Path | None = None  # an explicit --dir; default OUT/cluster
     op_timeout_s: float = 3.0
+    insecure: bool = False  # a new cluster without CURVE (byzantine needs it)
     cluster_settings: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -113,7 +114,12 @@ class ChaosOptions:
             raise UsageError("--rate must be >= 0 (0: as fast as the clients can)")
         if self.read_consistency not in tuple(Consistency):
             raise UsageError("--read-consistency is linearizable, lease or stale")
-        parse_nemesis(self.nemesis)
+        specs = parse_nemesis(self.nemesis)
+        if any(spec.kind == "byzantine" for spec in specs) and not self.insecure:
+            raise UsageError(
+                "--nemesis byzantine needs --insecure: with CURVE a process without a "
+                "node's key is turned away at the door, so there is no impostor to run"
+            )
 
     def replay_command(self) -> str:
         dir_part = f" --dir {self.cluster_dir}" if self.cluster_dir is not None else ""
@@ -121,7 +127,7 @@ class ChaosOptions:
             f"raftctl chaos --nodes {self.nodes} --duration {self.duration_s:g} "
             f"--workload {self.workload} --nemesis {self.nemesis} --clients {self.clients} "
             f"--rate {self.rate:g} --read-consistency {self.read_consistency} "
-            f"--seed {self.seed}{dir_part}"
+            f"--seed {self.seed}{' --insecure' if self.insecure else ''}{dir_part}"
         )
 
 
@@ -170,11 +176,15 @@ class ChaosRun:
         path = self.cluster_path()
         if not (path / "cluster.toml").exists():
             settings = {**CHAOS_CLUSTER_SETTINGS, **self.options.cluster_settings}
+            if self.options.insecure:
+                settings["curve"] = False
             if any(spec.kind == "power-cut" for spec in self.specs):
                 settings.setdefault("power_loss_mode", True)
             ClusterDir.create(path, self.options.nodes, 0, **settings)
             self.created_cluster = True
         cluster = ClusterDir(path)
+        if cluster.config.curve and any(spec.kind == "byzantine" for spec in self.specs):
+            raise UsageError(f"{path} uses CURVE: --nemesis byzantine needs an --insecure cluster")
         for node_id in cluster.node_ids():
             if cluster.state(node_id) == "paused":
                 cluster.resume(node_id)

@@ -3,7 +3,8 @@ each fault holds. Pure: the seed alone decides (raftctl.chaos.nemesis injects).
 
 Rules:
 - `--nemesis` is a comma-separated list of fault kinds, each with an optional
-  target after a colon (`kill:leader,partition:ring,loss`); `all` is every kind.
+  target after a colon (`kill:leader,partition:ring,loss`); `all` is every kind
+  but `byzantine`, which must be named (it needs an --insecure cluster).
   A target is a word (leader, one, minority, majority, all) or node ids joined
   by `+` (`pause:n1+n2`).
 - The kinds come round in a seeded shuffled order, so that a run of a minute
@@ -24,6 +25,7 @@ __all__ = [
     "GAP_S",
     "HOLD_S",
     "NEMESIS_KINDS",
+    "NOT_IN_ALL",
     "PROCESS_TARGETS",
     "FaultSpec",
     "ScheduledFault",
@@ -50,7 +52,11 @@ NEMESIS_KINDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "power-cut": (("majority", "all"), "majority"),
     "slow-fsync": (("leader", "one", "minority"), None),
     "failpoint": (FAILPOINTS, None),
+    # Only when named, and only with --insecure (CURVE turns an impostor away).
+    "byzantine": ((), None),
 }
+# Kinds that `all` leaves out: they need a choice the run must make knowingly.
+NOT_IN_ALL = ("byzantine",)
 
 HOLD_S = (2.0, 4.0)
 GAP_S = (0.5, 1.5)
@@ -93,7 +99,7 @@ def parse_nemesis(text: str) -> list[FaultSpec]:
         if not item:
             continue
         if item == "all":
-            specs.extend(FaultSpec(kind) for kind in NEMESIS_KINDS)
+            specs.extend(FaultSpec(kind) for kind in NEMESIS_KINDS if kind not in NOT_IN_ALL)
             continue
         if item == "none":
             continue

@@ -95,7 +95,8 @@ def chaos(
         typer.Option(
             help="Comma-separated faults, each KIND[:TARGET]: kill, pause, kill-leader, "
             "partition, delay, loss, duplicate, snapshot-storm, isolate-compact, transfer, "
-            "membership, power-cut, slow-fsync, failpoint; all; none."
+            "membership, power-cut, slow-fsync, failpoint; all; none; and byzantine "
+            "(an impostor under a member's name: needs --insecure; not in all)."
         ),
     ] = "all",
     clients: Annotated[int, typer.Option(help="Concurrent clients.")] = 5,
@@ -115,6 +116,12 @@ def chaos(
             "power-loss or liar (each must end invalid)."
         ),
     ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure", help="Create the cluster without CURVE (what --nemesis byzantine needs)."
+        ),
+    ] = False,
     export: ExportOption = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
@@ -162,6 +169,7 @@ def chaos(
                 rate=rate,
                 read_consistency=read_consistency,
                 cluster_dir=given_directory(ctx, directory),
+                insecure=insecure,
             )
             run = ChaosRun(options, progress)
             code = run.run()

@@ -29,7 +29,8 @@ from tests.cli.test_commands import stop_cluster
 # Every kind of fault, shared out among the three workloads' short runs; with
 # this seed each run's schedule meets every kind of its list (asserted below).
 RUNS = {
-    "register": ("partition,kill,pause,failpoint,transfer", 20),
+    # byzantine needs an --insecure cluster, which this run therefore is.
+    "register": ("partition,kill,pause,failpoint,transfer,byzantine", 24),
     "bank": ("loss,duplicate,kill-leader,snapshot-storm,isolate-compact", 20),
     "set": ("power-cut,slow-fsync,membership,partition:ring,delay", 20),
 }
@@ -52,6 +53,8 @@ def _fault_pairs(history: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def _short_run_arguments(workload: str) -> list[str]:
     nemesis, duration = RUNS[workload]
     arguments = ["--workload", workload, "--nemesis", nemesis, "--duration", str(duration)]
+    if "byzantine" in nemesis:
+        arguments.append("--insecure")
     return [*arguments, "--rate", "60", "--seed", str(SEED), "--json"]
 
 
@@ -99,6 +102,11 @@ def test_a_short_run_under_faults_is_valid(
     assert all(c["verdict"] == "valid" for c in document["checks"])
     assert document["availability"]["operations"]["ok"] > 100
     for fault in document["faults"]:
+        if fault["kind"] == "byzantine":
+            # The impostor spoke (a member's name, terms far ahead) and the
+            # history above stayed valid: Raft survives what is not a lie.
+            assert fault["detail"]["sent"]["inflated"] > 0, fault
+            assert not fault["detail"].get("skipped"), fault
         if fault["kind"] == "isolate-compact" and fault["detail"].get("compacted_at"):
             # Compacted past the cut-off node: it can only have caught up by snapshot.
             assert fault["detail"]["caught_up_by_snapshot"] is True, fault
@@ -177,6 +185,7 @@ def test_ctrl_c_heals_checks_and_writes_what_was_recorded(tmp_path: Path) -> Non
     [
         (["--nemesis", "explode"], "unknown nemesis"),
         (["--nemesis", "kill:everyone"], "nemesis kill takes"),
+        (["--nemesis", "kill,byzantine"], "needs --insecure"),
         (["--workload", "queue"], "--workload"),
         (["--control", "nothing"], "--control"),
         (["--read-consistency", "eventual"], "--read-consistency"),
