@@ -47,7 +47,9 @@ COMMAND_MODULES = {
     "inspect": "inspect",
     "events": "observe",
     "bench": "observe",
-    **dict.fromkeys(("transfer-leader", "snapshot", "add-node", "remove-node"), "protocol"),
+    **dict.fromkeys(
+        ("transfer-leader", "snapshot", "add-node", "remove-node", "rejoin"), "protocol"
+    ),
     "sim": "sim",
 }
 
