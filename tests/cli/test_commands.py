@@ -194,31 +194,18 @@ def test_errors_are_one_line_with_the_right_code(cluster: Path, tmp_path: Path) 
     assert "Traceback" not in result.stderr
 
 
-def test_a_follower_that_lost_its_log_is_repaired_and_rejoins(cluster: Path) -> None:
-    """Issue 15: a follower whose WAL lost its second half is repaired by the
-    same leader (no election), which names the loss; one whose storage is gone
-    refuses to start, names `raftctl rejoin`, and rejoin brings it back."""
+def test_a_node_whose_storage_is_gone_refuses_and_rejoins(cluster: Path) -> None:
+    """Issue 15: a node that held state and finds none refuses to start (one
+    line, exit 3, naming `raftctl rejoin`), and rejoin brings it back as a
+    voter with every write. (examples/lost-disk.sh also cuts a WAL in half:
+    the same leader repairs it; tests/sim/test_lost_storage.py, the rule.)"""
     where = ["--dir", str(cluster)]
     config = ClusterDir(cluster).config
     with Client(config, "lost-log-writer") as client:
         writes = [Put(f"lost-{number}", f"v{number}") for number in range(40)]
         assert all(o.error is None for o in client.pipeline(writes, 8, timeout_s=30))
     leader = run(*where, "leader").stdout.strip()
-    term = run_json(*where, "status")[1]["term"]
     victim = next(n for n in ("n1", "n2", "n3") if n != leader)
-    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
-    run(*where, "kill", victim)
-    *_, segment = sorted((cluster / victim / "wal").glob("*.wal"))
-    os.truncate(segment, segment.stat().st_size // 2)
-    assert run_json(*where, "restart", victim, "--timeout", "30")[0] == 0
-    assert run(*where, "put", "after-loss", "1").returncode == 0
-    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
-    status = run_json(*where, "status")[1]
-    assert (status["leader"], status["term"]) == (leader, term)  # the same leader repaired it
-    events = (cluster / leader / "events.jsonl").read_text().splitlines()
-    lost = [json.loads(line) for line in events if "FollowerLostEntries" in line]
-    assert lost and lost[-1]["follower"] == victim and lost[-1]["holds"] < lost[-1]["acknowledged"]
-
     run(*where, "kill", victim)
     shutil.rmtree(cluster / victim / "wal")
     shutil.rmtree(cluster / victim / "snapshots")
