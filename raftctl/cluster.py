@@ -26,8 +26,8 @@ import psutil
 
 from node.config import ClusterConfig, ConfigError, NodeAddress, load, save, write_private
 from node.keys import CLIENT, CONTROLLER, create_key
-from node.lives import REJOINING_FILE
-from raftctl.errors import NoCluster, UnknownNode, UsageError
+from node.lives import LIVES_FILE, REJOINING_FILE
+from raftctl.errors import NoCluster, Unavailable, UnknownNode, UsageError
 
 __all__ = ["ClusterDir", "free_ports", "wait_for"]
 
@@ -197,6 +197,7 @@ class ClusterDir:
         if existing is not None:
             return int(existing.pid)
         node_dir = self.path / node_id
+        self._refuse_a_vanished_voter(node_id)
         try:
             node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             (node_dir / "exit.json").unlink(missing_ok=True)
@@ -214,6 +215,26 @@ class ClusterDir:
         write_private(record, json.dumps({"pid": pid, "create_time": created}))
         record.replace(node_dir / "node.pid")
         return pid
+
+    def _refuse_a_vanished_voter(self, node_id: str) -> None:
+        """A node of the initial configuration whose whole directory is gone,
+        while its peers have run (their record of lives exists), lost its votes
+        and its log together with the record that would say so: started, it
+        would be a fresh voter of term 0. Refused, naming the safe way back."""
+        if (self.path / node_id).exists() or node_id not in self.config.initial_voters:
+            return
+        others_ran = any(
+            (self.path / other / LIVES_FILE).exists()
+            for other in self.config.node_ids
+            if other != node_id
+        )
+        if others_ran:
+            raise Unavailable(
+                f"{node_id} could not start: {self.path / node_id} is gone, but {node_id} was "
+                "a voter of this cluster, which has run: a node that forgot its votes and "
+                f"what it acknowledged must not vote again; bring it back safely with: "
+                f"raftctl rejoin {node_id}"
+            )
 
     def signal(self, node_id: str, signum: int) -> bool:
         """Send `signum` to the confirmed process; False when it is not running."""

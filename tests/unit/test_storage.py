@@ -16,6 +16,8 @@ from node.lives import Lives
 from node.messages import Entry
 from node.ready import HardState
 from node.storage import SnapshotMeta, Storage, StorageOptions
+from raftctl.cluster import ClusterDir
+from raftctl.errors import Unavailable
 
 SMALL_SEGMENTS = StorageOptions(segment_bytes_max=700)
 
@@ -319,3 +321,15 @@ def test_a_node_whose_state_is_gone_refuses_to_start_unless_rejoining(tmp_path: 
     assert recovered.hard_state == HardState() and not storage.lives.held_state
     storage.persist(make_entries(1, 1, 4), HardState(4, None, 0))
     assert Lives.read(tmp_path).held_state  # from now on, losing it is refused again
+
+
+def test_a_voter_whose_whole_directory_vanished_is_not_started(tmp_path: Path) -> None:
+    """With its directory went its record of lives, so the node cannot know;
+    its peers' records say that the cluster has run, and the controller
+    refuses to start it as a fresh voter (no process is spawned)."""
+    cluster = ClusterDir.create(tmp_path / "cluster", 3, base_port=0, curve=False)
+    (tmp_path / "cluster" / "n1").mkdir()
+    Lives(7, held_state=True).write(tmp_path / "cluster" / "n1", fsync=False)
+    with pytest.raises(Unavailable, match="raftctl rejoin n3"):
+        cluster.start("n3")
+    assert not (tmp_path / "cluster" / "n3").exists()
