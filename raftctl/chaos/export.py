@@ -8,14 +8,18 @@ Rules:
   back to exactly the history it came from. `:type`, `:f` and the nemesis's
   `:process` are keywords; map keys that are plain words become keywords.
 - Porcupine (its key-value model's `Operation`): a JSON array of
-  `{"ClientId", "Input": {"Op", "Key", "Value"}, "Call", "Output": {"Value"},
-  "Return"}` with Op 0 get, 1 put; our cas is Op 3 with `Input.Expected`, an
-  extension (Porcupine's example model has get, put and append), whose step is
-  `state == Expected -> new state`. A missing key is "" (the model's initial
-  state). As for our own checker: `fail` operations and reads that timed out
-  are left out (they constrain nothing); an `info` write or cas returns at
-  2^63-1 (it may take effect any time after its call) and its Output says
-  `"Unknown": true`. Only register histories have a Porcupine form.
+  `{"ClientId", "Input": {"Op", "Key", "Value"}, "Call", "Output", "Return"}`
+  with Op 0 get, 1 put; our cas is Op 3 with `Input.Expected`, an extension
+  (Porcupine's example model has get, put and append), whose step is
+  `state == Expected -> new state`. A missing key is told apart from "":
+  a read of it outputs `{"Value": "", "Absent": true}` and a cas that expects
+  it has `"ExpectAbsent": true`. A cas outputs `{"Ok": true}` or, when its
+  comparison failed, `{"Ok": false}`: a failed cas is kept, an observation
+  that the state was not `Expected` (as our checker keeps it). Other `fail`
+  operations and reads that timed out are left out (they constrain nothing);
+  an `info` write or cas returns at 2^63-1 (it may take effect any time after
+  its call) and its Output says `"Unknown": true`. Only register histories
+  have a Porcupine form.
 - `read_edn` and `read_porcupine` parse the files back, so tests can show the
   round trip.
 """
@@ -29,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from raftctl.judges.history import NEMESIS
-from raftctl.judges.linearizable import REGISTER_FS, operations_from
+from raftctl.judges.linearizable import MISMATCH, REGISTER_FS, operations_from
 from raftctl.judges.verdicts import HistoryError
 
 __all__ = [
@@ -92,6 +96,8 @@ def to_edn(events: Iterable[Mapping[str, Any]]) -> str:
             f":node {_edn(event.get('node'))}",
             f":key {_edn(event.get('key'))}",
         ]
+        if event.get("error") is not None:  # why a definite fail failed, as Jepsen's :error
+            fields.append(f":error {_edn(event['error'], keyword=True)}")
         lines.append("{" + ", ".join(fields) + "}")
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -179,17 +185,18 @@ def read_edn(text: str) -> list[dict[str, Any]]:
             if not isinstance(value, list) or len(value) != 2:
                 raise EdnError(f"a register operation's value is [key value], not {value!r}")
             value = value[1]
-        events.append(
-            {
-                "process": form.get("process"),
-                "type": form.get("type"),
-                "f": form.get("f"),
-                "key": form.get("key"),
-                "value": value,
-                "time": form.get("time"),
-                "node": form.get("node"),
-            }
-        )
+        event = {
+            "process": form.get("process"),
+            "type": form.get("type"),
+            "f": form.get("f"),
+            "key": form.get("key"),
+            "value": value,
+            "time": form.get("time"),
+            "node": form.get("node"),
+        }
+        if form.get("error") is not None:
+            event["error"] = form["error"]
+        events.append(event)
     return events
 
 
@@ -209,6 +216,8 @@ def to_porcupine(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if op.f == "read":
             given: dict[str, Any] = {"Op": 0, "Key": op.key, "Value": ""}
             output: dict[str, Any] = {"Value": "" if op.value is None else op.value}
+            if op.value is None:
+                output["Absent"] = True
         elif op.f == "write":
             given, output = {"Op": 1, "Key": op.key, "Value": op.value}, {"Value": ""}
         else:
@@ -219,7 +228,9 @@ def to_porcupine(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "Value": new,
                 "Expected": "" if expected is None else expected,
             }
-            output = {"Value": ""}
+            if expected is None:
+                given["ExpectAbsent"] = True
+            output = {"Value": "", "Ok": not op.mismatch}
         if not op.certain:
             output["Unknown"] = True
         operations.append(
@@ -248,14 +259,16 @@ def from_porcupine(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for number, op in enumerate(operations):
         given, output = op["Input"], op["Output"]
         f = names[given["Op"]]
+        failed = False
         if f == "read":
-            value = output["Value"] if output["Value"] != "" else None
+            value = None if output.get("Absent") else output["Value"]
             invoke_value: Any = None
         elif f == "write":
             value = invoke_value = given["Value"]
         else:
-            expected = given["Expected"] if given["Expected"] != "" else None
+            expected = None if given.get("ExpectAbsent") else given["Expected"]
             value = invoke_value = [expected, given["Value"]]
+            failed = output.get("Ok") is False
         unknown = bool(output.get("Unknown"))
         process = op["ClientId"]
         invoke = {"process": process, "type": "invoke", "f": f, "key": given["Key"]}
@@ -267,9 +280,10 @@ def from_porcupine(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 number,
                 {
                     **invoke,
-                    "type": "info" if unknown else "ok",
+                    "type": "info" if unknown else "fail" if failed else "ok",
                     "value": value,
                     "time": done_time,
+                    **({"error": MISMATCH} if failed else {}),
                 },
             )
         )

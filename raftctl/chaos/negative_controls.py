@@ -97,7 +97,7 @@ class _Control:
         """Run one operation through the history; returns its completion."""
         self.history.invoke(0, op.f, op.key, op.value, node)
         done = self.workload.execute(self.client, op, consistency, node, STEP_TIMEOUT_S / 2)
-        self.history.complete(0, done.type, done.value, done.node)
+        self.history.complete(0, done.type, done.value, done.node, done.error)
         return done
 
     def fault(self, name: str, phase: str, **detail: Any) -> None:

@@ -316,7 +316,7 @@ class ChaosRun:
         node = rng.choice(node_ids) if consistency == "stale" else None
         history.invoke(index, op.f, op.key, op.value, node)
         done = self.workload.execute(client, op, consistency, node, self.options.op_timeout_s)
-        history.complete(index, done.type, done.value, done.node)
+        history.complete(index, done.type, done.value, done.node, done.error)
         self.workload.observe(seen, op, done)
 
     def _monitor(self) -> None:
@@ -387,7 +387,7 @@ class ChaosRun:
                 # Final reads are linearizable whatever the run's reads were.
                 history.invoke(0, op.f, op.key, op.value, None)
                 done = self.workload.execute(client, op, "linearizable", None, FINAL_READ_TIMEOUT_S)
-                history.complete(0, done.type, done.value, done.node)
+                history.complete(0, done.type, done.value, done.node, done.error)
 
     def _judge(
         self,

@@ -24,7 +24,7 @@ from node.messages import Cas, Compare, Get, Keys, Operation, Put, Txn
 from raftctl.client import Client
 from raftctl.errors import Unavailable
 from raftctl.judges.bank import check_bank
-from raftctl.judges.linearizable import CHECK_STEPS_PER_KEY
+from raftctl.judges.linearizable import CHECK_STEPS_PER_KEY, MISMATCH
 from raftctl.judges.linearizable import check as check_linearizable
 from raftctl.judges.sets import check_set
 
@@ -61,6 +61,7 @@ class Completion:
     type: str
     value: Any = None
     node: str | None = None
+    error: str | None = None  # why a definite fail failed ("mismatch")
 
 
 @dataclass(slots=True)
@@ -161,8 +162,8 @@ class RegisterWorkload(Workload):
             result = client.call(operation, "linearizable", None, timeout_s)
         except Unavailable:
             return Completion("info")
-        if op.f == "cas" and not result.get("ok"):  # its comparison failed
-            return Completion("fail", node=client.leader_hint)
+        if op.f == "cas" and not result.get("ok"):  # its comparison failed: evidence
+            return Completion("fail", node=client.leader_hint, error=MISMATCH)
         return Completion("ok", op.value, client.leader_hint)
 
     def observe(self, seen: dict[Any, Any], op: Planned, done: Completion) -> None:

@@ -4,6 +4,10 @@ Rules:
 - Every operation is an `invoke` event, then exactly one completion: `ok`,
   `fail` (it did not happen) or `info` (unknown: it may yet happen). Times are
   monotonic nanoseconds from an injected clock.
+- A `fail` that the system answered definitely says why in `error`: a cas
+  whose comparison failed has `"error": "mismatch"`, an observation that the
+  register did not hold the expected value at some moment inside the
+  operation, which the checkers use (raftctl.judges.linearizable).
 - A client whose operation ended in `info` may still have it in flight, so it
   goes on under a fresh process id, as in Jepsen: a process never has two
   operations open.
@@ -65,9 +69,15 @@ class History:
             return event
 
     def complete(
-        self, client: int, outcome: str, value: Any = None, node: str | None = None
+        self,
+        client: int,
+        outcome: str,
+        value: Any = None,
+        node: str | None = None,
+        error: str | None = None,
     ) -> dict[str, Any]:
-        """End `client`'s open operation; `value` defaults to the invoked one."""
+        """End `client`'s open operation; `value` defaults to the invoked one;
+        `error` says why a definite `fail` failed."""
         if outcome not in ("ok", "fail", "info"):
             raise ValueError(f"an operation ends ok, fail or info, not {outcome!r}")
         with self._lock:
@@ -79,6 +89,7 @@ class History:
                 invoked["key"],
                 invoked["value"] if value is None else value,
                 node,
+                error,
             )
             self.completed[outcome] += 1
             if outcome == "info":
@@ -106,7 +117,14 @@ class History:
                 self._file = None
 
     def _event(
-        self, process: Any, kind: str, f: str, key: Any, value: Any, node: str | None
+        self,
+        process: Any,
+        kind: str,
+        f: str,
+        key: Any,
+        value: Any,
+        node: str | None,
+        error: str | None = None,
     ) -> dict[str, Any]:
         event = {
             "process": process,
@@ -117,6 +135,8 @@ class History:
             "time": self._clock(),
             "node": node,
         }
+        if error is not None:
+            event["error"] = error
         self.events.append(event)
         if self._file is not None:
             self._file.write(json.dumps(event) + "\n")

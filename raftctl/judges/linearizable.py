@@ -4,7 +4,11 @@ Rules:
 - Histories are Jepsen-shaped events: {"process", "type": invoke|ok|fail|info,
   "f": read|write|cas, "key", "value", "time"}; a cas value is [expected, new];
   a read's ok carries the value read (null: the key is absent).
-- `fail` operations did not happen and are dropped. An `info` operation may
+- `fail` operations did not happen and are dropped, except a cas whose
+  comparison failed (`"error": "mismatch"`): it changed nothing, but it is an
+  observation, like a read, that the register did not hold its expected value
+  at some moment inside the operation (as Porcupine's etcd model keeps it).
+  Dropping it would let a server that fails a cas wrongly go unseen. An `info` operation may
   have taken effect at any moment after its invocation, or never: it returns
   at infinity, so it may be placed last, where it changes nothing anyone saw.
   An info read constrains nothing and is dropped; an info cas takes effect only
@@ -31,6 +35,7 @@ from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID, HistoryError
 
 __all__ = [
     "CHECK_STEPS_PER_KEY",
+    "MISMATCH",
     "REGISTER_FS",
     "CheckResult",
     "KeyResult",
@@ -40,6 +45,8 @@ __all__ = [
 ]
 
 REGISTER_FS = ("read", "write", "cas")
+# The `error` of a cas whose comparison failed (raftctl.judges.history).
+MISMATCH = "mismatch"
 # The search's budget per key: past it a key is "unknown", never "valid".
 CHECK_STEPS_PER_KEY = 2_000_000
 
@@ -56,9 +63,12 @@ class Operation:
     call: float
     ret: float  # math.inf for info operations
     certain: bool  # False for info operations
+    mismatch: bool = False  # a cas whose comparison failed: an observation
 
     def describe(self) -> str:
         outcome = "" if self.certain else " (outcome unknown)"
+        if self.mismatch:
+            outcome = " (failed: the value was not the expected one)"
         return f"process {self.process} {self.f} {self.value!r}{outcome}"
 
 
@@ -112,14 +122,15 @@ def operations_from(events: Iterable[Mapping[str, Any]]) -> list[Operation]:
         if paired.f not in REGISTER_FS:
             raise HistoryError(f"unknown operation f={paired.f!r}")
         kind = "info" if paired.type == "open" else paired.type
-        if kind == "fail" or (kind == "info" and paired.f == "read"):
+        mismatch = kind == "fail" and paired.f == "cas" and paired.error == MISMATCH
+        if (kind == "fail" and not mismatch) or (kind == "info" and paired.f == "read"):
             continue  # did not happen, or constrains nothing
         value = paired.result if paired.f == "read" else paired.value
         if paired.f == "cas":
             if not isinstance(value, list | tuple) or len(value) != 2:
                 raise HistoryError(f"a cas value is [expected, new], not {value!r}")
             value = (value[0], value[1])
-        certain = kind == "ok"
+        certain = kind == "ok" or mismatch
         operations.append(
             Operation(
                 len(operations),
@@ -130,6 +141,7 @@ def operations_from(events: Iterable[Mapping[str, Any]]) -> list[Operation]:
                 float(paired.call),
                 float(paired.ret) if certain and paired.ret is not None else math.inf,
                 certain,
+                mismatch,
             )
         )
     return operations
@@ -142,6 +154,8 @@ def _step(state: Any, op: Operation) -> tuple[bool, Any]:
     if op.f == "write":
         return True, op.value
     expected, new = op.value
+    if op.mismatch:
+        return state != expected, state
     if state == expected:
         return True, new
     return (not op.certain), state  # an uncertain cas may simply have failed

@@ -38,6 +38,7 @@ class PairedOperation:
     call: int  # invocation time, monotonic nanoseconds
     ret: int | None  # completion time; None while open
     node: str | None
+    error: str | None = None  # why a definite fail failed ("mismatch" for a cas)
 
 
 def pair_operations(events: Iterable[Mapping[str, Any]]) -> list[PairedOperation]:
@@ -75,4 +76,6 @@ def pair_operations(events: Iterable[Mapping[str, Any]]) -> list[PairedOperation
         done.result = event.get("value")
         done.ret = int(event["time"])
         done.node = event.get("node") or done.node
+        error = event.get("error")
+        done.error = None if error is None else str(error)
     return operations

@@ -24,6 +24,7 @@ from node.errors import ProposalRejected
 from node.messages import Entry
 from node.ready import Role
 from raftctl.judges.history import History
+from raftctl.judges.linearizable import MISMATCH
 from raftctl.sim.cluster import SimCluster
 from raftctl.sim.machine import Applied, SimMachine, cas_command, write_command
 from raftctl.sim.seed import CONSISTENCIES, SeedResult, SwarmOptions
@@ -81,8 +82,8 @@ class SimClients:
         self.open_ops[op_id] = _OpenOperation(client, f, key)
         self.history.invoke(client, f, key, value)
 
-    def _complete(self, op_id: str, outcome: str, value: Any) -> None:
-        self.history.complete(self.open_ops.pop(op_id).client, outcome, value)
+    def _complete(self, op_id: str, outcome: str, value: Any, error: str | None = None) -> None:
+        self.history.complete(self.open_ops.pop(op_id).client, outcome, value, error=error)
 
     def operate(self) -> None:
         options = self.options
@@ -121,7 +122,10 @@ class SimClients:
         op = self.open_ops[applied.op_id]
         if op.f == "cas":
             expected_new = [None, applied.op_id]  # the value is only for the record
-            self._complete(applied.op_id, "ok" if applied.ok else "fail", expected_new)
+            if applied.ok:
+                self._complete(applied.op_id, "ok", expected_new)
+            else:  # the comparison failed: evidence of what the register held
+                self._complete(applied.op_id, "fail", expected_new, MISMATCH)
         else:
             self._complete(applied.op_id, "ok", applied.op_id)
 

@@ -23,6 +23,7 @@ def op(
     end: float | None,
     outcome: str = "ok",
     read: Any = None,
+    error: str | None = None,
 ) -> list[Event]:
     """An invoke and its completion (end None: it never completed)."""
     events = [
@@ -44,6 +45,7 @@ def op(
                 "key": key,
                 "value": read if f == "read" else value,
                 "time": end,
+                **({"error": error} if error else {}),
             }
         )
     return events
@@ -241,3 +243,53 @@ def test_ten_thousand_operations_over_twenty_keys() -> None:
     elapsed = time.perf_counter() - started
     assert result.verdict == VALID, result.explain()
     print(f"checked 10,000 operations over 20 keys from 10 clients in {elapsed:.2f}s")
+
+
+# -- a cas whose comparison failed is evidence (issue 16) --------------------------------
+
+
+def test_a_cas_that_failed_although_its_expected_value_held_is_caught() -> None:
+    """x surely held 1 for the whole cas: a server that answered "mismatch" lied."""
+    result = check(
+        history(
+            op(1, "write", "x", 1, 0, 10),
+            op(2, "cas", "x", [1, 2], 20, 30, outcome="fail", error="mismatch"),
+            op(1, "read", "x", None, 40, 50, read=1),
+        )
+    )
+    assert result.verdict == INVALID
+    assert "failed: the value was not the expected one" in result.explain()
+
+
+def test_a_failed_cas_is_valid_when_a_concurrent_write_explains_it() -> None:
+    result = check(
+        history(
+            op(1, "write", "x", 1, 0, 10),
+            op(3, "write", "x", 3, 15, 25),
+            op(2, "cas", "x", [1, 2], 20, 30, outcome="fail", error="mismatch"),
+        )
+    )
+    assert result.verdict == VALID
+
+
+def test_a_fail_without_an_answer_tells_nothing() -> None:
+    """The same cas failing with no mismatch answer (it was never run) is dropped."""
+    result = check(
+        history(
+            op(1, "write", "x", 1, 0, 10),
+            op(2, "cas", "x", [1, 2], 20, 30, outcome="fail"),
+        )
+    )
+    assert result.verdict == VALID and result.keys[0].operations == 1
+
+
+def test_a_deleted_acknowledged_write_is_exposed_by_a_failed_cas() -> None:
+    """No read sees x after the write, but a cas expecting the written value
+    failed with nothing concurrent: the write was lost."""
+    result = check(
+        history(
+            op(1, "write", "x", 5, 0, 10),
+            op(2, "cas", "x", [5, 6], 20, 30, outcome="fail", error="mismatch"),
+        )
+    )
+    assert result.verdict == INVALID

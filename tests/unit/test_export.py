@@ -37,7 +37,9 @@ def _register_history() -> list[dict[str, object]]:
     history.invoke(2, "cas", "r0", ["0.1", "2.1"])
     history.complete(2, "info")  # unknown outcome: a fresh process follows
     history.invoke(2, "cas", "r1", [None, "2.2"])
-    history.complete(2, "fail")
+    history.complete(2, "fail")  # no answer: it did not happen, and tells nothing
+    history.invoke(2, "cas", "r0", ["9.9", "2.3"])
+    history.complete(2, "fail", error="mismatch")  # evidence: r0 was not 9.9
     history.invoke(0, "read", "r1")
     history.complete(0, "ok", None)
     history.invoke(1, "write", "r1", 'quote " and, comma')
@@ -75,14 +77,17 @@ def test_edn_that_is_not_a_history_is_refused(text: str) -> None:
 def test_porcupine_holds_what_the_checker_judges() -> None:
     events = _register_history()
     operations = to_porcupine(events)
-    assert [op["Input"]["Op"] for op in operations] == [1, 0, 3, 0, 1]
+    assert [op["Input"]["Op"] for op in operations] == [1, 0, 3, 3, 0, 1]
     assert operations[2]["Return"] == NEVER and operations[2]["Output"]["Unknown"] is True
-    assert operations[3]["Output"] == {"Value": ""}  # a missing key reads as ""
+    assert operations[3]["Output"] == {"Value": "", "Ok": False}  # the failed cas, kept
+    assert operations[4]["Output"] == {"Value": "", "Absent": True}  # not "": absent
     back = from_porcupine(read_porcupine(json.dumps(operations)))
 
     def shape(history: list[dict[str, object]]) -> list[tuple[object, ...]]:
         ops = operations_from(history)
-        return sorted((o.process, o.f, o.key, o.value, o.call, o.ret, o.certain) for o in ops)
+        return sorted(
+            (o.process, o.f, o.key, o.value, o.call, o.ret, o.certain, o.mismatch) for o in ops
+        )
 
     assert shape(back) == shape([e for e in events if e["process"] != "nemesis"])
     assert check(back).verdict == check(events).verdict == "valid"
@@ -107,5 +112,6 @@ def test_any_register_history_round_trips_through_edn(
     for f, key, text, outcome in steps:
         value = None if f == "read" else [None, text] if f == "cas" else text
         history.invoke(0, f, key, value)
-        history.complete(0, outcome, text if f == "read" and outcome == "ok" else None)
+        error = "mismatch" if f == "cas" and outcome == "fail" else None
+        history.complete(0, outcome, text if f == "read" and outcome == "ok" else None, error=error)
     assert read_edn(to_edn(history.events)) == history.events
