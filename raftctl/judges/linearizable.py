@@ -18,6 +18,7 @@ Rules:
   linked list of call and return events, a stack to backtrack, and a cache of
   (linearized set, state) so that no configuration is explored twice.
 - A step budget bounds the search; running out gives "unknown", never "valid".
+  So does a history without operations: it proves nothing.
 - On failure the result names the key, the longest linearizable prefix found
   and the operation that could not be placed after it.
 """
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raftctl.judges.operations import pair_operations
+from raftctl.judges.search import Operation, search
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID, HistoryError
 
 __all__ = [
@@ -49,27 +51,6 @@ REGISTER_FS = ("read", "write", "cas")
 MISMATCH = "mismatch"
 # The search's budget per key: past it a key is "unknown", never "valid".
 CHECK_STEPS_PER_KEY = 2_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """One completed or uncertain operation on one key."""
-
-    id: int
-    process: Any
-    f: str
-    key: Any
-    value: Any  # write: the value; cas: (expected, new); read: the value read
-    call: float
-    ret: float  # math.inf for info operations
-    certain: bool  # False for info operations
-    mismatch: bool = False  # a cas whose comparison failed: an observation
-
-    def describe(self) -> str:
-        outcome = "" if self.certain else " (outcome unknown)"
-        if self.mismatch:
-            outcome = " (failed: the value was not the expected one)"
-        return f"process {self.process} {self.f} {self.value!r}{outcome}"
 
 
 @dataclass(slots=True)
@@ -106,6 +87,8 @@ class CheckResult:
         return self.verdict == VALID
 
     def explain(self) -> str:
+        if not self.keys:
+            return "unknown: no operations to check (a history with nothing in it proves nothing)"
         bad = [k for k in self.keys if k.verdict != VALID]
         if not bad:
             return (
@@ -161,90 +144,9 @@ def _step(state: Any, op: Operation) -> tuple[bool, Any]:
     return (not op.certain), state  # an uncertain cas may simply have failed
 
 
-@dataclass(slots=True)
-class _Node:
-    op: Operation | None
-    is_call: bool
-    prev: _Node | None = None
-    next: _Node | None = None
-    match: _Node | None = None  # a call's return node
-
-
 def _check_key(key: Any, operations: list[Operation], steps_max: int) -> KeyResult:
-    ids = {op.id: position for position, op in enumerate(operations)}
-    events = sorted(
-        [(op.call, 0, op.id, True) for op in operations]
-        + [(op.ret, 1, op.id, False) for op in operations],
-    )
-    head = _Node(None, False)
-    tail = head
-    calls: dict[int, _Node] = {}
-    by_id = {op.id: op for op in operations}
-    for _, _, op_id, is_call in events:
-        node = _Node(by_id[op_id], is_call, prev=tail)
-        tail.next = node
-        tail = node
-        if is_call:
-            calls[op_id] = node
-        else:
-            calls[op_id].match = node
-
-    def lift(node: _Node) -> None:
-        for part in (node, node.match):
-            if part is None or part.prev is None:
-                raise AssertionError(f"key {key!r}: an operation lost its place in the search")
-            part.prev.next = part.next
-            if part.next is not None:
-                part.next.prev = part.prev
-
-    def unlift(node: _Node) -> None:
-        for part in (node.match, node):
-            if part is None or part.prev is None:
-                raise AssertionError(f"key {key!r}: an operation lost its place in the search")
-            part.prev.next = part
-            if part.next is not None:
-                part.next.prev = part
-
-    state: Any = None
-    linearized = 0
-    cache: set[tuple[int, Any]] = set()
-    stack: list[tuple[_Node, Any]] = []
-    best: tuple[list[Operation], Operation | None] = ([], None)
-    steps = 0
-    entry = head.next
-    while head.next is not None:
-        steps += 1
-        if steps > steps_max:
-            return KeyResult(key, UNKNOWN, len(operations), steps)
-        op = entry.op if entry is not None else None
-        if entry is None or op is None:
-            raise AssertionError(f"key {key!r}: the search ran off its list of events")
-        if entry.is_call:
-            ok, new_state = _step(state, op)
-            if ok:
-                bit = 1 << ids[op.id]
-                configuration = (linearized | bit, _hashable(new_state))
-                if configuration not in cache:
-                    cache.add(configuration)
-                    stack.append((entry, state))
-                    state, linearized = new_state, linearized | bit
-                    lift(entry)
-                    entry = head.next
-                    continue
-            entry = entry.next
-        else:
-            if len(stack) > len(best[0]) or best[1] is None:
-                # Copied only when it grows: at most once per operation.
-                best = ([node.op for node, _ in stack if node.op is not None], op)
-            if not stack:
-                return KeyResult(key, INVALID, len(operations), steps, *best)
-            node, state = stack.pop()
-            if node.op is None:
-                raise AssertionError(f"key {key!r}: the search stacked a node without operation")
-            linearized &= ~(1 << ids[node.op.id])
-            unlift(node)
-            entry = node.next
-    return KeyResult(key, VALID, len(operations), steps)
+    found = search(f"key {key!r}", operations, _step, None, steps_max, _hashable)
+    return KeyResult(key, found.verdict, len(operations), found.steps, found.prefix, found.blocked)
 
 
 def _hashable(value: Any) -> Any:
@@ -259,6 +161,8 @@ def check(
     for op in operations_from(events):
         by_key[_hashable(op.key)].append(op)
     results = [_check_key(key, ops, steps_max_per_key) for key, ops in by_key.items()]
+    if not results:
+        return CheckResult(UNKNOWN, [])  # nothing happened: nothing is shown
     verdicts = {r.verdict for r in results}
     verdict = INVALID if INVALID in verdicts else UNKNOWN if UNKNOWN in verdicts else VALID
     return CheckResult(verdict, results)

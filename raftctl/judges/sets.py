@@ -31,6 +31,7 @@ class SetResult:
     final_size: int
     lost: list[Any] = field(default_factory=list)
     unexpected: list[Any] = field(default_factory=list)
+    final_read: bool = True  # False: no final read succeeded
 
     @property
     def valid(self) -> bool:
@@ -38,7 +39,9 @@ class SetResult:
 
     def explain(self) -> str:
         if self.verdict == UNKNOWN:
-            return "set: unknown, the final read never succeeded"
+            if not self.final_read:
+                return "set: unknown, the final read never succeeded"
+            return "set: unknown, no add was acknowledged (nothing could be lost)"
         if self.verdict == VALID:
             return (
                 f"set: all {self.acknowledged} acknowledged adds are in the final read of "
@@ -79,9 +82,11 @@ def check_set(events: Iterable[Mapping[str, Any]]) -> SetResult:
             final = list(event.get("value") or [])
     uncertain = len(attempted - acknowledged - failed)
     if final is None:
-        return SetResult(UNKNOWN, len(acknowledged), uncertain, 0)
+        return SetResult(UNKNOWN, len(acknowledged), uncertain, 0, final_read=False)
     present = set(final)
     lost = sorted(acknowledged - present, key=repr)
     unexpected = sorted((present - attempted) | (present & failed), key=repr)
-    verdict = INVALID if lost or unexpected else VALID
+    # With no add acknowledged, nothing could be lost: a valid verdict would
+    # prove nothing (an element that should not be there still is invalid).
+    verdict = INVALID if lost or unexpected else VALID if acknowledged else UNKNOWN
     return SetResult(verdict, len(acknowledged), uncertain, len(present), lost, unexpected)

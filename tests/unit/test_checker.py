@@ -293,3 +293,10 @@ def test_a_deleted_acknowledged_write_is_exposed_by_a_failed_cas() -> None:
         )
     )
     assert result.verdict == INVALID
+
+
+def test_a_history_without_operations_proves_nothing() -> None:
+    result = check([])
+    assert result.verdict == UNKNOWN and "no operations" in result.explain()
+    only_failed = history(op(1, "write", "x", 1, 0, 10, outcome="fail"))
+    assert check(only_failed).verdict == UNKNOWN

@@ -46,6 +46,79 @@ def test_bank_without_a_successful_read_is_unknown() -> None:
     assert check_bank(history, total=20).verdict == "unknown"
 
 
+def test_bank_a_read_missing_an_account_or_with_a_null_balance_is_invalid() -> None:
+    initial = {"a1": 250, "a2": 250}
+    missing = [op(2, "invoke", "read", None, 1), op(2, "ok", "read", {"a1": 500}, 2)]
+    result = check_bank(missing, total=500, initial=initial)
+    assert result.verdict == "invalid" and "read accounts ['a1']" in result.explain()
+    null = [op(2, "invoke", "read", None, 1), op(2, "ok", "read", {"a1": None, "a2": 500}, 2)]
+    result = check_bank(null, total=500, initial=initial)
+    assert result.verdict == "invalid" and "no balance for a1" in result.explain()
+
+
+def _transfer(
+    process: int, source: str, target: str, amount: int, had: int, other: int, start: int
+) -> list[dict[str, Any]]:
+    asked = {"from": source, "to": target, "amount": amount}
+    done = {**asked, "expected": {source: had, target: other}}
+    return [
+        op(process, "invoke", "transfer", asked, start),
+        op(process, "ok", "transfer", done, start + 1),
+    ]
+
+
+def _read(process: int, balances: dict[str, int], start: int) -> list[dict[str, Any]]:
+    return [
+        op(process, "invoke", "read", None, start),
+        op(process, "ok", "read", balances, start + 1),
+    ]
+
+
+def test_bank_a_transfer_applied_twice_is_caught_though_every_read_sums_right() -> None:
+    """a -> b of 5 acknowledged once, but the reads show it applied twice (the
+    total holds: only the transfer check can see it)."""
+    initial = {"a": 10, "b": 10}
+    history = [*_transfer(1, "a", "b", 5, 10, 10, 1), *_read(2, {"a": 0, "b": 20}, 10)]
+    result = check_bank(history, total=20, initial=initial)
+    assert result.verdict == "invalid" and result.transfers_verdict == "invalid"
+    assert "no order of the transfers explains the reads" in result.explain()
+    control = [*_transfer(1, "a", "b", 5, 10, 10, 1), *_read(2, {"a": 5, "b": 15}, 10)]
+    result = check_bank(control, total=20, initial=initial)
+    assert result.valid and result.transfers_verdict == "valid"
+    assert result.transfers_checked == 1
+
+
+def test_bank_a_transfer_applied_although_its_comparison_failed_is_caught() -> None:
+    initial = {"a": 10, "b": 10}
+    failed = [
+        op(1, "invoke", "transfer", {"from": "a", "to": "b", "amount": 5}, 1),
+        op(
+            1,
+            "fail",
+            "transfer",
+            {"from": "a", "to": "b", "amount": 5, "expected": {"a": 10, "b": 10}},
+            2,
+        )
+        | {"error": "mismatch"},
+        *_read(2, {"a": 5, "b": 15}, 10),
+    ]
+    result = check_bank(failed, total=20, initial=initial)
+    assert result.verdict == "invalid"  # the balances it compared surely held: no mismatch
+    assert "failed: the balances were not those" in result.explain()
+
+
+def test_bank_an_unknown_transfer_may_have_happened_or_not() -> None:
+    initial = {"a": 10, "b": 10}
+    asked = {"from": "a", "to": "b", "amount": 5}
+    unknown = [
+        op(1, "invoke", "transfer", asked, 1),
+        op(1, "info", "transfer", {**asked, "expected": {"a": 10, "b": 10}}, 2),
+    ]
+    for seen in ({"a": 10, "b": 10}, {"a": 5, "b": 15}):
+        assert check_bank([*unknown, *_read(2, seen, 10)], 20, initial).valid
+    assert not check_bank([*unknown, *_read(2, {"a": 0, "b": 20}, 10)], 20, initial).valid
+
+
 def _bank_history(rng: random.Random, atomic: bool) -> list[dict[str, Any]]:
     """Transfers and reads on a simulated store. A non-atomic store lets a read
     land between the debit and the credit of a transfer."""
@@ -153,3 +226,14 @@ def test_set_random_histories_from_a_correct_and_a_lossy_store() -> None:
         acknowledged = [e["value"] for e in history if e["type"] == "ok"]
         lossy = [e for e in stored if e != acknowledged[seed % len(acknowledged)]]
         assert check_set([*history, *final_read(lossy, 1000)]).verdict == "invalid"
+
+
+def test_set_with_no_acknowledged_add_proves_nothing() -> None:
+    history = [
+        {"process": 0, "type": "invoke", "f": "add", "key": "set", "value": "1", "time": 1},
+        {"process": 0, "type": "fail", "f": "add", "key": "set", "value": "1", "time": 2},
+        {"process": 1, "type": "invoke", "f": "read", "key": "set", "value": None, "time": 3},
+        {"process": 1, "type": "ok", "f": "read", "key": "set", "value": [], "time": 4},
+    ]
+    result = check_set(history)
+    assert result.verdict == "unknown" and "no add was acknowledged" in result.explain()
