@@ -234,6 +234,9 @@ def status(node: AdminNode) -> dict[str, Any]:
         "invalid_messages": sum(refused.values()),
         "refused": refused,
         "dropped_messages": node.transport.dropped_full,
+        # What the fault filter did to each peer's messages (node.faults): the
+        # proof that a partition or a lossy link took effect, and how much.
+        "links": {peer: counts.to_dict() for peer, counts in sorted(node.filter.counts.items())},
         # Answers dropped for clients that did not read them (node.reply_queues).
         "replies_dropped": node.transport.replies.dropped_full,
         "replies_waiting_bytes": node.transport.replies.total_bytes,

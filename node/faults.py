@@ -7,6 +7,10 @@ Rules:
 - Only node-to-node traffic is filtered; clients and the controller always
   get through. A node filters both what it sends and what it receives, so a
   fault holds even while one side has not yet re-read the file.
+- Every decision is counted per peer (`counts`: sent, cut, lost,
+  duplicated, delayed, and cut on receive), so that a fault is shown to have
+  happened, and how much (the loss rate observed against the one asked for),
+  not assumed; status reports them and chaos compares them across a fault.
 - Partition groups: nodes of one group reach each other; nodes named in no
   group form one more group. A link rule with `drop = 1.0` is a cut of those
   links alone: one-way, or non-transitive (a ring, a bridge).
@@ -35,7 +39,7 @@ import tomli_w
 
 from node.config import write_private
 
-__all__ = ["FaultFilter", "Faults", "LinkFault", "load_faults", "save_faults"]
+__all__ = ["FaultFilter", "Faults", "LinkCounts", "LinkFault", "load_faults", "save_faults"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +114,30 @@ def save_faults(path: Path, faults: Faults) -> None:
     os.replace(temporary, path)
 
 
+@dataclass(slots=True)
+class LinkCounts:
+    """What the filter did to the messages between this node and one peer."""
+
+    sent: int = 0  # messages this node tried to send the peer
+    cut: int = 0  # ... dropped by a partition or a cut link
+    lost: int = 0  # ... dropped by a lossy link
+    duplicated: int = 0  # ... sent twice
+    delayed: int = 0  # ... held back by a delay
+    received_cut: int = 0  # messages from the peer dropped on receipt (a cut)
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "sent": self.sent,
+            "cut": self.cut,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "delayed": self.delayed,
+            "received_cut": self.received_cut,
+        }
+
+
 class FaultFilter:
-    """Decides the fate of each node-to-node message for one node."""
+    """Decides the fate of each node-to-node message for one node, and counts it."""
 
     def __init__(
         self, node_id: str, all_ids: Sequence[str], path: Path, rng: random.Random | None = None
@@ -124,7 +150,21 @@ class FaultFilter:
         self._stamp: tuple[int, int] | None = None
         self._groups: dict[str, int] = {}
         self._cut: set[tuple[str, str]] = set()
+        self.counts: dict[str, LinkCounts] = {}
         self.reload()
+
+    def count(self, peer: str) -> LinkCounts:
+        counts = self.counts.get(peer)
+        if counts is None:
+            counts = self.counts[peer] = LinkCounts()
+        return counts
+
+    def admits(self, source: str) -> bool:
+        """The receive side: a message from `source` gets through unless cut."""
+        if self.connected(source, self.node_id):
+            return True
+        self.count(source).received_cut += 1
+        return False
 
     def reload(self, force: bool = False) -> bool:
         """Re-read faults.toml if it changed; True when the faults changed."""
@@ -166,15 +206,20 @@ class FaultFilter:
     def delays_ms(self, source: str, target: str) -> list[float]:
         """When copies of a message from `source` to `target` should leave:
         [] (lost), [0.0] (now), or delays, two of them when duplicated."""
+        counts = self.count(target)
+        counts.sent += 1
         if not self.connected(source, target):
+            counts.cut += 1
             return []
         delays = [0.0]
         for link in self.faults.links:
             if source in link.sources and target in link.targets:
                 if link.drop and self.rng.random() < link.drop:
+                    counts.lost += 1
                     return []
                 if link.duplicate and self.rng.random() < link.duplicate:
                     delays.append(0.0)
+                    counts.duplicated += 1
                 if link.delay_ms or link.jitter_ms:
                     delays = [
                         delay
@@ -183,4 +228,6 @@ class FaultFilter:
                         )
                         for delay in delays
                     ]
+        if delays[0] > 0:
+            counts.delayed += 1
         return delays

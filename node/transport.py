@@ -160,7 +160,7 @@ class Transport:
 
     def accepts_from_peer(self, peer_id: str) -> bool:
         """The receive-side filter: a partition cuts both directions."""
-        accepted = self.filter.connected(peer_id, self.node_id)
+        accepted = self.filter.admits(peer_id)
         if not accepted:
             self.dropped_by_faults += 1
         return accepted

@@ -40,6 +40,8 @@ NODE_FIELDS = (
     "learners",
     "fsync",
     "refused",  # frames the node refused, by kind (node.admission); an extension
+    "links",  # what the fault filter did to each peer's messages (node.faults); an extension
+    "replies_dropped",  # answers dropped for clients that never read (node.reply_queues)
 )
 NODE_WORDS = ("leader", "follower", "random")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from raftctl.judges.history import History
 __all__ = ["Nemesis"]
 
 ACTION_TIMEOUT_S = 8.0  # how long one injection may take
+LINK_COUNTERS = ("sent", "cut", "lost", "duplicated", "delayed", "received_cut")
 
 
 @dataclass(slots=True)
@@ -310,6 +312,7 @@ class Nemesis:
                 else:
                     links = (LinkFault((leader,), tuple(others), drop=1.0),)
                     active.detail["direction"] = f"{leader} -> followers cut"
+            before = _link_totals(control)
             control.write_faults(partition=groups, links=links)
         if groups:
             rest = [n for n in ids if all(n not in g for g in groups)]
@@ -318,7 +321,16 @@ class Nemesis:
             active.detail["links"] = [
                 {"from": list(link.sources), "to": list(link.targets)} for link in links
             ]
-        active.undo = self._clear_network
+
+        def undo() -> None:
+            with self._control() as control:
+                seen = _observed(before, _link_totals(control))
+            active.detail["observed"] = seen
+            if not seen["cut"] and not seen["received_cut"]:
+                active.detail["no_effect"] = "no message was cut"
+            self._clear_network()
+
+        active.undo = undo
 
     def _clear_network(self) -> None:
         with self._control() as control:
@@ -327,9 +339,21 @@ class Nemesis:
     def _start_links(self, active: _Active, **trouble: Any) -> None:
         with self._control() as control:
             ids = tuple(control.cluster.node_ids())
+            before = _link_totals(control)
             control.write_faults(links=(LinkFault(ids, ids, **trouble),))
         active.detail.update(trouble)
-        active.undo = self._clear_network
+
+        def undo() -> None:
+            with self._control() as control:
+                seen = _observed(before, _link_totals(control))
+            active.detail["observed"] = seen
+            asked = {"drop": "lost", "duplicate": "duplicated", "delay_ms": "delayed"}
+            missing = [word for name, word in asked.items() if trouble.get(name) and not seen[word]]
+            if missing:
+                active.detail["no_effect"] = f"no message was {' or '.join(missing)}"
+            self._clear_network()
+
+        active.undo = undo
 
     def _start_delay(self, active: _Active) -> None:
         delay = active.rng.randint(20, 150)
@@ -497,6 +521,24 @@ class Nemesis:
                 self._reset_switches(control, node_id)
 
         active.step, active.step_every_s, active.undo = restart_if_crashed, 0.5, disarm
+
+
+def _link_totals(control: Controller) -> Counter[str]:
+    """Every running node's fault-filter counts, summed (node.faults)."""
+    totals: Counter[str] = Counter()
+    for row in control.status()["nodes"]:
+        for counts in (row.get("links") or {}).values():
+            totals.update(counts)
+    return totals
+
+
+def _observed(before: Counter[str], after: Counter[str]) -> dict[str, Any]:
+    """What the filters did between two counts: messages and rates."""
+    seen: dict[str, Any] = {name: max(0, after[name] - before[name]) for name in LINK_COUNTERS}
+    sent = seen["sent"]
+    seen["lost_rate"] = round(seen["lost"] / sent, 3) if sent else None
+    seen["duplicated_rate"] = round(seen["duplicated"] / sent, 3) if sent else None
+    return seen
 
 
 def _ring_neighbours(order: list[str]) -> set[tuple[str, str]]:

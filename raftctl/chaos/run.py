@@ -461,6 +461,13 @@ class ChaosRun:
             "availability": figures,
             "checks": [check.to_dict() for check in checks],
             "faults": nemesis.done if nemesis is not None else [],
+            # Faults that did not take effect, and why: what the run did not test.
+            "faults_without_effect": [
+                {"kind": fault["kind"], "start_s": fault["start_s"], "why": why}
+                for fault in (nemesis.done if nemesis is not None else [])
+                for why in [fault["detail"].get("no_effect") or fault["detail"].get("skipped")]
+                if why
+            ],
             "schedule": [fault.to_dict() for fault in self.schedule],
             "leaders": self.leaders,
             "history_events": len(history.events),

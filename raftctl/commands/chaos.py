@@ -73,6 +73,8 @@ def summary(results: dict[str, Any]) -> str:
         )
     for note in results.get("notes", []):
         lines.append(f"  note: {note}")
+    for fault in results.get("faults_without_effect", []):
+        lines.append(f"  no effect: {fault['kind']} at {fault['start_s']:g} s: {fault['why']}")
     lines += check_lines(results["checks"])
     lines.append(f"  out: {results['out']} (report.html: open it in a browser)")
     lines += [f"  export: {path}" for path in results.get("exports", [])]
