@@ -145,6 +145,9 @@ class Nemesis:
         if active.undo is not None:
             self._guarded(active, active.undo)
         fault = active.fault
+        missing = active.detail.get("no_effect") or _effect_missing(fault.kind, active.detail)
+        if missing:
+            active.detail["no_effect"] = missing
         self.history.fault(fault.kind, "end", target=fault.target, **active.detail)
         self.done.append({**fault.to_dict(), "detail": dict(active.detail)})
 
@@ -196,16 +199,24 @@ class Nemesis:
         mend: Callable[[ClusterDir, str], object],
     ) -> None:
         """`hit` each target now, `mend` each at the fault's end."""
+        expected = "paused" if hit is ClusterDir.pause else "stopped"
         with self._control() as control:
             victims = self._targets(control, active)
             for node_id in victims:
                 hit(control.cluster, node_id)
+            # Proof, not assumption: the processes were seen down, then back.
+            cluster = control.cluster
+            wait_for(lambda: all(cluster.state(n) == expected for n in victims), 3.0, 0.05)
+            active.detail["down"] = [n for n in victims if cluster.state(n) == expected]
         active.detail["nodes"] = victims
 
         def undo() -> None:
             with self._control() as control:
                 for node_id in victims:
                     mend(control.cluster, node_id)
+                cluster = control.cluster
+                wait_for(lambda: all(cluster.state(n) == "running" for n in victims), 5.0, 0.05)
+                active.detail["back"] = [n for n in victims if cluster.state(n) == "running"]
 
         active.undo = undo
 
@@ -521,6 +532,37 @@ class Nemesis:
                 self._reset_switches(control, node_id)
 
         active.step, active.step_every_s, active.undo = restart_if_crashed, 0.5, disarm
+
+
+def _effect_missing(kind: str, detail: dict[str, Any]) -> str | None:
+    """Why a fault that ended took no effect, from what it recorded; None when
+    it did (network faults say so themselves, from the filters' counts)."""
+    if detail.get("skipped"):
+        return None  # it says why already
+    nodes = detail.get("nodes") or []
+    if kind in ("kill", "pause"):
+        if sorted(detail.get("down", [])) != sorted(nodes):
+            return f"not every target was seen {'paused' if kind == 'pause' else 'stopped'}"
+        if sorted(detail.get("back", [])) != sorted(nodes):
+            return "not every target was seen running again"
+    checks = {
+        "kill-leader": (bool(nodes), "no leader was killed"),
+        "snapshot-storm": (bool(detail.get("snapshots")), "no snapshot was taken"),
+        "transfer": (bool(detail.get("transfers")), "no transfer completed"),
+        "membership": (
+            bool(detail.get("removed")) and bool(detail.get("added")),
+            "the configuration did not change both ways",
+        ),
+        "isolate-compact": (
+            detail.get("caught_up_by_snapshot") is True,
+            "the node did not catch up by snapshot"
+            if detail.get("compacted_at")
+            else "the others never compacted past the cut-off node",
+        ),
+        "failpoint": (bool(detail.get("crashed")), "the failpoint was never reached"),
+    }
+    took_effect, why = checks.get(kind, (True, ""))
+    return None if took_effect else why
 
 
 def _link_totals(control: Controller) -> Counter[str]:

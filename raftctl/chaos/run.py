@@ -465,7 +465,7 @@ class ChaosRun:
             "faults_without_effect": [
                 {"kind": fault["kind"], "start_s": fault["start_s"], "why": why}
                 for fault in (nemesis.done if nemesis is not None else [])
-                for why in [fault["detail"].get("no_effect") or fault["detail"].get("skipped")]
+                for why in [fault["detail"].get("skipped") or fault["detail"].get("no_effect")]
                 if why
             ],
             "schedule": [fault.to_dict() for fault in self.schedule],

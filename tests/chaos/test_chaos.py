@@ -101,6 +101,11 @@ def test_a_short_run_under_faults_is_valid(
     }
     assert all(c["verdict"] == "valid" for c in document["checks"])
     assert document["availability"]["operations"]["ok"] > 100
+    # Every fault whose effect does not depend on the workload's luck took
+    # effect (failpoint and isolate-compact need traffic at the right place;
+    # they report it when they did not).
+    chance = ("failpoint", "isolate-compact")
+    assert [f for f in document["faults_without_effect"] if f["kind"] not in chance] == []
     for fault in document["faults"]:
         if fault["kind"] in ("partition", "delay", "loss", "duplicate"):
             # Proven, not assumed: the nodes' filters cut, lost, duplicated
@@ -111,6 +116,8 @@ def test_a_short_run_under_faults_is_valid(
             # history above stayed valid: Raft survives what is not a lie.
             assert fault["detail"]["sent"]["inflated"] > 0, fault
             assert not fault["detail"].get("skipped"), fault
+        if fault["kind"] in ("kill", "pause"):
+            assert fault["detail"]["down"] == fault["detail"]["back"] == fault["detail"]["nodes"]
         if fault["kind"] == "isolate-compact" and fault["detail"].get("compacted_at"):
             # Compacted past the cut-off node: it can only have caught up by snapshot.
             assert fault["detail"]["caught_up_by_snapshot"] is True, fault
