@@ -4,7 +4,8 @@
 Rules:
 - Choices that depend on the cluster at the moment (who leads, which nodes
   run) are drawn from a generator seeded per fault.
-- One fault at a time; every fault is undone at its end, and `heal_all`
+- One fault at a time (a compound fault's parts start, hold and end
+  together, each recorded as its own fault); every fault is undone at its end, and `heal_all`
   undoes anything still in force (paused or stopped nodes, network faults,
   failpoints, slow disks, skewed clocks), so a run always ends healed.
 - Every start and end is an event of the history's "nemesis" process, with
@@ -16,6 +17,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -52,6 +54,7 @@ class _Active:
     undo: Callable[[], None] | None = None
     step: Callable[[], None] | None = None
     step_every_s: float = 1.0
+    next_step_at: float = 0.0
 
 
 class Nemesis:
@@ -61,7 +64,7 @@ class Nemesis:
         self.path = path
         self.history = history
         self.faults = faults
-        self.active: _Active | None = None
+        self.active: list[_Active] = []  # the parts of the fault in force
         self.done: list[dict[str, Any]] = []  # every fault, with its window and detail
         self.failure: BaseException | None = None
         self._lock = threading.Lock()
@@ -76,15 +79,17 @@ class Nemesis:
                     break
                 self._start(fault)
                 end_at = started + fault.start_s + fault.hold_s
+                stepping = [active for active in self.active if active.step is not None]
+                for active in stepping:
+                    active.next_step_at = time.monotonic() + active.step_every_s
                 while not stop.is_set() and time.monotonic() < end_at:
-                    active = self.active
-                    wait = end_at - time.monotonic()
-                    if active is not None and active.step is not None:
-                        wait = min(wait, active.step_every_s)
-                    if stop.wait(max(0.0, wait)):
+                    due = min([end_at, *(active.next_step_at for active in stepping)])
+                    if stop.wait(max(0.0, due - time.monotonic())):
                         break
-                    if active is not None and active.step is not None:
-                        self._guarded(active, active.step)
+                    for active in stepping:
+                        if active.step is not None and time.monotonic() >= active.next_step_at:
+                            self._guarded(active, active.step)
+                            active.next_step_at = time.monotonic() + active.step_every_s
                 self._end()
         except BaseException as error:  # a bug: the main thread re-raises it
             self.failure = error
@@ -92,13 +97,12 @@ class Nemesis:
 
     def active_names(self) -> list[str]:
         with self._lock:
-            active = self.active
-        return [] if active is None else [self._label(active.fault)]
+            return [self._label(active.fault) for active in self.active]
 
     def heal_all(self) -> dict[str, Any]:
         """Undo whatever is in force, then make sure every node runs, unpaused,
         with no network fault, failpoint, slow disk or skewed clock."""
-        if self.active is not None:
+        if self.active:
             self._end()
         healed: dict[str, Any] = {"restarted": [], "resumed": []}
         with self._control() as control:
@@ -130,26 +134,30 @@ class Nemesis:
         return _ControlScope(self.path, timeout_s)
 
     def _start(self, fault: ScheduledFault) -> None:
-        active = _Active(fault, random.Random(fault.seed))
-        self.history.fault(fault.kind, "start", target=fault.target)
-        starter = getattr(self, "_start_" + fault.kind.replace("-", "_"))
-        self._guarded(active, lambda: starter(active))
-        with self._lock:
-            self.active = active
+        """Start `fault` and every part held with it."""
+        for part in fault.parts():
+            active = _Active(part, random.Random(part.seed))
+            self.history.fault(part.kind, "start", target=part.target)
+            starter: Callable[[_Active], None] = getattr(
+                self, "_start_" + part.kind.replace("-", "_")
+            )
+            self._guarded(active, functools.partial(starter, active))
+            with self._lock:
+                self.active.append(active)
 
     def _end(self) -> None:
+        """End every part in force, in the order they started."""
         with self._lock:
-            active, self.active = self.active, None
-        if active is None:
-            return
-        if active.undo is not None:
-            self._guarded(active, active.undo)
-        fault = active.fault
-        missing = active.detail.get("no_effect") or _effect_missing(fault.kind, active.detail)
-        if missing:
-            active.detail["no_effect"] = missing
-        self.history.fault(fault.kind, "end", target=fault.target, **active.detail)
-        self.done.append({**fault.to_dict(), "detail": dict(active.detail)})
+            ending, self.active = self.active, []
+        for active in ending:
+            if active.undo is not None:
+                self._guarded(active, active.undo)
+            fault = active.fault
+            missing = active.detail.get("no_effect") or _effect_missing(fault.kind, active.detail)
+            if missing:
+                active.detail["no_effect"] = missing
+            self.history.fault(fault.kind, "end", target=fault.target, **active.detail)
+            self.done.append({**fault.to_dict(), "detail": dict(active.detail)})
 
     def _guarded(self, active: _Active, action: Callable[[], None]) -> None:
         """A fault the cluster's state does not allow (no leader, a refusal) is

@@ -115,7 +115,7 @@ class ChaosOptions:
         if self.read_consistency not in tuple(Consistency):
             raise UsageError("--read-consistency is linearizable, lease or stale")
         specs = parse_nemesis(self.nemesis)
-        if any(spec.kind == "byzantine" for spec in specs) and not self.insecure:
+        if any("byzantine" in spec.kinds for spec in specs) and not self.insecure:
             raise UsageError(
                 "--nemesis byzantine needs --insecure: with CURVE a process without a "
                 "node's key is turned away at the door, so there is no impostor to run"
@@ -178,12 +178,12 @@ class ChaosRun:
             settings = {**CHAOS_CLUSTER_SETTINGS, **self.options.cluster_settings}
             if self.options.insecure:
                 settings["curve"] = False
-            if any(spec.kind == "power-cut" for spec in self.specs):
+            if any("power-cut" in spec.kinds for spec in self.specs):
                 settings.setdefault("power_loss_mode", True)
             ClusterDir.create(path, self.options.nodes, 0, **settings)
             self.created_cluster = True
         cluster = ClusterDir(path)
-        if cluster.config.curve and any(spec.kind == "byzantine" for spec in self.specs):
+        if cluster.config.curve and any("byzantine" in spec.kinds for spec in self.specs):
             raise UsageError(f"{path} uses CURVE: --nemesis byzantine needs an --insecure cluster")
         for node_id in cluster.node_ids():
             if cluster.state(node_id) == "paused":

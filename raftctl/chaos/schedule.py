@@ -7,6 +7,11 @@ Rules:
   but `byzantine`, which must be named (it needs an --insecure cluster).
   A target is a word (leader, one, minority, majority, all) or node ids joined
   by `+` (`pause:n1+n2`).
+- A compound fault joins kinds with `+` (`partition:majority+kill:one`):
+  its parts start together, hold together and end together, as real outages
+  overlap (a partition while a node is down). A `+` followed by a node id
+  continues a target (`kill:n1+n2`). At most one network fault per compound
+  (they would overwrite each other's faults.toml).
 - The kinds come round in a seeded shuffled order, so that a run of a minute
   meets every kind; each fault holds for HOLD_S (longer than an election
   timeout) with a gap of GAP_S before the next.
@@ -25,6 +30,7 @@ __all__ = [
     "GAP_S",
     "HOLD_S",
     "NEMESIS_KINDS",
+    "NETWORK_KINDS",
     "NOT_IN_ALL",
     "PROCESS_TARGETS",
     "FaultSpec",
@@ -62,34 +68,53 @@ HOLD_S = (2.0, 4.0)
 GAP_S = (0.5, 1.5)
 
 
+NETWORK_KINDS = ("partition", "delay", "loss", "duplicate", "isolate-compact")
+
+
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    """One item of `--nemesis`: a kind and, optionally, a fixed target."""
+    """One item of `--nemesis`: a kind and, optionally, a fixed target; `also`
+    holds the other parts of a compound fault."""
 
     kind: str
     target: str | None = None
+    also: tuple[FaultSpec, ...] = ()
 
     def describe(self) -> str:
-        return self.kind if self.target is None else f"{self.kind}:{self.target}"
+        one = self.kind if self.target is None else f"{self.kind}:{self.target}"
+        return "+".join([one, *(part.describe() for part in self.also)])
+
+    @property
+    def kinds(self) -> list[str]:
+        return [self.kind, *(part.kind for part in self.also)]
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduledFault:
-    """A fault of the schedule: when (seconds from the start), for how long, what."""
+    """A fault of the schedule: when (seconds from the start), for how long,
+    what; `also` the other parts of a compound fault, held with it."""
 
     start_s: float
     hold_s: float
     kind: str
     target: str
     seed: int
+    also: tuple[ScheduledFault, ...] = ()
+
+    def parts(self) -> list[ScheduledFault]:
+        """This fault and the ones held with it, in the order they start."""
+        return [self, *self.also]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        described: dict[str, Any] = {
             "start_s": round(self.start_s, 3),
             "hold_s": round(self.hold_s, 3),
             "kind": self.kind,
             "target": self.target,
         }
+        if self.also:
+            described["with"] = [{"kind": part.kind, "target": part.target} for part in self.also]
+        return described
 
 
 def parse_nemesis(text: str) -> list[FaultSpec]:
@@ -103,22 +128,38 @@ def parse_nemesis(text: str) -> list[FaultSpec]:
             continue
         if item == "none":
             continue
-        kind, _, target = item.partition(":")
-        if kind not in NEMESIS_KINDS:
+        parts: list[list[str]] = []
+        for token in item.split("+"):
+            kind, _, target = token.partition(":")
+            if parts and kind not in NEMESIS_KINDS and _is_node_id(token):
+                parts[-1][1] += "+" + token  # kill:n1+n2: a target goes on
+            else:
+                parts.append([kind, target])
+        first, *rest = [_spec(kind, target) for kind, target in parts]
+        network = [spec.kind for spec in [first, *rest] if spec.kind in NETWORK_KINDS]
+        if len(network) > 1:
             raise UsageError(
-                f"unknown nemesis {kind!r}: use all, none or {', '.join(NEMESIS_KINDS)}"
+                f"a compound fault holds at most one network fault, not {' and '.join(network)}"
             )
-        targets, _ = NEMESIS_KINDS[kind]
-        if target:
-            is_ids = kind in ("kill", "pause") and all(
-                part.startswith("n") and part[1:].isdigit() for part in target.split("+")
-            )
-            if target not in targets and not is_ids:
-                accepted = ", ".join(targets) if targets else "no target"
-                extra = " or node ids joined by +" if kind in ("kill", "pause") else ""
-                raise UsageError(f"nemesis {kind} takes {accepted}{extra}, not {target!r}")
-        specs.append(FaultSpec(kind, target or None))
+        specs.append(FaultSpec(first.kind, first.target, tuple(rest)))
     return specs
+
+
+def _is_node_id(token: str) -> bool:
+    return token.startswith("n") and token[1:].isdigit()
+
+
+def _spec(kind: str, target: str) -> FaultSpec:
+    if kind not in NEMESIS_KINDS:
+        raise UsageError(f"unknown nemesis {kind!r}: use all, none or {', '.join(NEMESIS_KINDS)}")
+    targets, _ = NEMESIS_KINDS[kind]
+    if target:
+        is_ids = kind in ("kill", "pause") and all(_is_node_id(part) for part in target.split("+"))
+        if target not in targets and not is_ids:
+            accepted = ", ".join(targets) if targets else "no target"
+            extra = " or node ids joined by +" if kind in ("kill", "pause") else ""
+            raise UsageError(f"nemesis {kind} takes {accepted}{extra}, not {target!r}")
+    return FaultSpec(kind, target or None)
 
 
 def schedule(specs: list[FaultSpec], duration_s: float, seed: int) -> list[ScheduledFault]:
@@ -139,6 +180,13 @@ def schedule(specs: list[FaultSpec], duration_s: float, seed: int) -> list[Sched
             break
         targets, default = NEMESIS_KINDS[spec.kind]
         target = spec.target or default or (rng.choice(targets) if targets else "")
-        faults.append(ScheduledFault(moment, hold, spec.kind, target, rng.randrange(1 << 30)))
+        also = tuple(_scheduled(part, moment, hold, rng) for part in spec.also)
+        faults.append(ScheduledFault(moment, hold, spec.kind, target, rng.randrange(1 << 30), also))
         moment += hold + rng.uniform(*GAP_S)
     return faults
+
+
+def _scheduled(spec: FaultSpec, moment: float, hold: float, rng: random.Random) -> ScheduledFault:
+    targets, default = NEMESIS_KINDS[spec.kind]
+    target = spec.target or default or (rng.choice(targets) if targets else "")
+    return ScheduledFault(moment, hold, spec.kind, target, rng.randrange(1 << 30))

@@ -28,18 +28,33 @@ from tests.cli.test_commands import stop_cluster
 
 # Every kind of fault, shared out among the three workloads' short runs; with
 # this seed each run's schedule meets every kind of its list (asserted below).
+# Each run also holds one compound fault, the pairs that matter: a partition
+# while a node is down, a pause during a membership change, a power cut while
+# a node is cut off and the others compact.
 RUNS = {
     # byzantine needs an --insecure cluster, which this run therefore is.
-    "register": ("partition,kill,pause,failpoint,transfer,byzantine", 21),
-    "bank": ("loss,duplicate,kill-leader,snapshot-storm,isolate-compact", 20),
-    "set": ("power-cut,slow-fsync,membership,partition:ring,delay", 20),
+    "register": (
+        "partition,kill,pause,failpoint,transfer,byzantine,partition:majority+kill:one",
+        25,
+    ),
+    "bank": (
+        "loss,duplicate,kill-leader,snapshot-storm,isolate-compact,power-cut+isolate-compact",
+        25,
+    ),
+    "set": ("power-cut,slow-fsync,membership,partition:ring,delay,pause:one+membership", 25),
 }
-SEED = 375
+SEED = 616
 
 
 def test_the_runs_share_out_every_kind_of_fault() -> None:
-    kinds = {spec.kind for nemesis, _ in RUNS.values() for spec in parse_nemesis(nemesis)}
-    assert kinds == set(NEMESIS_KINDS)
+    specs = [spec for nemesis, _ in RUNS.values() for spec in parse_nemesis(nemesis)]
+    assert {kind for spec in specs for kind in spec.kinds} == set(NEMESIS_KINDS)
+    pairs = {frozenset(spec.kinds) for spec in specs if spec.also}
+    assert pairs == {
+        frozenset({"partition", "kill"}),
+        frozenset({"pause", "membership"}),
+        frozenset({"power-cut", "isolate-compact"}),
+    }
 
 
 def _fault_pairs(history: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -92,8 +107,16 @@ def test_a_short_run_under_faults_is_valid(
     assert f"--workload {workload}" in document["replay"]
     expected = schedule(parse_nemesis(nemesis), duration, SEED)
     assert document["schedule"] == [fault.to_dict() for fault in expected]
-    assert len(document["faults"]) == len(expected)
-    assert {f["kind"] for f in document["faults"]} == {s.kind for s in parse_nemesis(nemesis)}
+    parts = [part for fault in expected for part in fault.parts()]
+    assert len(document["faults"]) == len(parts)
+    assert {f["kind"] for f in document["faults"]} == {
+        kind for spec in parse_nemesis(nemesis) for kind in spec.kinds
+    }
+    compound = [fault for fault in expected if fault.also]
+    assert compound, "each run holds a compound fault"
+    for fault in compound:  # its parts' windows overlap: they start and end together
+        windows = [f for f in document["faults"] if f["start_s"] == round(fault.start_s, 3)]
+        assert {f["kind"] for f in windows} == {part.kind for part in fault.parts()}
     assert {c["checker"] for c in document["checks"]} >= {
         "election-safety",
         "state-machine-safety",
@@ -123,7 +146,12 @@ def test_a_short_run_under_faults_is_valid(
             assert fault["detail"]["caught_up_by_snapshot"] is True, fault
     history = run.history()
     pairs = _fault_pairs(history)
-    assert pairs == [(fault.kind, phase) for fault in expected for phase in ("start", "end")]
+    assert pairs == [
+        (part.kind, phase)
+        for fault in expected
+        for phase in ("start", "end")
+        for part in fault.parts()
+    ]
     assert any(e["process"] == NEMESIS and e["f"] == "heal" for e in history)
     for node_id in ("n1", "n2", "n3", "n4", "n5"):
         assert (run.out / "nodes" / node_id / "node.log").exists()

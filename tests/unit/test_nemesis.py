@@ -74,3 +74,28 @@ def test_a_ring_cuts_every_link_but_the_neighbours() -> None:
     assert ("n1", "n3") in cuts and ("n3", "n1") in cuts
     assert ("n1", "n2") not in cuts and ("n1", "n5") not in cuts
     assert len(cuts) == 5 * 4 - 10
+
+
+def test_compound_faults_hold_their_parts_together() -> None:
+    (compound,) = parse_nemesis("partition:majority+kill:one")
+    assert compound == FaultSpec("partition", "majority", (FaultSpec("kill", "one"),))
+    assert compound.describe() == "partition:majority+kill:one"
+    assert parse_nemesis("kill:n1+n2") == [FaultSpec("kill", "n1+n2")]  # ids go on
+    (ids_then_kind,) = parse_nemesis("kill:n1+n2+partition:one")
+    assert ids_then_kind == FaultSpec("kill", "n1+n2", (FaultSpec("partition", "one"),))
+    faults = schedule([compound], 30, 4)
+    assert faults and all(len(fault.parts()) == 2 for fault in faults)
+    for fault in faults:
+        (kill,) = fault.also
+        assert (kill.kind, kill.target, kill.start_s, kill.hold_s) == (
+            "kill",
+            "one",
+            fault.start_s,
+            fault.hold_s,
+        )
+        assert fault.to_dict()["with"] == [{"kind": "kill", "target": "one"}]
+
+
+def test_a_compound_of_two_network_faults_is_refused() -> None:
+    with pytest.raises(UsageError, match="at most one network fault"):
+        parse_nemesis("partition+loss")
