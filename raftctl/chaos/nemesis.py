@@ -573,18 +573,29 @@ def _effect_missing(kind: str, detail: dict[str, Any]) -> str | None:
     return None if took_effect else why
 
 
-def _link_totals(control: Controller) -> Counter[str]:
-    """Every running node's fault-filter counts, summed (node.faults)."""
-    totals: Counter[str] = Counter()
+LinkTotals = dict[tuple[str, Any], Counter[str]]
+
+
+def _link_totals(control: Controller) -> LinkTotals:
+    """Each running node's fault-filter counts (node.faults), by node and pid:
+    a node restarted in between starts counting from zero again."""
+    totals: LinkTotals = {}
     for row in control.status()["nodes"]:
-        for counts in (row.get("links") or {}).values():
-            totals.update(counts)
+        counts: Counter[str] = Counter()
+        for peer_counts in (row.get("links") or {}).values():
+            counts.update(peer_counts)
+        totals[(row["id"], row["pid"])] = counts
     return totals
 
 
-def _observed(before: Counter[str], after: Counter[str]) -> dict[str, Any]:
+def _observed(before: LinkTotals, after: LinkTotals) -> dict[str, Any]:
     """What the filters did between two counts: messages and rates."""
-    seen: dict[str, Any] = {name: max(0, after[name] - before[name]) for name in LINK_COUNTERS}
+    moved: Counter[str] = Counter()
+    for node, counts in after.items():
+        base = before.get(node, Counter())
+        for name in LINK_COUNTERS:
+            moved[name] += max(0, counts[name] - base[name])
+    seen: dict[str, Any] = {name: moved[name] for name in LINK_COUNTERS}
     sent = seen["sent"]
     seen["lost_rate"] = round(seen["lost"] / sent, 3) if sent else None
     seen["duplicated_rate"] = round(seen["duplicated"] / sent, 3) if sent else None
