@@ -24,6 +24,9 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["verdict"] == "valid", r["verdict"]
 assert len(r["faults"]) >= 2, r["faults"]
+# Not on nothing: the faults took effect, and the clients did real work.
+assert not r["faults_without_effect"], r["faults_without_effect"]
+assert r["operations"].get("ok", 0) >= 200, r["operations"]
 print(f"   {r['operations'].get('ok', 0)} operations acknowledged under {len(r['faults'])} faults; "
       f"the history is linearizable")
 PY
