@@ -188,6 +188,11 @@ def test_every_negative_control_is_found_invalid(chaos: Any, control: str) -> No
     workload_check = results["checks"][0]
     assert workload_check["verdict"] == "invalid"
     assert workload_check["offending"], "an invalid verdict names what to look at"
+    # ... and it names the right operation: the stale read itself.
+    stale = {"stale-read": "before", "lease-drift": "c"}
+    if control in stale:
+        (offending,) = workload_check["offending"]
+        assert (offending["f"], offending["value"]) == ("read", stale[control]), offending
     assert run.stdout.startswith("INVALID")
     assert f"replay: raftctl chaos --control {control} --seed 1" in run.stdout
     _assert_report(run.out, run.history(), valid=False)
