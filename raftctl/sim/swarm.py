@@ -372,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes: dict[int, int] = {}
     profiles: dict[str, int] = {}
     verdicts: dict[str, int] = {}
+    idle: list[int] = []  # seeds whose clients ran no operation: they proved little
     seeds = range(args.first, args.first + args.seeds)
     for result in run_seeds(seeds, node_count=args.nodes, workers=args.workers):
         if not result.ok:
@@ -388,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         totals["changes"] += result.membership_changes
         totals["transfers"] += result.transfers
         totals["ops"] += result.history_operations
+        if not result.history_operations:
+            idle.append(options.seed)
         for consistency, count in result.reads.items():
             reads[consistency] += count
     elapsed = time.perf_counter() - started
@@ -403,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{totals['messages']} messages delivered, {totals['snapshots']} snapshots sent, "
         f"{totals['changes']} membership changes, {totals['transfers']} transfers\n"
         f"  reads: {read_mix}; {totals['ops']} operations checked for linearizability "
-        f"(histories: {verdict_mix})"
+        f"(histories: {verdict_mix}; 'unknown' is not 'valid': it proved nothing)\n"
+        f"  seeds with no client operation: {len(idle)}"
+        + (f" ({', '.join(map(str, idle[:10]))}{' ...' if len(idle) > 10 else ''})" if idle else "")
     )
     return 0
 
