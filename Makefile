@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 SEEDS  ?= 300
 SEED   ?=
 
-.PHONY: install test lint sim demo sim-demo bench chaos soak clean
+.PHONY: install test lint sim demo sim-demo bench chaos soak clean check-outside
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,3 +62,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+# make check-outside RUN=chaos-runs/<run>   Porcupine (outside/, Go) judges the
+# run's register history too; exits 1 if its verdict differs from ours.
+# Go comes from Debian's packages when missing and this is root.
+check-outside: $(STAMP)
+	@test -n "$(RUN)" || (echo "usage: make check-outside RUN=chaos-runs/<run>" >&2; exit 2)
+	@command -v go >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null; } || \
+		{ echo "check-outside needs Go: apt-get install golang-go" >&2; exit 2; }
+	$(BIN)/python -m raftctl.chaos.outside $(RUN)
