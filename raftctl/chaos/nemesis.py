@@ -490,7 +490,17 @@ class Nemesis:
             ids = list(control.cluster.node_ids())
             size = len(ids) if active.fault.target == "all" else len(ids) // 2 + 1
             victims = sorted(active.rng.sample(ids, size))
-            control.cluster.power_cut(victims)
+            cluster = control.cluster
+            before = {n: getattr(cluster.process(n), "pid", None) for n in victims}
+            cluster.power_cut(victims)
+
+            def restarted(node_id: str) -> bool:
+                process = cluster.process(node_id)
+                return process is not None and process.pid != before[node_id]
+
+            # Proof: every victim is a new process (killed, then started again).
+            wait_for(lambda: all(restarted(n) for n in victims), 5.0, 0.05)
+            active.detail["back"] = [n for n in victims if restarted(n)]
         active.detail["nodes"] = victims
 
     def _start_slow_fsync(self, active: _Active) -> None:
@@ -506,7 +516,13 @@ class Nemesis:
                 victims = sorted(active.rng.sample(ids, (len(ids) - 1) // 2 or 1))
             for node_id in victims:
                 control.client.admin(node_id, SlowDisk(delay), timeout_s=1.0)
-        active.detail.update(nodes=victims, fsync_delay_ms=delay)
+            # Proof: each victim's status says its fsyncs are slowed.
+            slowed = [
+                n
+                for n in victims
+                if (control.client.status(n, 1.0) or {}).get("fsync_delay_ms") == delay
+            ]
+        active.detail.update(nodes=victims, fsync_delay_ms=delay, slowed=slowed)
 
         def restore() -> None:
             with self._control() as control:
@@ -568,6 +584,18 @@ def _effect_missing(kind: str, detail: dict[str, Any]) -> str | None:
             else "the others never compacted past the cut-off node",
         ),
         "failpoint": (bool(detail.get("crashed")), "the failpoint was never reached"),
+        "power-cut": (
+            sorted(detail.get("back", [])) == sorted(nodes),
+            "not every victim was seen restarted",
+        ),
+        "slow-fsync": (
+            sorted(detail.get("slowed", [])) == sorted(nodes),
+            "not every victim reported its slow fsync",
+        ),
+        "byzantine": (
+            bool((detail.get("sent") or {}).get("inflated")),
+            "the impostor sent nothing",
+        ),
     }
     took_effect, why = checks.get(kind, (True, ""))
     return None if took_effect else why
