@@ -452,6 +452,13 @@ def test_inspect_log_shows_every_log_side_by_side(cluster: Path) -> None:
         for index in range(1, min(committed, 5) + 1)
     }
     assert all(len(seen) <= 1 for seen in terms.values())
+    # Not on nothing: the entry just written is in every log, with one term.
+    written = min(row["commit_index"] for row in rows.values())
+    code, document = run_json(*where, "inspect", "log", "--from", str(written), "--count", "1")
+    entries = [row["entries"] for row in document["nodes"]]
+    assert code == 0 and all(len(found) == 1 for found in entries), entries
+    assert len({found[0]["term"] for found in entries}) == 1
+    assert {found[0]["index"] for found in entries} == {written}
     human = run(*where, "inspect", "log", "--count", "5")
     assert human.returncode == 0 and "n1" in human.stdout and "committed" in human.stdout
     assert run(*where, "inspect", "log", "--count", "0").returncode == 2
