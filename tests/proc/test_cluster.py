@@ -125,6 +125,8 @@ def test_a_minority_cannot_commit_and_healing_converges(
     # Ask the cut-off leader alone, over a raw socket: it must never say ok.
     answers = raw_requests(live, old_leader, [Put("stranded", "x")], wait_s=3.0)
     assert all(answer.status != "ok" for answer in answers), answers
+    # Silence would prove nothing if the node had died: it is alive and answers.
+    assert live.client.status(old_leader, 2.0) is not None
     assert live.client.status(old_leader)["commit_index"] == commit_before  # type: ignore[index]
     new_leader = live.leader(among=rest)
     assert new_leader != old_leader
@@ -328,6 +330,7 @@ def test_reads_write_nothing_and_a_cut_off_leader_serves_none(
     live.set_faults(Faults(partition=((leader,), tuple(rest))))
     answers = raw_requests(live, leader, [Get("k")], wait_s=3.0)  # type: ignore[list-item]
     assert all(answer.status != "ok" for answer in answers), answers
+    assert live.client.status(leader, 2.0) is not None  # alive: its silence is a choice
 
 
 def test_a_follower_down_during_compaction_catches_up_by_snapshot(
