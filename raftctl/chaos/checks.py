@@ -72,14 +72,22 @@ def election_safety(path: Path) -> Verdict:
 
 
 def state_digests(cluster: ClusterDir, client: Client, timeout_s: float) -> Verdict:
-    """Wait until every node applied the same index, then compare digests."""
+    """Wait until every member applied the same index, then compare digests.
+    A node the configuration no longer holds (removed by a membership fault
+    that did not finish, say) gets no more entries: it is left out, and named."""
     seen: dict[str, dict[str, Any] | None] = {}
+    outside: list[str] = []
 
     def converged() -> bool:
-        for node_id in cluster.node_ids():
+        members = _members(cluster, client)
+        outside[:] = [n for n in cluster.node_ids() if n not in members]
+        seen.clear()
+        for node_id in members:
             seen[node_id] = client.admin(node_id, Digest(), timeout_s=0.5)
         answers = list(seen.values())
-        return all(answers) and len({a["applied_index"] for a in answers if a}) == 1
+        return (
+            bool(answers) and all(answers) and len({a["applied_index"] for a in answers if a}) == 1
+        )
 
     if not wait_for(converged, timeout_s, interval_s=0.2):
         marks = {n: (a["applied_index"] if a else None) for n, a in seen.items()}
@@ -98,12 +106,28 @@ def state_digests(cluster: ClusterDir, client: Client, timeout_s: float) -> Verd
             f"different states after applying the same {applied} entries: {digests}",
             [{"node": n, "digest": d} for n, d in digests.items()],
         )
+    left_out = f" ({', '.join(outside)} no longer a member)" if outside else ""
     return Verdict(
         "state-machine-safety",
         VALID,
-        f"all {len(digests)} nodes hold the same state at applied index {applied}",
-        details={"applied_index": applied, "digest": next(iter(digests.values()))},
+        f"all {len(digests)} nodes hold the same state at applied index {applied}{left_out}",
+        details={
+            "applied_index": applied,
+            "digest": next(iter(digests.values())),
+            "not_members": list(outside),
+        },
     )
+
+
+def _members(cluster: ClusterDir, client: Client) -> list[str]:
+    """The nodes in the configuration of the node that has committed most."""
+    statuses = [client.status(node_id, 0.5) for node_id in cluster.node_ids()]
+    known = [status for status in statuses if status]
+    if not known:
+        return list(cluster.node_ids())
+    newest = max(known, key=lambda status: (status["commit_index"], status["term"]))
+    members = {*(newest.get("voters") or ()), *(newest.get("learners") or ())}
+    return [node_id for node_id in cluster.node_ids() if node_id in members]
 
 
 def tracebacks(path: Path) -> Verdict:

@@ -67,6 +67,7 @@ class Nemesis:
         self.active: list[_Active] = []  # the parts of the fault in force
         self.done: list[dict[str, Any]] = []  # every fault, with its window and detail
         self.failure: BaseException | None = None
+        self.finished = threading.Event()  # every scheduled fault started and ended
         self._lock = threading.Lock()
 
     # -- the run -------------------------------------------------------------------
@@ -91,6 +92,8 @@ class Nemesis:
                             self._guarded(active, active.step)
                             active.next_step_at = time.monotonic() + active.step_every_s
                 self._end()
+            else:
+                self.finished.set()
         except BaseException as error:  # a bug: the main thread re-raises it
             self.failure = error
             raise
@@ -472,14 +475,23 @@ class Nemesis:
                 raise UsageError("membership changes need at least 3 nodes")
             leader = control.leader()[0]
             victim = leader if active.rng.random() < 0.25 else active.rng.choice(ids)
+
+            def add_back() -> None:
+                """Replace the victim with a fresh node; when the removal did
+                not finish in time but took effect later, finish it first."""
+                with self._control(20.0) as later:
+                    row = cluster_ops.leader_row(later)
+                    if row is not None and victim in (*row["voters"], *row["learners"]):
+                        return  # the removal never took: nothing to replace
+                    if victim in later.cluster.node_ids():
+                        later.cluster.stop(victim, grace_s=later.stop_grace_s())
+                        later.cluster.forget_node(victim)
+                        later.forget_client()
+                    active.detail["added"] = cluster_ops.add_node(later)["node"]
+
+            active.undo = add_back  # set first: a removal that times out still ends
             cluster_ops.remove_node(control, victim)
         active.detail["removed"] = victim
-
-        def add_back() -> None:
-            with self._control(20.0) as control:
-                active.detail["added"] = cluster_ops.add_node(control)["node"]
-
-        active.undo = add_back
 
     # -- storage faults and failpoints --------------------------------------------------
 

@@ -83,6 +83,7 @@ START_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 30.0
 FINAL_READ_TIMEOUT_S = 10.0
 MONITOR_EVERY_S = 0.3
+SCHEDULE_OVERRUN_MAX_S = 20.0  # the most a run goes past --duration for late faults
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ class ChaosOptions:
     cluster_dir: Path | None = None  # an explicit --dir; default OUT/cluster
     op_timeout_s: float = 3.0
     insecure: bool = False  # a new cluster without CURVE (byzantine needs it)
+    faults_at_once: int = 1  # kinds joined into each compound fault
     cluster_settings: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -114,6 +116,8 @@ class ChaosOptions:
             raise UsageError("--rate must be >= 0 (0: as fast as the clients can)")
         if self.read_consistency not in tuple(Consistency):
             raise UsageError("--read-consistency is linearizable, lease or stale")
+        if not 1 <= self.faults_at_once <= 4:
+            raise UsageError("--faults-at-once is 1 to 4")
         specs = parse_nemesis(self.nemesis)
         if any("byzantine" in spec.kinds for spec in specs) and not self.insecure:
             raise UsageError(
@@ -127,7 +131,9 @@ class ChaosOptions:
             f"raftctl chaos --nodes {self.nodes} --duration {self.duration_s:g} "
             f"--workload {self.workload} --nemesis {self.nemesis} --clients {self.clients} "
             f"--rate {self.rate:g} --read-consistency {self.read_consistency} "
-            f"--seed {self.seed}{' --insecure' if self.insecure else ''}{dir_part}"
+            f"--seed {self.seed}{' --insecure' if self.insecure else ''}"
+            + (f" --faults-at-once {self.faults_at_once}" if self.faults_at_once > 1 else "")
+            + dir_part
         )
 
 
@@ -152,7 +158,9 @@ class ChaosRun:
         self.out = options.out
         self.workload: Workload = make_workload(options.workload)
         self.specs = parse_nemesis(options.nemesis)
-        self.schedule: list[ScheduledFault] = schedule(self.specs, options.duration_s, options.seed)
+        self.schedule: list[ScheduledFault] = schedule(
+            self.specs, options.duration_s, options.seed, options.faults_at_once
+        )
         self.progress = progress or (lambda text, final: None)
         self.stop = threading.Event()
         self.interrupted = False
@@ -162,6 +170,7 @@ class ChaosRun:
         self.created_cluster = False
         self.clock = clock_pair()
         self.results: dict[str, Any] | None = None
+        self.overrun_s = 0.0
 
     # -- the cluster -------------------------------------------------------------------
 
@@ -256,9 +265,17 @@ class ChaosRun:
             thread.start()
         monitor.start()
         deadline = started + options.duration_s
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            self.stop.wait(min(0.5, max(0.0, deadline - time.monotonic())))
+        # A fault's undo may run late (a membership change on a busy machine):
+        # the workload goes on, up to SCHEDULE_OVERRUN_MAX_S, until every
+        # scheduled fault has happened, rather than dropping the last ones.
+        overrun_until = deadline + SCHEDULE_OVERRUN_MAX_S
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if now >= deadline and (nemesis.finished.is_set() or now >= overrun_until):
+                break
+            self.stop.wait(min(0.5, max(0.05, deadline - now)))
             self.progress(self._progress_line(started, nemesis, history), False)
+        self.overrun_s = max(0.0, time.monotonic() - deadline)
         self.stop.set()
         for thread in threads:
             thread.join()
@@ -288,14 +305,11 @@ class ChaosRun:
         client = Client(config, f"chaos-{options.seed}-{index}-{os.getpid()}")
         try:
             counter = 0
-            end = started + options.duration_s
-            while not self.stop.is_set():
+            while not self.stop.is_set():  # set at the end of the run (and its overrun)
                 if interval:
                     due = max(due + interval, time.monotonic() - interval)
                     if self.stop.wait(max(0.0, due - time.monotonic())):
                         break
-                if time.monotonic() >= end:
-                    break
                 counter += 1
                 op = self.workload.plan(rng, index, counter, seen)
                 self._perform(history, client, index, op, rng, node_ids, seen)
@@ -450,6 +464,9 @@ class ChaosRun:
             "clients": options.clients,
             "rate": options.rate,
             "duration_s": options.duration_s,
+            # Seconds the run went on past --duration so that every scheduled
+            # fault happened (a late undo); 0 when none ran late.
+            "overrun_s": round(self.overrun_s, 3),
             "read_consistency": options.read_consistency,
             "nemesis": [spec.describe() for spec in self.specs],
             "interrupted": self.interrupted,

@@ -162,8 +162,12 @@ def _spec(kind: str, target: str) -> FaultSpec:
     return FaultSpec(kind, target or None)
 
 
-def schedule(specs: list[FaultSpec], duration_s: float, seed: int) -> list[ScheduledFault]:
-    """The faults of a run of `duration_s`, from the seed alone."""
+def schedule(
+    specs: list[FaultSpec], duration_s: float, seed: int, at_once: int = 1
+) -> list[ScheduledFault]:
+    """The faults of a run of `duration_s`, from the seed alone; with
+    `at_once` > 1 each slot joins that many kinds into one compound fault
+    (distinct kinds, at most one network fault)."""
     rng = random.Random(f"nemesis-{seed}")
     faults: list[ScheduledFault] = []
     if not specs:
@@ -175,6 +179,8 @@ def schedule(specs: list[FaultSpec], duration_s: float, seed: int) -> list[Sched
             order = list(specs)
             rng.shuffle(order)
         spec = order.pop()
+        if at_once > 1:
+            spec = _draw_together(spec, order, specs, at_once, rng)
         hold = rng.uniform(*HOLD_S)
         if moment + hold > duration_s - 0.5:
             break
@@ -190,3 +196,33 @@ def _scheduled(spec: FaultSpec, moment: float, hold: float, rng: random.Random) 
     targets, default = NEMESIS_KINDS[spec.kind]
     target = spec.target or default or (rng.choice(targets) if targets else "")
     return ScheduledFault(moment, hold, spec.kind, target, rng.randrange(1 << 30))
+
+
+def _draw_together(
+    first: FaultSpec,
+    order: list[FaultSpec],
+    specs: list[FaultSpec],
+    at_once: int,
+    rng: random.Random,
+) -> FaultSpec:
+    """`first` and the next specs of the shuffled order that can hold with it,
+    as one compound; what cannot join waits for a later slot."""
+    parts = [first, *first.also]
+    waiting: list[FaultSpec] = []
+    for _ in range(4 * len(specs)):  # bounded: a list may not hold enough kinds
+        if len(parts) >= at_once:
+            break
+        if not order:
+            order.extend(specs)
+            rng.shuffle(order)
+        candidate = order.pop()
+        kinds = [part.kind for part in parts]
+        joined = [*kinds, *candidate.kinds]
+        networks = [kind for kind in joined if kind in NETWORK_KINDS]
+        if len(set(joined)) < len(joined) or len(networks) > 1:
+            waiting.append(candidate)
+            continue
+        parts.extend([FaultSpec(candidate.kind, candidate.target), *candidate.also])
+    order.extend(reversed(waiting))
+    head, *rest = parts
+    return FaultSpec(head.kind, head.target, tuple(rest))

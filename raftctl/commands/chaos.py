@@ -124,6 +124,13 @@ def chaos(
             "--insecure", help="Create the cluster without CURVE (what --nemesis byzantine needs)."
         ),
     ] = False,
+    faults_at_once: Annotated[
+        int,
+        typer.Option(
+            help="Kinds drawn together into each fault (1-4): compound outages, at most one "
+            "of them a network fault."
+        ),
+    ] = 1,
     export: ExportOption = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
@@ -172,6 +179,7 @@ def chaos(
                 read_consistency=read_consistency,
                 cluster_dir=given_directory(ctx, directory),
                 insecure=insecure,
+                faults_at_once=faults_at_once,
             )
             run = ChaosRun(options, progress)
             code = run.run()

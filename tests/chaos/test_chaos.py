@@ -240,6 +240,7 @@ def test_ctrl_c_heals_checks_and_writes_what_was_recorded(tmp_path: Path) -> Non
         (["--nemesis", "explode"], "unknown nemesis"),
         (["--nemesis", "kill:everyone"], "nemesis kill takes"),
         (["--nemesis", "kill,byzantine"], "needs --insecure"),
+        (["--faults-at-once", "9"], "--faults-at-once is 1 to 4"),
         (["--workload", "queue"], "--workload"),
         (["--control", "nothing"], "--control"),
         (["--read-consistency", "eventual"], "--read-consistency"),

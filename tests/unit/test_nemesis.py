@@ -11,6 +11,7 @@ from raftctl.chaos.schedule import (
     GAP_S,
     HOLD_S,
     NEMESIS_KINDS,
+    NETWORK_KINDS,
     NOT_IN_ALL,
     FaultSpec,
     parse_nemesis,
@@ -99,3 +100,17 @@ def test_compound_faults_hold_their_parts_together() -> None:
 def test_a_compound_of_two_network_faults_is_refused() -> None:
     with pytest.raises(UsageError, match="at most one network fault"):
         parse_nemesis("partition+loss")
+
+
+def test_faults_at_once_draws_kinds_together() -> None:
+    specs = parse_nemesis("all")
+    assert schedule(specs, 60, 3, at_once=1) == schedule(specs, 60, 3)
+    faults = schedule(specs, 60, 3, at_once=2)
+    assert faults and all(len(fault.parts()) == 2 for fault in faults)
+    for fault in faults:
+        kinds = [part.kind for part in fault.parts()]
+        assert len(set(kinds)) == 2
+        assert sum(kind in NETWORK_KINDS for kind in kinds) <= 1
+        assert all(part.start_s == fault.start_s for part in fault.parts())
+    met = {part.kind for fault in schedule(specs, 120, 3, at_once=2) for part in fault.parts()}
+    assert met == set(NEMESIS_KINDS) - set(NOT_IN_ALL)  # two minutes still meet every kind
