@@ -29,23 +29,17 @@ from tests.chaos.conftest import run_chaos
 from tests.cli.test_commands import stop_cluster
 
 # Every kind of fault, shared out among the three workloads' short runs; with
-# this seed each run's schedule meets every kind of its list (asserted below).
-# Each run also holds one compound fault, the pairs that matter: a partition
-# while a node is down, a pause during a membership change, a power cut while
-# a node is cut off and the others compact.
+# this seed each run's schedule meets every item of its list (asserted below).
+# Each run holds one compound fault, a pair that matters (its parts count as
+# kinds met): a partition while a node is down, a power cut while a node is
+# cut off and the others compact, a pause during a membership change.
 RUNS = {
     # byzantine needs an --insecure cluster, which this run therefore is.
-    "register": (
-        "partition,kill,pause,failpoint,transfer,byzantine,partition:majority+kill:one",
-        25,
-    ),
-    "bank": (
-        "loss,duplicate,kill-leader,snapshot-storm,isolate-compact,power-cut+isolate-compact",
-        25,
-    ),
-    "set": ("power-cut,slow-fsync,membership,partition:ring,delay,pause:one+membership", 25),
+    "register": ("pause,failpoint,transfer,byzantine,partition:majority+kill:one", 20),
+    "bank": ("loss,duplicate,kill-leader,snapshot-storm,power-cut+isolate-compact", 20),
+    "set": ("power-cut,slow-fsync,partition:ring,delay,pause:one+membership", 20),
 }
-SEED = 616
+SEED = 375
 
 
 def test_the_runs_share_out_every_kind_of_fault() -> None:
