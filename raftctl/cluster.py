@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -34,18 +35,46 @@ __all__ = ["ClusterDir", "free_ports", "wait_for"]
 _CREATE_TIME_TOLERANCE_S = 0.05
 
 
+EPHEMERAL_LOW_DEFAULT = 32768
+_PORT_DRAWS_MAX = 500
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports the OS says are free now on 127.0.0.1."""
-    sockets = []
+    """Ports free now on 127.0.0.1, drawn at random below the kernel's
+    ephemeral range. A port the kernel hands out for "port 0" lies inside that
+    range, and between this probe and the node's bind the kernel may give it
+    to another process's outgoing connection (a busy machine makes many: a
+    demo collided so). Below the range only another listener can take it."""
+    low = _ephemeral_low()
+    draw = random.SystemRandom()
+    probes: list[socket.socket] = []
     try:
-        for _ in range(count):
+        for _ in range(_PORT_DRAWS_MAX):
+            if len(probes) == count or low - 1024 < 2048:
+                break
+            probe = socket.socket()
+            try:
+                probe.bind(("127.0.0.1", draw.randrange(max(1024, low - 12_000), low)))
+            except OSError:
+                probe.close()
+                continue
+            probes.append(probe)
+        while len(probes) < count:  # no room below the range: let the kernel choose
             probe = socket.socket()
             probe.bind(("127.0.0.1", 0))
-            sockets.append(probe)
-        return [probe.getsockname()[1] for probe in sockets]
+            probes.append(probe)
+        return [probe.getsockname()[1] for probe in probes]
     finally:
-        for probe in sockets:
+        for probe in probes:
             probe.close()
+
+
+def _ephemeral_low() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return EPHEMERAL_LOW_DEFAULT
 
 
 class ClusterDir:
