@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raftctl.judges.operations import pair_operations
-from raftctl.judges.search import Operation, search
+from raftctl.judges.search import Operation, operation_of, search
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
 
 __all__ = ["BANK_CHECK_STEPS", "BankResult", "check_bank"]
@@ -203,19 +203,7 @@ def _operations(events: list[Mapping[str, Any]]) -> list[Operation] | None:
         else:
             continue
         certain = kind == "ok" or mismatch
-        operations.append(
-            Operation(
-                len(operations),
-                paired.process,
-                paired.f,
-                None,
-                value,
-                float(paired.call),
-                float(paired.ret) if certain and paired.ret is not None else math.inf,
-                certain,
-                mismatch,
-            )
-        )
+        operations.append(operation_of(len(operations), paired, None, value, certain, mismatch))
     return operations
 
 

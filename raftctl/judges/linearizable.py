@@ -25,14 +25,13 @@ Rules:
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from raftctl.judges.operations import pair_operations
-from raftctl.judges.search import Operation, search
+from raftctl.judges.search import Operation, operation_of, search
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID, HistoryError
 
 __all__ = [
@@ -115,17 +114,7 @@ def operations_from(events: Iterable[Mapping[str, Any]]) -> list[Operation]:
             value = (value[0], value[1])
         certain = kind == "ok" or mismatch
         operations.append(
-            Operation(
-                len(operations),
-                paired.process,
-                paired.f,
-                paired.key,
-                value,
-                float(paired.call),
-                float(paired.ret) if certain and paired.ret is not None else math.inf,
-                certain,
-                mismatch,
-            )
+            operation_of(len(operations), paired, paired.key, value, certain, mismatch)
         )
     return operations
 

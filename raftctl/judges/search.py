@@ -18,13 +18,15 @@ Rules:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftctl.judges.operations import PairedOperation
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
 
-__all__ = ["Operation", "SearchResult", "Step", "search"]
+__all__ = ["Operation", "SearchResult", "Step", "operation_of", "search"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,24 @@ class Operation:
         if self.mismatch:
             outcome = " (failed: the value was not the expected one)"
         return f"process {self.process} {self.f} {self.value!r}{outcome}"
+
+
+def operation_of(
+    number: int, paired: PairedOperation, key: Any, value: Any, certain: bool, mismatch: bool
+) -> Operation:
+    """The search's view of a paired operation: an uncertain one returns at
+    infinity (it may take effect any time after its call)."""
+    return Operation(
+        number,
+        paired.process,
+        paired.f,
+        key,
+        value,
+        float(paired.call),
+        float(paired.ret) if certain and paired.ret is not None else math.inf,
+        certain,
+        mismatch,
+    )
 
 
 Step = Callable[[Any, Operation], tuple[bool, Any]]
