@@ -488,9 +488,13 @@ class RaftCore:
 
     def _tick_election(self) -> None:
         self._election_elapsed += 1
-        if self._election_elapsed >= self._randomized_election_timeout:
+        # Only a voter restarts its clock and campaigns (etcd's promotable()).
+        # A learner or a removed server lets it run on, so that its "heard from
+        # a leader recently" lease ends and it never holds back the voters'
+        # elections (seed 3644: a learner that voters counted refused them all).
+        if self._election_elapsed >= self._randomized_election_timeout and self.id in self.voters:
             self._election_elapsed = 0
-            self.campaign()  # a learner or a removed server never campaigns
+            self.campaign()
 
     def _ask_for_votes(self, pre_vote: bool, transfer: bool = False) -> None:
         term = self.term + 1 if pre_vote else self.term

@@ -16,8 +16,11 @@ from node.messages import (
     AppendEntries,
     Entry,
     EntryKind,
+    Heartbeat,
     InstallSnapshot,
     Membership,
+    RequestVote,
+    RequestVoteResponse,
     SnapshotMeta,
     encode_membership,
 )
@@ -301,3 +304,28 @@ def test_reads_need_the_leader() -> None:
     cluster = committed_cluster()
     with pytest.raises(NotLeader):
         cluster.core("n2").read_index(b"r")
+
+
+def test_a_learner_never_holds_back_the_voters_election() -> None:
+    """Issue 17, seed 3644: a node that missed its promotion believes it is a
+    learner while the voters count it. It never campaigns, and its election
+    clock must run on past the timeout (not restart), so that its lease ("I
+    heard from a leader recently") ends and it grants the voters' pre-votes;
+    before, it refused them for ever and no leader was elected."""
+    learner = RaftCore(
+        RaftConfig("n4", ("n1", "n2", "n3")), DurableState(HardState(2, None, 0)), random.Random(1)
+    )
+    learner.advance(learner.ready())
+    learner.step(Heartbeat(2, "n1", "n4", 0, 1))
+    learner.advance(learner.ready())
+    assert learner.leader_id == "n1"
+    for _ in range(learner._randomized_election_timeout):
+        learner.tick()
+        if learner.has_ready():
+            learner.advance(learner.ready())
+    assert learner.role is Role.FOLLOWER  # it never campaigns
+    learner.step(RequestVote(3, "n2", "n4", 0, 0, True))
+    answers = [
+        m for m in learner.ready().messages_after_persist if isinstance(m, RequestVoteResponse)
+    ]
+    assert answers and answers[0].granted, answers
