@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -30,6 +31,7 @@ from node.raft import RaftCore
 from node.raft_config import RaftConfig
 from node.ready import DurableState, HardState, Ready, Role, SnapshotSend
 from node.ready_driver import drain
+from raftctl.sim.errors import BudgetExceeded
 from raftctl.sim.invariants import SafetyChecker
 from raftctl.sim.machine import Applied, SimMachine
 from raftctl.sim.network import NetworkOptions, SimNetwork
@@ -159,6 +161,11 @@ class SimCluster:
         # Told of a crash the cluster itself caused (the failpoints above).
         self.on_failpoint_crash: Callable[[str], None] | None = None
         self.messages_delivered = 0
+        # The seed's budget (swarm.py sets it): past either bound the run
+        # fails with BudgetExceeded, so a message storm is a failure with its
+        # seed instead of a hang.
+        self.messages_max: int | None = None
+        self.wall_deadline: float | None = None
         self.readies_handled = 0
         self.snapshots_sent = 0
         self.snapshots_taken = 0
@@ -200,9 +207,23 @@ class SimCluster:
                 if node.core is None or not self.network.connected(message.src, message.dst):
                     continue
                 self.messages_delivered += 1
+                if self.messages_delivered & 0x3FF == 0:
+                    self._within_budget()
                 node.core.step(message)
             self._drain(node)
         self.now_ms = max(self.now_ms, time_ms)
+
+    def _within_budget(self) -> None:
+        if self.messages_max is not None and self.messages_delivered > self.messages_max:
+            raise BudgetExceeded(
+                f"message budget exceeded: {self.messages_delivered} deliveries by "
+                f"{self.now_ms} ms of simulated time (a storm?)"
+            )
+        if self.wall_deadline is not None and time.monotonic() > self.wall_deadline:
+            raise BudgetExceeded(
+                f"wall-time budget exceeded at {self.now_ms} ms of simulated time, "
+                f"{self.messages_delivered} deliveries"
+            )
 
     def call_at(self, when_ms: int, callback: Callable[[], None]) -> None:
         """Run `callback` at simulated time `when_ms` (for timed faults)."""

@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 RETRY_EVERY_MS = 200  # how long a client waits before asking again
+SEED_MESSAGES_MAX = 200_000  # deliveries per seed, past which it fails (a storm)
+SEED_WALL_S_MAX = 60.0  # wall seconds per seed, past which it fails
 
 
 class _Run:
@@ -96,6 +98,9 @@ class _Run:
         self.nemesis = SimNemesis(self.cluster, self.rng, options, self.result)
         self.clients = SimClients(self.cluster, self.rng, options, self.result)
         cluster = self.cluster
+        # The seed's budget: the busiest of 400 seeds delivered 28k messages.
+        cluster.messages_max = SEED_MESSAGES_MAX
+        cluster.wall_deadline = time.monotonic() + SEED_WALL_S_MAX
         cluster.crash_before_persist_probability = options.crash_before_persist_probability
         cluster.crash_before_send = self.nemesis.crash_before_send
         cluster.snapshot_every = options.snapshot_every

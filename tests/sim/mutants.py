@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from node.messages import AppendEntries, RequestVote, RequestVoteResponse, SnapshotMeta
+from node.messages import (
+    AppendEntries,
+    HeartbeatResponse,
+    RequestVote,
+    RequestVoteResponse,
+    SnapshotMeta,
+)
 from node.raft import RaftCore
 from node.ready import Role
 
@@ -101,6 +107,18 @@ class SnapshotLosesLastTerm(RaftCore):
         return replace(super()._snapshot_meta(index), term=0)
 
 
+class HeartbeatsOnEveryAnswer(RaftCore):
+    """Breaks the heartbeat timer: answers each heartbeat answer with a new
+    round to every follower, a storm that grows with every round (caught by
+    the seed's message budget: it breaks no safety rule, and without the
+    budget the seed would never end)."""
+
+    def _handle_heartbeat_response(self, m: HeartbeatResponse) -> None:
+        super()._handle_heartbeat_response(m)
+        if self.role is Role.LEADER:
+            self._broadcast_heartbeat()
+
+
 MUTANTS = (
     VotesWithoutUpToDateCheck,
     CommitsEarlierTermByCounting,
@@ -114,3 +132,5 @@ MUTANTS = (
     InstallSnapshotDiscardsMatchingLog,
     SnapshotLosesLastTerm,
 )
+# HeartbeatsOnEveryAnswer breaks no safety rule: test_mutations.py shows the
+# seed's budget catching it (at the default budget it costs 17 s of CPU).

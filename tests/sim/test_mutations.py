@@ -6,11 +6,18 @@ from __future__ import annotations
 import pytest
 
 from node.raft import RaftCore
-from raftctl.sim.swarm import run_seeds
-from tests.sim.mutants import MUTANTS
+from raftctl.sim import swarm
+from raftctl.sim.swarm import run_seed, run_seeds
+from tests.sim.mutants import MUTANTS, HeartbeatsOnEveryAnswer
 from tests.sim.test_swarm import SEEDS_DEFAULT
 
-EXPECTED_KINDS = ("violated", "LivenessFailure", "InvariantViolation", "PeerMisbehaved")
+EXPECTED_KINDS = (
+    "violated",
+    "LivenessFailure",
+    "InvariantViolation",
+    "PeerMisbehaved",
+    "BudgetExceeded",
+)
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.__name__ for m in MUTANTS])
@@ -27,3 +34,22 @@ def test_swarm_catches_mutant(mutant: type[RaftCore]) -> None:
     assert caught.failure is not None
     assert any(kind in caught.failure for kind in EXPECTED_KINDS), caught.failure
     print(f"{mutant.__name__} caught at seed {caught.options.seed}: {caught.failure}")
+
+
+def test_a_message_storm_fails_its_seed_instead_of_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A leader that answers every heartbeat answer with a new round breaks no
+    safety rule, and its seed would never end: the seed's budget turns it into
+    a failure that names the seed. (The default budget, 200k deliveries,
+    catches it at seed 1 too, in 17 s; a smaller one keeps CI quick.)"""
+    monkeypatch.setattr(swarm, "SEED_MESSAGES_MAX", 20_000)
+    result = run_seed(1, core_factory=HeartbeatsOnEveryAnswer)
+    assert result.failure is not None and "BudgetExceeded: message budget" in result.failure
+    assert result.options.seed == 1
+    # (The real core passes every seed of test_swarm.py under the default
+    # budget: its busiest of 400 seeds delivered 28k messages.)
+
+
+def test_a_seed_past_its_wall_time_fails_with_its_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(swarm, "SEED_WALL_S_MAX", 0.0)
+    result = run_seed(1)
+    assert result.failure is not None and "wall-time budget exceeded" in result.failure
