@@ -77,16 +77,21 @@ class Progress:
             self.incarnation = incarnation
         return True
 
-    def lost_since_restart(self, success: bool, index: int, shorter: bool) -> int | None:
+    def lost_since_restart(
+        self, success: bool, match_index: int, conflict_term: int, conflict_index: int
+    ) -> tuple[int, int] | None:
         """After a restart, the first answer that shows where the follower's log
-        ends: on a rejection because its log is `shorter` it ends at `index`, on a
-        success it holds at least `index`. Returns what it had acknowledged when
-        it holds less (acknowledged entries were lost), else None."""
+        ends: a rejection because its log is shorter (conflict_term 0) ends it
+        at conflict_index - 1, a success holds at least match_index. Returns
+        (what it had acknowledged, what it holds) when it holds less
+        (acknowledged entries were lost), else None."""
         acknowledged = self.acknowledged_before
-        if not acknowledged or not (shorter or (success and index >= acknowledged)):
+        shorter = not success and conflict_term == 0
+        holds = conflict_index - 1 if shorter else match_index
+        if not acknowledged or not (shorter or (success and holds >= acknowledged)):
             return None
         self.acknowledged_before = 0
-        return acknowledged if index < acknowledged else None
+        return (acknowledged, holds) if holds < acknowledged else None
 
     def become_probe(self) -> None:
         self.state = ReplicationState.PROBE

@@ -405,11 +405,7 @@ class RaftCore:
         while it was cut off rejoin (it makes the leader step down; PreVote then
         elects a leader at a term above it). Stale answers are dropped."""
         if isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
-            self._send_after_persist(
-                AppendEntriesResponse(
-                    self.term, self.id, m.src, False, incarnation=self.incarnation
-                )
-            )
+            self._send_after_persist(self._answer(m, False))
         elif isinstance(m, RequestVote) and m.pre_vote:
             self._send_after_persist(
                 RequestVoteResponse(self.term, self.id, m.src, False, True, "stale term")
@@ -488,10 +484,8 @@ class RaftCore:
 
     def _tick_election(self) -> None:
         self._election_elapsed += 1
-        # Only a voter restarts its clock and campaigns (etcd's promotable()).
-        # A learner or a removed server lets it run on, so that its "heard from
-        # a leader recently" lease ends and it never holds back the voters'
-        # elections (seed 3644: a learner that voters counted refused them all).
+        # Only a voter restarts its clock (etcd's promotable()): a learner's runs
+        # on, so its lease ends and it never holds back the voters (seed 3644).
         if self._election_elapsed >= self._randomized_election_timeout and self.id in self.voters:
             self._election_elapsed = 0
             self.campaign()
@@ -625,14 +619,14 @@ class RaftCore:
         """The consistency check and conflict repair (Raft §5.3)."""
         if m.prev_log_index < self.log.commit_index:
             # Everything up to our commit index already matches the leader's log.
-            self._send_after_persist(self._success(m, self.log.commit_index))
+            self._send_after_persist(self._answer(m, True, self.log.commit_index))
             return
         last_new_index = self._append_from_leader(m)
         if last_new_index is None:
             self._send_after_persist(self._rejection(m))
             return
         self._commit_to(min(m.leader_commit, last_new_index))
-        self._send_after_persist(self._success(m, last_new_index))
+        self._send_after_persist(self._answer(m, True, last_new_index))
 
     def _append_from_leader(self, m: AppendEntries) -> int | None:
         """Append the leader's entries if our log matches at prev_log_index; an
@@ -662,11 +656,9 @@ class RaftCore:
             incarnation=self.incarnation,
         )
 
-    def _success(
-        self, m: AppendEntries | InstallSnapshot, match_index: int
-    ) -> AppendEntriesResponse:
+    def _answer(self, m: Message, success: bool, match_index: int = 0) -> AppendEntriesResponse:
         return AppendEntriesResponse(
-            self.term, self.id, m.src, True, match_index, incarnation=self.incarnation
+            self.term, self.id, m.src, success, match_index, incarnation=self.incarnation
         )
 
     def _handle_heartbeat(self, m: Heartbeat) -> None:
@@ -682,7 +674,7 @@ class RaftCore:
         other replaces the log and the state machine."""
         meta = m.meta
         if meta.index <= self.log.commit_index:
-            self._send_after_persist(self._success(m, self.log.commit_index))
+            self._send_after_persist(self._answer(m, True, self.log.commit_index))
             return
         if self._log_survives_snapshot(meta):
             self._commit_to(meta.index)
@@ -696,7 +688,7 @@ class RaftCore:
             self._snapshot_to_install = Snapshot(meta, m.data)
             self._events.append(SnapshotInstalled(meta.index, meta.term, m.src, 0))
             self._events.append(CommitAdvanced(old_commit, meta.index))
-        self._send_after_persist(self._success(m, meta.index))
+        self._send_after_persist(self._answer(m, True, meta.index))
 
     def _log_survives_snapshot(self, meta: SnapshotMeta) -> bool:
         """Figure 13, step 6: when the log holds the snapshot's last entry, the
@@ -781,11 +773,11 @@ class RaftCore:
         if progress is None:
             return
         progress.recent_active = True
-        shorter = not m.success and m.conflict_term == 0
-        holds = m.conflict_index - 1 if shorter else m.match_index
-        acknowledged = progress.lost_since_restart(m.success, holds, shorter)
-        if acknowledged is not None:
-            self._events.append(FollowerLostEntries(m.src, acknowledged, holds))
+        lost = progress.lost_since_restart(
+            m.success, m.match_index, m.conflict_term, m.conflict_index
+        )
+        if lost is not None:
+            self._events.append(FollowerLostEntries(m.src, *lost))
         if not m.success:
             hint = self.log.resume_after_conflict(
                 m.conflict_term, m.conflict_index, m.rejected_index
@@ -802,17 +794,11 @@ class RaftCore:
     def _answering_progress(self, m: AppendEntriesResponse | HeartbeatResponse) -> Progress | None:
         """The follower's progress; None for a non-member or an answer from an
         earlier life of it. An answer from a later life starts the probing over."""
-        progress = self._progress.get(m.src)
-        if progress is None:
-            return None
-        known = progress.incarnation
         probe_from = self.log.last_index + 1
         if isinstance(m, AppendEntriesResponse) and not m.success:
             probe_from = min(m.rejected_index, self.log.last_index) + 1
-        if not progress.heard_from(m.incarnation, probe_from):
-            return None
-        if progress.incarnation != known:
-            self._replication_pending = True
+        progress, news = self._progress.answering(m.src, m.incarnation, probe_from)
+        self._replication_pending |= news
         return progress
 
     def _handle_heartbeat_response(self, m: HeartbeatResponse) -> None:

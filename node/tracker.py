@@ -32,6 +32,20 @@ class ProgressTracker(dict[str, Progress]):
         for member in [m for m in self if m not in tracked]:
             del self[member]
 
+    def answering(
+        self, peer: str, incarnation: int, probe_from: int
+    ) -> tuple[Progress | None, bool]:
+        """`peer`'s progress for an answer from its life `incarnation`: None for
+        a non-member or an earlier life (stale), and True with it when the
+        answer is news of a life (probing then starts over at `probe_from`)."""
+        progress = self.get(peer)
+        if progress is None:
+            return None, False
+        known = progress.incarnation
+        if not progress.heard_from(incarnation, probe_from):
+            return None, False
+        return progress, progress.incarnation != known
+
     def match_indexes(self) -> dict[str, int]:
         return {member: progress.match_index for member, progress in self.items()}
 

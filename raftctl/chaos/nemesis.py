@@ -21,7 +21,6 @@ import functools
 import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 from node.faults import LinkFault
 from node.messages import ArmFailpoint, DisarmFailpoints, SkewClock, SlowDisk, TakeSnapshot
 from raftctl import cluster_ops
+from raftctl.chaos.effects import LinkTotals, effect_missing, link_totals, observed
 from raftctl.chaos.impostor import Impostor
 from raftctl.chaos.schedule import PROCESS_TARGETS, ScheduledFault
 from raftctl.cluster import ClusterDir, wait_for
@@ -40,7 +40,6 @@ from raftctl.judges.history import History
 __all__ = ["Nemesis"]
 
 ACTION_TIMEOUT_S = 8.0  # how long one injection may take
-LINK_COUNTERS = ("sent", "cut", "lost", "duplicated", "delayed", "received_cut")
 
 
 @dataclass(slots=True)
@@ -156,7 +155,7 @@ class Nemesis:
             if active.undo is not None:
                 self._guarded(active, active.undo)
             fault = active.fault
-            missing = active.detail.get("no_effect") or _effect_missing(fault.kind, active.detail)
+            missing = active.detail.get("no_effect") or effect_missing(fault.kind, active.detail)
             if missing:
                 active.detail["no_effect"] = missing
             self.history.fault(fault.kind, "end", target=fault.target, **active.detail)
@@ -334,7 +333,7 @@ class Nemesis:
                 else:
                     links = (LinkFault((leader,), tuple(others), drop=1.0),)
                     active.detail["direction"] = f"{leader} -> followers cut"
-            before = _link_totals(control)
+            before = link_totals(control)
             control.write_faults(partition=groups, links=links)
         if groups:
             rest = [n for n in ids if all(n not in g for g in groups)]
@@ -344,15 +343,18 @@ class Nemesis:
                 {"from": list(link.sources), "to": list(link.targets)} for link in links
             ]
 
+        active.undo = self._observing_network(active, before)
+
+    def _observing_network(self, active: _Active, before: LinkTotals) -> Callable[[], None]:
+        """The undo of a network fault: record what the nodes' filters did
+        while it held (judged by effects.effect_missing), then clear it."""
+
         def undo() -> None:
             with self._control() as control:
-                seen = _observed(before, _link_totals(control))
-            active.detail["observed"] = seen
-            if not seen["cut"] and not seen["received_cut"]:
-                active.detail["no_effect"] = "no message was cut"
+                active.detail["observed"] = observed(before, link_totals(control))
             self._clear_network()
 
-        active.undo = undo
+        return undo
 
     def _clear_network(self) -> None:
         with self._control() as control:
@@ -361,21 +363,11 @@ class Nemesis:
     def _start_links(self, active: _Active, **trouble: Any) -> None:
         with self._control() as control:
             ids = tuple(control.cluster.node_ids())
-            before = _link_totals(control)
+            before = link_totals(control)
             control.write_faults(links=(LinkFault(ids, ids, **trouble),))
         active.detail.update(trouble)
 
-        def undo() -> None:
-            with self._control() as control:
-                seen = _observed(before, _link_totals(control))
-            active.detail["observed"] = seen
-            asked = {"drop": "lost", "duplicate": "duplicated", "delay_ms": "delayed"}
-            missing = [word for name, word in asked.items() if trouble.get(name) and not seen[word]]
-            if missing:
-                active.detail["no_effect"] = f"no message was {' or '.join(missing)}"
-            self._clear_network()
-
-        active.undo = undo
+        active.undo = self._observing_network(active, before)
 
     def _start_delay(self, active: _Active) -> None:
         delay = active.rng.randint(20, 150)
@@ -568,78 +560,6 @@ class Nemesis:
                 self._reset_switches(control, node_id)
 
         active.step, active.step_every_s, active.undo = restart_if_crashed, 0.5, disarm
-
-
-def _effect_missing(kind: str, detail: dict[str, Any]) -> str | None:
-    """Why a fault that ended took no effect, from what it recorded; None when
-    it did (network faults say so themselves, from the filters' counts)."""
-    if detail.get("skipped"):
-        return None  # it says why already
-    nodes = detail.get("nodes") or []
-    if kind in ("kill", "pause"):
-        if sorted(detail.get("down", [])) != sorted(nodes):
-            return f"not every target was seen {'paused' if kind == 'pause' else 'stopped'}"
-        if sorted(detail.get("back", [])) != sorted(nodes):
-            return "not every target was seen running again"
-    checks = {
-        "kill-leader": (bool(nodes), "no leader was killed"),
-        "snapshot-storm": (bool(detail.get("snapshots")), "no snapshot was taken"),
-        "transfer": (bool(detail.get("transfers")), "no transfer completed"),
-        "membership": (
-            bool(detail.get("removed")) and bool(detail.get("added")),
-            "the configuration did not change both ways",
-        ),
-        "isolate-compact": (
-            detail.get("caught_up_by_snapshot") is True,
-            "the node did not catch up by snapshot"
-            if detail.get("compacted_at")
-            else "the others never compacted past the cut-off node",
-        ),
-        "failpoint": (bool(detail.get("crashed")), "the failpoint was never reached"),
-        "power-cut": (
-            sorted(detail.get("back", [])) == sorted(nodes),
-            "not every victim was seen restarted",
-        ),
-        "slow-fsync": (
-            sorted(detail.get("slowed", [])) == sorted(nodes),
-            "not every victim reported its slow fsync",
-        ),
-        "byzantine": (
-            bool((detail.get("sent") or {}).get("inflated")),
-            "the impostor sent nothing",
-        ),
-    }
-    took_effect, why = checks.get(kind, (True, ""))
-    return None if took_effect else why
-
-
-LinkTotals = dict[tuple[str, Any], Counter[str]]
-
-
-def _link_totals(control: Controller) -> LinkTotals:
-    """Each running node's fault-filter counts (node.faults), by node and pid:
-    a node restarted in between starts counting from zero again."""
-    totals: LinkTotals = {}
-    for row in control.status()["nodes"]:
-        counts: Counter[str] = Counter()
-        for peer_counts in (row.get("links") or {}).values():
-            counts.update(peer_counts)
-        totals[(row["id"], row["pid"])] = counts
-    return totals
-
-
-def _observed(before: LinkTotals, after: LinkTotals) -> dict[str, Any]:
-    """What the filters did between two counts: messages and rates."""
-    moved: Counter[str] = Counter()
-    for node, counts in after.items():
-        base = before.get(node, Counter())
-        for name in LINK_COUNTERS:
-            moved[name] += max(0, counts[name] - base[name])
-    seen: dict[str, Any] = {name: moved[name] for name in LINK_COUNTERS}
-    sent = seen["sent"]
-    seen["lost_rate"] = round(seen["lost"] / sent, 3) if sent else None
-    seen["duplicated_rate"] = round(seen["duplicated"] / sent, 3) if sent else None
-    return seen
 
 
 def _ring_neighbours(order: list[str]) -> set[tuple[str, str]]:
