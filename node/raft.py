@@ -88,6 +88,7 @@ from node.ready import (
 )
 from node.replication import Replicator
 from node.tracker import ProgressTracker
+from node.transfer import LeadershipTransfer
 
 if TYPE_CHECKING:
     import random  # only the type: the generator itself is injected
@@ -141,9 +142,7 @@ class RaftCore:
         self._reads = ReadQueue()
         self._lease_ended = False
         # Leadership transfer (dissertation §3.10).
-        self._transfer_target: str | None = None
-        self._transfer_elapsed = 0
-        self._timeout_now_sent = False
+        self._transfer = LeadershipTransfer()
         self._note_config_entries(durable.entries, announce=False)
         self._become_follower(self.term, None, "started")
 
@@ -239,13 +238,11 @@ class RaftCore:
             return
         if target not in self.voters:
             raise ProposalRejected(f"{target} is not a voter")
-        if self._transfer_target == target:
+        if self._transfer.target == target:
             return
-        if self._transfer_target is not None:
+        if self._transfer.target is not None:
             self._abort_transfer(f"superseded by a transfer to {target}")
-        self._transfer_target = target
-        self._transfer_elapsed = 0
-        self._timeout_now_sent = False
+        self._transfer.start(target)
         self._events.append(TransferStarted(target))
         self._maybe_send_timeout_now()
         self._replication_pending = True
@@ -361,7 +358,7 @@ class RaftCore:
             snapshot_index=self.log.snapshot_index,
             voters=self.voters,
             learners=self.learners,
-            transfer_target=self._transfer_target,
+            transfer_target=self._transfer.target,
             lease_valid=self._lease_valid(),
         )
 
@@ -437,8 +434,7 @@ class RaftCore:
         self._drop_reads("this node is no longer the leader")
         self._rounds = HeartbeatRounds()
         self._lease_ended = False
-        self._transfer_target = None
-        self._timeout_now_sent = False
+        self._transfer = LeadershipTransfer()
 
     def _become_follower(self, term: int, leader_id: str | None, reason: str) -> None:
         invariant(term >= self.term, "term went backwards", term=term, current=self.term)
@@ -702,10 +698,8 @@ class RaftCore:
         self._heartbeat_elapsed += 1
         self._election_elapsed += 1
         self._tick_snapshots_in_flight()
-        if self._transfer_target is not None:
-            self._transfer_elapsed += 1
-            if self._transfer_elapsed >= self.config.election_timeout_ticks_min:
-                self._abort_transfer("no new leader within an election timeout")
+        if self._transfer.timed_out(self.config.election_timeout_ticks_min):
+            self._abort_transfer("no new leader within an election timeout")
         if self._election_elapsed >= self.config.election_timeout_ticks_min:
             self._election_elapsed = 0
             if self.config.check_quorum and not self._quorum_recently_active():
@@ -787,7 +781,7 @@ class RaftCore:
             return
         if progress.acknowledged(m.match_index):
             self._maybe_commit()
-        if m.src == self._transfer_target:
+        if m.src == self._transfer.target:
             self._maybe_send_timeout_now()
         self._replication_pending = True
 
@@ -877,8 +871,8 @@ class RaftCore:
     def _check_may_propose(self) -> None:
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_id)
-        if self._transfer_target is not None:
-            raise NotNow(f"leadership transfer to {self._transfer_target} in progress")
+        if self._transfer.target is not None:
+            raise NotNow(f"leadership transfer to {self._transfer.target} in progress")
 
     def _committed_in_current_term(self) -> bool:
         return self.log.term_at(self.log.commit_index) == self.term
@@ -930,8 +924,8 @@ class RaftCore:
         self._events.append(MembershipChanged(index, membership.voters, membership.learners, how))
         if self.role is Role.LEADER:
             self._sync_progress()
-            if self._transfer_target is not None and self._transfer_target not in self.voters:
-                self._abort_transfer(f"{self._transfer_target} is no longer a voter")
+            if self._transfer.target is not None and self._transfer.target not in self.voters:
+                self._abort_transfer(f"{self._transfer.target} is no longer a voter")
             self._maybe_commit()
             self._release_confirmed_reads()
 
@@ -943,11 +937,11 @@ class RaftCore:
     # -- leadership transfer (dissertation §3.10) ---------------------------------
 
     def _maybe_send_timeout_now(self) -> None:
-        target = self._transfer_target
-        if target is None or self._timeout_now_sent:
+        target = self._transfer.target
+        if target is None or self._transfer.timeout_now_sent:
             return
         if self._progress[target].match_index == self.log.last_index:
-            self._timeout_now_sent = True
+            self._transfer.timeout_now_sent = True
             # The target's election ignores leases, ours included: it ends here.
             self._lease_ended = True
             self._send(TimeoutNow(self.term, self.id, target))
@@ -956,10 +950,7 @@ class RaftCore:
         return self._progress.up_to_date_voter(self.voters, self.id, self.log.last_index)
 
     def _abort_transfer(self, reason: str) -> None:
-        target = known(self._transfer_target, "no transfer to abort", reason=reason)
-        self._transfer_target = None
-        self._timeout_now_sent = False
-        self._events.append(TransferAborted(target, reason))
+        self._events.append(TransferAborted(self._transfer.end(reason), reason))
 
     # -- reads (dissertation §6.4) ---------------------------------------------------
 
@@ -992,7 +983,7 @@ class RaftCore:
         majority of such answers leads until then, less the clock-drift bound.
         Sending TimeoutNow ends the lease for the rest of the term. Without
         CheckQuorum voters do not refuse votes that way, so there is no lease."""
-        if self.role is not Role.LEADER or self._lease_ended or self._transfer_target:
+        if self.role is not Role.LEADER or self._lease_ended or self._transfer.target:
             return False
         if not self.config.check_quorum:
             return False

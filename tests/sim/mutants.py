@@ -73,7 +73,7 @@ class LeaseReadAfterExpiry(RaftCore):
             self.role is Role.LEADER
             and self.config.check_quorum
             and not self._lease_ended
-            and self._transfer_target is None
+            and self._transfer.target is None
         )
 
 
