@@ -3,8 +3,10 @@
 Rules:
 - entries[i] has log position snapshot_index + 1 + i (positions start at 1).
 - Invariant: applied_index <= commit_index <= last_index.
-- Entries below `unstable_from` are durable in storage; the rest still have to
-  be handed to storage through a Ready. A truncation moves `unstable_from` back.
+- Entries below `unstable_from` are durable in storage; entries from
+  `unstable_from` to `handed_from - 1` are handed to storage (a Ready holds
+  them) but not yet durable; entries from `handed_from` on still have to be
+  handed out. A truncation or a snapshot moves both marks back.
 - Committed entries are never truncated (Raft §5.4.1); trying is a bug.
 """
 
@@ -30,6 +32,7 @@ class RaftLog:
         "_entries",
         "applied_index",
         "commit_index",
+        "handed_from",
         "snapshot_index",
         "snapshot_term",
         "unstable_from",
@@ -54,6 +57,7 @@ class RaftLog:
             )
         # Everything handed in at construction comes from storage: durable.
         self.unstable_from = self.last_index + 1
+        self.handed_from = self.unstable_from
         # Invariant: applied_index <= commit_index <= last_index.
         self.commit_index = max(snapshot_index, min(commit_index, self.last_index))
         self.applied_index = snapshot_index
@@ -198,6 +202,7 @@ class RaftLog:
         if removed > 0:
             del self._entries[index - self.snapshot_index - 1 :]
             self.unstable_from = min(self.unstable_from, index)
+            self.handed_from = min(self.handed_from, index)
         return max(removed, 0)
 
     def commit_to(self, index: int) -> bool:
@@ -240,16 +245,28 @@ class RaftLog:
         self._entries.clear()
         self.snapshot_index, self.snapshot_term = index, term
         self.commit_index = self.applied_index = index
-        self.unstable_from = index + 1
+        self.unstable_from = self.handed_from = index + 1
 
     # -- the Ready / advance hand-off -------------------------------------
 
-    def unstable_entries(self) -> list[Entry]:
-        return self._entries[self.unstable_from - self.snapshot_index - 1 :]
+    def entries_to_hand(self) -> list[Entry]:
+        """The entries no Ready has handed to storage yet."""
+        return self._entries[self.handed_from - self.snapshot_index - 1 :]
 
-    def stable_to(self, index: int) -> None:
-        """Storage now holds every entry up to `index`."""
-        self.unstable_from = max(self.unstable_from, index + 1)
+    def handed_to(self, index: int) -> None:
+        """A Ready handed storage every entry up to `index`."""
+        self.handed_from = max(self.handed_from, index + 1)
+
+    def stable_to(self, index: int, term: int) -> bool:
+        """Storage made the entries up to `index` (of `term`) durable; True when
+        that moved the durable mark. A write that finished after the log was
+        truncated there (a new leader's entries arrived while it was on its
+        way) proves nothing about the entries now in its place: the term tells."""
+        if index < self.unstable_from or self.term_at(index) != term:
+            return False
+        self.unstable_from = index + 1
+        self.handed_from = max(self.handed_from, self.unstable_from)
+        return True
 
     def entries_to_apply(self) -> list[Entry]:
         return self.entries_between(self.applied_index + 1, self.commit_index)

@@ -19,8 +19,14 @@ Rule 2: the Ready hand-off is strict. The application loop is
 and nothing is stepped, ticked, proposed, read or compacted between `ready()`
 and `advance()`.
 Answers wait for the persist so that nothing acknowledged is ever forgotten
-by a crash; the leader counts its own copy of an entry toward commit only in
-`advance()`, after its own fsync.
+by a crash; the leader counts its own copy of an entry toward commit, and a
+candidate its own vote, only once its own fsync of them is done.
+
+A driver whose disk works beside its loop (dissertation §10.2.1) splits
+`advance(rd)` in two: `accept(rd)` once rd's messages are sent and its
+persist is queued (the core may be stepped and asked for the next Ready at
+once), then `persisted(rd)` when that persist is durable, in order. Until
+then it holds back rd's `messages_after_persist` and applies nothing of rd.
 
 Rule 3: each rule of the protocol lives in one small method whose docstring
 cites the paper, so that tests/sim/test_mutations.py can break exactly one
@@ -113,7 +119,8 @@ class RaftCore:
             snapshot_term=snapshot.term if snapshot else 0,
             commit_index=hard.commit_index,
         )
-        self._persisted_hard_state = hard
+        # The hard state last handed to storage (in a Ready), and the last durable.
+        self._handed_hard_state = self._persisted_hard_state = hard
         self.incarnation = durable.incarnation
         # The configuration at the snapshot (or the initial one), and every
         # configuration entry in the log after it (dissertation §4.1).
@@ -295,9 +302,9 @@ class RaftCore:
             or self._snapshot_to_install
             or self._snapshot_sends
             or self._reads.has_output()
-            or self.log.unstable_from <= self.log.last_index
+            or self.log.handed_from <= self.log.last_index
             or self.log.applied_index < self.log.commit_index
-            or self._hard_state() != self._persisted_hard_state
+            or self._hard_state() != self._handed_hard_state
         )
 
     def ready(self) -> Ready:
@@ -312,8 +319,8 @@ class RaftCore:
         rd = Ready(
             messages=tuple(self._messages),
             messages_after_persist=tuple(self._messages_after_persist),
-            entries=tuple(self.log.unstable_entries()),
-            hard_state=hard_state if hard_state != self._persisted_hard_state else None,
+            entries=tuple(self.log.entries_to_hand()),
+            hard_state=hard_state if hard_state != self._handed_hard_state else None,
             committed_entries=tuple(self.log.entries_to_apply()),
             events=tuple(self._events),
             snapshot=self._snapshot_to_install,
@@ -331,18 +338,37 @@ class RaftCore:
 
     def advance(self, rd: Ready) -> None:
         """The application persisted, sent and applied everything in `rd`."""
-        invariant(self._ready_outstanding, "advance without ready", node=self.id)
+        self.accept(rd)
+        self.persisted(rd)
+
+    def accept(self, rd: Ready) -> None:
+        """`rd`'s messages are sent and its persist is on its way; its committed
+        entries will be applied once it is durable. The next Ready may follow."""
+        invariant(self._ready_outstanding, "accept without ready", node=self.id)
         self._ready_outstanding = False
         if rd.hard_state is not None:
-            self._persisted_hard_state = rd.hard_state
+            self._handed_hard_state = rd.hard_state
         if rd.entries:
-            self.log.stable_to(rd.entries[-1].index)
-            if self.role is Role.LEADER:
-                # The leader's own vote for an entry counts only after its fsync.
-                self._progress[self.id].maybe_update(rd.entries[-1].index)
-                self._maybe_commit()
+            self.log.handed_to(rd.entries[-1].index)
         if rd.committed_entries:
             self.log.applied_to(rd.committed_entries[-1].index)
+
+    def persisted(self, rd: Ready) -> None:
+        """`rd`'s entries and hard state are durable (Readies persist in order)."""
+        self._check_not_in_ready("persisted")
+        if rd.hard_state is not None:
+            self._persisted_hard_state = rd.hard_state
+            self._count_own_vote()
+        if rd.entries:
+            last = rd.entries[-1]
+            if self.log.stable_to(last.index, last.term) and self.role is Role.LEADER:
+                self._count_own_entries(last.index)
+
+    def _count_own_entries(self, index: int) -> None:
+        """The DESIGN.md trap: the leader's own copy of an entry counts toward
+        commit only after its own fsync of it, like any follower's ack."""
+        self._progress[self.id].maybe_update(index)
+        self._maybe_commit()
 
     def status(self) -> CoreStatus:
         return CoreStatus(
@@ -488,7 +514,9 @@ class RaftCore:
 
     def _ask_for_votes(self, pre_vote: bool, transfer: bool = False) -> None:
         term = self.term + 1 if pre_vote else self.term
-        self._votes = {self.id: True}
+        # A pre-vote promises nothing; a real vote for ourselves counts once it
+        # is durable, or a crash could let us vote again in the same term.
+        self._votes = {self.id: True} if pre_vote else {}
         if self._tally():
             return
         for voter in self.voters:
@@ -504,6 +532,20 @@ class RaftCore:
                         transfer,
                     )
                 )
+
+    def _count_own_vote(self) -> bool:
+        """Raft Figure 2: a candidate's vote for itself is persistent state like
+        any vote; count it once the hard state holding it is durable. True
+        when counting it decided the election."""
+        durable = self._persisted_hard_state
+        if (
+            self.role is not Role.CANDIDATE
+            or self.id in self._votes
+            or (durable.term, durable.vote) != (self.term, self.id)
+        ):
+            return False
+        self._votes[self.id] = True
+        return self._tally()
 
     def _tally(self) -> bool:
         """Act on the votes so far; True when the election is decided."""
@@ -756,6 +798,12 @@ class RaftCore:
                 assert_never(m)
 
     def _handle_append_response(self, m: AppendEntriesResponse) -> None:
+        if not m.success and not m.rejected_index:
+            # The answer to a message of an earlier term (_answer_stale_term),
+            # late: we have since reached its term. It says nothing of the
+            # follower's log (no real rejection is at index 0, which always
+            # matches), so it must not pass for a short one (swarm seed 385).
+            return
         plausible(
             m.match_index <= self.log.last_index,
             "follower matches beyond our log",
@@ -800,9 +848,15 @@ class RaftCore:
         if progress is None:
             return
         progress.recent_active = True
-        if progress.ack_round(m.round, self._rounds.sent_tick(m.round)):
+        if progress.ack_round(m.round, self._lease_dated_from(m)):
             self._release_confirmed_reads()
         self._send_replication(self._replicator.after_heartbeat(self.term, m.src, progress))
+
+    def _lease_dated_from(self, m: HeartbeatResponse) -> int | None:
+        """§6.4.1: an answer renews the lease from the tick its heartbeat was
+        sent, never from its arrival: the follower's promise not to elect
+        anyone began when it heard us. None once the round is forgotten."""
+        return self._rounds.sent_tick(m.round)
 
     def _maybe_commit(self) -> None:
         match_by_id = {voter: progress.match_index for voter, progress in self._progress.items()}

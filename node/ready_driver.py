@@ -10,6 +10,10 @@ Rules:
 - A handler's `begin` or `persist` returns False when the node died there (a
   failpoint or a simulated crash): the Ready is abandoned, never advanced, as
   a real crash would leave it.
+- A driver whose disk works beside its loop calls `hand_over` (begin, send,
+  accept: the core may go on at once) and later, when that Ready's persist
+  is durable and every earlier one is, `complete` (persist's end and the
+  rest, then the core's `persisted`). `drain` is both at once.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Protocol
 from node.messages import Message
 from node.ready import Ready, SnapshotSend
 
-__all__ = ["ReadyCore", "ReadyHandler", "drain"]
+__all__ = ["ReadyCore", "ReadyHandler", "complete", "drain", "hand_over"]
 
 
 class ReadyCore(Protocol):
@@ -30,6 +34,10 @@ class ReadyCore(Protocol):
     def ready(self) -> Ready: ...
 
     def advance(self, rd: Ready) -> None: ...
+
+    def accept(self, rd: Ready) -> None: ...
+
+    def persisted(self, rd: Ready) -> None: ...
 
 
 class ReadyHandler(Protocol):
@@ -65,16 +73,46 @@ def drain(core: ReadyCore, handler: ReadyHandler) -> bool:
     """Handle Readies until the core has nothing more to say; False when the
     node died on the way."""
     while core.has_ready():
-        rd = core.ready()
-        if not handler.begin(rd):
+        rd = _start(core, handler)
+        if rd is None or not _finish(handler, rd):
             return False
-        handler.send(rd.messages)
-        if not handler.persist(rd):
-            return False
-        handler.send(rd.messages_after_persist)
-        handler.send_snapshots(rd.snapshots_to_send)
-        handler.apply(rd)
-        handler.serve_reads(rd)
         core.advance(rd)
         handler.advanced(rd)
+    return True
+
+
+def hand_over(core: ReadyCore, handler: ReadyHandler) -> Ready | None:
+    """Begin the next Ready and send its messages; the core accepts it and
+    may be stepped again before its persist is done. None: the node died."""
+    rd = _start(core, handler)
+    if rd is not None:
+        core.accept(rd)
+    return rd
+
+
+def complete(core: ReadyCore, handler: ReadyHandler, rd: Ready) -> bool:
+    """The rest of a handed-over Ready, once the disk is free for it; False
+    when the node died in its persist."""
+    if not _finish(handler, rd):
+        return False
+    core.persisted(rd)
+    handler.advanced(rd)
+    return True
+
+
+def _start(core: ReadyCore, handler: ReadyHandler) -> Ready | None:
+    rd = core.ready()
+    if not handler.begin(rd):
+        return None
+    handler.send(rd.messages)
+    return rd
+
+
+def _finish(handler: ReadyHandler, rd: Ready) -> bool:
+    if not handler.persist(rd):
+        return False
+    handler.send(rd.messages_after_persist)
+    handler.send_snapshots(rd.snapshots_to_send)
+    handler.apply(rd)
+    handler.serve_reads(rd)
     return True

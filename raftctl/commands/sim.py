@@ -24,7 +24,7 @@ def sim(
         str | None,
         typer.Option(
             help="Only these fault kinds, comma-separated: network, partition, crash, "
-            "snapshot, membership, transfer (default: all that the seed draws)."
+            "snapshot, membership, transfer, disk, election (default: all that the seed draws)."
         ),
     ] = None,
     directory: DirOption = None,

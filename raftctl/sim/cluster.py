@@ -8,6 +8,10 @@ Rules:
 - A crash loses everything not persisted: the core is dropped and rebuilt from
   MemoryStorage on restart. A crash may hit between sending a Ready's
   messages and persisting it, the window an unsafe core would betray itself in.
+- With a latent disk (disk.py), a Ready's persist ends later, in order behind
+  the node's earlier ones; meanwhile the node is stepped and ticked and hands
+  over further Readies (node.ready_driver.hand_over), and a crash loses every
+  write still on its way.
 - With `snapshot_every` set, a node snapshots its SimMachine and compacts its
   log whenever that many entries were applied since its last snapshot; a
   leader's SnapshotSend becomes one InstallSnapshot message on the network.
@@ -25,12 +29,26 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from node.errors import invariant, known
-from node.events import BecameLeader, CommitAdvanced, Event, FollowerLostEntries
-from node.messages import Entry, InstallSnapshot, Message, SnapshotMeta
+from node.events import (
+    BecameLeader,
+    CommitAdvanced,
+    Event,
+    FollowerLostEntries,
+    MembershipChanged,
+)
+from node.messages import (
+    Entry,
+    InstallSnapshot,
+    Message,
+    RequestVote,
+    RequestVoteResponse,
+    SnapshotMeta,
+)
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
 from node.ready import DurableState, HardState, Ready, Role, SnapshotSend
-from node.ready_driver import drain
+from node.ready_driver import complete, drain, hand_over
+from raftctl.sim.disk import DiskOptions, SimDisk
 from raftctl.sim.errors import BudgetExceeded
 from raftctl.sim.invariants import SafetyChecker
 from raftctl.sim.machine import Applied, SimMachine
@@ -44,6 +62,7 @@ Observer = Callable[[int, str, Event], None]
 _TICK = 0
 _DELIVER = 1
 _CALL = 2
+_PERSISTED = 3
 
 
 class MemoryStorage:
@@ -121,6 +140,8 @@ class SimNode:
     waiting_reads: list[tuple[bytes, int]] = field(default_factory=list)
     # The voters it was created with: () for a node added by a membership change.
     initial_voters: tuple[str, ...] = ()
+    # When its disk is done with the writes queued so far (a latent disk).
+    disk_free_ms: int = 0
 
 
 class SimCluster:
@@ -131,6 +152,7 @@ class SimCluster:
         node_ids: Sequence[str],
         rng: random.Random,
         network: NetworkOptions | None = None,
+        disk: DiskOptions | None = None,
         config_overrides: dict[str, Any] | None = None,
         core_factory: CoreFactory = RaftCore,
         tick_ms: int = 10,
@@ -140,6 +162,9 @@ class SimCluster:
         self.initial_voters = tuple(node_ids)
         self.rng = rng
         self.network = SimNetwork(random.Random(rng.getrandbits(64)), network or NetworkOptions())
+        disk = disk or DiskOptions()
+        # An instant disk draws nothing, so a seed without latency runs as before.
+        self.disk = None if disk.instant else SimDisk(random.Random(rng.getrandbits(64)), disk)
         self.config_overrides = dict(config_overrides or {})
         self.core_factory = core_factory
         self.tick_ms = tick_ms
@@ -167,6 +192,9 @@ class SimCluster:
         self.messages_max: int | None = None
         self.wall_deadline: float | None = None
         self.readies_handled = 0
+        # Messages stepped into a node while one of its writes was on its way
+        # (a latent disk): the interleavings an instant disk never shows.
+        self.deliveries_during_writes = 0
         self.snapshots_sent = 0
         self.snapshots_taken = 0
         self._queue: list[tuple[int, int, int, object]] = []
@@ -201,12 +229,20 @@ class SimCluster:
                 callback: Callable[[], None] = payload  # type: ignore[assignment]
                 callback()
                 continue
+            elif kind == _PERSISTED:
+                node_id, generation, rd = cast(tuple[str, int, Ready], payload)
+                node = self.nodes[node_id]
+                if node.core is None or node.generation != generation:
+                    continue  # the node died with the write on its way
+                complete(node.core, _NodeReadies(self, node), rd)
             else:
                 message: Message = payload  # type: ignore[assignment]
                 node = self.nodes[message.dst]
                 if node.core is None or not self.network.connected(message.src, message.dst):
                     continue
                 self.messages_delivered += 1
+                if node.disk_free_ms > when:
+                    self.deliveries_during_writes += 1
                 if self.messages_delivered & 0x3FF == 0:
                     self._within_budget()
                 node.core.step(message)
@@ -235,7 +271,8 @@ class SimCluster:
 
     def _send(self, messages: Sequence[Message]) -> None:
         for message in messages:
-            for delay in self.network.delays_ms(message.src, message.dst):
+            vote = isinstance(message, RequestVote | RequestVoteResponse)
+            for delay in self.network.delays_ms(message.src, message.dst, vote):
                 self._schedule(self.now_ms + delay, _DELIVER, message)
 
     def drain(self, node_id: str) -> None:
@@ -243,9 +280,23 @@ class SimCluster:
         self._drain(self.nodes[node_id])
 
     def _drain(self, node: SimNode) -> None:
-        """Handle Readies until the core has nothing more to say (raft.py Rule 2)."""
-        if node.core is not None:
-            drain(node.core, _NodeReadies(self, node))
+        """Handle Readies until the core has nothing more to say (raft.py Rule 2);
+        with a latent disk, hand each over and finish it when its write is done."""
+        core = node.core
+        if core is None:
+            return
+        if self.disk is None:
+            drain(core, _NodeReadies(self, node))
+            return
+        while node.core is core and core.has_ready():
+            rd = hand_over(core, _NodeReadies(self, node))
+            if rd is None:
+                return
+            # Group commit: a write takes its own latency from now, and never
+            # completes before the writes handed over before it.
+            done = max(self.now_ms + self.disk.write_ms(node.node_id, rd), node.disk_free_ms)
+            node.disk_free_ms = done
+            self._schedule(done, _PERSISTED, (node.node_id, node.generation, rd))
 
     def _failpoint_crash(self, node: SimNode) -> None:
         self.crash(node.node_id)
@@ -289,9 +340,12 @@ class SimCluster:
 
     def _maybe_snapshot(self, node: SimNode, core: RaftCore) -> None:
         every = self.snapshot_every
-        if every and core.log.applied_index - core.log.snapshot_index >= every:
+        # The machine's own mark: with a latent disk the core has handed out
+        # entries to apply that the machine has not applied yet.
+        applied = node.machine.applied_index
+        if every and applied - core.log.snapshot_index >= every:
             data = node.machine.snapshot()
-            meta = core.compact(core.log.applied_index)
+            meta = core.compact(applied)
             node.storage.save_snapshot(meta, data)
             self.snapshots_taken += 1
 
@@ -309,6 +363,12 @@ class SimCluster:
 
     def _observe(self, node: SimNode, core: RaftCore, rd: Ready) -> None:
         for event in rd.events:
+            # First every configuration the log took on, so that a commit
+            # listed before it in this Ready is judged with the log as it is.
+            if isinstance(event, MembershipChanged) and event.how == "appended":
+                term = known(core.log.term_at(event.index), "the appended entry", index=event.index)
+                self.checker.on_config_appended(event.index, term, event.voters)
+        for event in rd.events:
             if isinstance(event, BecameLeader):
                 self.checker.on_became_leader(
                     node.node_id, event.term, core.log.term_at, core.log.snapshot_index
@@ -323,6 +383,7 @@ class SimCluster:
                     core.log.snapshot_index,
                     core.voters,
                     durable,
+                    core.term,
                 )
             elif isinstance(event, FollowerLostEntries):
                 self.checker.on_follower_lost_entries(
@@ -345,6 +406,7 @@ class SimCluster:
         if node.storage.snapshot is not None:
             node.machine.restore(node.storage.snapshot_data)
         node.waiting_reads = []
+        node.disk_free_ms = self.now_ms  # the writes of its last life died with it
         durable = replace(node.storage.durable_state(), incarnation=node.generation)
         node.core = self.core_factory(config, durable, random.Random(self.rng.getrandbits(64)))
         phase = self.rng.randrange(self.tick_ms)

@@ -1,7 +1,7 @@
 """The simulated nemesis: the faults a seed's options call for, against a
 SimCluster, drawn from the run's one random stream.
 
-It partitions the network (five modes), crashes nodes and restarts them after
+It partitions the network (six modes), crashes nodes and restarts them after
 a delay, kills or cuts off leaders the moment they win or commit, changes the
 membership like an impatient operator (adding learners, promoting them,
 removing voters, the leader included, and shutting removed nodes down) and
@@ -10,6 +10,7 @@ hands leadership over. Once the liveness phase begins it is stopped.
 
 from __future__ import annotations
 
+import functools
 import random
 
 from node.errors import ProposalRejected
@@ -38,6 +39,8 @@ class SimNemesis:
         self.retired: set[str] = set()  # removed and shut down for good
         self.nodes_added = 0
         self.killing_leaders = True
+        # The voter each leader lost its link to right after winning.
+        self.lost_voter: dict[str, str] = {}
 
     def stop(self) -> None:
         """The liveness phase: no more faults, no restarts pending."""
@@ -54,7 +57,9 @@ class SimNemesis:
             self.cluster.call_at(now_ms + delay, lambda: self._kill_leader(node_id, event.term))
         voters = [voter for voter in event.votes if voter != node_id]
         if self.killing_leaders and voters and self.rng.random() < options.lose_voter_probability:
-            self._cut_for_a_while(node_id, self.rng.choice(voters))
+            lost = self.rng.choice(voters)
+            self._cut_for_a_while(node_id, lost)
+            self.lost_voter[node_id] = lost
         if self.killing_leaders and self.rng.random() < options.membership_probability:
             # Right after an election, before the new leader's no-op commits
             # (the moment Ongaro's 2015 correction is about), or a round
@@ -86,7 +91,24 @@ class SimNemesis:
             self._reconfigure()
         if rng.random() < options.transfer_probability:
             self._transfer()
+        if rng.random() < options.campaign_race_probability:
+            self._campaign_race()
         self._retire_removed()
+
+    def _campaign_race(self) -> None:
+        """Two or three voters time out within a few milliseconds of each
+        other (what a narrow election timeout does now and then, here on
+        purpose): candidates of one term, and of the next, whose votes and
+        answers cross on a slow network."""
+        cluster, rng = self.cluster, self.rng
+        leader = cluster.leader_core()
+        voters = leader.voters if leader is not None else tuple(cluster.node_ids)
+        up = [voter for voter in voters if voter in cluster.nodes and cluster.is_up(voter)]
+        if len(up) < 2:
+            return
+        for node_id in rng.sample(up, min(len(up), rng.randint(2, 3))):
+            when = cluster.now_ms + rng.randint(0, 15)
+            cluster.call_at(when, functools.partial(cluster.campaign, node_id))
 
     def _reconfigure(self) -> None:
         """An impatient operator: one to three single-server changes in a row
@@ -104,8 +126,20 @@ class SimNemesis:
             return
         leader_id = core.id
         voters, learners = core.voters, core.learners
+        lost = self.lost_voter.get(leader_id)
         roll = rng.random()
-        if learners and roll < 0.4:
+        if (
+            lost in voters
+            and len(voters) > VOTERS_MIN
+            and rng.random() < self.options.remove_lost_voter_probability
+        ):
+            # The operator removes the server that stopped answering: on the
+            # heels of an election, the second half of Ongaro's 2015 race.
+            change = MembershipChange("remove", lost)
+        elif len(voters) > VOTERS_MIN and rng.random() < self.options.remove_bias:
+            others = [voter for voter in voters if voter != leader_id]
+            change = MembershipChange("remove", rng.choice(others))
+        elif learners and roll < 0.4:
             change = MembershipChange("promote", rng.choice(learners))
         elif roll < 0.7 and self.nodes_added < NEW_NODES_MAX:
             node_id = self._idle_node() or self._new_node()
@@ -131,7 +165,7 @@ class SimNemesis:
             # Its AppendEntries are on the wire: cut off now, none arrives, and
             # it comes back later still holding the change; killed a little
             # later, some do.
-            if self.rng.random() < 0.5:
+            if self.rng.random() < self.options.isolate_after_change_probability:
                 self._isolate_for_a_while(leader_id)
             else:
                 delay = self.rng.randint(0, 10)
@@ -271,6 +305,8 @@ class SimNemesis:
             network.cut([(a, b) for a in left for b in right])
             network.cut([(b, a) for a in left for b in right])
             del bridge
+        elif mode == "mute-leader":
+            self._mute_leader(ids)
         elif mode == "one-way":
             src = cluster.leader() or ids[0]
             network.heal()
@@ -278,6 +314,30 @@ class SimNemesis:
         else:
             network.heal()
             network.cut([(a, b) for a in ids for b in ids if a != b and rng.random() < 0.3])
+
+    def _mute_leader(self, ids: list[str]) -> None:
+        """Lopsided delays (§6.4.1): a few followers' answers to the leader
+        crawl, then nobody hears the leader and only those crawling links
+        still reach it. Its last heartbeats' answers arrive long after the
+        others elected a new leader; a lease dated from their arrival, not
+        from the sending of the heartbeat, would still look valid."""
+        rng, network = self.rng, self.cluster.network
+        leader = self.cluster.leader() or ids[0]
+        others = [node_id for node_id in ids if node_id != leader]
+        # Enough of them for the old leader to count a quorum with itself.
+        loyal = others[: max(1, len(ids) // 2)]
+        network.heal()
+        network.slow_down([(node_id, leader) for node_id in loyal], rng.choice((200, 400, 800)))
+        epoch = network.epoch
+
+        def mute() -> None:
+            if network.epoch != epoch:
+                return  # healed (or cut otherwise) meanwhile: the plan is void
+            network.cut([(leader, node_id) for node_id in others])
+            network.cut([(node_id, leader) for node_id in others if node_id not in loyal])
+
+        # A heartbeat or two go out first, so that slow answers are on their way.
+        self.cluster.call_at(self.cluster.now_ms + rng.randint(5, 30), mute)
 
     def restart_due(self, now_ms: int) -> None:
         for node_id, when in list(self.restart_at_ms.items()):

@@ -1,5 +1,6 @@
 """SimNetwork: a seeded network that drops, duplicates, delays and reorders
-messages and cuts links (partitions, one-way links, non-transitive bridges).
+messages, cuts links (partitions, one-way links, non-transitive bridges) and
+slows chosen links down.
 
 Rule: a link is cut per direction, so every partition shape is a set of cut
 (src, dst) pairs. A message is filtered when it is sent and again when it
@@ -26,12 +27,16 @@ class NetworkOptions:
     # A few messages take much longer: this is what reorders them.
     slow_probability: float = 0.0
     slow_delay_ms_max: int = 200
+    # Votes and their answers alone may be slow too: the late votes of a
+    # term the receiver has left, while the rest of the traffic flows.
+    vote_slow_probability: float = 0.0
 
     def describe(self) -> str:
+        votes = self.vote_slow_probability
         return (
             f"delay={self.delay_ms_min}-{self.delay_ms_max}ms drop={self.drop_probability:.2f} "
             f"duplicate={self.duplicate_probability:.2f} slow={self.slow_probability:.2f}"
-            f"(<={self.slow_delay_ms_max}ms)"
+            f"(<={self.slow_delay_ms_max}ms)" + (f" slow-votes={votes:.2f}" if votes else "")
         )
 
 
@@ -42,9 +47,15 @@ class SimNetwork:
         self._rng = rng
         self.options = options
         self._cut: set[tuple[str, str]] = set()
+        # Links that still carry messages, but late: (src, dst) -> longest delay.
+        self._slow: dict[tuple[str, str], int] = {}
+        # Bumped by every heal and partition: a cut planned for later checks
+        # that the network is still the one it was planned for.
+        self.epoch = 0
 
-    def delays_ms(self, src: str, dst: str) -> list[int]:
-        """Delivery delays for one message: none (lost), one, or two (duplicated)."""
+    def delays_ms(self, src: str, dst: str, vote: bool = False) -> list[int]:
+        """Delivery delays for one message (`vote`: a RequestVote or its
+        answer): none (lost), one, or two (duplicated)."""
         if (src, dst) in self._cut:
             return []
         options = self.options
@@ -57,8 +68,14 @@ class SimNetwork:
             else 1
         )
         delays = []
+        slow_link_ms = self._slow.get((src, dst)) if self._slow else None
         for _ in range(copies):
-            if options.slow_probability and rng.random() < options.slow_probability:
+            slow = options.vote_slow_probability if vote else 0.0
+            if slow_link_ms is not None:
+                delays.append(rng.randint(options.delay_ms_max, slow_link_ms))
+            elif (slow and rng.random() < slow) or (
+                options.slow_probability and rng.random() < options.slow_probability
+            ):
                 delays.append(rng.randint(options.delay_ms_max, options.slow_delay_ms_max))
             else:
                 delays.append(rng.randint(options.delay_ms_min, options.delay_ms_max))
@@ -70,9 +87,15 @@ class SimNetwork:
     def cut(self, links: Iterable[tuple[str, str]]) -> None:
         self._cut.update(links)
 
+    def slow_down(self, links: Iterable[tuple[str, str]], delay_ms_max: int) -> None:
+        """Every message on `links` takes up to `delay_ms_max` (until healed)."""
+        self._slow.update(dict.fromkeys(links, delay_ms_max))
+
     def partition(self, groups: list[list[str]]) -> None:
         """Only nodes of one group reach each other."""
+        self.epoch += 1
         self._cut.clear()
+        self._slow.clear()
         for group in groups:
             for other in groups:
                 if other is not group:
@@ -82,7 +105,9 @@ class SimNetwork:
         self._cut.difference_update(links)
 
     def heal(self) -> None:
+        self.epoch += 1
         self._cut.clear()
+        self._slow.clear()
 
     def set_options(self, options: NetworkOptions) -> None:
         self.options = options

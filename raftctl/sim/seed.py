@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from node.messages import Consistency
+from raftctl.sim.disk import DiskOptions
 from raftctl.sim.network import NetworkOptions
 
 __all__ = [
@@ -27,7 +28,8 @@ __all__ = [
     "restrict_faults",
 ]
 
-CONSISTENCIES = tuple(Consistency)  # drawn with the weights below, in this order
+CONSISTENCIES = tuple(Consistency)
+INSTANT_DISK = DiskOptions()  # drawn with the weights below, in this order
 
 PROFILES = (
     "mixed",
@@ -36,11 +38,12 @@ PROFILES = (
     "reconfigure",
     "deposed-leader",
     "config-race",
+    "late-votes",
 )
 
 
 # The checker's budget per key: running out gives "unknown", never a failure.
-PARTITION_MODES = ("split", "isolate-leader", "bridge", "one-way", "random-links")
+PARTITION_MODES = ("split", "isolate-leader", "bridge", "one-way", "random-links", "mute-leader")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,13 @@ class SwarmOptions:
     consistency_weights: tuple[int, int, int]
     random_contact_probability: float
     partition_modes: tuple[str, ...] = PARTITION_MODES
+    disk: DiskOptions = INSTANT_DISK
+    campaign_race_probability: float = 0.0
+    remove_lost_voter_probability: float = 0.0
+    # Of the leaders struck right after a change: cut off (rather than killed).
+    isolate_after_change_probability: float = 0.5
+    # Of the changes: a removal of another voter, before any other choice.
+    remove_bias: float = 0.0
 
     def describe(self) -> str:
         return (
@@ -94,7 +104,8 @@ class SwarmOptions:
             f"check_quorum={self.check_quorum} election={self.election_timeout_ticks_min}-"
             f"{self.election_timeout_ticks_max}ticks heartbeat={self.heartbeat_interval_ticks}"
             f"ticks entries/message<={self.entries_per_message_max} "
-            f"inflight<={self.inflight_messages_max}\n  network: {self.network.describe()}\n"
+            f"inflight<={self.inflight_messages_max}\n  network: {self.network.describe()}"
+            f"; disk: {self.disk.describe()}\n"
             f"  nemesis every {self.nemesis_interval_ms}ms:"
             f" partition={self.partition_probability:.2f}"
             f" heal={self.heal_probability:.2f} crash={self.crash_probability:.2f}"
@@ -110,7 +121,10 @@ class SwarmOptions:
             f" (remove-leader bias {self.remove_leader_bias:.2f}, shut removed down"
             f" {self.retire_probability:.2f}, kill the leader after a change"
             f" {self.kill_after_change_probability:.2f}, cut a new leader's voter off"
-            f" {self.lose_voter_probability:.2f}) transfer={self.transfer_probability:.2f}\n"
+            f" {self.lose_voter_probability:.2f}) transfer={self.transfer_probability:.2f}"
+            f" campaign-race={self.campaign_race_probability:.2f}"
+            f" remove-lost-voter={self.remove_lost_voter_probability:.2f}"
+            f" remove-bias={self.remove_bias:.2f}\n"
             f"  clients: an operation every {self.proposal_interval_ms}ms on {self.key_count} keys"
             f" (reads {self.read_fraction:.2f}, cas {self.cas_fraction:.2f}, read consistency"
             f" weights linearizable/lease/stale {self.consistency_weights}, random contact"
@@ -119,7 +133,16 @@ class SwarmOptions:
         )
 
 
-FAULT_KINDS = ("network", "partition", "crash", "snapshot", "membership", "transfer")
+FAULT_KINDS = (
+    "network",
+    "partition",
+    "crash",
+    "snapshot",
+    "membership",
+    "transfer",
+    "disk",
+    "election",
+)
 
 
 def restrict_faults(options: SwarmOptions, kinds: Iterable[str]) -> SwarmOptions:
@@ -153,6 +176,10 @@ def restrict_faults(options: SwarmOptions, kinds: Iterable[str]) -> SwarmOptions
         changes["membership_probability"] = 0.0
     if "transfer" not in keep:
         changes["transfer_probability"] = 0.0
+    if "disk" not in keep:
+        changes["disk"] = INSTANT_DISK
+    if "election" not in keep:
+        changes["campaign_race_probability"] = 0.0
     return replace(options, **changes)
 
 
@@ -173,8 +200,9 @@ def _draw_options(seed: int, node_count: int | None = None) -> SwarmOptions:
     - mixed: every fault kind at random rates (half of the seeds);
     - leader-churn: leaders cut off the moment they win, or killed the moment
       their commit index moves, one entry per message (Raft Figure 8);
-    - crash-recovery: nodes die between sending and persisting a Ready and come
-      back quickly (what an unpersisted vote or ack would betray);
+    - crash-recovery: nodes die between sending and persisting a Ready (or
+      with writes on their way to a slow disk) and come back quickly, while
+      rival candidates race (what an unpersisted vote or ack would betray);
     - reconfigure: membership changes and leadership transfers at every turn,
       right after elections too, with frequent snapshots;
     - deposed-leader: the leader is cut off again and again on a fast network
@@ -183,9 +211,13 @@ def _draw_options(seed: int, node_count: int | None = None) -> SwarmOptions:
     - config-race: four voters on a fast network, a change at every election
       and every turn, leaders killed or cut off just after appending one: two
       configurations racing on two sides of an election (Ongaro's 2015 bug).
+    - late-votes: three voters, no PreVote nor CheckQuorum, colliding election
+      timeouts and many slow and duplicated messages: vote requests and
+      answers arriving a term or two late, what a core that does not check
+      terms first would count or grant.
     """
     rng = random.Random(seed)
-    profile = rng.choices(PROFILES, weights=(2, 1, 1, 1, 1, 1))[0]
+    profile = rng.choices(PROFILES, weights=(2, 1, 1, 1, 1, 3, 1))[0]
     nodes = node_count or rng.choices((3, 5, 7), weights=(4, 4, 2))[0]
     network = _draw_network(rng)
     churn = profile == "leader-churn"
@@ -245,10 +277,36 @@ def _draw_options(seed: int, node_count: int | None = None) -> SwarmOptions:
         random_contact_probability=rng.choice((0.0, 0.3, 0.7)),
     )
     if profile == "config-race":
-        return _config_race(options, rng, node_count)
-    if profile == "deposed-leader":
-        return _deposed_leader(options, rng)
-    return options
+        options = _config_race(options, rng, node_count)
+    elif profile == "deposed-leader":
+        options = _deposed_leader(options, rng)
+    elif profile == "late-votes":
+        options = _late_votes(options, rng, node_count)
+    elif crashy:
+        # Rival candidates of one term: what a vote lost in a crash betrays.
+        options = replace(options, campaign_race_probability=rng.uniform(0.1, 0.5))
+    # Drawn last, so that every earlier draw of a seed stays what it was.
+    # Crashes with writes on their way are what a latent disk is for.
+    latent_share = 0.9 if profile == "late-votes" else 0.5
+    return replace(options, disk=_draw_disk(rng, latent_share, sick=crashy))
+
+
+def _draw_disk(rng: random.Random, latent_share: float, sick: bool) -> DiskOptions:
+    """Some seeds persist at once; the others take time to fsync, now and
+    then long enough to span many deliveries and an election timeout
+    (`sick`: more nodes whose every fsync outlasts a round trip, the window
+    a crash exploits)."""
+    if rng.random() >= latent_share:
+        return DiskOptions()
+    fsync_ms_max = rng.choice((1, 3, 10))
+    return DiskOptions(
+        fsync_ms_min=rng.randint(0, fsync_ms_max),
+        fsync_ms_max=fsync_ms_max,
+        slow_probability=rng.choice((0.0, 0.02, 0.1)),
+        slow_ms_max=rng.choice((50, 200, 600)),
+        sick_probability=rng.uniform(0.2, 0.5) if sick else rng.choice((0.0, 0.2)),
+        sick_factor=rng.choice((3, 10)),
+    )
 
 
 def _draw_network(rng: random.Random) -> NetworkOptions:
@@ -265,26 +323,35 @@ def _draw_network(rng: random.Random) -> NetworkOptions:
 
 
 def _config_race(options: SwarmOptions, rng: random.Random, node_count: int | None) -> SwarmOptions:
-    """Four voters on a fast network, a change at every election and turn."""
+    """Four voters on a fast network, a change at every election and turn;
+    short runs, since the race is likeliest while the logs are short."""
     return replace(
         options,
         node_count=node_count or 4,
+        safety_phase_ms=1500,
         network=NetworkOptions(delay_ms_min=1, delay_ms_max=rng.randint(2, 8)),
         nemesis_interval_ms=rng.choice((20, 50)),
         # Only timed cuts, which a random heal would undo too soon.
         partition_probability=0.0,
         heal_probability=0.0,
         leader_isolate_ms_max=rng.choice((300, 1000)),
-        crash_probability=rng.uniform(0.0, 0.1),
+        crash_probability=rng.uniform(0.0, 0.05),
         restart_delay_ms_max=rng.choice((20, 100)),
         crash_before_persist_probability=0.0,
-        leader_kill_probability=rng.choice((0.0, 0.3)),
+        leader_kill_probability=0.0,
         leader_crash_on_commit_probability=0.0,
-        leader_isolate_probability=rng.choice((0.0, 0.3)),
-        membership_probability=rng.uniform(0.5, 1.0),
+        leader_isolate_probability=0.0,
+        membership_probability=rng.uniform(0.7, 1.0),
         retire_probability=0.0,
-        kill_after_change_probability=rng.uniform(0.3, 0.8),
-        lose_voter_probability=rng.uniform(0.3, 0.7),
+        # A leader that changes the configuration is cut off at once, and
+        # comes back later still holding its change: a rival configuration
+        # alive beside the next leader's.
+        kill_after_change_probability=rng.uniform(0.6, 1.0),
+        isolate_after_change_probability=1.0,
+        # The next leader loses a voter as it wins, and removes it at once.
+        lose_voter_probability=rng.uniform(0.6, 1.0),
+        remove_lost_voter_probability=rng.uniform(0.7, 1.0),
+        remove_bias=rng.uniform(0.3, 0.7),
         transfer_probability=0.0,
         proposal_interval_ms=20,
         read_fraction=0.2,
@@ -300,7 +367,9 @@ def _deposed_leader(options: SwarmOptions, rng: random.Random) -> SwarmOptions:
         heartbeat_interval_ticks=1,
         nemesis_interval_ms=rng.choice((100, 200, 300)),
         partition_probability=rng.uniform(0.5, 0.9),
-        partition_modes=("isolate-leader",),
+        # Two-way cuts, and one-way ones that leave the old leader slow
+        # answers from a few followers (a lease must count from the send).
+        partition_modes=("isolate-leader", "mute-leader"),
         heal_probability=rng.uniform(0.3, 0.6),
         crash_probability=0.0,
         crash_before_persist_probability=0.0,
@@ -317,6 +386,40 @@ def _deposed_leader(options: SwarmOptions, rng: random.Random) -> SwarmOptions:
     )
 
 
+def _late_votes(options: SwarmOptions, rng: random.Random, node_count: int | None) -> SwarmOptions:
+    """Votes and their answers a term or two late."""
+    return replace(
+        options,
+        node_count=node_count or rng.choice((3, 5)),
+        # Cheap seeds (few messages), and the races need many elections.
+        safety_phase_ms=8000,
+        pre_vote=False,
+        check_quorum=False,
+        election_timeout_ticks_max=rng.choice((11, 12)),
+        heartbeat_interval_ticks=3,
+        network=NetworkOptions(
+            delay_ms_min=1,
+            delay_ms_max=rng.randint(3, 10),
+            drop_probability=rng.choice((0.0, 0.05)),
+            duplicate_probability=rng.uniform(0.1, 0.3),
+            slow_probability=rng.choice((0.0, 0.05)),
+            slow_delay_ms_max=rng.randint(150, 300),
+            vote_slow_probability=rng.uniform(0.3, 0.6),
+        ),
+        # Elections all the time: leaders cut off or killed soon after winning.
+        nemesis_interval_ms=rng.choice((50, 100)),
+        partition_probability=rng.uniform(0.0, 0.2),
+        leader_isolate_probability=rng.uniform(0.3, 0.8),
+        leader_isolate_ms_max=rng.choice((100, 300)),
+        leader_kill_probability=rng.choice((0.0, 0.3)),
+        # A crash with a vote on its way to the disk, now and then.
+        crash_before_persist_probability=rng.choice((0.0, 0.05)),
+        membership_probability=0.0,
+        transfer_probability=rng.choice((0.0, 0.05)),
+        campaign_race_probability=rng.uniform(0.3, 0.8),
+    )
+
+
 @dataclass(slots=True)
 class SeedResult:
     """What one seed did, and how it ended."""
@@ -328,6 +431,7 @@ class SeedResult:
     committed_index: int = 0
     messages_delivered: int = 0
     readies_handled: int = 0
+    deliveries_during_writes: int = 0
     checks: int = 0
     converged_after_ms: int = 0
     events: list[str] = field(default_factory=list)

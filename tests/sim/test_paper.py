@@ -173,10 +173,14 @@ def test_proposals_go_to_the_leader() -> None:
 
 def test_leader_counts_its_own_copy_only_after_its_fsync() -> None:
     """DESIGN.md trap: the leader's own vote for an entry counts only after its
-    own persist. A one-node cluster commits in advance(), never before."""
+    own persist, and so does a candidate's vote for itself. A one-node cluster
+    leads once its vote is durable and commits once its no-op is, never before."""
     core = RaftCore(RaftConfig("n1", ("n1",)), DurableState(), random.Random(1))
     core.advance(core.ready())
     core.campaign()
+    rd = core.ready()
+    assert core.role is Role.CANDIDATE and rd.hard_state and rd.hard_state.vote == "n1"
+    core.advance(rd)  # the vote for itself is durable now
     rd = core.ready()
     assert core.role is Role.LEADER and rd.entries and not rd.committed_entries
     assert core.log.commit_index == 0
@@ -284,3 +288,22 @@ def test_node_whose_term_rose_while_cut_off_can_rejoin() -> None:
             break
     else:
         pytest.fail("the cluster never re-formed around the higher term")
+
+
+def test_a_candidates_vote_for_itself_counts_once_durable() -> None:
+    """Figure 2: currentTerm and votedFor are persistent state, the candidate's
+    vote for itself included. With its write still on the disk (accept, not
+    yet persisted), one granted vote of three is not a majority; the durable
+    self-vote completes it. (Counting it early let a candidate win, crash
+    with the vote unwritten and vote for a rival in the same term: swarm seed
+    229 of a latent disk.)"""
+    voters = ("n1", "n2", "n3")
+    core = RaftCore(RaftConfig("n1", voters, pre_vote=False), DurableState(), random.Random(1))
+    core.advance(core.ready())
+    core.campaign()
+    campaign = core.ready()
+    core.accept(campaign)  # sent; the term and vote are on their way to the disk
+    core.step(RequestVoteResponse(core.term, "n2", "n1", True, False))
+    assert core.role is Role.CANDIDATE
+    core.persisted(campaign)
+    assert core.role is Role.LEADER

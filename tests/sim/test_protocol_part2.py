@@ -11,9 +11,10 @@ import random
 import pytest
 
 from node.errors import NotLeader, ProposalRejected
-from node.events import MembershipChanged, TransferAborted
+from node.events import FollowerLostEntries, MembershipChanged, TransferAborted
 from node.messages import (
     AppendEntries,
+    AppendEntriesResponse,
     Entry,
     EntryKind,
     Heartbeat,
@@ -329,3 +330,19 @@ def test_a_learner_never_holds_back_the_voters_election() -> None:
         m for m in learner.ready().messages_after_persist if isinstance(m, RequestVoteResponse)
     ]
     assert answers and answers[0].granted, answers
+
+
+def test_a_late_answer_to_an_earlier_terms_message_says_nothing_of_the_log() -> None:
+    """Swarm seed 385 (late-votes): n1 answers a stale AppendEntries with its
+    own term; by the time the answer lands its sender leads that very term.
+    The answer (a rejection at index 0, which no real rejection can be) must
+    not read as "my log is empty": the follower acknowledged entries and
+    still holds them."""
+    cluster = committed_cluster("a", "b")
+    leader = cluster.core("n1")
+    answer = AppendEntriesResponse(
+        leader.term, "n2", "n1", False, 0, incarnation=cluster.core("n2").incarnation + 1
+    )
+    leader.step(answer)
+    events = leader.ready().events
+    assert not [event for event in events if isinstance(event, FollowerLostEntries)]

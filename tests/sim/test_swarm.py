@@ -13,8 +13,9 @@ import pytest
 
 from raftctl.sim.swarm import SeedResult, replay_command, run_seed, run_seeds
 
-# make test's share; `make soak` runs 1,000 and more. Every mutant of
-# tests/sim/mutants.py is caught by seed 63 (test_mutations.py keeps it so).
+# make test's share; `make soak` runs many more. Every mutant in MUTANTS of
+# tests/sim/mutants.py is caught by one of these seeds (test_mutations.py
+# keeps it so; the lowest catching seed of each is in the README).
 SEEDS_DEFAULT = 200
 
 
@@ -97,6 +98,9 @@ def test_seeds_exercise_every_new_fault_kind(first_seeds: list[SeedResult]) -> N
     assert sum(r.snapshots_sent for r in results) > 0
     assert sum(r.membership_changes for r in results) > 0
     assert sum(r.transfers for r in results) > 0
+    # A latent disk: messages arrive while a node's write is on its way.
+    assert sum(r.deliveries_during_writes for r in results) > 1000
+    assert {"late-votes", "config-race", "deposed-leader"} <= {r.options.profile for r in results}
     for consistency in ("linearizable", "lease", "stale"):
         assert sum(r.reads[consistency] for r in results) > 0, consistency
     assert sum(r.history_operations for r in results) > 1000
