@@ -217,7 +217,7 @@ def _draw_options(seed: int, node_count: int | None = None) -> SwarmOptions:
       terms first would count or grant.
     """
     rng = random.Random(seed)
-    profile = rng.choices(PROFILES, weights=(2, 1, 1, 1, 1, 3, 1))[0]
+    profile = rng.choices(PROFILES, weights=(2, 1, 2, 1, 1, 3, 1))[0]
     nodes = node_count or rng.choices((3, 5, 7), weights=(4, 4, 2))[0]
     network = _draw_network(rng)
     churn = profile == "leader-churn"
@@ -283,8 +283,17 @@ def _draw_options(seed: int, node_count: int | None = None) -> SwarmOptions:
     elif profile == "late-votes":
         options = _late_votes(options, rng, node_count)
     elif crashy:
-        # Rival candidates of one term: what a vote lost in a crash betrays.
-        options = replace(options, campaign_race_probability=rng.uniform(0.1, 0.5))
+        # Rival candidates of one term, and a rival's vote request that lands
+        # after the voter that lost its vote in a crash is back: what an
+        # unpersisted vote betrays.
+        options = replace(
+            options,
+            # Three nodes: two candidates that share one voter split the rest.
+            node_count=node_count or 3,
+            campaign_race_probability=rng.uniform(0.1, 0.5),
+            restart_delay_ms_max=rng.choice((5, 20)),
+            network=replace(options.network, vote_slow_probability=rng.uniform(0.2, 0.5)),
+        )
     # Drawn last, so that every earlier draw of a seed stays what it was.
     # Crashes with writes on their way are what a latent disk is for.
     latent_share = 0.9 if profile == "late-votes" else 0.5
@@ -392,7 +401,7 @@ def _late_votes(options: SwarmOptions, rng: random.Random, node_count: int | Non
         options,
         node_count=node_count or rng.choice((3, 5)),
         # Cheap seeds (few messages), and the races need many elections.
-        safety_phase_ms=8000,
+        safety_phase_ms=6000,
         pre_vote=False,
         check_quorum=False,
         election_timeout_ticks_max=rng.choice((11, 12)),

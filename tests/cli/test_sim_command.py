@@ -39,10 +39,10 @@ def test_sim_rejects_a_bad_cluster_size_with_usage_exit_code() -> None:
 
 
 def test_sim_faults_keeps_only_the_kinds_named() -> None:
-    everything = runner.invoke(app, ["sim", "--seed", "2", "--story"])
-    only_partitions = runner.invoke(app, ["sim", "--seed", "2", "--story", "--faults", "partition"])
+    everything = runner.invoke(app, ["sim", "--seed", "6", "--story"])
+    only_partitions = runner.invoke(app, ["sim", "--seed", "6", "--story", "--faults", "partition"])
     assert everything.exit_code == 0 and only_partitions.exit_code == 0
-    assert "membership appended" in everything.stdout  # seed 2 changes the membership
+    assert "membership appended" in everything.stdout  # seed 6 changes the membership
     assert "membership appended" not in only_partitions.stdout
     assert "0 membership changes" in only_partitions.stdout
     result = runner.invoke(app, ["sim", "--faults", "partition,meteor"])
