@@ -64,7 +64,7 @@ SEED_WALL_S_MAX = 60.0  # wall seconds per seed, past which it fails
 # The linearizability search's steps per key: a tangle of operations left
 # open by a cut-off leader could cost seconds; past this it says "unknown"
 # (reported apart from "valid"), so the swarm spends its time on more seeds.
-SEED_CHECK_STEPS_PER_KEY = 300_000
+SEED_CHECK_STEPS_PER_KEY = 100_000
 
 
 class _Run:

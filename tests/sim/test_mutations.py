@@ -31,7 +31,7 @@ PROFILE_COST = {
     "leader-churn": 5,
     "reconfigure": 5,
     "mixed": 6,
-    "deposed-leader": 11,
+    "deposed-leader": 4,
 }
 
 
