@@ -249,6 +249,11 @@ class RaftLog:
 
     # -- the Ready / advance hand-off -------------------------------------
 
+    def durable_last(self) -> tuple[int, int]:
+        """The index and term of the last entry storage holds."""
+        index = self.unstable_from - 1
+        return index, self.term_at(index) or 0
+
     def entries_to_hand(self) -> list[Entry]:
         """The entries no Ready has handed to storage yet."""
         return self._entries[self.handed_from - self.snapshot_index - 1 :]

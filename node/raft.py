@@ -519,19 +519,19 @@ class RaftCore:
         self._votes = {self.id: True} if pre_vote else {}
         if self._tally():
             return
+        last_index, last_term = self._log_to_claim()
         for voter in self.voters:
             if voter != self.id:
                 self._send(
-                    RequestVote(
-                        term,
-                        self.id,
-                        voter,
-                        self.log.last_index,
-                        self.log.last_term,
-                        pre_vote,
-                        transfer,
-                    )
+                    RequestVote(term, self.id, voter, last_index, last_term, pre_vote, transfer)
                 )
+
+    def _log_to_claim(self) -> tuple[int, int]:
+        """§5.4.1: a candidate claims the log that is durable, not entries still
+        on their way to its disk: a crash could take them, and it could then
+        campaign again in the same term (that term's vote unwritten too) and
+        collect votes granted to a log it no longer has (swarm seed 4286)."""
+        return self.log.durable_last()
 
     def _count_own_vote(self) -> bool:
         """Raft Figure 2: a candidate's vote for itself is persistent state like

@@ -12,7 +12,7 @@ import pytest
 
 from node.errors import NotLeader
 from node.events import VoteRefused
-from node.messages import AppendEntries, Heartbeat, RequestVote, RequestVoteResponse
+from node.messages import AppendEntries, Entry, Heartbeat, RequestVote, RequestVoteResponse
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
 from node.ready import DurableState, Role
@@ -307,3 +307,19 @@ def test_a_candidates_vote_for_itself_counts_once_durable() -> None:
     assert core.role is Role.CANDIDATE
     core.persisted(campaign)
     assert core.role is Role.LEADER
+
+
+def test_a_candidate_claims_only_the_log_it_has_made_durable() -> None:
+    """§5.4.1 with a disk beside the loop: entries still on their way to the
+    disk are not claimed in a RequestVote. A crash could take them, and the
+    candidate could campaign again in the same term and collect votes granted
+    to a longer log than it has (swarm seed 4286)."""
+    voters = ("n1", "n2", "n3")
+    core = RaftCore(RaftConfig("n1", voters, pre_vote=False), DurableState(), random.Random(1))
+    core.advance(core.ready())
+    core.step(AppendEntries(1, "n2", "n1", 0, 0, (Entry(1, 1),), 0))
+    on_its_way = core.ready()
+    core.accept(on_its_way)  # entry 1 is handed to the disk, not yet durable
+    core.campaign()
+    requests = [m for m in core.ready().messages if isinstance(m, RequestVote)]
+    assert requests and all((m.last_log_index, m.last_log_term) == (0, 0) for m in requests)
