@@ -46,7 +46,7 @@ chaos: $(STAMP)
 	$(BIN)/raftctl chaos --workload $(WORKLOAD) --duration $(DURATION) $(if $(SEED),--seed $(SEED),)
 
 # make soak: what make test samples, at length: the swarm on 5,000 seeds (about
-# 500 a minute on 2 cores) and a 60-second chaos run of each workload with every
+# 800 a minute on 2 cores) and a 60-second chaos run of each workload with every
 # fault kind. Not part of CI.
 SOAK_SEEDS ?= 5000
 SOAK_FIRST ?= 1
