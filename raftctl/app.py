@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 
 from raftctl import __version__
 from raftctl.controller import Controller
@@ -39,6 +40,12 @@ __all__ = [
     "session",
     "settings",
 ]
+
+# Plain help (rich_markup_mode=None below), which must stay plain: typer 0.19
+# escapes "[required]" and "[default: 16]" for rich whenever rich is
+# installed, even when rich does not render the help, and the user would see
+# "\[required]". Telling typer's help code that rich is absent keeps it plain.
+typer.core.HAS_RICH = False
 
 app = typer.Typer(
     help="raftctl: a Raft laboratory on one laptop.",

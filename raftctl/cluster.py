@@ -77,11 +77,18 @@ def _ephemeral_low() -> int:
         return EPHEMERAL_LOW_DEFAULT
 
 
+def refuse_a_file(path: Path) -> None:
+    """--dir must name a directory (or nothing yet): a file is a user's slip."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} is a file, not a cluster directory: name a directory with --dir")
+
+
 class ClusterDir:
     """A cluster directory: cluster.toml, faults.toml and one folder per node."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        refuse_a_file(path)
         try:
             self.config: ClusterConfig = load(path / "cluster.toml")
         except ConfigError as error:
@@ -96,6 +103,7 @@ class ClusterDir:
         cls, path: Path, node_count: int = 3, base_port: int = 7100, **settings: object
     ) -> ClusterDir:
         """Write a new cluster.toml (refused if one exists)."""
+        refuse_a_file(path)
         if (path / "cluster.toml").exists():
             raise UsageError(f"{path} already holds a cluster")
         if node_count < 1:

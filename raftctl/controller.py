@@ -208,6 +208,7 @@ class Controller:
         links: tuple[LinkFault, ...] | None = None,
     ) -> Faults:
         """Replace the partition and/or the link faults (None keeps them)."""
+        _ = self.cluster  # no cluster, no faults.toml: NoCluster before anything is written
         current = self.faults()
         faults = Faults(
             current.version + 1,

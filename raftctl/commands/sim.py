@@ -44,6 +44,8 @@ def sim(
     with reported(Output(json_mode)):
         if nodes is not None and nodes not in (3, 5, 7):
             raise UsageError("--nodes must be 3, 5 or 7")
+        if seed is None and seeds < 1:
+            raise UsageError(f"--seeds must be at least 1, not {seeds}")
         kinds = None
         if faults is not None:
             kinds = tuple(kind.strip() for kind in faults.split(",") if kind.strip())

@@ -97,6 +97,10 @@ class SwarmOptions:
     # Of the changes: a removal of another voter, before any other choice.
     remove_bias: float = 0.0
 
+    def _snapshots(self) -> str:
+        every = self.snapshot_every
+        return f"every {every} applied entries" if every else "never"
+
     def describe(self) -> str:
         return (
             f"SEED={self.seed} profile={self.profile} nodes={self.node_count} "
@@ -116,7 +120,7 @@ class SwarmOptions:
             f" crash-leader-on-commit={self.leader_crash_on_commit_probability:.2f}"
             f" isolate-new-leader={self.leader_isolate_probability:.2f}"
             f"(<={self.leader_isolate_ms_max}ms)\n"
-            f"  snapshots: every {self.snapshot_every or 'never'} applied entries;"
+            f"  snapshots: {self._snapshots()};"
             f" membership change={self.membership_probability:.2f}"
             f" (remove-leader bias {self.remove_leader_bias:.2f}, shut removed down"
             f" {self.retire_probability:.2f}, kill the leader after a change"
