@@ -31,6 +31,12 @@ def kill(
             raise UsageError("--signal takes KILL or TERM")
         node_id = control.resolve(node)
         cluster = control.cluster
+        if cluster.state(node_id) == "stopped":
+            output.document(
+                {"ok": True, "node": node_id, "signal": name, "changed": False},
+                f"{node_id} is already stopped",
+            )
+            return
         if name == "KILL":
             cluster.kill(node_id)
         else:
@@ -88,8 +94,15 @@ def pause(
     """Freeze a node with SIGSTOP. Example: raftctl pause leader"""
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         node_id = control.resolve(node)
-        if not control.cluster.pause(node_id):
-            raise UsageError(f"{node_id} is not running")
+        state = control.cluster.state(node_id)
+        if state == "paused":
+            output.document(
+                {"ok": True, "node": node_id, "process": "paused", "changed": False},
+                f"{node_id} is already paused",
+            )
+            return
+        if state == "stopped" or not control.cluster.pause(node_id):
+            raise UsageError(f"{node_id} is stopped: nothing to pause (raftctl restart {node_id})")
         output.document({"ok": True, "node": node_id, "process": "paused"}, f"paused {node_id}")
 
 
@@ -106,8 +119,15 @@ def resume(
         if node in NODE_WORDS:  # they pick among running nodes, and a paused one is not
             raise UsageError("resume takes a node id: a paused node leads no one")
         node_id = control.cluster.check_node(node)
-        if not control.cluster.resume(node_id):
-            raise UsageError(f"{node_id} is not running or paused")
+        state = control.cluster.state(node_id)
+        if state == "running":
+            output.document(
+                {"ok": True, "node": node_id, "process": "running", "changed": False},
+                f"{node_id} is already running",
+            )
+            return
+        if state == "stopped" or not control.cluster.resume(node_id):
+            raise UsageError(f"{node_id} is stopped: nothing to resume (raftctl restart {node_id})")
         output.document({"ok": True, "node": node_id, "process": "running"}, f"resumed {node_id}")
 
 

@@ -234,6 +234,10 @@ def test_process_and_network_faults(fresh_cluster: Path) -> None:
     old_leader = run(*where, "leader").stdout.strip()
     code, document = run_json(*where, "kill", "leader")
     assert code == 0 and document["node"] == old_leader
+    again = run(*where, "kill", old_leader)  # changes nothing, and says so
+    assert again.returncode == 0 and again.stdout.strip() == f"{old_leader} is already stopped"
+    code, document = run_json(*where, "pause", old_leader)
+    assert code == 2 and "is stopped: nothing to pause" in document["error"]["message"]
     assert run(*where, "wait", "--leader", "--timeout", "30").returncode == 0
     assert run(*where, "put", "after-kill", "1").returncode == 0
     code, document = run_json(*where, "restart", old_leader, "--timeout", "30")
@@ -245,7 +249,11 @@ def test_process_and_network_faults(fresh_cluster: Path) -> None:
     status = run_json(*where, "status")[1]
     assert {row["id"]: row["process"] for row in status["nodes"]}[paused] == "paused"
     assert run(*where, "put", "while-paused", "1").returncode == 0  # a majority remains
+    code, document = run_json(*where, "pause", paused)
+    assert code == 0 and document["changed"] is False
     assert run_json(*where, "resume", paused)[0] == 0
+    again = run(*where, "resume", paused)
+    assert again.returncode == 0 and again.stdout.strip() == f"{paused} is already running"
 
     leader = run(*where, "leader").stdout.strip()
     others = [n for n in ("n1", "n2", "n3") if n != leader]

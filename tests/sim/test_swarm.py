@@ -16,7 +16,7 @@ from raftctl.sim.swarm import SeedResult, replay_command, run_seed, run_seeds
 # make test's share; `make soak` runs many more. Every mutant in MUTANTS of
 # tests/sim/mutants.py is caught by one of these seeds (test_mutations.py
 # keeps it so; the lowest catching seed of each is in the README).
-SEEDS_DEFAULT = 160
+SEEDS_DEFAULT = 120
 
 
 def _asked_seeds(config: pytest.Config) -> tuple[int | None, int, list[int]]:
