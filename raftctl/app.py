@@ -12,6 +12,7 @@ node.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import typer.core
 
 from raftctl import __version__
 from raftctl.controller import Controller
-from raftctl.errors import RaftctlError
+from raftctl.errors import RaftctlError, UsageError
 from raftctl.render import Output
 
 __all__ = [
@@ -161,6 +162,10 @@ def session(
     output = Output(merged.json_mode)
     controller: Controller | None = None
     with reported(output):
+        if not math.isfinite(merged.timeout_s) or merged.timeout_s <= 0:
+            raise UsageError(
+                f"--timeout takes a positive number of seconds, not {merged.timeout_s:g}"
+            )
         try:
             controller = Controller(merged.path, merged.timeout_s)
             yield controller, output

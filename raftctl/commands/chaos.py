@@ -51,7 +51,8 @@ def summary(results: dict[str, Any]) -> str:
     operations = results.get("operations") or {}
     lines = [
         f"{results['verdict'].upper()}: {results['workload']} on {results['nodes']} nodes for "
-        f"{results['duration_s']:g} s, {len(results['faults'])} faults"
+        f"{results['duration_s']:g} s, {len(results['faults'])} fault"
+        f"{'' if len(results['faults']) == 1 else 's'}"
         + (" (interrupted)" if results.get("interrupted") else "")
     ]
     if results.get("reason"):

@@ -59,3 +59,10 @@ def test_help_shows_plain_brackets() -> None:
     result = runner.invoke(app, ["put", "--help"])
     assert result.exit_code == 0
     assert "[required]" in result.stdout and "\\[" not in result.stdout
+
+
+@pytest.mark.parametrize("timeout", ["nan", "-1", "0", "inf"])
+def test_a_timeout_that_is_no_deadline_is_a_usage_error(tmp_path: Path, timeout: str) -> None:
+    result = runner.invoke(app, ["--dir", str(tmp_path), "status", "--timeout", timeout])
+    assert result.exit_code == 2 and one_line(result.stderr)
+    assert "--timeout takes a positive number of seconds" in result.stderr
