@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from node.faults import LinkFault
 from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
-from raftctl.controller import NODE_WORDS
+from raftctl.controller import NODE_WORDS, Controller
 from raftctl.errors import Unavailable, UsageError
+from raftctl.render import Output
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
 
@@ -94,16 +96,7 @@ def pause(
     """Freeze a node with SIGSTOP. Example: raftctl pause leader"""
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         node_id = control.resolve(node)
-        state = control.cluster.state(node_id)
-        if state == "paused":
-            output.document(
-                {"ok": True, "node": node_id, "process": "paused", "changed": False},
-                f"{node_id} is already paused",
-            )
-            return
-        if state == "stopped" or not control.cluster.pause(node_id):
-            raise UsageError(f"{node_id} is stopped: nothing to pause (raftctl restart {node_id})")
-        output.document({"ok": True, "node": node_id, "process": "paused"}, f"paused {node_id}")
+        _move_process(control, output, node_id, "paused", "pause", control.cluster.pause)
 
 
 @app.command()
@@ -119,16 +112,29 @@ def resume(
         if node in NODE_WORDS:  # they pick among running nodes, and a paused one is not
             raise UsageError("resume takes a node id: a paused node leads no one")
         node_id = control.cluster.check_node(node)
-        state = control.cluster.state(node_id)
-        if state == "running":
-            output.document(
-                {"ok": True, "node": node_id, "process": "running", "changed": False},
-                f"{node_id} is already running",
-            )
-            return
-        if state == "stopped" or not control.cluster.resume(node_id):
-            raise UsageError(f"{node_id} is stopped: nothing to resume (raftctl restart {node_id})")
-        output.document({"ok": True, "node": node_id, "process": "running"}, f"resumed {node_id}")
+        _move_process(control, output, node_id, "running", "resume", control.cluster.resume)
+
+
+def _move_process(
+    control: Controller,
+    output: Output,
+    node_id: str,
+    to: str,
+    verb: str,
+    send: Callable[[str], bool],
+) -> None:
+    """pause and resume: a node already `to` is said to be (nothing changes,
+    exit 0); a stopped one has nothing to pause or resume (usage)."""
+    state = control.cluster.state(node_id)
+    if state == to:
+        output.document(
+            {"ok": True, "node": node_id, "process": to, "changed": False},
+            f"{node_id} is already {to}",
+        )
+        return
+    if state == "stopped" or not send(node_id):
+        raise UsageError(f"{node_id} is stopped: nothing to {verb} (raftctl restart {node_id})")
+    output.document({"ok": True, "node": node_id, "process": to}, f"{verb}d {node_id}")
 
 
 @app.command()
