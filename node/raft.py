@@ -77,6 +77,7 @@ from node.messages import (
     decode_membership,
     encode_membership,
 )
+from node.outbox import Outbox
 from node.progress import Progress
 from node.quorum import VoteResult, committed_index, majority, vote_result
 from node.raft_config import RaftConfig
@@ -137,13 +138,9 @@ class RaftCore:
         self._votes: dict[str, bool] = {}
         self._progress = ProgressTracker()
         self._replicator = Replicator(self.log, config, self.id)
-        self._messages: list[Message] = []
-        self._messages_after_persist: list[Message] = []
-        self._events: list[Event] = []
+        self._out = Outbox()
         self._replication_pending = False
         self._ready_outstanding = False
-        self._snapshot_to_install: Snapshot | None = None
-        self._snapshot_sends: list[SnapshotSend] = []
         # Reads (dissertation §6.4): heartbeat rounds confirm leadership and date the lease.
         self._rounds = HeartbeatRounds()
         self._reads = ReadQueue()
@@ -250,7 +247,7 @@ class RaftCore:
         if self._transfer.target is not None:
             self._abort_transfer(f"superseded by a transfer to {target}")
         self._transfer.start(target)
-        self._events.append(TransferStarted(target))
+        self._emit(TransferStarted(target))
         self._maybe_send_timeout_now()
         self._replication_pending = True
 
@@ -275,7 +272,7 @@ class RaftCore:
         meta = self._snapshot_meta(index)
         self.log.compact_to(index, meta.term)
         self._configurations.compact_to(index, meta.membership)
-        self._events.append(LogCompacted(index, meta.term))
+        self._emit(LogCompacted(index, meta.term))
         return meta
 
     def campaign(self) -> None:
@@ -294,13 +291,9 @@ class RaftCore:
 
     def has_ready(self) -> bool:
         return bool(
-            self._messages
-            or self._messages_after_persist
-            or self._events
+            self._out.has_output()
             or (self._replication_pending and self.role is Role.LEADER)
             or self._rounds.wanted
-            or self._snapshot_to_install
-            or self._snapshot_sends
             or self._reads.has_output()
             or self.log.handed_from <= self.log.last_index
             or self.log.applied_index < self.log.commit_index
@@ -316,23 +309,19 @@ class RaftCore:
                 self._broadcast_heartbeat()
         hard_state = self._hard_state()
         read_states, reads_dropped = self._reads.take_output()
+        out = self._out.take()
         rd = Ready(
-            messages=tuple(self._messages),
-            messages_after_persist=tuple(self._messages_after_persist),
+            messages=out.messages,
+            messages_after_persist=out.messages_after_persist,
             entries=tuple(self.log.entries_to_hand()),
             hard_state=hard_state if hard_state != self._handed_hard_state else None,
             committed_entries=tuple(self.log.entries_to_apply()),
-            events=tuple(self._events),
-            snapshot=self._snapshot_to_install,
-            snapshots_to_send=tuple(self._snapshot_sends),
+            events=out.events,
+            snapshot=out.snapshot,
+            snapshots_to_send=out.snapshots_to_send,
             read_states=read_states,
             reads_dropped=reads_dropped,
         )
-        self._messages.clear()
-        self._messages_after_persist.clear()
-        self._events.clear()
-        self._snapshot_to_install = None
-        self._snapshot_sends.clear()
         self._ready_outstanding = True
         return rd
 
@@ -404,7 +393,7 @@ class RaftCore:
                 # leader's lease holds. (With CheckQuorum off, as in the paper's
                 # Figure 8, only pre-votes are refused, and leases are off.) A
                 # transfer's election was asked for by the leader: never refused.
-                self._events.append(
+                self._emit(
                     VoteRefused(
                         m.term,
                         m.src,
@@ -418,7 +407,7 @@ class RaftCore:
         if isinstance(m, RequestVoteResponse) and m.pre_vote and m.granted:
             return True  # a granted pre-vote echoes the term the candidate wants
         leader = m.src if isinstance(m, AppendEntries | Heartbeat | InstallSnapshot) else None
-        self._events.append(TermChanged(self.term, m.term, m.src))
+        self._emit(TermChanged(self.term, m.term, m.src))
         self._become_follower(m.term, leader, f"saw term {m.term} from {m.src}")
         return True
 
@@ -467,7 +456,7 @@ class RaftCore:
         self._reset(term)
         self.role = Role.FOLLOWER
         self.leader_id = leader_id
-        self._events.append(BecameFollower(term, leader_id, reason))
+        self._emit(BecameFollower(term, leader_id, reason))
 
     def _become_pre_candidate(self) -> None:
         invariant(self.role is not Role.LEADER, "invalid transition leader -> pre-candidate")
@@ -476,14 +465,14 @@ class RaftCore:
         self.leader_id = None
         self._votes = {}
         self._election_elapsed = 0
-        self._events.append(BecamePreCandidate(self.term))
+        self._emit(BecamePreCandidate(self.term))
 
     def _become_candidate(self) -> None:
         invariant(self.role is not Role.LEADER, "invalid transition leader -> candidate")
         self._reset(self.term + 1)
         self.vote = self.id
         self.role = Role.CANDIDATE
-        self._events.append(BecameCandidate(self.term))
+        self._emit(BecameCandidate(self.term))
 
     def _become_leader(self) -> None:
         invariant(
@@ -497,7 +486,7 @@ class RaftCore:
         own = self._progress[self.id]
         own.match_index = self.log.unstable_from - 1
         own.become_replicate()
-        self._events.append(BecameLeader(self.term, votes))
+        self._emit(BecameLeader(self.term, votes))
         # Raft §5.4.2 / §8: an entry of the new term lets earlier entries commit.
         self.log.append([Entry(self.log.last_index + 1, self.term, EntryKind.NOOP)])
         self._replication_pending = True
@@ -576,10 +565,10 @@ class RaftCore:
             if not m.pre_vote:
                 self.vote = m.src
                 self._election_elapsed = 0
-            self._events.append(VoteGranted(m.term, m.src, m.pre_vote))
+            self._emit(VoteGranted(m.term, m.src, m.pre_vote))
             self._reply_vote(RequestVoteResponse(m.term, self.id, m.src, True, m.pre_vote))
         else:
-            self._events.append(VoteRefused(m.term, m.src, m.pre_vote, refusal))
+            self._emit(VoteRefused(m.term, m.src, m.pre_vote, refusal))
             self._reply_vote(
                 RequestVoteResponse(self.term, self.id, m.src, False, m.pre_vote, refusal)
             )
@@ -622,7 +611,7 @@ class RaftCore:
                 self._election_elapsed = 0
                 if self.leader_id != m.src:
                     self.leader_id = m.src
-                    self._events.append(BecameFollower(self.term, m.src, "heard from the leader"))
+                    self._emit(BecameFollower(self.term, m.src, "heard from the leader"))
                 if isinstance(m, AppendEntries):
                     self._handle_append_entries(m)
                 elif isinstance(m, Heartbeat):
@@ -723,9 +712,9 @@ class RaftCore:
             self._configurations.replace(meta.index, meta.membership)
             if before != meta.membership:
                 self._membership_changed(meta.index, "installed from a snapshot")
-            self._snapshot_to_install = Snapshot(meta, m.data)
-            self._events.append(SnapshotInstalled(meta.index, meta.term, m.src, 0))
-            self._events.append(CommitAdvanced(old_commit, meta.index))
+            self._out.snapshot_to_install = Snapshot(meta, m.data)
+            self._emit(SnapshotInstalled(meta.index, meta.term, m.src, 0))
+            self._emit(CommitAdvanced(old_commit, meta.index))
         self._send_after_persist(self._answer(m, True, meta.index))
 
     def _log_survives_snapshot(self, meta: SnapshotMeta) -> bool:
@@ -819,7 +808,7 @@ class RaftCore:
             m.success, m.match_index, m.conflict_term, m.conflict_index
         )
         if lost is not None:
-            self._events.append(FollowerLostEntries(m.src, *lost))
+            self._emit(FollowerLostEntries(m.src, *lost))
         if not m.success:
             hint = self.log.resume_after_conflict(
                 m.conflict_term, m.conflict_index, m.rejected_index
@@ -874,7 +863,7 @@ class RaftCore:
         old = self.log.commit_index
         if not self.log.commit_to(index):
             return
-        self._events.append(CommitAdvanced(old, index))
+        self._emit(CommitAdvanced(old, index))
         if self.role is not Role.LEADER:
             return
         if self._reads.awaiting_commit and self._committed_in_current_term():
@@ -907,8 +896,8 @@ class RaftCore:
         streamed by the server, and nothing else meanwhile (Raft §7)."""
         for message in out:
             if isinstance(message, SnapshotSend):
-                self._snapshot_sends.append(message)
-                self._events.append(SnapshotSent(message.peer, message.index))
+                self._out.snapshot_sends.append(message)
+                self._emit(SnapshotSent(message.peer, message.index))
             else:
                 self._send(message)
 
@@ -958,7 +947,7 @@ class RaftCore:
 
     def _truncate(self, index: int, leader_id: str) -> None:
         removed = self.log.truncate_from(index)
-        self._events.append(EntriesTruncated(index, removed, leader_id))
+        self._emit(EntriesTruncated(index, removed, leader_id))
         if self._configurations.truncate_from(index):
             # The configuration goes with the entry that brought it (§4.1).
             self._membership_changed(self._configurations.latest_index, "reverted")
@@ -975,7 +964,7 @@ class RaftCore:
         """The configuration in force changed (it came in at `index`): say so,
         and a leader tracks the new members and recounts its quorums."""
         membership = self.membership
-        self._events.append(MembershipChanged(index, membership.voters, membership.learners, how))
+        self._emit(MembershipChanged(index, membership.voters, membership.learners, how))
         if self.role is Role.LEADER:
             self._sync_progress()
             if self._transfer.target is not None and self._transfer.target not in self.voters:
@@ -1004,7 +993,7 @@ class RaftCore:
         return self._progress.up_to_date_voter(self.voters, self.id, self.log.last_index)
 
     def _abort_transfer(self, reason: str) -> None:
-        self._events.append(TransferAborted(self._transfer.end(reason), reason))
+        self._emit(TransferAborted(self._transfer.end(reason), reason))
 
     # -- reads (dissertation §6.4) ---------------------------------------------------
 
@@ -1052,11 +1041,14 @@ class RaftCore:
 
     # -- plumbing -------------------------------------------------------------
 
+    def _emit(self, event: Event) -> None:
+        self._out.events.append(event)
+
     def _send(self, m: Message) -> None:
-        self._messages.append(m)
+        self._out.messages.append(m)
 
     def _send_after_persist(self, m: Message) -> None:
-        self._messages_after_persist.append(m)
+        self._out.messages_after_persist.append(m)
 
     def _hard_state(self) -> HardState:
         return HardState(self.term, self.vote, self.log.commit_index)

@@ -149,7 +149,7 @@ class TruncationKeepsConfiguration(RaftCore):
 
     def _truncate(self, index: int, leader_id: str) -> None:
         removed = self.log.truncate_from(index)
-        self._events.append(EntriesTruncated(index, removed, leader_id))
+        self._emit(EntriesTruncated(index, removed, leader_id))
 
 
 class CountsStaleVotes(RaftCore):
