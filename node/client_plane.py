@@ -36,6 +36,7 @@ from node.messages import (
     Operation,
     Put,
     Txn,
+    data_bytes,
     encode,
     encode_command,
     is_read_only,
@@ -43,7 +44,7 @@ from node.messages import (
 from node.raft import RaftCore
 from node.ready import Ready, Role
 
-__all__ = ["REQUEST_BYTES_MAX", "ClientPlane", "oversized"]
+__all__ = ["REQUEST_BYTES_MAX", "ClientPlane", "data_problem"]
 
 # A client request larger than this is refused whatever its keys and values
 # (a transaction of many puts): half the largest frame a node takes.
@@ -109,12 +110,12 @@ class ClientPlane:
 
     def handle(self, identity: bytes, request: ClientRequest, size: int = 0) -> None:
         """One client request, `size` bytes on the wire."""
-        too_large = oversized(request.operation, self.key_bytes_max, self.value_bytes_max)
+        problem = data_problem(request.operation, self.key_bytes_max, self.value_bytes_max)
         if size > REQUEST_BYTES_MAX:
-            too_large = f"a request of {size} bytes is over {REQUEST_BYTES_MAX}"
-        if too_large is not None:
+            problem = f"a request of {size} bytes is over {REQUEST_BYTES_MAX}"
+        if problem is not None:
             # A definite no, before it costs the log, the network and every replica.
-            self.answer(identity, request.request_id, "refused", {"message": too_large})
+            self.answer(identity, request.request_id, "refused", {"message": problem})
             return
         read_only = is_read_only(request.operation)
         if read_only and request.consistency == Consistency.STALE:
@@ -232,13 +233,16 @@ class ClientPlane:
         self._reply(identity, encode(ClientResponse(request_id, status, result, leader_id)))
 
 
-def oversized(operation: Operation, key_bytes_max: int, value_bytes_max: int) -> str | None:
-    """What in `operation` is over the cluster's limits (cluster.toml's
-    key_bytes_max and value_bytes_max), said for the user; None if nothing."""
+def data_problem(operation: Operation, key_bytes_max: int, value_bytes_max: int) -> str | None:
+    """What in `operation` no store would take, said for the user: an empty
+    key, or a key or value over the cluster's limits (cluster.toml's
+    key_bytes_max and value_bytes_max); None if nothing."""
     keys: list[str] = []
     values: list[str | None] = []
     match operation:
-        case Get(key) | Delete(key) | Keys(key):
+        case Keys(prefix):
+            keys.append(prefix or "-")  # the empty prefix lists every key
+        case Get(key) | Delete(key):
             keys.append(key)
         case Put(key, value):
             keys.append(key)
@@ -251,10 +255,12 @@ def oversized(operation: Operation, key_bytes_max: int, value_bytes_max: int) ->
                 keys.append(check.key)
                 values.append(check.value)
             for inner in (*success, *failure):
-                problem = oversized(inner, key_bytes_max, value_bytes_max)
+                problem = data_problem(inner, key_bytes_max, value_bytes_max)
                 if problem is not None:
                     return problem
     for key in keys:
+        if not key:
+            return "a key cannot be empty"
         if (size := _utf8_size_over(key, key_bytes_max)) is not None:
             return f"a key of {size} bytes is over key_bytes_max ({key_bytes_max})"
     for text in values:
@@ -264,9 +270,9 @@ def oversized(operation: Operation, key_bytes_max: int, value_bytes_max: int) ->
 
 
 def _utf8_size_over(text: str, limit: int) -> int | None:
-    """The UTF-8 size of `text` if it is over `limit`. A character is at most
-    four bytes, so a request's strings are encoded again only near the limit."""
+    """The size in bytes of the key or value `text` if it is over `limit`. A
+    character is at most four bytes, so it is encoded again only near the limit."""
     if len(text) * 4 <= limit:
         return None
-    size = len(text.encode())
+    size = len(data_bytes(text))
     return size if size > limit else None

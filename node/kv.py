@@ -12,7 +12,8 @@ Rules:
   one idle for the most log entries goes (ties: the smallest client id). A
   command from an expired session whose answer is gone is refused, never
   applied twice.
-- Values and keys are strings. A transaction's comparisons and its chosen
+- Keys and values are bytes, carried as str (node.messages.client's PEP 383
+  convention); the snapshot writes them as their bytes. A transaction's comparisons and its chosen
   branch happen at one point of the log (etcd's Txn).
 - Commands arrive encoded by node.messages.codec; the snapshot and the digest
   are this module's own encoding (msgpack of the data and the sessions).
@@ -28,6 +29,7 @@ import msgpack
 
 from node.errors import InvalidMessage
 from node.messages import (
+    BYTES_AS_TEXT,
     Cas,
     Command,
     Delete,
@@ -149,7 +151,7 @@ class KVStateMachine:
     def digest(self) -> str:
         """A short hash of the data at the applied index: nodes that applied
         the same prefix of the log hold the same digest."""
-        packed = msgpack.packb(sorted(self.data.items()))
+        packed = msgpack.packb(sorted(self.data.items()), unicode_errors=BYTES_AS_TEXT)
         return hashlib.sha256(packed).hexdigest()[:16]
 
     def snapshot(self) -> bytes:
@@ -157,7 +159,9 @@ class KVStateMachine:
             client: [s.acknowledged, s.last_index, list(s.answers.items())]
             for client, s in self.sessions.items()
         }
-        packed: bytes = msgpack.packb([self.applied_index, self.data, sessions])
+        packed: bytes = msgpack.packb(
+            [self.applied_index, self.data, sessions], unicode_errors=BYTES_AS_TEXT
+        )
         return packed
 
     def restore(self, blob: bytes) -> None:
@@ -177,7 +181,9 @@ def _decode_snapshot(blob: bytes) -> tuple[int, dict[str, str], dict[str, Sessio
     """The applied index, data and sessions in `blob`; InvalidMessage if it is
     not exactly what `snapshot` writes."""
     try:
-        applied_index, data, sessions = msgpack.unpackb(blob, strict_map_key=False)
+        applied_index, data, sessions = msgpack.unpackb(
+            blob, strict_map_key=False, unicode_errors=BYTES_AS_TEXT
+        )
         if not isinstance(applied_index, int) or applied_index < 0:
             raise TypeError("the applied index is not a count")
         if not isinstance(data, dict) or not all(

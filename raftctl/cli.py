@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import cast
@@ -104,6 +106,16 @@ def main() -> None:
             sys.exit(2)
         command = error.ctx.command_path if error.ctx else "raftctl"
         message = f"{error.format_message()} (see: {command} --help)".replace("\n", " ")
+        option = getattr(error, "option_name", "")
+        if re.fullmatch(r"-\.?\d.*", option or ""):
+            # `put temp -5`: click reads -5 as an option, as POSIX says it must.
+            words = sys.argv[1:]
+            at = words.index(option) if option in words else len(words)
+            fixed = shlex.join(["raftctl", *words[:at], "--", *words[at:]])
+            message = (
+                f"{option} looks like an option; a value that starts with '-' goes "
+                f"after '--': {fixed}"
+            )
         print(f"raftctl: {message}", file=sys.stderr)
         if "--json" in sys.argv:
             print(json.dumps({"ok": False, "error": {"kind": "usage", "message": message}}))

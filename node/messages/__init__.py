@@ -28,6 +28,7 @@ from node.messages.admin import (
     TransferLeader,
 )
 from node.messages.client import (
+    BYTES_AS_TEXT,
     Cas,
     ClientRequest,
     ClientResponse,
@@ -41,7 +42,10 @@ from node.messages.client import (
     Put,
     Txn,
     TxnOperation,
+    data_bytes,
+    data_text,
     is_read_only,
+    is_utf8,
 )
 from node.messages.codec import (
     WIRE_VERSION,
@@ -70,6 +74,7 @@ from node.messages.peer import (
 )
 
 __all__ = [
+    "BYTES_AS_TEXT",
     "PEER_MESSAGES",
     "WIRE_VERSION",
     "AdminCommand",
@@ -114,6 +119,8 @@ __all__ = [
     "TransferLeader",
     "Txn",
     "TxnOperation",
+    "data_bytes",
+    "data_text",
     "decode",
     "decode_command",
     "decode_membership",
@@ -121,4 +128,5 @@ __all__ = [
     "encode_command",
     "encode_membership",
     "is_read_only",
+    "is_utf8",
 ]

@@ -2,6 +2,12 @@
 through the log, and a client's requests and the node's answers.
 
 How they travel is node.messages.codec's business alone.
+
+Keys and values are bytes, as etcd's are. Python carries them as str in the
+PEP 383 convention (the one argv arrives in): valid UTF-8 is the text itself
+and every other byte is a lone surrogate U+DC80..U+DCFF, so each byte string
+is exactly one str and back (`data_bytes`, `data_text`). The codec writes
+them as their original bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "BYTES_AS_TEXT",
     "Cas",
     "ClientRequest",
     "ClientResponse",
@@ -24,8 +31,34 @@ __all__ = [
     "Put",
     "Txn",
     "TxnOperation",
+    "data_bytes",
+    "data_text",
     "is_read_only",
+    "is_utf8",
 ]
+
+# The error handler that maps bytes that are not UTF-8 to lone surrogates and back.
+BYTES_AS_TEXT = "surrogateescape"
+
+
+def data_bytes(text: str) -> bytes:
+    """The bytes a key or value stands for; UnicodeEncodeError for a str that
+    holds a surrogate no byte maps to (only hand-written text can)."""
+    return text.encode("utf-8", BYTES_AS_TEXT)
+
+
+def data_text(data: bytes) -> str:
+    """A key or value's bytes as the str that carries them."""
+    return data.decode("utf-8", BYTES_AS_TEXT)
+
+
+def is_utf8(text: str) -> bool:
+    """True when the key or value is valid UTF-8 text (no escaped bytes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Consistency(StrEnum):

@@ -14,6 +14,10 @@ Rules:
   are finite), and so are the few rules types cannot
   say: entries are contiguous and follow prev_log_index, and a membership
   names each node once.
+- A string field carries bytes (node.messages.client's PEP 383 convention):
+  a key or value that is not UTF-8 goes out as its own bytes and comes back
+  the same; a frame's bytes that are not UTF-8 decode the same way, so a
+  string never makes a frame undecodable.
 - Log entries carry client commands and memberships in the same field
   encoding, without the version byte. Storage keeps its own record encoding
   (node.wal, node.storage, node.kv's snapshots), as their docstrings say.
@@ -39,7 +43,7 @@ import msgpack
 
 from node.errors import InvalidMessage
 from node.messages.admin import AdminRequest, AdminResponse
-from node.messages.client import ClientRequest, ClientResponse, Command
+from node.messages.client import BYTES_AS_TEXT, ClientRequest, ClientResponse, Command
 from node.messages.peer import (
     AppendEntries,
     AppendEntriesResponse,
@@ -379,12 +383,12 @@ def decode_membership(data: bytes) -> Membership:
 
 
 def _pack(fields: list[Any]) -> bytes:
-    packed: bytes = msgpack.packb(fields)
+    packed: bytes = msgpack.packb(fields, unicode_errors=BYTES_AS_TEXT)
     return packed
 
 
 def _unpack(data: bytes, what: str) -> Any:
     try:
-        return msgpack.unpackb(data, strict_map_key=True)
+        return msgpack.unpackb(data, strict_map_key=True, unicode_errors=BYTES_AS_TEXT)
     except Exception as error:  # msgpack raises several unrelated types for bad input
         raise InvalidMessage(f"undecodable {what}: {error}") from error

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from node.messages import is_utf8
 from raftctl.judges.history import NEMESIS
 from raftctl.judges.linearizable import MISMATCH, REGISTER_FS, operations_from
 from raftctl.judges.verdicts import HistoryError
@@ -70,7 +71,9 @@ def _edn(value: Any, keyword: bool = False) -> str:
     if isinstance(value, str):
         if keyword and _WORD.match(value):
             return ":" + value
-        return json.dumps(value, ensure_ascii=False)
+        # Bytes that are not UTF-8 (node.messages.client) go as \\udcXX escapes,
+        # which read back to the same str; other text stays as it is.
+        return json.dumps(value, ensure_ascii=not is_utf8(value))
     if isinstance(value, Mapping):
         inner = ", ".join(f"{_edn(k, keyword=True)} {_edn(v)}" for k, v in value.items())
         return "{" + inner + "}"
@@ -302,7 +305,7 @@ def write_exports(
     for name in formats:
         path = directory / EXPORT_FORMATS[name]
         if name == "edn":
-            path.write_text(to_edn(events))
+            path.write_text(to_edn(events), encoding="utf-8")
         else:
             if any(e.get("f") not in REGISTER_FS for e in events if e.get("process") != NEMESIS):
                 raise ValueError("only register histories (read, write, cas) have a Porcupine form")

@@ -1,7 +1,8 @@
 """Data commands: put, get, delete, cas, keys, txn.
 
 A negative answer (missing key, CAS mismatch) exits 1; no leader within the
-deadline exits 3, and for a write that means its outcome is unknown.
+deadline exits 3, and for a write that means its outcome is unknown. Keys and
+values are bytes: raftctl.values says how they are read, printed and put in JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ from node.messages import Cas, Compare, Consistency, Delete, Get, Keys, Put, Txn
 from raftctl.app import DirOption, JsonOption, TimeoutOption, app, session
 from raftctl.errors import UsageError
 from raftctl.render import Output
+from raftctl.values import (
+    ENCODINGS,
+    check_key,
+    from_json,
+    read_value,
+    shown,
+    with_encoding,
+    write_value,
+)
 
 CONSISTENCIES = tuple(Consistency)
 
@@ -27,11 +37,6 @@ def _negative(output: Output, document: dict[str, Any], message: str) -> NoRetur
     raise typer.Exit(1)
 
 
-def _value(raw: str) -> str:
-    """VALUE, or standard input when VALUE is '-'."""
-    return sys.stdin.read() if raw == "-" else raw
-
-
 @app.command()
 def put(
     ctx: typer.Context,
@@ -41,10 +46,16 @@ def put(
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
-    """Write KEY = VALUE through the leader. Example: raftctl put greeting hello"""
+    """Write KEY = VALUE through the leader. Example: raftctl put greeting hello
+
+    VALUE '-' stores exactly the bytes of stdin: raftctl put photo - < photo.jpg.
+    A VALUE that starts with '-' goes after '--': raftctl put temp -- -5.
+    """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        result = control.client.call(Put(key, _value(value)), timeout_s=control.remaining_s())
-        output.document({"ok": True, "key": key, "previous": result.get("previous")}, "OK")
+        operation = Put(check_key(key), read_value(value))
+        result = control.client.call(operation, timeout_s=control.remaining_s())
+        document = {"ok": True, "key": key, "previous": result.get("previous")}
+        output.document(with_encoding(document), "OK")
 
 
 @app.command()
@@ -61,7 +72,11 @@ def get(
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
-    """Read KEY; exits 1 when it is missing. Example: raftctl get greeting --consistency stale"""
+    """Read KEY; exits 1 when it is missing. Example: raftctl get greeting --consistency stale
+
+    Writes exactly the stored bytes (a terminal also gets a newline after
+    them), so raftctl get photo > photo.jpg gives back the file.
+    """
     if consistency not in CONSISTENCIES:
         raise typer.BadParameter(
             f"use one of {', '.join(CONSISTENCIES)}", param_hint="--consistency"
@@ -69,7 +84,7 @@ def get(
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         target = control.resolve(node) if node else None
         result = control.client.call(
-            Get(key), Consistency(consistency), target, timeout_s=control.remaining_s()
+            Get(check_key(key)), Consistency(consistency), target, timeout_s=control.remaining_s()
         )
         document = {
             "key": key,
@@ -78,8 +93,11 @@ def get(
             "consistency": consistency,
         }
         if not result["found"]:
-            _negative(output, document, f"key not found: {key}")
-        output.document(document, result["value"])
+            _negative(output, with_encoding(document), f"key not found: {shown(key)}")
+        if output.json_mode:
+            output.document(with_encoding(document))
+        else:
+            write_value(result["value"])
 
 
 @app.command()
@@ -92,10 +110,10 @@ def delete(
 ) -> None:
     """Delete KEY; exits 1 when it was missing. Example: raftctl delete greeting"""
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        result = control.client.call(Delete(key), timeout_s=control.remaining_s())
-        document = {"ok": result["ok"], "key": key, "found": result["found"]}
+        result = control.client.call(Delete(check_key(key)), timeout_s=control.remaining_s())
+        document = with_encoding({"ok": result["ok"], "key": key, "found": result["found"]})
         if not result["found"]:
-            _negative(output, document, f"key not found: {key}")
+            _negative(output, document, f"key not found: {shown(key)}")
         output.document(document, "OK")
 
 
@@ -115,17 +133,16 @@ def cas(
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         result = control.client.call(
-            Cas(key, expected, _value(new)), timeout_s=control.remaining_s()
+            Cas(check_key(key), expected, read_value(new)), timeout_s=control.remaining_s()
         )
-        document = {
-            "ok": result["ok"],
-            "key": key,
-            "value": result["value"],
-            "found": result["found"],
-        }
+        document = with_encoding(
+            {"ok": result["ok"], "key": key, "value": result["value"], "found": result["found"]}
+        )
         if not result["ok"]:
-            current = "absent" if not result["found"] else repr(result["value"])
-            _negative(output, document, f"cas mismatch on {key}: it holds {current}")
+            current = (
+                "it is absent" if not result["found"] else f"it holds {shown(result['value'])}"
+            )
+            _negative(output, document, f"cas mismatch on {shown(key)}: {current}")
         output.document(document, "OK")
 
 
@@ -137,49 +154,100 @@ def keys(
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
-    """List the keys (with PREFIX), sorted. Example: raftctl keys user/"""
+    """List the keys (with PREFIX), sorted, one a line. Example: raftctl keys user/
+
+    A key that is not printable text (a newline in it, bytes that are not
+    UTF-8) is shown in the shell's $'...' quoting; --json has them exactly.
+    """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         result = control.client.call(Keys(prefix), timeout_s=control.remaining_s())
-        output.document(
-            {"ok": True, "prefix": prefix, "keys": result["keys"]}, "\n".join(result["keys"])
+        document = {"ok": True, "prefix": prefix, "keys": result["keys"]}
+        output.document(with_encoding(document), "\n".join(shown(k) for k in result["keys"]))
+
+
+_TXN_FIELDS = ("compare", "success", "failure", "encoding")
+_OP_FIELDS = {"get": ("op", "key"), "delete": ("op", "key"), "put": ("op", "key", "value")}
+
+
+def _fields(raw: Any, where: str, allowed: tuple[str, ...], shape: str) -> dict[str, Any]:
+    """`raw` as an object with only `allowed` fields; a UsageError names what is wrong."""
+    if not isinstance(raw, dict):
+        raise UsageError(f"txn: {where} must be an object {shape}")
+    unknown = [name for name in raw if name not in allowed]
+    if unknown:
+        raise UsageError(
+            f"txn: {where} has an unknown field {unknown[0]!r} "
+            f"(it takes {', '.join(allowed)}: {shape})"
         )
+    return raw
 
 
-def _txn_op(raw: Any, where: str) -> Get | Put | Delete:
-    if not isinstance(raw, dict) or raw.get("op") not in ("get", "put", "delete"):
-        raise UsageError(f'txn: each op in {where} is {{"op": get|put|delete, "key": ...}}')
-    key = raw.get("key")
-    if not isinstance(key, str):
-        raise UsageError(f"txn: an op in {where} needs a string key")
-    if raw["op"] == "put":
-        if not isinstance(raw.get("value"), str):
-            raise UsageError(f"txn: a put in {where} needs a string value")
-        return Put(key, raw["value"])
-    return Get(key) if raw["op"] == "get" else Delete(key)
+def _txn_key(raw: dict[str, Any], where: str, encoding: str) -> str:
+    if "key" not in raw:
+        raise UsageError(f"txn: {where} needs a key")
+    return check_key(from_json(raw["key"], encoding, f"{where}.key"), f"{where}.key")
+
+
+def _txn_op(raw: Any, where: str, encoding: str) -> Get | Put | Delete:
+    shape = '{"op": "get"|"put"|"delete", "key": K, "value": V (put only)}'
+    kind = raw.get("op") if isinstance(raw, dict) else None
+    if kind not in _OP_FIELDS:
+        if isinstance(raw, dict) and "op" in raw:
+            raise UsageError(f"txn: {where}.op is {raw['op']!r}; use get, put or delete")
+        raise UsageError(f"txn: {where} must be an object {shape}")
+    op = _fields(raw, where, _OP_FIELDS[kind], shape)
+    key = _txn_key(op, where, encoding)
+    if kind == "put":
+        if "value" not in op:
+            raise UsageError(f"txn: {where} is a put and needs a value")
+        return Put(key, from_json(op["value"], encoding, f"{where}.value"))
+    return Get(key) if kind == "get" else Delete(key)
+
+
+def _txn_compare(raw: Any, where: str, encoding: str) -> Compare:
+    shape = '{"key": K, "value": V, or null for "K is absent"}'
+    comparison = _fields(raw, where, ("key", "value"), shape)
+    key = _txn_key(comparison, where, encoding)
+    if "value" not in comparison:
+        raise UsageError(f"txn: {where} needs a value (null: the key is absent)")
+    value = comparison["value"]
+    return Compare(key, None if value is None else from_json(value, encoding, f"{where}.value"))
+
+
+def _txn_list(document: dict[str, Any], name: str) -> list[Any]:
+    items = document.get(name, [])
+    if not isinstance(items, list):
+        raise UsageError(f"txn: {name} must be a list")
+    return items
 
 
 def parse_txn(text: str) -> Txn:
-    """etcd's Txn in JSON: {"compare": [{"key", "value"}], "success": [OP], "failure": [OP]}."""
+    """etcd's Txn in JSON: {"compare": [{"key", "value"}], "success": [OP],
+    "failure": [OP], "encoding": "utf-8"|"base64"}. Every field at every level
+    is checked, so a misspelt one is an error, never read as absent."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"txn: stdin is not JSON ({error})") from error
-    if not isinstance(document, dict) or set(document) - {"compare", "success", "failure"}:
-        raise UsageError('txn: expected {"compare": [...], "success": [...], "failure": [...]}')
-    compare = []
-    for item in document.get("compare", []):
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("key"), str)
-            or (item.get("value") is not None and not isinstance(item.get("value"), str))
-        ):
-            raise UsageError('txn: a comparison is {"key": K, "value": V or null}')
-        compare.append(Compare(item["key"], item.get("value")))
-    return Txn(
-        tuple(compare),
-        tuple(_txn_op(op, "success") for op in document.get("success", [])),
-        tuple(_txn_op(op, "failure") for op in document.get("failure", [])),
+    shape = '{"compare": [...], "success": [...], "failure": [...]}'
+    document = _fields(document, "the transaction", _TXN_FIELDS, shape)
+    encoding = document.get("encoding", "utf-8")
+    if encoding not in ENCODINGS:
+        raise UsageError(f"txn: encoding is {encoding!r}; use {' or '.join(ENCODINGS)}")
+    compare = [
+        _txn_compare(item, f"compare[{n}]", encoding)
+        for n, item in enumerate(_txn_list(document, "compare"))
+    ]
+    success, failure = (
+        [
+            _txn_op(item, f"{name}[{n}]", encoding)
+            for n, item in enumerate(_txn_list(document, name))
+        ]
+        for name in ("success", "failure")
     )
+    if not success and not failure:
+        raise UsageError("txn: nothing to run: give a success or a failure branch with an op")
+    return Txn(tuple(compare), tuple(success), tuple(failure))
 
 
 @app.command()
@@ -193,11 +261,19 @@ def txn(
 
     Example: echo '{"compare":[{"key":"a","value":"1"}],"success":[{"op":"put","key":"a",
     "value":"2"}],"failure":[{"op":"get","key":"a"}]}' | raftctl txn
+
+    A comparison {"key": K, "value": null} holds when K is absent. With
+    "encoding": "base64" every key and value in the input is base64 (bytes that
+    are not UTF-8); the answer says its own encoding the same way.
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        transaction = parse_txn(sys.stdin.read())
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise UsageError(f"txn: stdin is not UTF-8 JSON ({error})") from None
+        transaction = parse_txn(text)
         result = control.client.call(transaction, timeout_s=control.remaining_s())
         document = {"ok": True, "succeeded": result["succeeded"], "results": result["results"]}
         branch = "success" if result["succeeded"] else "failure"
-        lines = [f"{branch} branch ran"] + [json.dumps(r) for r in result["results"]]
-        output.document(document, "\n".join(lines))
+        lines = [f"{branch} branch ran"] + [json.dumps(with_encoding(r)) for r in result["results"]]
+        output.document(with_encoding(document), "\n".join(lines))

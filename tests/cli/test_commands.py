@@ -3,7 +3,9 @@ against real node processes. Every command, its JSON and its exit codes."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -117,9 +119,9 @@ def test_data_commands_and_their_exit_codes(cluster: Path) -> None:
     where = ["--dir", str(cluster)]
     assert run_json(*where, "put", "color", "red") == (
         0,
-        {"ok": True, "key": "color", "previous": None},
+        {"ok": True, "key": "color", "previous": None, "encoding": "utf-8"},
     )
-    assert run(*where, "get", "color").stdout == "red\n"
+    assert run(*where, "get", "color").stdout == "red"  # exactly the bytes: no tty, no newline
     code, document = run_json(*where, "get", "color", "--consistency", "stale", "--node", "n2")
     assert code == 0 and document["found"] and document["value"] == "red"
     code, document = run_json(*where, "get", "no-such-key")
@@ -127,7 +129,7 @@ def test_data_commands_and_their_exit_codes(cluster: Path) -> None:
     assert run_json(*where, "cas", "color", "blue", "green")[0] == 1
     assert run_json(*where, "cas", "color", "red", "green")[0] == 0
     assert run(*where, "put", "color", "-", stdin="from stdin").returncode == 0
-    assert run(*where, "get", "color").stdout == "from stdin\n"
+    assert run(*where, "get", "color").stdout == "from stdin"
     run(*where, "put", "user/1", "a")
     run(*where, "put", "user/2", "b")
     assert run_json(*where, "keys", "user/")[1]["keys"] == ["user/1", "user/2"]
@@ -138,6 +140,57 @@ def test_data_commands_and_their_exit_codes(cluster: Path) -> None:
     assert code == 2 and document["error"]["kind"] == "refused", document
     assert "value_bytes_max" in document["error"]["message"]
     assert run_json(*where, "get", "huge")[0] == 1
+
+
+def run_bytes(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([RAFTCTL, *args], input=stdin, capture_output=True, timeout=60)
+
+
+def test_keys_and_values_are_bytes_end_to_end(cluster: Path) -> None:
+    where = ["--dir", str(cluster)]
+    blob = bytes(range(256)) * 64 + b"\xff\xfe\x00\x01binary\x80"
+    assert run_bytes(*where, "put", "bin", "-", stdin=blob).returncode == 0
+    got = run_bytes(*where, "get", "bin")
+    assert (
+        got.returncode == 0 and hashlib.sha256(got.stdout).digest() == hashlib.sha256(blob).digest()
+    )
+    code, document = run_json(*where, "get", "bin")
+    assert code == 0 and document["encoding"] == "base64"
+    assert base64.b64decode(document["value"]) == blob
+    # A value that ends in a newline keeps it, and one that does not gets none.
+    run_bytes(*where, "put", "nl", "-", stdin=b"hi\n")
+    assert run_bytes(*where, "get", "nl").stdout == b"hi\n"
+    # A key that is not UTF-8, from argv (as a shell's $'k\xffbad' passes it).
+    odd_key = os.fsdecode(b"k\xffbad")
+    assert run(*where, "put", odd_key, "v").returncode == 0
+    assert run_bytes(*where, "get", odd_key).stdout == b"v"
+    code, document = run_json(*where, "keys", "k")
+    assert document["encoding"] == "base64"
+    assert base64.b64decode(document["keys"][0]) == b"k\xffbad"
+    assert "$'k\\xffbad'" in run(*where, "keys", "k").stdout.splitlines()
+    # A newline in a key does not break the listing.
+    assert run(*where, "put", "two\nlines", "v").returncode == 0
+    assert "$'two\\nlines'" in run(*where, "keys", "two").stdout.splitlines()
+    # Through a transaction, in base64 both ways.
+    code, document = run_json(
+        *where,
+        "txn",
+        stdin=json.dumps(
+            {
+                "encoding": "base64",
+                "success": [{"op": "get", "key": base64.b64encode(b"k\xffbad").decode()}],
+            }
+        ),
+    )
+    assert code == 0 and document["encoding"] == "base64"
+    assert base64.b64decode(document["results"][0]["value"]) == b"v"
+    # The empty key is refused, and a value that looks like an option is told the way.
+    result = run(*where, "put", "", "v")
+    assert result.returncode == 2 and "cannot be empty" in result.stderr
+    result = run(*where, "put", "temp", "-5")
+    assert result.returncode == 2 and "put temp -- -5" in result.stderr
+    assert run(*where, "put", "temp", "--", "-5").returncode == 0
+    assert run(*where, "get", "temp").stdout == "-5"
 
 
 def test_txn_takes_one_branch_and_reports_it(cluster: Path) -> None:
@@ -264,7 +317,7 @@ def test_process_and_network_faults(fresh_cluster: Path) -> None:
     assert run(*where, "wait", "--leader", "--node", others[0], "--timeout", "30").returncode == 0
     assert run(*where, "heal").returncode == 0
     assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
-    assert run(*where, "get", "while-paused").stdout == "1\n"
+    assert run(*where, "get", "while-paused").stdout == "1"
 
 
 def test_no_quorum_is_unavailable_and_destroy(fresh_cluster: Path) -> None:

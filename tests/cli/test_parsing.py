@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from node.messages import Compare, Delete, Get, Put, Txn
+from node.messages import (
+    Command,
+    Compare,
+    Delete,
+    Get,
+    Put,
+    Txn,
+    data_bytes,
+    data_text,
+    decode_command,
+    encode_command,
+)
 from raftctl.cli import COMMAND_MODULES, command_name, every_command
 from raftctl.commands.data import parse_txn
 from raftctl.errors import UsageError
 from raftctl.render import status_table
+from raftctl.values import shown, with_encoding
 
 app = every_command()
 
@@ -58,6 +73,69 @@ def test_txn_json_is_parsed_into_operations() -> None:
     ):
         with pytest.raises(UsageError):
             parse_txn(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"compare": [{"key": "a", "val": "1"}], "success": [{"op": "get", "key": "a"}]}', "val"),
+        ('{"compare": [{"key": "a", "target": "VALUE", "value": "1"}]}', "target"),
+        ('{"compare": [{"key": "a"}], "success": [{"op": "get", "key": "a"}]}', "needs a value"),
+        ('{"success": [{"op": "put", "key": "a", "vale": "1"}]}', "vale"),
+        ('{"success": [{"op": "get", "key": "a", "value": "1"}]}', "value"),
+        ('{"success": [{"op": "get", "key": ""}]}', "success[0].key cannot be empty"),
+        ('{"success": [{"op": "cas", "key": "a"}]}', "success[0].op is 'cas'"),
+        ('{"success": {"op": "get", "key": "a"}}', "success must be a list"),
+        ('{"success": [{"op": "put", "key": "a", "value": 1}]}', "success[0].value"),
+        ('{"failure": [{"op": "get", "key": "a"}], "result": []}', "result"),
+        ('{"success": [{"op": "get", "key": "!!"}], "encoding": "base64"}', "not base64"),
+        ('{"success": [{"op": "get", "key": "a"}], "encoding": "hex"}', "hex"),
+        ("{}", "nothing to run"),
+        ('{"compare": []}', "nothing to run"),
+    ],
+)
+def test_txn_names_what_is_wrong_at_every_level(text: str, named: str) -> None:
+    """A misspelt field is an error that names it, never read as absent."""
+    with pytest.raises(UsageError, match=re.escape(named)):
+        parse_txn(text)
+
+
+def test_txn_carries_bytes_in_base64() -> None:
+    txn = parse_txn(
+        '{"encoding": "base64", "compare": [{"key": "/w==", "value": null}],'
+        ' "success": [{"op": "put", "key": "/w==", "value": "AAGA"}]}'
+    )
+    assert txn == Txn((Compare("\udcff", None),), (Put("\udcff", "\x00\x01\udc80"),), ())
+
+
+@given(st.binary(min_size=1, max_size=64), st.binary(max_size=64))
+def test_any_bytes_survive_json_and_the_wire(key: bytes, value: bytes) -> None:
+    """Bytes -> the str that carries them -> the wire -> JSON (base64 when
+    not UTF-8) -> a txn's input -> the same bytes."""
+    carried = Put(data_text(key), data_text(value))
+    assert decode_command(encode_command(Command("c", 1, 0, carried))).operation == carried
+    document = with_encoding({"key": carried.key, "value": carried.value})
+    assert document["encoding"] in ("utf-8", "base64")
+    back = json.loads(json.dumps(document))
+    parsed = parse_txn(
+        json.dumps(
+            {
+                "encoding": back["encoding"],
+                "success": [{"op": "put", "key": back["key"], "value": back["value"]}],
+            }
+        )
+    )
+    assert parsed.success == (carried,)
+    assert data_bytes(parsed.success[0].key) == key
+
+
+def test_keys_that_are_not_printable_are_quoted_for_people() -> None:
+    assert shown("plain/key") == "plain/key"
+    assert shown("é") == "é"
+    assert shown("a\nb") == "$'a\\nb'"
+    assert shown("k\udcffbad") == "$'k\\xffbad'"
+    assert shown("it's") == "it's"
+    assert shown("tab\there's") == "$'tab\\there\\'s'"
 
 
 def test_status_table_shows_every_node() -> None:

@@ -9,7 +9,7 @@ import msgpack
 import pytest
 
 from node.admission import Admission, Refusal
-from node.client_plane import oversized
+from node.client_plane import data_problem
 from node.errors import InvalidMessage, PeerMisbehaved
 from node.kv import KVStateMachine
 from node.messages import (
@@ -20,6 +20,7 @@ from node.messages import (
     Get,
     Heartbeat,
     InstallSnapshot,
+    Keys,
     Put,
     SnapshotMeta,
     Txn,
@@ -120,10 +121,14 @@ def test_a_follower_matching_beyond_our_log_is_refused_and_changes_nothing() -> 
 
 
 def test_keys_and_values_over_the_limits_are_named() -> None:
-    assert oversized(Put("k", "v" * 10), 4, 10) is None
-    assert "value of 11 bytes" in (oversized(Put("k", "v" * 11), 4, 10) or "")
-    assert "key of 5 bytes" in (oversized(Get("kkkkk"), 4, 10) or "")
-    assert oversized(Cas("k", None, "v"), 4, 10) is None
-    assert "value of 12" in (oversized(Cas("k", "e" * 12, "v"), 4, 10) or "")
+    assert data_problem(Put("k", "v" * 10), 4, 10) is None
+    assert "value of 11 bytes" in (data_problem(Put("k", "v" * 11), 4, 10) or "")
+    assert "key of 5 bytes" in (data_problem(Get("kkkkk"), 4, 10) or "")
+    assert data_problem(Cas("k", None, "v"), 4, 10) is None
+    assert "value of 12" in (data_problem(Cas("k", "e" * 12, "v"), 4, 10) or "")
     big_branch = Txn((Compare("k", None),), (Put("k", "é" * 6),), ())  # 12 bytes in UTF-8
-    assert "value of 12" in (oversized(big_branch, 4, 10) or "")
+    assert "value of 12" in (data_problem(big_branch, 4, 10) or "")
+    # Keys and values are bytes: an escaped byte counts one, not three.
+    assert data_problem(Put("k", "\udcff" * 10), 4, 10) is None
+    assert data_problem(Put("", "v"), 4, 10) == "a key cannot be empty"
+    assert data_problem(Keys(""), 4, 10) is None

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from node.messages import data_text
 from raftctl.chaos.export import (
     NEVER,
     EdnError,
@@ -66,6 +67,8 @@ def test_edn_of_bank_and_set_histories() -> None:
     history.invoke(0, "read", "set")
     history.complete(0, "ok", ["0.1"])
     assert read_edn(to_edn(history.events)) == history.events
+    saved = json.loads(json.dumps(history.events))  # how a run saves its history
+    assert saved == history.events
 
 
 @pytest.mark.parametrize("text", ["{:a 1", "{:a}", "[1 2]", "{:f :read :value 7 :process 0}"])
@@ -98,8 +101,9 @@ def test_porcupine_holds_what_the_checker_judges() -> None:
     st.lists(
         st.tuples(
             st.sampled_from(["read", "write", "cas"]),
-            st.sampled_from(["r0", "r1"]),
-            st.text(max_size=6),
+            st.sampled_from(["r0", "r1", data_text(b"k\xff")]),
+            # Values are bytes: text, and bytes that are not UTF-8.
+            st.one_of(st.text(max_size=6), st.binary(max_size=6).map(data_text)),
             st.sampled_from(["ok", "fail", "info"]),
         ),
         max_size=12,
@@ -115,3 +119,5 @@ def test_any_register_history_round_trips_through_edn(
         error = "mismatch" if f == "cas" and outcome == "fail" else None
         history.complete(0, outcome, text if f == "read" and outcome == "ok" else None, error=error)
     assert read_edn(to_edn(history.events)) == history.events
+    saved = json.loads(json.dumps(history.events))  # how a run saves its history
+    assert saved == history.events
