@@ -180,10 +180,17 @@ class Controller:
 
     # -- nodes --------------------------------------------------------------------
 
-    def resolve(self, word: str) -> str:
-        """An id, or leader / follower / random among running nodes."""
+    def resolve(self, word: str, prefer: str | None = None) -> str:
+        """An id, or leader / follower / random among running nodes. With
+        `prefer` (a process state), follower and random pick among the nodes
+        in that state when there are any: `restart random` brings back a
+        stopped node rather than bouncing a healthy one."""
         if word not in NODE_WORDS:
             return self.cluster.check_node(word)
+        if prefer is not None and word != "leader":
+            chosen = [n for n in self.cluster.node_ids() if self.cluster.state(n) == prefer]
+            if chosen:
+                return random.choice(chosen)
         running = [n for n in self.cluster.node_ids() if self.cluster.state(n) == "running"]
         if not running:
             raise Unavailable(f"no running node to pick as {word!r}")
@@ -196,6 +203,21 @@ class Controller:
         if not followers:
             raise UnknownNode("the cluster has no running follower")
         return random.choice(followers)
+
+    def answering(self, node_id: str, purpose: str = "") -> str:
+        """`node_id`, if its process can answer; Unavailable at once if it is
+        paused or stopped (status knows: no need to wait out the deadline)."""
+        state = self.cluster.state(node_id)
+        why = f" {purpose}" if purpose else ""
+        if state == "paused":
+            raise Unavailable(
+                f"{node_id} is paused{why}: resume it first (raftctl resume {node_id})"
+            )
+        if state == "stopped":
+            raise Unavailable(
+                f"{node_id} is stopped{why}: start it first (raftctl restart {node_id})"
+            )
+        return node_id
 
     # -- faults ------------------------------------------------------------------
 

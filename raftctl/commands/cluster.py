@@ -292,36 +292,63 @@ def wait(
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         if not (for_leader or applied is not None or caught_up):
             raise UsageError("say what to wait for: --leader, --applied INDEX or --caught-up")
-        targets = [control.resolve(node)] if node else None
+        if applied is not None and applied < 0:
+            raise UsageError(f"--applied takes an index >= 0, not {applied}")
+        cluster = control.cluster
+        if node:
+            targets = [control.answering(control.resolve(node), "and cannot catch up")]
+        else:
+            # Every node whose process is there: a paused one is waited for (and
+            # cannot catch up: said at once), a stopped one was stopped on purpose.
+            targets = [n for n in cluster.node_ids() if cluster.state(n) != "stopped"]
+            if applied is not None or caught_up:
+                for node_id in targets:
+                    control.answering(node_id, "and cannot catch up")
         if for_leader:
-            control.leader(targets[0] if targets else None)
+            control.leader(targets[0] if node else None)
+        lacking: list[str] = []
         if applied is not None or caught_up:
-            control.wait_until(
-                lambda: _applied_enough(control, targets, applied, caught_up), "the wait condition"
-            )
+
+            def enough() -> bool:
+                lacking[:] = [_lacking(control, targets, applied, caught_up)]
+                return not lacking[0]
+
+            try:
+                control.wait_until(enough, "the wait condition")
+            except Unavailable as error:
+                raise Unavailable(f"{error} ({lacking[0]})" if lacking else str(error)) from None
         document = control.status()
-        output.document({"ok": True, "leader": document["leader"], "term": document["term"]}, "OK")
+        output.document(
+            {
+                "ok": True,
+                "leader": document["leader"],
+                "term": document["term"],
+                "nodes": targets,
+            },
+            "OK",
+        )
 
 
-def _applied_enough(
-    control: Controller, targets: list[str] | None, index: int | None, caught_up: bool
-) -> bool:
+def _lacking(control: Controller, targets: list[str], index: int | None, caught_up: bool) -> str:
+    """What keeps the wait going, in words (the last value seen); "" when nothing."""
     document = control.status()
-    rows = [
-        row
-        for row in document["nodes"]
-        if (targets is None and row["process"] == "running") or (targets and row["id"] in targets)
-    ]
-    if not rows or any(row["applied_index"] is None for row in rows):
-        return False
-    if index is not None and any(row["applied_index"] < index for row in rows):
-        return False
+    rows = [row for row in document["nodes"] if row["id"] in targets]
+    silent = [row["id"] for row in rows if row["applied_index"] is None]
+    if silent:
+        return f"no answer from {','.join(silent)}"
+    goal = index or 0
+    what = f"index {index}"
     if caught_up:
-        leaders = [row for row in document["nodes"] if row["id"] == document["leader"]]
-        if not leaders or leaders[0]["commit_index"] is None:
-            return False
-        return all(row["applied_index"] >= leaders[0]["commit_index"] for row in rows)
-    return True
+        leader = next((row for row in document["nodes"] if row["id"] == document["leader"]), None)
+        if leader is None or leader["commit_index"] is None:
+            return "no leader to catch up with"
+        if leader["commit_index"] > goal:
+            goal, what = leader["commit_index"], f"the leader's commit index {goal}"
+            what = f"the leader's commit index {leader['commit_index']}"
+    behind = [
+        f"{row['id']} applied {row['applied_index']}" for row in rows if row["applied_index"] < goal
+    ]
+    return f"{', '.join(behind)} of {what}" if behind else ""
 
 
 @app.command()

@@ -10,7 +10,7 @@ import typer
 
 from node.faults import LinkFault
 from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
-from raftctl.controller import NODE_WORDS, Controller
+from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
 from raftctl.render import Output
 
@@ -61,10 +61,10 @@ def restart(
 ) -> None:
     """Start a stopped node, or stop a running or paused one gracefully and start it.
 
-    Example: raftctl restart n2
+    Example: raftctl restart n2 (follower and random pick a stopped node if any)
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        node_id = control.resolve(node)
+        node_id = control.resolve(node, prefer="stopped")
         cluster = control.cluster
         cluster.stop(node_id, grace_s=control.stop_grace_s())
         pid = cluster.start(node_id)
@@ -107,11 +107,16 @@ def resume(
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
-    """Let a paused node run again with SIGCONT. Example: raftctl resume n3"""
+    """Let a paused node run again with SIGCONT. Example: raftctl resume n3
+
+    follower and random pick a paused node.
+    """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        if node in NODE_WORDS:  # they pick among running nodes, and a paused one is not
-            raise UsageError("resume takes a node id: a paused node leads no one")
-        node_id = control.cluster.check_node(node)
+        if node == "leader":  # it picks among running nodes, and a paused one is not
+            raise UsageError(
+                "resume takes a node id, follower or random: a paused node leads no one"
+            )
+        node_id = control.resolve(node, prefer="paused")
         _move_process(control, output, node_id, "running", "resume", control.cluster.resume)
 
 

@@ -27,7 +27,8 @@ def transfer_leader(
     Example: raftctl transfer-leader n3
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        result = cluster_ops.transfer_leader(control, control.resolve(node))
+        target = control.answering(control.resolve(node), "and cannot take over")
+        result = cluster_ops.transfer_leader(control, target)
         target, previous = result["leader"], result["previous"]
         output.document(
             {"ok": True, **result},
@@ -43,7 +44,12 @@ def snapshot(
     nodes: Annotated[
         list[str] | None, typer.Argument(help="Nodes to snapshot (default: the leader).")
     ] = None,
-    all_nodes: Annotated[bool, typer.Option("--all", help="Every running node.")] = False,
+    all_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Every running node (paused and stopped are listed as skipped)."
+        ),
+    ] = False,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -56,10 +62,16 @@ def snapshot(
         if all_nodes and nodes:
             raise UsageError("give node names or --all, not both")
         cluster = control.cluster
+        skipped: list[dict[str, str]] = []
         if all_nodes:
             targets = [n for n in cluster.node_ids() if cluster.state(n) == "running"]
+            skipped = [
+                {"node": n, "process": cluster.state(n)}
+                for n in cluster.node_ids()
+                if n not in targets
+            ]
         elif nodes:
-            targets = [control.resolve(node) for node in nodes]
+            targets = [control.answering(control.resolve(node)) for node in nodes]
         else:
             targets = [control.leader()[0]]
         results = cluster_ops.snapshot(control, targets)
@@ -69,8 +81,8 @@ def snapshot(
             if r.get("taken")
             else f"{r['node']}: nothing new to snapshot (snapshot at index {r['index']})"
             for r in results
-        ]
-        output.document({"ok": True, "snapshots": results}, "\n".join(lines))
+        ] + [f"{s['node']}: skipped ({s['process']})" for s in skipped]
+        output.document({"ok": True, "snapshots": results, "skipped": skipped}, "\n".join(lines))
 
 
 @app.command("add-node")

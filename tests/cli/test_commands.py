@@ -293,7 +293,8 @@ def test_process_and_network_faults(fresh_cluster: Path) -> None:
     assert code == 2 and "is stopped: nothing to pause" in document["error"]["message"]
     assert run(*where, "wait", "--leader", "--timeout", "30").returncode == 0
     assert run(*where, "put", "after-kill", "1").returncode == 0
-    code, document = run_json(*where, "restart", old_leader, "--timeout", "30")
+    # A word picks among the nodes the action applies to: the stopped one.
+    code, document = run_json(*where, "restart", "follower", "--timeout", "30")
     assert code == 0 and document["node"] == old_leader
     assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
 
@@ -302,6 +303,12 @@ def test_process_and_network_faults(fresh_cluster: Path) -> None:
     status = run_json(*where, "status")[1]
     assert {row["id"]: row["process"] for row in status["nodes"]}[paused] == "paused"
     assert run(*where, "put", "while-paused", "1").returncode == 0  # a majority remains
+    # Aimed at the paused node, commands answer at once instead of waiting it out.
+    for command in (["snapshot", paused], ["transfer-leader", paused], ["wait", "--caught-up"]):
+        code, document = run_json(*where, *command, "--timeout", "60")
+        assert code == 3 and f"{paused} is paused" in document["error"]["message"], command
+    code, document = run_json(*where, "snapshot", "--all")
+    assert code == 0 and document["skipped"] == [{"node": paused, "process": "paused"}]
     code, document = run_json(*where, "pause", paused)
     assert code == 0 and document["changed"] is False
     assert run_json(*where, "resume", paused)[0] == 0
