@@ -81,8 +81,10 @@ class Controller:
             self._client = None
 
     def stop_grace_s(self) -> float:
-        """How long a graceful stop may take before SIGKILL: 1-5 s of what is left."""
-        return min(5.0, max(1.0, self.remaining_s()))
+        """How long a graceful stop may take before SIGKILL: up to 3 s, and at
+        most half of what is left, so that SIGTERM's grace and SIGKILL's wait
+        together stay within --timeout."""
+        return min(3.0, max(0.05, self.remaining_s() / 2))
 
     def remaining_s(self) -> float:
         return max(0.0, self.deadline - time.monotonic())

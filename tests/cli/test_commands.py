@@ -361,7 +361,7 @@ def test_a_busy_port_is_reported_in_one_line(tmp_path: Path) -> None:
             str(path),
             "start",
             "--nodes",
-            "1",
+            "2",
             "--base-port",
             str(busy - 1),
             "--timeout",
@@ -369,6 +369,9 @@ def test_a_busy_port_is_reported_in_one_line(tmp_path: Path) -> None:
         )
         assert result.returncode == 3
         assert "already in use" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        # Nothing is left half up: the node that did start was stopped again.
+        assert "stopped the 2 nodes this start began" in result.stderr
+        assert ClusterDir(path).state("n2") == "stopped"
     finally:
         holder.close()
         stop_cluster(path)

@@ -66,3 +66,26 @@ def test_a_timeout_that_is_no_deadline_is_a_usage_error(tmp_path: Path, timeout:
     result = runner.invoke(app, ["--dir", str(tmp_path), "status", "--timeout", timeout])
     assert result.exit_code == 2 and one_line(result.stderr)
     assert "--timeout takes a positive number of seconds" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--nodes", "100000"], "more than this machine holds"),
+        (["--nodes", "0"], "--nodes must be at least 1"),
+        (["--base-port", "99999"], "ports 100000-100002"),
+        (["--base-port", "80"], "within 1024-65535"),
+        (["--election-timeout", "5-1"], "MIN must not exceed MAX"),
+        (["--election-timeout", "50-60"], "must exceed the heartbeat interval"),
+        (["--election-timeout", "soon"], "MIN-MAX in milliseconds"),
+        (["--heartbeat", "0"], "--heartbeat takes a positive number"),
+    ],
+)
+def test_start_refuses_what_it_cannot_run_and_writes_nothing(
+    tmp_path: Path, options: list[str], said: str
+) -> None:
+    where = tmp_path / "cluster"
+    result = runner.invoke(app, ["--dir", str(where), "start", *options])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.stderr) and said in result.stderr
+    assert not (where / "cluster.toml").exists()
