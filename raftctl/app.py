@@ -3,10 +3,12 @@ merge, and the session that turns a user's error into one line and its exit
 code. Command modules (raftctl/commands/) import from here; raftctl.cli
 imports them, so the arrows run one way.
 
-Global options (--dir, --json, --timeout) are accepted before the command name
-and after it; the later one wins. Exit codes: 0 success, 1 a negative answer,
-2 usage, 3 unavailable (for a write: outcome unknown), 4 no cluster or unknown
-node.
+Global options (--dir, --json, --timeout, -w/--output) are accepted before the
+command name and after it; the later one wins; each has an environment
+variable (RAFTCTL_DIR, RAFTCTL_JSON, RAFTCTL_TIMEOUT, RAFTCTL_OUTPUT) read
+when the option is not given. `--json` is `-w json`. Exit codes: 0 success,
+1 a negative answer, 2 usage, 3 unavailable (for a write: outcome unknown),
+4 no cluster or unknown node.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 import typer.core
 
@@ -28,6 +31,7 @@ from raftctl.errors import RaftctlError, UsageError
 from raftctl.render import Output
 
 __all__ = [
+    "OUTPUT_FORMATS",
     "DirOption",
     "Globals",
     "JsonOption",
@@ -48,11 +52,69 @@ __all__ = [
 # "\[required]". Telling typer's help code that rich is absent keeps it plain.
 typer.core.HAS_RICH = False
 
+# The output formats of -w/--output, etcdctl's: table and simple are for
+# people (a table, or one plain line per row for awk), json and fields for
+# scripts ("name" : value, one field a line). None: the command's own form.
+OUTPUT_FORMATS = ("table", "simple", "json", "fields")
+
+# Where the last --json or -w given (before the command name or after it) is
+# kept: click runs option callbacks in the order the options were typed,
+# and shares ctx.meta between the root and the command.
+_OUTPUT_KEY = "raftctl.output"
+
+
+def _remember_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        if value not in OUTPUT_FORMATS:
+            raise typer.BadParameter(f"use one of {', '.join(OUTPUT_FORMATS)}")
+        ctx.meta[_OUTPUT_KEY] = value
+
+
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_OUTPUT_KEY] = "json"
+    return value
+
+
+def _output_option() -> click.Option:
+    return click.Option(
+        ["-w", "--output"],
+        type=click.Choice(OUTPUT_FORMATS),
+        expose_value=False,
+        callback=_remember_output,
+        help="table, simple, json or fields (env RAFTCTL_OUTPUT; --json is -w json).",
+    )
+
+
+class _Group(typer.core.TyperGroup):
+    """Every command, and the root, take -w/--output without each declaring it."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.params.append(_output_option())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _give_output_option(command)
+        return command
+
+
+def _give_output_option(command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        for inner in command.commands.values():
+            _give_output_option(inner)
+    elif not any(param.name == "output" for param in command.params):
+        command.params.append(_output_option())
+
+
 app = typer.Typer(
+    cls=_Group,
     help="raftctl: a Raft laboratory on one laptop.",
     no_args_is_help=True,
     add_completion=True,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -73,7 +135,12 @@ DirOption = Annotated[
 
 
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
+    bool,
+    typer.Option(
+        "--json",
+        callback=_remember_json,
+        help="Print exactly one JSON document on stdout (env RAFTCTL_JSON=1).",
+    ),
 ]
 
 
@@ -81,7 +148,7 @@ TimeoutOption = Annotated[
     float | None,
     typer.Option(
         "--timeout",
-        help="One deadline for the whole command, in seconds (default 10).",
+        help="One deadline for the whole command, in seconds (default 10; env RAFTCTL_TIMEOUT).",
         show_default=False,
     ),
 ]
@@ -114,8 +181,12 @@ class Globals:
 @dataclass(frozen=True, slots=True)
 class Settings:
     path: Path
-    json_mode: bool
+    output_format: str | None  # one of OUTPUT_FORMATS; None: the command's own form
     timeout_s: float
+
+    @property
+    def json_mode(self) -> bool:
+        return self.output_format == "json"
 
 
 def _before(ctx: typer.Context) -> Globals:
@@ -137,9 +208,38 @@ def settings(
     if path is None:
         path = Path(os.environ["RAFTCTL_DIR"]) if os.environ.get("RAFTCTL_DIR") else DEFAULT_DIR
     timeout = timeout_s if timeout_s is not None else before.timeout_s
-    return Settings(
-        path, json_mode or before.json_mode, timeout if timeout is not None else DEFAULT_TIMEOUT_S
-    )
+    if timeout is None:
+        timeout = _environment_timeout()
+    output_format = ctx.meta.get(_OUTPUT_KEY)
+    if output_format is None and (json_mode or before.json_mode):
+        output_format = "json"
+    if output_format is None:
+        output_format = _environment_output()
+    return Settings(path, output_format, DEFAULT_TIMEOUT_S if timeout is None else timeout)
+
+
+def _environment_timeout() -> float | None:
+    text = os.environ.get("RAFTCTL_TIMEOUT", "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"RAFTCTL_TIMEOUT takes seconds, not {text!r}") from None
+
+
+def _environment_output() -> str | None:
+    chosen = os.environ.get("RAFTCTL_OUTPUT", "").strip()
+    if chosen:
+        if chosen not in OUTPUT_FORMATS:
+            raise UsageError(f"RAFTCTL_OUTPUT takes {', '.join(OUTPUT_FORMATS)}, not {chosen!r}")
+        return chosen
+    flag = os.environ.get("RAFTCTL_JSON", "").strip().lower()
+    if flag in ("1", "true", "yes", "on"):
+        return "json"
+    if flag not in ("", "0", "false", "no", "off"):
+        raise UsageError(f"RAFTCTL_JSON takes 1 or 0, not {flag!r}")
+    return None
 
 
 @contextlib.contextmanager
@@ -158,10 +258,11 @@ def session(
     ctx: typer.Context, directory: Path | None, json_mode: bool, timeout_s: float | None
 ) -> Iterator[tuple[Controller, Output]]:
     """Run one command against the cluster at --dir, under `reported`."""
-    merged = settings(ctx, directory, json_mode, timeout_s)
-    output = Output(merged.json_mode)
+    output = Output()
     controller: Controller | None = None
     with reported(output):
+        merged = settings(ctx, directory, json_mode, timeout_s)
+        output.output_format = merged.output_format
         if not math.isfinite(merged.timeout_s) or merged.timeout_s <= 0:
             raise UsageError(
                 f"--timeout takes a positive number of seconds, not {merged.timeout_s:g}"

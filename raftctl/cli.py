@@ -37,7 +37,9 @@ _UsageError = cast(
 
 
 # Every module, in the order their commands appear in `--help`.
-MODULES = ("chaos", "check", "cluster", "data", "faults", "inspect", "observe", "protocol", "sim")
+# A newcomer's order: start and status, the data, the faults, the protocol's
+# own operations, what to look at, then the experiments.
+MODULES = ("cluster", "data", "faults", "protocol", "observe", "inspect", "chaos", "check", "sim")
 
 # The module that registers each command (a group, for `inspect`).
 COMMAND_MODULES = {
@@ -105,7 +107,10 @@ def main() -> None:
             print(error.format_message(), file=sys.stderr)  # the help text itself
             sys.exit(2)
         command = error.ctx.command_path if error.ctx else "raftctl"
-        message = f"{error.format_message()} (see: {command} --help)".replace("\n", " ")
+        # click names an option's environment variable in its errors even when
+        # it has none ("--nodes (env var: 'None')"): that part says nothing.
+        said = error.format_message().replace(" (env var: 'None')", "")
+        message = f"{said} (see: {command} --help)".replace("\n", " ")
         option = getattr(error, "option_name", "")
         if re.fullmatch(r"-\.?\d.*", option or ""):
             # `put temp -5`: click reads -5 as an option, as POSIX says it must.

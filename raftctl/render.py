@@ -4,6 +4,11 @@ Rules: JSON goes straight to stdout with json.dumps, never through rich (which
 wraps and styles). Errors are one line on stderr; with --json the same error
 is also a JSON document on stdout. rich is imported only when a table is
 drawn: most commands print a line, and every command's start-up counts.
+
+-w/--output picks the form (etcdctl's names): `json` the document; `fields`
+the document's fields one a line as `"name" : value` (nested ones named by
+path, `"nodes[0].id" : "n1"`); `simple` one plain line per table row, cells
+separated by tabs, for awk; `table` (or nothing) the command's own form.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-__all__ = ["Output", "status_table"]
+__all__ = ["Output", "fields", "simple_rows", "status_table"]
 
 _ROLE_STYLE = {"leader": "bold green", "candidate": "yellow", "follower": "", "learner": "cyan"}
 _PROCESS_STYLE = {"running": "", "paused": "bold yellow", "stopped": "bold red"}
@@ -27,9 +32,18 @@ _PROCESS_STYLE = {"running": "", "paused": "bold yellow", "stopped": "bold red"}
 class Output:
     """Prints for one command, in its mode."""
 
-    def __init__(self, json_mode: bool) -> None:
-        self.json_mode = json_mode
+    def __init__(self, output_format: str | None = None) -> None:
+        self.output_format = output_format
         self._console: Console | None = None
+
+    @property
+    def json_mode(self) -> bool:
+        return self.output_format == "json"
+
+    @property
+    def wants_document(self) -> bool:
+        """True when the document itself is printed (json, fields), not a human form."""
+        return self.output_format in ("json", "fields")
 
     @property
     def console(self) -> Console:
@@ -47,9 +61,15 @@ class Output:
         if self.json_mode:
             sys.stdout.write(json.dumps(document) + "\n")
             sys.stdout.flush()
+        elif self.output_format == "fields":
+            sys.stdout.write("".join(f"{line}\n" for line in fields(document)))
+            sys.stdout.flush()
         elif human is not None:
             if isinstance(human, str):
                 sys.stdout.write(human + ("\n" if human and not human.endswith("\n") else ""))
+                sys.stdout.flush()
+            elif self.output_format == "simple":
+                sys.stdout.write("".join(f"{line}\n" for line in simple_rows(human)))
                 sys.stdout.flush()
             else:
                 self.console.print(human)
@@ -75,6 +95,36 @@ class Output:
         """A remark for people on stderr (never mixed into stdout)."""
         if not self.json_mode:
             _to_stderr(text)
+
+
+def fields(document: Any, path: str = "") -> list[str]:
+    """etcdctl's -w fields: `"name" : value`, one a line, nested names by path."""
+    if isinstance(document, dict) and document:
+        return [
+            line
+            for name, value in document.items()
+            for line in fields(value, f"{path}.{name}" if path else str(name))
+        ]
+    if (
+        isinstance(document, list)
+        and document
+        and not all(isinstance(item, str | int | float | bool) or item is None for item in document)
+    ):
+        return [line for i, item in enumerate(document) for line in fields(item, f"{path}[{i}]")]
+    return [f"{json.dumps(path)} : {json.dumps(document)}"]
+
+
+def simple_rows(table: Table) -> list[str]:
+    """A table's rows as plain lines, cells split by tabs (no borders, no styles)."""
+    from rich.text import Text
+
+    columns = [list(column.cells) for column in table.columns]
+    return [
+        "\t".join(
+            Text.from_markup(cell).plain if isinstance(cell, str) else str(cell) for cell in row
+        )
+        for row in zip(*columns, strict=True)
+    ]
 
 
 def _to_stderr(text: str) -> None:

@@ -43,6 +43,7 @@ class WorkloadOptions:
     read_ratio: float = 0.0
     key_space: int = 10_000
     seed: int = 1
+    operation_timeout_s: float = 10.0  # one operation's deadline, retries included
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class WorkloadReport:
     latency_ms_p90: float
     latency_ms_p99: float
     latency_ms_max: float
+    interrupted: bool = False  # Ctrl-C: the figures cover what finished before it
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,15 +85,27 @@ def _operations(options: WorkloadOptions) -> Iterator[Operation]:
 def run_workload(
     client: Client, options: WorkloadOptions, on_done: Callable[[Outcome], None] | None = None
 ) -> WorkloadReport:
-    """Keep `options.clients` operations in flight until the duration is over."""
+    """Keep `options.clients` operations in flight until the duration is over.
+    Ctrl-C ends it early: the report covers the operations finished by then."""
     started = time.monotonic()
-    outcomes = client.pipeline(
-        _operations(options),
-        options.clients,
-        timeout_s=10,
-        on_done=on_done,
-        stop_at=started + options.duration_s,
-    )
+    outcomes: list[Outcome] = []
+
+    def done(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if on_done is not None:
+            on_done(outcome)
+
+    interrupted = False
+    try:
+        client.pipeline(
+            _operations(options),
+            options.clients,
+            timeout_s=options.operation_timeout_s,
+            on_done=done,
+            stop_at=started + options.duration_s,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
     elapsed = time.monotonic() - started
     succeeded = sorted(o.latency_s * 1000 for o in outcomes if o.ok)
     return WorkloadReport(
@@ -104,6 +118,7 @@ def run_workload(
         latency_ms_p90=_percentile(succeeded, 0.90),
         latency_ms_p99=_percentile(succeeded, 0.99),
         latency_ms_max=succeeded[-1] if succeeded else 0.0,
+        interrupted=interrupted,
     )
 
 

@@ -16,6 +16,7 @@ from raftctl.app import (
     UnusedTimeoutOption,
     app,
     given_directory,
+    reported,
     settings,
 )
 from raftctl.commands.check import ExportOption, check_exports, check_lines
@@ -148,9 +149,11 @@ def chaos(
     from raftctl.chaos.run import ChaosOptions, ChaosRun, write_results
     from raftctl.judges.history import load_history
 
-    json_mode = settings(ctx, directory, json_mode, None).json_mode
     del timeout_s  # the run lasts --duration, then heals and settles
-    output = Output(json_mode)
+    output = Output()
+    with reported(output):
+        output.output_format = settings(ctx, directory, json_mode, None).output_format
+    json_mode = output.json_mode
     chosen_seed = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
     label = control or workload
     out_dir = (

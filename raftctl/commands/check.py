@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from raftctl.app import DirOption, JsonOption, UnusedTimeoutOption, app, settings
+from raftctl.app import DirOption, JsonOption, UnusedTimeoutOption, app, reported, settings
 from raftctl.errors import UsageError
 from raftctl.render import Output
 
@@ -81,7 +81,13 @@ def recheck(
     except ValueError as error:
         raise UsageError(str(error)) from error
     stored = _stored_results(directory)
-    name = workload_name or stored.get("workload") or workload_of(events)
+    written_by = stored.get("workload") or workload_of(events)
+    if workload_name and written_by and workload_name != written_by:
+        raise UsageError(
+            f"--workload {workload_name}, but {history_path} holds a {written_by} history "
+            f"(drop --workload, or say --workload {written_by})"
+        )
+    name = workload_name or written_by
     if name not in WORKLOADS:
         raise UsageError(
             f"cannot tell which workload wrote {history_path}: say --workload register|bank|set"
@@ -153,7 +159,9 @@ def check(
 
     Example: raftctl check chaos-runs/RUN --report --export edn
     """
-    output = Output(settings(ctx, directory, json_mode, None).json_mode)
+    output = Output()
+    with reported(output):
+        output.output_format = settings(ctx, directory, json_mode, None).output_format
     del directory, timeout_s  # a history needs no cluster and no deadline
     if workload is not None and workload not in ("register", "bank", "set"):
         raise typer.BadParameter("use register, bank or set", param_hint="--workload")

@@ -258,49 +258,6 @@ def _has_leader(control: Controller) -> bool:
 
 
 @app.command()
-def stop(
-    ctx: typer.Context,
-    nodes: Annotated[list[str] | None, typer.Argument(help="Nodes to stop (default: all).")] = None,
-    directory: DirOption = None,
-    json_mode: JsonOption = False,
-    timeout_s: TimeoutOption = None,
-) -> None:
-    """Stop nodes gracefully (a paused node is resumed first). Example: raftctl stop n2"""
-    with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        targets = (
-            [control.resolve(word) for word in nodes] if nodes else list(control.cluster.node_ids())
-        )
-        control.cluster.stop_many(targets, grace_s=control.stop_grace_s())
-        output.document({"ok": True, "stopped": targets}, "stopped " + ", ".join(targets))
-
-
-@app.command()
-def destroy(
-    ctx: typer.Context,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
-    directory: DirOption = None,
-    json_mode: JsonOption = False,
-    timeout_s: TimeoutOption = None,
-) -> None:
-    """Stop every node and delete the cluster directory. Example: raftctl destroy --yes"""
-    with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        cluster = control.cluster  # NoCluster (exit 4) for a directory without cluster.toml
-        if not yes:
-            if not sys.stdin.isatty():
-                raise UsageError("refusing to destroy without --yes when there is no terminal")
-            if not typer.confirm(f"Stop every node and delete {control.path}?"):
-                raise typer.Exit(1)
-        # Every node at once: SIGTERM, then SIGKILL to the stragglers, all
-        # within --timeout; removed nodes keep a pid file and are stopped too.
-        leftovers = [p.name for p in control.path.iterdir() if (p / "node.pid").exists()]
-        cluster.stop_many(
-            sorted(set(cluster.node_ids()) | set(leftovers)), grace_s=control.stop_grace_s()
-        )
-        shutil.rmtree(control.path)
-        output.document({"ok": True, "destroyed": str(control.path)}, f"destroyed {control.path}")
-
-
-@app.command()
 def status(
     ctx: typer.Context,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh until Ctrl-C.")] = False,
@@ -469,3 +426,46 @@ def logs(
                         time.sleep(0.2)
             except KeyboardInterrupt:
                 return
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    nodes: Annotated[list[str] | None, typer.Argument(help="Nodes to stop (default: all).")] = None,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Stop nodes gracefully (a paused node is resumed first). Example: raftctl stop n2"""
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        targets = (
+            [control.resolve(word) for word in nodes] if nodes else list(control.cluster.node_ids())
+        )
+        control.cluster.stop_many(targets, grace_s=control.stop_grace_s())
+        output.document({"ok": True, "stopped": targets}, "stopped " + ", ".join(targets))
+
+
+@app.command()
+def destroy(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Stop every node and delete the cluster directory. Example: raftctl destroy --yes"""
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        cluster = control.cluster  # NoCluster (exit 4) for a directory without cluster.toml
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError("refusing to destroy without --yes when there is no terminal")
+            if not typer.confirm(f"Stop every node and delete {control.path}?"):
+                raise typer.Exit(1)
+        # Every node at once: SIGTERM, then SIGKILL to the stragglers, all
+        # within --timeout; removed nodes keep a pid file and are stopped too.
+        leftovers = [p.name for p in control.path.iterdir() if (p / "node.pid").exists()]
+        cluster.stop_many(
+            sorted(set(cluster.node_ids()) | set(leftovers)), grace_s=control.stop_grace_s()
+        )
+        shutil.rmtree(control.path)
+        output.document({"ok": True, "destroyed": str(control.path)}, f"destroyed {control.path}")

@@ -94,7 +94,7 @@ def get(
         }
         if not result["found"]:
             _negative(output, with_encoding(document), f"key not found: {shown(key)}")
-        if output.json_mode:
+        if output.wants_document:
             output.document(with_encoding(document))
         else:
             write_value(result["value"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import sys
 import time
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -87,22 +89,31 @@ def bench(
 ) -> None:
     """Load the cluster and report throughput and latency percentiles.
 
+    It runs for --duration; --timeout bounds the wait for a leader and each
+    operation. The progress bar goes to stderr, and only on a terminal. Ctrl-C
+    ends the run early and reports what finished (exit 130).
+
     Example: raftctl bench --clients 64 --duration 10 --read-ratio 0.5
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         from raftctl.bench.live import WorkloadOptions, run_workload
 
-        if clients < 1 or duration <= 0 or value_size < 0 or not 0 <= read_ratio <= 1:
+        if clients < 1 or not 0 < duration < math.inf or value_size < 0 or not 0 <= read_ratio <= 1:
             raise UsageError(
                 "need --clients >= 1, --duration > 0, --value-size >= 0 and 0 <= --read-ratio <= 1"
             )
         control.leader()
         options = WorkloadOptions(
-            clients=clients, duration_s=duration, value_size=value_size, read_ratio=read_ratio
+            clients=clients,
+            duration_s=duration,
+            value_size=value_size,
+            read_ratio=read_ratio,
+            operation_timeout_s=control.timeout_s,
         )
-        if json_mode or output.json_mode:
+        if output.wants_document or not sys.stderr.isatty():
             report = run_workload(control.client, options)
         else:
             with Progress(
@@ -110,7 +121,7 @@ def bench(
                 BarColumn(),
                 TextColumn("{task.fields[ops]} ops"),
                 TimeRemainingColumn(),
-                console=output.console,
+                console=Console(stderr=True),
             ) as progress:
                 task = progress.add_task("bench", total=duration, ops=0)
                 done = [0]
@@ -130,6 +141,7 @@ def bench(
         table = Table(
             title=f"{clients} in flight, {value_size} B values, "
             f"{read_ratio:.0%} reads, {report.elapsed_s:.1f} s"
+            + (" (interrupted: what finished before Ctrl-C)" if report.interrupted else "")
         )
         for header in ("ops/s", "ops", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms"):
             table.add_column(header, justify="right")
@@ -143,3 +155,6 @@ def bench(
             f"{report.latency_ms_max:.1f}",
         )
         output.document(report.to_json(), table)
+        if report.interrupted:
+            output.note("raftctl: interrupted; the figures cover what finished before it")
+            raise typer.Exit(130)

@@ -3,7 +3,6 @@ the command line (raftctl/sim does the work)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -39,9 +38,10 @@ def sim(
     from node.events import Event, describe
     from raftctl.sim.swarm import FAULT_KINDS, run_seed, run_seeds
 
-    json_mode = settings(ctx, directory, json_mode, None).json_mode
     del timeout_s  # the simulation needs no cluster and no deadline
-    with reported(Output(json_mode)):
+    output = Output()
+    with reported(output):
+        output.output_format = settings(ctx, directory, json_mode, None).output_format
         if nodes is not None and nodes not in (3, 5, 7):
             raise UsageError("--nodes must be 3, 5 or 7")
         if seed is None and seeds < 1:
@@ -56,7 +56,7 @@ def sim(
                 )
     if seed is not None:
         observer = None
-        if story and not json_mode:
+        if story and not output.wants_document:
 
             def observer(now_ms: int, node_id: str, event: Event) -> None:
                 typer.echo(f"[{now_ms / 1000:7.3f}s] {describe(node_id, event)}")
@@ -68,7 +68,7 @@ def sim(
         f" --faults {','.join(kinds)}" if kinds is not None else ""
     )
     failed = next((r for r in results if not r.ok), None)
-    if json_mode:
+    if output.wants_document:
         failure = None
         if failed is not None:
             failure = {
@@ -76,7 +76,7 @@ def sim(
                 "message": failed.failure,
                 "replay": replay.format(seed=failed.options.seed),
             }
-        typer.echo(json.dumps({"ok": failed is None, "seeds": len(results), "failure": failure}))
+        output.document({"ok": failed is None, "seeds": len(results), "failure": failure})
     elif failed is not None:
         typer.echo(failed.options.describe(), err=True)
         typer.echo(f"FAILED: {failed.failure}", err=True)

@@ -279,6 +279,11 @@ def test_check_rechecks_redraws_and_exports_a_saved_run(chaos: Any) -> None:
     assert {
         (e["process"], e["f"], e["key"], e["value"]) for e in operations if e["type"] == "ok"
     } == {(e["process"], e["f"], e["key"], e["value"]) for e in history if e["type"] == "ok"}
+    # Asking for another workload's checker is a usage error, not an INVALID verdict.
+    mismatch = [sys.executable, "-m", "raftctl", "check", str(run.out), "--workload", "bank"]
+    completed = subprocess.run(mismatch, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert "holds a register history" in completed.stderr
 
 
 @pytest.fixture(scope="module")

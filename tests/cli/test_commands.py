@@ -193,6 +193,29 @@ def test_keys_and_values_are_bytes_end_to_end(cluster: Path) -> None:
     assert run(*where, "get", "temp").stdout == "-5"
 
 
+def test_output_formats_and_environment_like_etcdctl(cluster: Path) -> None:
+    where = ["--dir", str(cluster)]
+    rows = run(*where, "status", "-w", "simple").stdout.splitlines()
+    assert len(rows) == 3 and all(row.split("\t")[0] in ("n1", "n2", "n3") for row in rows)
+    fields = run(*where, "put", "shape", "round", "--output", "fields").stdout.splitlines()
+    assert '"ok" : true' in fields and '"key" : "shape"' in fields
+    status_fields = run(*where, "status", "-w", "fields").stdout
+    assert '"nodes[2].id" : "n3"' in status_fields
+    # --json is -w json, and of the two the later wins, before or after the command.
+    assert (
+        json.loads(run(*where, "-w", "table", "get", "shape", "--json").stdout)["value"] == "round"
+    )
+    assert run(*where, "--json", "get", "shape", "-w", "simple").stdout == "round"
+    # Every global option has its environment variable; an option given wins over it.
+    env = {"RAFTCTL_DIR": str(cluster), "RAFTCTL_JSON": "1", "RAFTCTL_TIMEOUT": "30"}
+    assert json.loads(run("get", "shape", env=env).stdout)["found"] is True
+    assert run("get", "shape", env={**env, "RAFTCTL_OUTPUT": "simple"}).stdout == "round"
+    assert run("get", "shape", "-w", "simple", env=env).stdout == "round"
+    bad = run("get", "shape", env={**env, "RAFTCTL_TIMEOUT": "soon"})
+    assert bad.returncode == 2 and "RAFTCTL_TIMEOUT takes seconds" in bad.stderr
+    assert "Usage:" in run("put", "-h").stdout
+
+
 def test_txn_takes_one_branch_and_reports_it(cluster: Path) -> None:
     where = ["--dir", str(cluster)]
     run(*where, "put", "balance", "10")
