@@ -27,7 +27,7 @@ import typer.core
 
 from raftctl import __version__
 from raftctl.controller import Controller
-from raftctl.errors import RaftctlError, UsageError
+from raftctl.errors import Interrupted, RaftctlError, UsageError
 from raftctl.render import Output
 
 __all__ = [
@@ -270,9 +270,26 @@ def session(
         try:
             controller = Controller(merged.path, merged.timeout_s)
             yield controller, output
+        except KeyboardInterrupt:
+            raise Interrupted(_interrupted(ctx.info_name)) from None
         finally:
             if controller is not None:
                 controller.close()
+
+
+# Commands whose interruption may leave a change half known.
+_WRITES = frozenset(
+    {"put", "delete", "cas", "txn", "add-node", "remove-node", "rejoin", "transfer-leader"}
+)
+
+
+def _interrupted(command: str | None) -> str:
+    if command in _WRITES:
+        return (
+            f"interrupted: the outcome of {command} is unknown (it may still be applied; "
+            "read it back to know)"
+        )
+    return "interrupted"
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,8 @@ RaftctlError            base; exit_code 1
 ├── Unavailable         no leader or no quorum within the deadline;  exit 3
 │                       for a write its outcome is unknown
 ├── NoCluster           no cluster.toml at --dir                     exit 4
-└── UnknownNode         a node id the cluster does not have          exit 4
+├── UnknownNode         a node id the cluster does not have          exit 4
+└── Interrupted         Ctrl-C; for a write its outcome is unknown   exit 130
 
 Errors from below become one of these at the edge, never a traceback:
 node.errors.ConfigError becomes NoCluster or UsageError (raftctl.cluster), a
@@ -17,7 +18,15 @@ a command is a bug and crashes loudly with its context.
 
 from __future__ import annotations
 
-__all__ = ["NoCluster", "RaftctlError", "Refused", "Unavailable", "UnknownNode", "UsageError"]
+__all__ = [
+    "Interrupted",
+    "NoCluster",
+    "RaftctlError",
+    "Refused",
+    "Unavailable",
+    "UnknownNode",
+    "UsageError",
+]
 
 
 class RaftctlError(Exception):
@@ -59,3 +68,10 @@ class UnknownNode(RaftctlError):
 
     exit_code = 4
     kind = "unknown_node"
+
+
+class Interrupted(RaftctlError):
+    """The user pressed Ctrl-C (SIGINT): exit 130, as a shell reports it."""
+
+    exit_code = 130
+    kind = "interrupted"

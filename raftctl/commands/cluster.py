@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -277,6 +278,23 @@ def status(
         _watch(control, output)
 
 
+# What a piped `status --watch` prints a new snapshot for (the table's columns,
+# not the traffic counters, which change on every heartbeat).
+_WATCHED = (
+    "id",
+    "pid",
+    "process",
+    "role",
+    "term",
+    "leader",
+    "commit_index",
+    "applied_index",
+    "last_log_index",
+    "snapshot_index",
+    "group",
+)
+
+
 def _watch(control: Controller, output: Any) -> None:
     from rich.live import Live
 
@@ -285,6 +303,20 @@ def _watch(control: Controller, output: Any) -> None:
         if output.json_mode:
             while True:
                 output.line(control.status(), "")
+                time.sleep(0.5)
+        if not sys.stdout.isatty() or output.output_format in ("simple", "fields"):
+            # Piped, or asked for plain lines: a new snapshot each time
+            # something changed, flushed at once (a live view draws only at its end).
+            last = ""
+            while True:
+                document = control.status()
+                seen = json.dumps([[row[f] for f in _WATCHED] for row in document["nodes"]])
+                if seen != last:
+                    last = seen
+                    if output.output_format in (None, "table"):
+                        sys.stdout.write(time.strftime("-- %H:%M:%S\n"))
+                    output.document(document, status_table(document))
+                    sys.stdout.flush()
                 time.sleep(0.5)
         with Live(console=output.console, refresh_per_second=4, transient=False) as live:
             while True:

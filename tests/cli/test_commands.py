@@ -9,17 +9,19 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from node.messages import Put
 from raftctl.client import Client
-from raftctl.cluster import ClusterDir
+from raftctl.cluster import ClusterDir, wait_for
 
 RAFTCTL = str(Path(sys.executable).parent / "raftctl")
 FAST = ["--election-timeout", "1000-2000"]
@@ -356,6 +358,26 @@ def test_no_quorum_is_unavailable_and_destroy(fresh_cluster: Path) -> None:
     run(*where, "kill", "n2")
     result = run(*where, "put", "x", "1", "--timeout", "3")
     assert result.returncode == 3 and "outcome is unknown" in result.stderr
+    # Ctrl-C while a write waits: exit 130, and the outcome is said to be unknown.
+    waiting = subprocess.Popen(
+        [RAFTCTL, *where, "put", "x", "2", "--timeout", "60", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        process = psutil.Process(waiting.pid)
+        # Inside the call once it holds a connection to the one live node.
+        assert wait_for(lambda: bool(process.net_connections(kind="tcp")), 30, 0.02)
+        waiting.send_signal(signal.SIGINT)
+        out, err = waiting.communicate(timeout=30)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert waiting.returncode == 130, err
+    assert "outcome of put is unknown" in err and "Traceback" not in err
+    assert json.loads(out)["error"]["kind"] == "interrupted"
     # A node that refuses to start says why in exit.json; restart reports it
     # rather than waiting out its deadline.
     wal = fresh_cluster / "n1" / "wal"
