@@ -25,7 +25,7 @@ from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.errors import Unavailable, UnknownNode, UsageError
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "describe_rule", "faults_document"]
 
 NODE_FIELDS = (
     "role",
@@ -44,6 +44,42 @@ NODE_FIELDS = (
     "replies_dropped",  # answers dropped for clients that never read (node.reply_queues)
 )
 NODE_WORDS = ("leader", "follower", "random")
+
+
+def faults_document(faults: Faults) -> dict[str, Any]:
+    """faults.toml as JSON: the partition groups and every link rule."""
+    return {
+        "version": faults.version,
+        "partition": [sorted(group) for group in faults.partition],
+        "links": [
+            {
+                "from": list(rule.sources),
+                "to": list(rule.targets),
+                "drop": rule.drop,
+                "delay_ms": rule.delay_ms,
+                "jitter_ms": rule.jitter_ms,
+                "duplicate": rule.duplicate,
+            }
+            for rule in faults.links
+        ],
+    }
+
+
+def describe_rule(rule: dict[str, Any], everyone: tuple[str, ...]) -> str:
+    """One link rule for people: `n1 -> n2,n3: drop 20%, delay 50±20 ms`."""
+    effects = []
+    if rule["drop"]:
+        effects.append("cut" if rule["drop"] >= 1 else f"drop {rule['drop']:.0%}")
+    if rule["delay_ms"] or rule["jitter_ms"]:
+        jitter = f"±{rule['jitter_ms']}" if rule["jitter_ms"] else ""
+        effects.append(f"delay {rule['delay_ms']}{jitter} ms")
+    if rule["duplicate"]:
+        effects.append(f"duplicate {rule['duplicate']:.0%}")
+
+    def who(ids: list[str]) -> str:
+        return "all" if sorted(ids) == sorted(everyone) else ",".join(ids)
+
+    return f"{who(rule['from'])} -> {who(rule['to'])}: {', '.join(effects)}"
 
 
 class Controller:
@@ -114,8 +150,13 @@ class Controller:
         return row
 
     def status(self) -> dict[str, Any]:
-        """The contract's status document: {"leader", "term", "nodes": [...]}."""
+        """The contract's status document: {"leader", "term", "nodes": [...]},
+        plus the network faults in force (an extension): `faults` for the
+        cluster, and per node the link rules it sends through."""
         rows = [self.node_status(node_id) for node_id in self.cluster.node_ids()]
+        faults = faults_document(self.faults())
+        for row in rows:
+            row["link_faults"] = [rule for rule in faults["links"] if row["id"] in rule["from"]]
         leaders = [row for row in rows if row["role"] == "leader"]
         leader = max(leaders, key=lambda row: row["term"]) if leaders else None
         terms = [row["term"] for row in rows if row["term"] is not None]
@@ -124,6 +165,7 @@ class Controller:
             "leader": leader["id"] if leader else None,
             "term": leader["term"] if leader else (max(terms) if terms else None),
             "nodes": rows,
+            "faults": faults,
             "protocol": {
                 "pre_vote": config.pre_vote,
                 "check_quorum": config.check_quorum,

@@ -22,6 +22,7 @@ from raftctl.errors import RaftctlError
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
 __all__ = ["Output", "fields", "simple_rows", "status_table"]
 
@@ -56,7 +57,7 @@ class Output:
             self._console = Console(highlight=False, soft_wrap=True, width=width)
         return self._console
 
-    def document(self, document: dict[str, Any], human: str | Table | None = None) -> None:
+    def document(self, document: dict[str, Any], human: str | Table | Text | None = None) -> None:
         """The JSON document with --json, otherwise the human form (if any)."""
         if self.json_mode:
             sys.stdout.write(json.dumps(document) + "\n")
@@ -68,11 +69,14 @@ class Output:
             if isinstance(human, str):
                 sys.stdout.write(human + ("\n" if human and not human.endswith("\n") else ""))
                 sys.stdout.flush()
-            elif self.output_format == "simple":
-                sys.stdout.write("".join(f"{line}\n" for line in simple_rows(human)))
-                sys.stdout.flush()
             else:
-                self.console.print(human)
+                from rich.table import Table as RichTable
+
+                if self.output_format == "simple" and isinstance(human, RichTable):
+                    sys.stdout.write("".join(f"{line}\n" for line in simple_rows(human)))
+                    sys.stdout.flush()
+                else:
+                    self.console.print(human)
 
     def line(self, document: dict[str, Any], human: str) -> None:
         """One JSON Lines record, or one line for people (streams: --watch, --follow)."""
@@ -140,8 +144,46 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def status_table(document: dict[str, Any], changed: set[str] | None = None) -> Table:
-    """One row per node; `changed` holds ids whose role just changed (highlighted)."""
+# The status table's columns: (header, the row's field). When the terminal is
+# too narrow for all of them, they are hidden in DROP_ORDER's order, and the
+# caption names what was hidden: what is shown is always shown whole.
+_STATUS_COLUMNS = (
+    ("node", "id"),
+    ("pid", "pid"),
+    ("process", "process"),
+    ("role", "role"),
+    ("term", "term"),
+    ("leader", "leader"),
+    ("commit", "commit_index"),
+    ("applied", "applied_index"),
+    ("last log", "last_log_index"),
+    ("snapshot", "snapshot_index"),
+    ("group", "group"),
+    ("link faults", "link_faults"),
+)
+DROP_ORDER = ("pid", "snapshot", "last log", "group", "leader", "term", "link faults", "applied")
+
+
+def _link_faults_cell(rules: list[dict[str, Any]] | None) -> str:
+    """A node's outgoing link rules, short: `drop 20% ->n2,n3`."""
+    parts = []
+    for rule in rules or []:
+        effects = []
+        if rule["drop"]:
+            effects.append("cut" if rule["drop"] >= 1 else f"drop {rule['drop']:.0%}")
+        if rule["delay_ms"] or rule["jitter_ms"]:
+            effects.append(f"+{rule['delay_ms']}ms")
+        if rule["duplicate"]:
+            effects.append(f"dup {rule['duplicate']:.0%}")
+        parts.append(f"{' '.join(effects)} ->{','.join(rule['to'])}")
+    return "; ".join(parts) or "-"
+
+
+def status_table(
+    document: dict[str, Any], changed: set[str] | None = None, width: int | None = None
+) -> Table:
+    """One row per node, fitted to `width` columns (None: no limit); `changed`
+    holds ids whose role just changed (highlighted)."""
     title = f"leader {document['leader'] or '-'}, term {_cell(document['term'])}"
     protocol = document.get("protocol")
     if protocol:
@@ -157,38 +199,45 @@ def status_table(document: dict[str, Any], changed: set[str] | None = None) -> T
         title += " (" + ", ".join(switches) + ")"
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for header in (
-        "node",
-        "pid",
-        "process",
-        "role",
-        "term",
-        "leader",
-        "commit",
-        "applied",
-        "last log",
-        "snapshot",
-        "group",
-    ):
-        table.add_column(header)
-    for row in document["nodes"]:
+    rows = document["nodes"]
+    texts = {
+        header: [
+            _link_faults_cell(row.get(field)) if field == "link_faults" else _cell(row.get(field))
+            for row in rows
+        ]
+        for header, field in _STATUS_COLUMNS
+    }
+    shown = [header for header, _ in _STATUS_COLUMNS]
+    if not any(row.get("link_faults") for row in rows):
+        shown.remove("link faults")  # no column for what is not there
+    hidden = []
+    for header in DROP_ORDER:
+        if width is None or _table_width(shown, texts) <= width:
+            break
+        if header in shown:
+            shown.remove(header)
+            hidden.append(header)
+    caption = f"hidden to fit: {', '.join(hidden)} (-w fields shows all)" if hidden else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for header in shown:
+        table.add_column(header, no_wrap=True)
+    for number, row in enumerate(rows):
         role_style = _ROLE_STYLE.get(row["role"] or "", "")
         if changed and row["id"] in changed:
             role_style = "reverse " + (role_style or "white")
+        styles = {"role": role_style, "process": _PROCESS_STYLE[row["process"]]}
         table.add_row(
-            row["id"],
-            _cell(row["pid"]),
-            f"[{_PROCESS_STYLE[row['process']]}]{row['process']}[/]"
-            if _PROCESS_STYLE[row["process"]]
-            else row["process"],
-            f"[{role_style}]{_cell(row['role'])}[/]" if role_style else _cell(row["role"]),
-            _cell(row["term"]),
-            _cell(row["leader"]),
-            _cell(row["commit_index"]),
-            _cell(row["applied_index"]),
-            _cell(row["last_log_index"]),
-            _cell(row["snapshot_index"]),
-            _cell(row["group"]),
+            *(
+                f"[{styles[header]}]{texts[header][number]}[/]"
+                if styles.get(header)
+                else texts[header][number]
+                for header in shown
+            )
         )
     return table
+
+
+def _table_width(headers: list[str], texts: dict[str, list[str]]) -> int:
+    """What rich draws for these columns: each column's widest cell, padding
+    and border (3 more), and the closing border."""
+    return sum(max(len(h), *(len(t) for t in texts[h])) + 3 for h in headers) + 1

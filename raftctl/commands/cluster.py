@@ -15,7 +15,7 @@ from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app,
 from raftctl.cluster import ClusterDir
 from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
-from raftctl.render import status_table
+from raftctl.render import Output, status_table
 
 # What one idle node costs, measured on a 2-core laptop (`raftctl status`
 # beside psutil): about 2 % of a core and 27 MiB resident. A node under load or
@@ -251,7 +251,12 @@ def start(
         document.update({"started": started, "paused": paused})
         for node_id in paused:
             output.note(f"{node_id} is paused and stays paused (raftctl resume {node_id})")
-        output.document(document, status_table(document))
+        output.document(document, status_table(document, width=_width(output)))
+
+
+def _width(output: Output) -> int | None:
+    """The terminal's width for a table; None when piped (nothing to fit)."""
+    return output.console.width if sys.stdout.isatty() else None
 
 
 def _has_leader(control: Controller) -> bool:
@@ -273,7 +278,7 @@ def status(
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         if not watch:
             document = control.status()
-            output.document(document, status_table(document))
+            output.document(document, status_table(document, width=_width(output)))
             return
         _watch(control, output)
 
@@ -315,7 +320,7 @@ def _watch(control: Controller, output: Any) -> None:
                     last = seen
                     if output.output_format in (None, "table"):
                         sys.stdout.write(time.strftime("-- %H:%M:%S\n"))
-                    output.document(document, status_table(document))
+                    output.document(document, status_table(document, width=_width(output)))
                     sys.stdout.flush()
                 time.sleep(0.5)
         with Live(console=output.console, refresh_per_second=4, transient=False) as live:
@@ -324,7 +329,7 @@ def _watch(control: Controller, output: Any) -> None:
                 roles = {row["id"]: row["role"] for row in document["nodes"]}
                 changed = {n for n, role in roles.items() if previous and previous.get(n) != role}
                 previous = roles
-                live.update(status_table(document, changed))
+                live.update(status_table(document, changed, _width(output)))
                 time.sleep(0.5)
     except KeyboardInterrupt:
         return

@@ -10,7 +10,7 @@ import typer
 
 from node.faults import LinkFault
 from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
-from raftctl.controller import Controller
+from raftctl.controller import Controller, describe_rule, faults_document
 from raftctl.errors import Unavailable, UsageError
 from raftctl.render import Output
 
@@ -161,8 +161,12 @@ def partition(
             members = tuple(control.resolve(word) for word in group.split(",") if word)
             if not members:
                 raise UsageError(f"empty group {group!r}")
-            if seen & set(members):
-                raise UsageError(f"{sorted(seen & set(members))} named in two groups")
+            twice = sorted(seen & set(members))
+            if twice:
+                raise UsageError(
+                    f"{', '.join(twice)} {'is' if len(twice) == 1 else 'are'} named in two "
+                    "groups: a node belongs to one side of a partition"
+                )
             seen.update(members)
             parsed.append(members)
         rest = tuple(n for n in control.cluster.node_ids() if n not in seen)
@@ -211,7 +215,10 @@ def _probability(value: float | None, name: str) -> float:
 @app.command()
 def net(
     ctx: typer.Context,
-    action: Annotated[str | None, typer.Argument(help="'clear' removes every link fault.")] = None,
+    action: Annotated[
+        str | None,
+        typer.Argument(help="'clear' removes every link fault; nothing (or 'list') lists them."),
+    ] = None,
     drop: Annotated[float | None, typer.Option(help="Drop probability (0-1).")] = None,
     delay: Annotated[
         str | None, typer.Option(help="MS or MS:JITTER added to each message.")
@@ -227,13 +234,18 @@ def net(
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
-    """Make links lossy, slow or duplicating (rules add up; `net clear` removes them).
+    """Make links lossy, slow or duplicating (rules add up; `net clear` removes
+    them; `net` alone lists the rules and the partition in force).
 
     Example: raftctl net --drop 0.2 --delay 50:20 --from n1 --to n2,n3
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        if action not in (None, "clear"):
-            raise UsageError(f"unknown net action {action!r}: use 'clear' or options")
+        if action not in (None, "clear", "list"):
+            raise UsageError(f"unknown net action {action!r}: use 'clear', 'list' or options")
+        asked = drop, delay, duplicate, sources, targets
+        if action == "list" or (action is None and all(option is None for option in asked)):
+            _list_faults(control, output)
+            return
         if action == "clear":
             faults = control.write_faults(links=())
             output.document(
@@ -249,18 +261,20 @@ def net(
         receivers = tuple(control.resolve(n) for n in targets.split(",")) if targets else everyone
         link = LinkFault(senders, receivers, drop_p, delay_ms, jitter_ms, duplicate_p)
         faults = control.write_faults(links=(*control.faults().links, link))
-        rules = [
-            {
-                "from": list(rule.sources),
-                "to": list(rule.targets),
-                "drop": rule.drop,
-                "delay_ms": rule.delay_ms,
-                "jitter_ms": rule.jitter_ms,
-                "duplicate": rule.duplicate,
-            }
-            for rule in faults.links
-        ]
+        rules = faults_document(faults)["links"]
+        count = f"{len(rules)} link fault rule{'' if len(rules) == 1 else 's'}"
         output.document(
             {"ok": True, "version": faults.version, "links": rules},
-            f"{len(rules)} link fault rule(s) in force",
+            f"{count} in force (raftctl net lists them)",
         )
+
+
+def _list_faults(control: Controller, output: Output) -> None:
+    everyone = control.cluster.node_ids()
+    document = faults_document(control.faults())
+    lines = [describe_rule(rule, everyone) for rule in document["links"]] or ["no link faults"]
+    if document["partition"]:
+        named = {n for group in document["partition"] for n in group}
+        groups = [*document["partition"], [n for n in everyone if n not in named]]
+        lines.append("partition " + " | ".join(",".join(g) for g in groups if g))
+    output.document({"ok": True, **document}, "\n".join(lines))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+import textwrap
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -12,7 +15,7 @@ from raftctl.controller import Controller
 from raftctl.errors import UsageError
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from rich.text import Text
 
 inspect_app = typer.Typer(
     help="Look inside the nodes. Example: raftctl inspect log --count 20", no_args_is_help=True
@@ -21,7 +24,7 @@ app.add_typer(inspect_app, name="inspect")
 
 # One colour per term, cycling: a term's entries read as one band.
 _TERM_COLOURS = ("green", "blue", "magenta", "yellow", "cyan", "red", "bright_green", "bright_blue")
-COUNT_DEFAULT = 30
+COUNT_MAX = 10_000
 
 
 @inspect_app.command("log")
@@ -29,26 +32,42 @@ def log(
     ctx: typer.Context,
     first: Annotated[
         int | None,
-        typer.Option("--from", help="First index shown (default: the last COUNT indexes)."),
+        typer.Option("--from", help="First index shown (default: the end of the longest log)."),
     ] = None,
-    count: Annotated[int, typer.Option(help="How many indexes to show.")] = COUNT_DEFAULT,
+    count: Annotated[
+        int | None,
+        typer.Option(help="How many indexes (default: as many as fit the terminal)."),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
     """Every node's log side by side: one row per node, one column per index,
-    each cell the entry's term, the commit index underlined, the compacted
-    prefix shown as the snapshot. Example: raftctl inspect log --count 20
+    each cell the entry's term, a bar after the node's commit index, the
+    compacted prefix shown as s. It fits the terminal: more indexes than fit
+    are drawn in bands, one under another. Example: raftctl inspect log --count 20
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        if count < 1 or (first is not None and first < 1):
-            raise UsageError("--count must be at least 1 and --from at least 1")
-        start = first if first is not None else _default_first(control, count)
+        if (count is not None and not 1 <= count <= COUNT_MAX) or (first is not None and first < 1):
+            raise UsageError(f"--count takes 1 to {COUNT_MAX} and --from an index from 1")
+        longest = _longest_log(control)
+        if first is not None and first > max(1, longest):
+            raise UsageError(f"--from {first} is past every log: the longest ends at {longest}")
+        width = shutil.get_terminal_size((80, 24)).columns
+        if count is None:
+            count = _fitting(width, _label_width(control.cluster.node_ids()), longest)
+        # Never wider than the logs: indexes no node holds would be empty columns.
+        if first is None:
+            count = max(1, min(count, longest))
+            start = max(1, longest - count + 1)
+        else:
+            start, count = first, max(1, min(count, longest - first + 1))
         rows = [
             _node_window(control, node_id, start, count) for node_id in control.cluster.node_ids()
         ]
-        document = {"from": start, "count": count, "nodes": rows}
-        output.document(document, _grid(document))
+        document = {"from": start, "count": count, "longest": longest, "nodes": rows}
+        styled = sys.stdout.isatty() and output.output_format in (None, "table")
+        output.document(document, log_grid(document, width, styled))
 
 
 def _node_window(control: Controller, node_id: str, start: int, count: int) -> dict[str, Any]:
@@ -75,47 +94,83 @@ def _node_window(control: Controller, node_id: str, start: int, count: int) -> d
     }
 
 
-def _default_first(control: Controller, count: int) -> int:
-    """Show the last `count` indexes of the longest log."""
+def _longest_log(control: Controller) -> int:
+    """The last index of the longest log among the nodes that answer."""
     longest = 0
     for node_id in control.cluster.node_ids():
         if control.cluster.state(node_id) == "running":
             status = control.client.status(node_id, 0.5)
             if status:
                 longest = max(longest, status["last_log_index"])
-    return max(1, longest - count + 1)
+    return longest
 
 
-def _grid(document: dict[str, Any]) -> Table:
-    from rich.table import Table  # only when drawn: every command's start-up counts
+# A row's label: the node id, then its role in one letter.
+_ROLES = {"leader": "L", "follower": "F", "candidate": "C", "pre-candidate": "P", "learner": "l"}
+LEGEND = (
+    "cell: the entry's term; |: after the node's commit index (left of it is committed); "
+    "s: inside the snapshot; roles: L leader, F follower, C candidate, P pre-candidate, "
+    "l learner, - down"
+)
+
+
+def _label_width(node_ids: tuple[str, ...] | list[str]) -> int:
+    return max(len(node_id) for node_id in node_ids) + 3  # "n12 L "
+
+
+def _cell_width(last_index: int, terms: list[int]) -> int:
+    return max([len(str(last_index)), *(len(str(term)) for term in terms)]) + 1  # + its trailer
+
+
+def _fitting(width: int, label_width: int, last_index: int) -> int:
+    """How many index columns fit beside the labels."""
+    cell = _cell_width(max(1, last_index), [])
+    return max(1, (width - label_width) // cell)
+
+
+def log_grid(document: dict[str, Any], width: int, styled: bool) -> str | Text:
+    """The logs as text that fits `width` columns: bands of indexes, one under
+    another, each with its header. Styled (a terminal), terms are coloured."""
+    from rich.text import Text  # only when drawn: every command's start-up counts
+
+    start, count, rows = document["from"], document["count"], document["nodes"]
+    end = start + count - 1
+    terms = [e["term"] for row in rows if row["answered"] for e in row["entries"]]
+    cell = _cell_width(end, terms)
+    label = _label_width([row["id"] for row in rows])
+    per_band = max(1, (width - label) // cell)
+    text = Text()
+    text.append(f"logs, indexes {start}..{end} (the longest ends at {document['longest']})\n")
+    for line in textwrap.wrap(LEGEND, max(20, width - 1)):
+        text.append(line + "\n", style="dim")
+    for band_start in range(start, end + 1, per_band):
+        indexes = range(band_start, min(end, band_start + per_band - 1) + 1)
+        text.append(" " * label + "".join(f"{i:>{cell - 1}} " for i in indexes).rstrip() + "\n")
+        for row in rows:
+            _append_row(text, row, indexes, label, cell)
+    if not styled:
+        return text.plain.rstrip("\n")
+    return text
+
+
+def _append_row(text: Text, row: dict[str, Any], indexes: range, label: int, cell: int) -> None:
+    if not row["answered"]:
+        text.append(f"{row['id']} -".ljust(label) + "down\n", style="red")
+        return
     from rich.text import Text
 
-    start, count = document["from"], document["count"]
-    table = Table(
-        title=f"logs, indexes {start}..{start + count - 1} (cell: term; underlined: committed; "
-        "s: inside the snapshot)",
-        title_justify="left",
-    )
-    table.add_column("node")
-    table.add_column("role")
-    for index in range(start, start + count):
-        table.add_column(str(index), justify="right")
-    for row in document["nodes"]:
-        if not row["answered"]:
-            table.add_row(row["id"], Text("down", style="red"), *[""] * count)
-            continue
-        by_index = {entry["index"]: entry for entry in row["entries"]}
-        cells: list[Text | str] = []
-        for index in range(start, start + count):
-            if index <= row["snapshot_index"]:
-                cells.append(Text("s", style="dim"))
-            elif index in by_index:
-                term = by_index[index]["term"]
-                style = _TERM_COLOURS[term % len(_TERM_COLOURS)]
-                if index <= row["commit_index"]:
-                    style += " underline"
-                cells.append(Text(str(term), style=style))
-            else:
-                cells.append("")
-        table.add_row(row["id"], row["role"], *cells)
-    return table
+    role = _ROLES.get(row["role"] or "", "?")
+    line = Text(f"{row['id']} {role}".ljust(label), style="bold" if role == "L" else "")
+    by_index = {entry["index"]: entry["term"] for entry in row["entries"]}
+    for index in indexes:
+        if index <= row["snapshot_index"]:
+            line.append(f"{'s':>{cell - 1}}", style="dim")
+        elif index in by_index:
+            term = by_index[index]
+            line.append(f"{term:>{cell - 1}}", style=_TERM_COLOURS[term % len(_TERM_COLOURS)])
+        else:
+            line.append(" " * (cell - 1))
+        line.append("|" if index == row["commit_index"] else " ", style="bold")
+    line.rstrip()
+    text.append_text(line)
+    text.append("\n")

@@ -428,7 +428,16 @@ def test_stop_events_net_bench_and_logs_follow(fresh_cluster: Path) -> None:
     assert code == 0 and document["links"][0]["from"] == ["n1"]
     assert document["links"][0]["delay_ms"] == 5 and document["links"][0]["jitter_ms"] == 2
     assert run(*where, "net", "--drop", "2").returncode == 2
+    # The rules in force are seen: `net` lists them, status carries them.
+    listed = run(*where, "net")
+    assert listed.returncode == 0 and "n1 -> all: drop 10%, delay 5±2 ms" in listed.stdout
+    status = run_json(*where, "status")[1]
+    assert status["faults"]["links"] == document["links"]
+    rows = {row["id"]: row for row in status["nodes"]}
+    assert rows["n1"]["link_faults"] == document["links"] and rows["n2"]["link_faults"] == []
+    assert "link faults" in run(*where, "status").stdout
     assert run_json(*where, "net", "clear")[1]["links"] == []
+    assert run(*where, "net").stdout.strip() == "no link faults"
     code, document = run_json(*where, "bench", "--clients", "4", "--duration", "1")
     assert code == 0 and document["operations"] > 0 and document["errors"] == 0
     assert document["latency_ms_p50"] <= document["latency_ms_p99"] <= document["latency_ms_max"]
@@ -549,7 +558,8 @@ def test_inspect_log_shows_every_log_side_by_side(cluster: Path) -> None:
     where = ["--dir", str(cluster)]
     assert run(*where, "put", "inspected", "yes").returncode == 0
     code, document = run_json(*where, "inspect", "log", "--from", "1", "--count", "5")
-    assert code == 0 and document["from"] == 1 and document["count"] == 5
+    # Never wider than the longest log: no empty columns past it.
+    assert code == 0 and document["from"] == 1 and document["count"] == min(5, document["longest"])
     rows = {row["id"]: row for row in document["nodes"]}
     assert set(rows) == {"n1", "n2", "n3"} and all(row["answered"] for row in rows.values())
     for row in rows.values():
@@ -578,6 +588,10 @@ def test_inspect_log_shows_every_log_side_by_side(cluster: Path) -> None:
     human = run(*where, "inspect", "log", "--count", "5")
     assert human.returncode == 0 and "n1" in human.stdout and "committed" in human.stdout
     assert run(*where, "inspect", "log", "--count", "0").returncode == 2
+    past = run(*where, "inspect", "log", "--from", "99999")
+    assert past.returncode == 2 and "past every log" in past.stderr
+    narrow = run(*where, "inspect", "log", env={"COLUMNS": "80"})
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
 
 
 def test_a_node_directory_that_is_not_one_is_one_line_not_a_traceback(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -27,6 +28,7 @@ from node.messages import (
 )
 from raftctl.cli import COMMAND_MODULES, command_name, every_command
 from raftctl.commands.data import parse_txn
+from raftctl.commands.inspect import log_grid
 from raftctl.errors import UsageError
 from raftctl.render import status_table
 from raftctl.values import shown, with_encoding
@@ -220,3 +222,86 @@ def test_the_command_name_is_the_first_word_after_the_global_options() -> None:
     assert command_name(["--timeout", "5", "status", "--dir", "x"]) == "status"
     assert command_name(["--json", "--help"]) is None
     assert command_name([]) is None
+
+
+def _wide_status(nodes: int) -> dict[str, object]:
+    rows = []
+    for number in range(1, nodes + 1):
+        node_id = f"n{number}"
+        rows.append(
+            {
+                "id": node_id,
+                "pid": 4_000_000 + number,
+                "process": "running",
+                "role": "follower" if number > 1 else "leader",
+                "term": 12345,
+                "leader": "n1",
+                "commit_index": 1_234_567,
+                "applied_index": 1_234_560 + number,
+                "last_log_index": 1_234_570,
+                "snapshot_index": 1_200_000,
+                "group": [f"n{i}" for i in range(1, nodes + 1)],
+                "link_faults": [
+                    {
+                        "from": [node_id],
+                        "to": ["n2", "n3"],
+                        "drop": 0.2,
+                        "delay_ms": 50,
+                        "jitter_ms": 10,
+                        "duplicate": 0.0,
+                    }
+                ],
+            }
+        )
+    return {"leader": "n1", "term": 12345, "nodes": rows}
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_status_fits_the_terminal_and_shows_whole_values(width: int) -> None:
+    from rich.console import Console
+
+    document = _wide_status(12)
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(status_table(document, width=width))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    lines = text.splitlines()
+    for row in document["nodes"]:  # type: ignore[attr-defined]
+        line = next(line for line in lines if line.startswith(f"│ {row['id']} "))
+        assert row["role"] in line and str(row["commit_index"]) in line
+    if width == 80:
+        assert "hidden to fit: pid" in text
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_inspect_log_fits_the_terminal_and_shows_whole_indexes(width: int) -> None:
+    first, count = 99_990, 40
+    nodes = []
+    for number in (1, 2, 10):
+        nodes.append(
+            {
+                "id": f"n{number}",
+                "answered": number != 10,
+                "role": "leader" if number == 1 else "follower",
+                "commit_index": 100_010,
+                "snapshot_index": 99_992,
+                "last_index": 100_029 - number,
+                "entries": [
+                    {"index": index, "term": 7 if index < 100_000 else 11, "kind": "command"}
+                    for index in range(99_993, 100_030 - number)
+                ],
+            }
+        )
+    document = {"from": first, "count": count, "longest": 100_028, "nodes": nodes}
+    text = log_grid(document, width, styled=False)
+    assert isinstance(text, str)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    shown = [int(word) for line in lines if line.startswith(" ") for word in line.split()]
+    assert shown == list(range(first, first + count))  # every index, whole, once
+    for node in ("n1 L", "n2 F", "n10 -"):
+        assert any(line.startswith(node) for line in lines), node
+    # The commit bar follows index 100010 on the nodes that answered.
+    header = next(line for line in lines if "100010" in line and line.startswith(" "))
+    row = lines[lines.index(header) + 1]
+    assert row[header.index("100010") + len("100010")] == "|"
