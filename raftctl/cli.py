@@ -52,7 +52,7 @@ COMMAND_MODULES = {
     "events": "observe",
     "bench": "observe",
     **dict.fromkeys(
-        ("transfer-leader", "snapshot", "add-node", "remove-node", "rejoin"), "protocol"
+        ("transfer-leader", "snapshot", "add-node", "remove-node", "rejoin", "member"), "protocol"
     ),
     "sim": "sim",
 }

@@ -154,3 +154,76 @@ def remove_node(
         result = cluster_ops.remove_node(control, control.resolve(node))
         voters = ",".join(result["voters"])
         output.document({"ok": True, **result}, f"removed {result['node']} (voters {voters})")
+
+
+member_app = typer.Typer(
+    help="The configuration, as etcdctl shows it. Example: raftctl member list",
+    no_args_is_help=True,
+)
+app.add_typer(member_app, name="member")
+
+
+@member_app.command("list")
+def member_list(
+    ctx: typer.Context,
+    directory: DirOption = None,
+    json_mode: JsonOption = False,
+    timeout_s: TimeoutOption = None,
+) -> None:
+    """Every node with its place in the configuration (voter, learner, or
+    none: in cluster.toml but not in the configuration the log holds), its
+    address and its process. The configuration is the leader's, or, with no
+    leader, that of the node with the latest term.
+
+    Example: raftctl member list -w simple
+    """
+    with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        document = control.status()
+        answered = [row for row in document["nodes"] if row["voters"] is not None]
+        source = next(
+            (row for row in answered if row["id"] == document["leader"]),
+            max(answered, key=lambda row: row["term"], default=None),
+        )
+        voters = source["voters"] if source else []
+        learners = source["learners"] if source else []
+        members = []
+        for row in document["nodes"]:
+            address = control.cluster.config.node(row["id"]).endpoint
+            place = (
+                "voter" if row["id"] in voters else "learner" if row["id"] in learners else "none"
+            )
+            members.append(
+                {
+                    "id": row["id"],
+                    "membership": place,
+                    "address": address,
+                    "process": row["process"],
+                    "is_leader": row["id"] == document["leader"],
+                }
+            )
+        from rich.table import Table
+
+        table = Table(
+            title=f"configuration from {source['id'] if source else 'no node (none answered)'}",
+            title_justify="left",
+        )
+        for header in ("node", "membership", "address", "process", "leader"):
+            table.add_column(header, no_wrap=True)
+        for member in members:
+            table.add_row(
+                member["id"],
+                member["membership"],
+                member["address"],
+                member["process"],
+                "yes" if member["is_leader"] else "",
+            )
+        output.document(
+            {
+                "ok": True,
+                "from": source["id"] if source else None,
+                "voters": voters,
+                "learners": learners,
+                "members": members,
+            },
+            table,
+        )

@@ -505,6 +505,17 @@ def test_add_node_and_remove_node_change_the_membership(fresh_cluster: Path) -> 
     rows = {row["id"]: row for row in status["nodes"]}
     assert rows["n5"]["role"] == "learner" and rows["n4"]["voters"] == ["n1", "n2", "n3", "n4"]
     assert rows["n4"]["learners"] == ["n5", "n6"]
+    code, members = run_json(*where, "member", "list")
+    places = {member["id"]: member["membership"] for member in members["members"]}
+    assert code == 0 and places == {
+        "n1": "voter",
+        "n2": "voter",
+        "n3": "voter",
+        "n4": "voter",
+        "n5": "learner",
+        "n6": "learner",
+    }
+    assert all(member["address"].startswith("tcp://127.0.0.1:") for member in members["members"])
     # The new voter holds what was written before it joined.
     result = run(*where, "get", "before", "--consistency", "stale", "--node", "n4")
     assert result.stdout.strip() == "1"
