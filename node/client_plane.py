@@ -26,12 +26,15 @@ from node.failpoints import Failpoints
 from node.kv import KVStateMachine
 from node.messages import (
     Cas,
+    Changes,
     ClientRequest,
     ClientResponse,
     Command,
     Consistency,
     Delete,
+    DeletePrefix,
     Get,
+    GetPrefix,
     Keys,
     Operation,
     Put,
@@ -240,8 +243,14 @@ def data_problem(operation: Operation, key_bytes_max: int, value_bytes_max: int)
     keys: list[str] = []
     values: list[str | None] = []
     match operation:
-        case Keys(prefix):
-            keys.append(prefix or "-")  # the empty prefix lists every key
+        case Keys(prefix) | GetPrefix(prefix) | Changes(prefix, True, _):
+            keys.append(prefix or "-")  # the empty prefix means every key
+        case DeletePrefix(prefix):
+            if not prefix:
+                return "deleting by the empty prefix would delete every key: name a prefix"
+            keys.append(prefix)
+        case Changes(key, False, _):
+            keys.append(key)
         case Get(key) | Delete(key):
             keys.append(key)
         case Put(key, value):

@@ -13,7 +13,10 @@ Rules:
   command from an expired session whose answer is gone is refused, never
   applied twice.
 - Keys and values are bytes, carried as str (node.messages.client's PEP 383
-  convention); the snapshot writes them as their bytes. A transaction's comparisons and its chosen
+  convention); the snapshot writes them as their bytes.
+- Revisions (etcd's MVCC, node.changes): each command that changes anything
+  takes the next revision, shared by all its writes; its answer carries it,
+  and the latest changes are kept for watches. A transaction's comparisons and its chosen
   branch happen at one point of the log (etcd's Txn).
 - Commands arrive encoded by node.messages.codec; the snapshot and the digest
   are this module's own encoding (msgpack of the data and the sessions).
@@ -27,25 +30,34 @@ from typing import Any
 
 import msgpack
 
+from node.changes import ChangeLog
 from node.errors import InvalidMessage
 from node.messages import (
     BYTES_AS_TEXT,
     Cas,
+    Changes,
     Command,
     Delete,
+    DeletePrefix,
     Entry,
     EntryKind,
     Get,
+    GetPrefix,
     Keys,
     Operation,
     Put,
     Txn,
+    data_bytes,
     decode_command,
+    is_read_only,
 )
 
 __all__ = ["KVStateMachine", "Session"]
 
 Result = dict[str, Any]
+
+# The most changes one answer to a watch carries; it asks again for the rest.
+CHANGES_PER_ANSWER = 1000
 
 
 @dataclass(slots=True)
@@ -65,6 +77,8 @@ class KVStateMachine:
         self.sessions: dict[str, Session] = {}
         self.sessions_max = sessions_max
         self.applied_index = 0
+        self.changes = ChangeLog()
+        self._next_revision = 1  # the revision the command being executed writes at
 
     # -- the log ------------------------------------------------------------
 
@@ -113,34 +127,82 @@ class KVStateMachine:
     # -- operations ------------------------------------------------------------
 
     def execute(self, operation: Operation) -> Result:
-        """Run one operation against the current state (reads change nothing)."""
+        """Run one operation against the current state (reads change nothing).
+        A write's answer carries the revision it made (or the current one,
+        when it changed nothing)."""
+        self._next_revision = self.changes.revision + 1
+        result = self._execute(operation)
+        if not is_read_only(operation) or isinstance(operation, GetPrefix):
+            result["revision"] = self.changes.revision
+        return result
+
+    def _execute(self, operation: Operation) -> Result:
         match operation:
             case Get(key):
                 return self._get(key)
             case Put(key, value):
                 previous = self.data.get(key)
-                self.data[key] = value
+                self._set(key, value)
                 return {"ok": True, "key": key, "previous": previous}
             case Delete(key):
-                found = self.data.pop(key, None) is not None
+                found = self._delete(key)
                 return {"ok": found, "key": key, "found": found}
             case Cas(key, expected, new):
                 current = self.data.get(key)
                 if current != expected:
                     return {"ok": False, "key": key, "value": current, "found": current is not None}
-                self.data[key] = new
+                self._set(key, new)
                 return {"ok": True, "key": key, "value": new, "found": True}
             case Keys(prefix):
-                return {"ok": True, "keys": sorted(k for k in self.data if k.startswith(prefix))}
+                return {"ok": True, "keys": self._keys(prefix)}
+            case GetPrefix(prefix):
+                pairs = [[key, self.data[key]] for key in self._keys(prefix)]
+                return {"ok": True, "prefix": prefix, "pairs": pairs}
+            case DeletePrefix(prefix):
+                deleted = [key for key in self._keys(prefix) if self._delete(key)]
+                return {"ok": True, "prefix": prefix, "deleted": deleted}
+            case Changes(key, prefix, after):
+                return self._changes_after(key, prefix, after)
             case Txn(compare, success, failure):
                 succeeded = all(self.data.get(c.key) == c.value for c in compare)
                 branch = success if succeeded else failure
                 return {
                     "ok": True,
                     "succeeded": succeeded,
-                    "results": [self.execute(op) for op in branch],
+                    "results": [self._execute(op) for op in branch],
                 }
         raise AssertionError(f"unknown operation {operation!r}")
+
+    def _set(self, key: str, value: str) -> None:
+        self.data[key] = value
+        self.changes.record(self._next_revision, key, value)
+
+    def _delete(self, key: str) -> bool:
+        if self.data.pop(key, None) is None:
+            return False
+        self.changes.record(self._next_revision, key, None)
+        return True
+
+    def _keys(self, prefix: str) -> list[str]:
+        """Sorted as etcd sorts them: by their bytes."""
+        return sorted((k for k in self.data if k.startswith(prefix)), key=data_bytes)
+
+    def _changes_after(self, key: str, prefix: bool, after: int) -> Result:
+        log = self.changes
+        if after < log.compacted:
+            return {
+                "ok": False,
+                "error": f"revision {after + 1} is compacted: the oldest kept is "
+                f"{log.compacted + 1} (the store keeps its latest changes)",
+                "compacted": log.compacted,
+                "revision": log.revision,
+            }
+        found = log.since(key, prefix, after, CHANGES_PER_ANSWER)
+        return {
+            "ok": True,
+            "revision": log.revision,
+            "changes": [[c.revision, c.key, c.value] for c in found],
+        }
 
     def _get(self, key: str) -> Result:
         value = self.data.get(key)
@@ -151,7 +213,9 @@ class KVStateMachine:
     def digest(self) -> str:
         """A short hash of the data at the applied index: nodes that applied
         the same prefix of the log hold the same digest."""
-        packed = msgpack.packb(sorted(self.data.items()), unicode_errors=BYTES_AS_TEXT)
+        packed = msgpack.packb(
+            [sorted(self.data.items()), self.changes.revision], unicode_errors=BYTES_AS_TEXT
+        )
         return hashlib.sha256(packed).hexdigest()[:16]
 
     def snapshot(self) -> bytes:
@@ -160,30 +224,37 @@ class KVStateMachine:
             for client, s in self.sessions.items()
         }
         packed: bytes = msgpack.packb(
-            [self.applied_index, self.data, sessions], unicode_errors=BYTES_AS_TEXT
+            [self.applied_index, self.data, sessions, self.changes.to_rows()],
+            unicode_errors=BYTES_AS_TEXT,
         )
         return packed
 
     def restore(self, blob: bytes) -> None:
-        self.applied_index, self.data, self.sessions = _decode_snapshot(blob)
+        self.applied_index, self.data, self.sessions, self.changes = _decode_snapshot(blob)
 
     @staticmethod
     def check_snapshot(blob: bytes, index: int) -> None:
         """Raise InvalidMessage unless `blob` is a snapshot of this state
         machine taken at applied `index`: a snapshot from the wire is checked
         before it is installed."""
-        applied_index, _, _ = _decode_snapshot(blob)
+        applied_index, *_ = _decode_snapshot(blob)
         if applied_index != index:
             raise InvalidMessage(f"a snapshot at {applied_index} where {index} was announced")
 
 
-def _decode_snapshot(blob: bytes) -> tuple[int, dict[str, str], dict[str, Session]]:
-    """The applied index, data and sessions in `blob`; InvalidMessage if it is
-    not exactly what `snapshot` writes."""
+def _decode_snapshot(
+    blob: bytes,
+) -> tuple[int, dict[str, str], dict[str, Session], ChangeLog]:
+    """The applied index, data, sessions and change log in `blob`;
+    InvalidMessage if it is not exactly what `snapshot` writes. (A snapshot
+    written before revisions existed has no change log: revision 0.)"""
     try:
-        applied_index, data, sessions = msgpack.unpackb(
+        applied_index, data, sessions, *rest = msgpack.unpackb(
             blob, strict_map_key=False, unicode_errors=BYTES_AS_TEXT
         )
+        if len(rest) > 1:
+            raise ValueError("more fields than a snapshot has")
+        changes = ChangeLog.from_rows(rest[0]) if rest else ChangeLog()
         if not isinstance(applied_index, int) or applied_index < 0:
             raise TypeError("the applied index is not a count")
         if not isinstance(data, dict) or not all(
@@ -201,4 +272,4 @@ def _decode_snapshot(blob: bytes) -> tuple[int, dict[str, str], dict[str, Sessio
             )
     except (ValueError, TypeError, AttributeError, msgpack.UnpackException) as error:
         raise InvalidMessage(f"not a key-value snapshot: {error}") from None
-    return applied_index, data, restored
+    return applied_index, data, restored, changes

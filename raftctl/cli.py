@@ -39,7 +39,18 @@ _UsageError = cast(
 # Every module, in the order their commands appear in `--help`.
 # A newcomer's order: start and status, the data, the faults, the protocol's
 # own operations, what to look at, then the experiments.
-MODULES = ("cluster", "data", "faults", "protocol", "observe", "inspect", "chaos", "check", "sim")
+MODULES = (
+    "cluster",
+    "data",
+    "watch",
+    "faults",
+    "protocol",
+    "observe",
+    "inspect",
+    "chaos",
+    "check",
+    "sim",
+)
 
 # The module that registers each command (a group, for `inspect`).
 COMMAND_MODULES = {
@@ -47,6 +58,7 @@ COMMAND_MODULES = {
     "check": "check",
     **dict.fromkeys(("start", "stop", "destroy", "status", "leader", "wait", "logs"), "cluster"),
     **dict.fromkeys(("put", "get", "delete", "cas", "keys", "txn"), "data"),
+    "watch": "watch",
     **dict.fromkeys(("kill", "restart", "pause", "resume", "partition", "heal", "net"), "faults"),
     "inspect": "inspect",
     "events": "observe",

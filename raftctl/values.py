@@ -39,7 +39,9 @@ __all__ = [
 ENCODINGS = ("utf-8", "base64")
 
 # The fields of a document that hold keys or values (or lists of them).
-DATA_FIELDS = frozenset({"key", "value", "previous", "prefix", "keys", "expected", "new"})
+DATA_FIELDS = frozenset(
+    {"key", "value", "previous", "prefix", "keys", "expected", "new", "deleted"}
+)
 
 
 def check_key(key: str, what: str = "a key") -> str:

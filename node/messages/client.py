@@ -19,13 +19,16 @@ from typing import Any
 __all__ = [
     "BYTES_AS_TEXT",
     "Cas",
+    "Changes",
     "ClientRequest",
     "ClientResponse",
     "Command",
     "Compare",
     "Consistency",
     "Delete",
+    "DeletePrefix",
     "Get",
+    "GetPrefix",
     "Keys",
     "Operation",
     "Put",
@@ -101,6 +104,31 @@ class Keys:
 
 
 @dataclass(frozen=True, slots=True)
+class GetPrefix:
+    """Every key starting with `prefix`, with its value, at one point of the log."""
+
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePrefix:
+    """Delete every key starting with `prefix` (not the empty prefix: that is
+    every key, and a typo away from losing them all)."""
+
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The changes to `key` (or, with `prefix`, to every key starting with it)
+    after revision `after`, oldest first: what `raftctl watch` polls for."""
+
+    key: str
+    prefix: bool
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
 class Compare:
     """Holds when `key`'s current value equals `value` (None: the key is absent)."""
 
@@ -121,12 +149,12 @@ class Txn:
     failure: tuple[TxnOperation, ...]
 
 
-Operation = Get | Put | Delete | Cas | Keys | Txn
+Operation = Get | Put | Delete | Cas | Keys | Txn | GetPrefix | DeletePrefix | Changes
 
 
 def is_read_only(operation: Operation) -> bool:
     """True for operations that change nothing (a transaction of gets included)."""
-    if isinstance(operation, Get | Keys):
+    if isinstance(operation, Get | Keys | GetPrefix | Changes):
         return True
     if isinstance(operation, Txn):
         return all(isinstance(op, Get) for op in (*operation.success, *operation.failure))

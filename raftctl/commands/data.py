@@ -13,8 +13,20 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from node.messages import Cas, Compare, Consistency, Delete, Get, Keys, Put, Txn
+from node.messages import (
+    Cas,
+    Compare,
+    Consistency,
+    Delete,
+    DeletePrefix,
+    Get,
+    GetPrefix,
+    Keys,
+    Put,
+    Txn,
+)
 from raftctl.app import DirOption, JsonOption, TimeoutOption, app, session
+from raftctl.controller import Controller
 from raftctl.errors import UsageError
 from raftctl.render import Output
 from raftctl.values import (
@@ -68,6 +80,9 @@ def get(
     node: Annotated[
         str | None, typer.Option(help="Ask this node (an id or leader, follower, random).")
     ] = None,
+    prefix: Annotated[
+        bool, typer.Option("--prefix", help="Every key starting with KEY, with its value.")
+    ] = False,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -75,7 +90,9 @@ def get(
     """Read KEY; exits 1 when it is missing. Example: raftctl get greeting --consistency stale
 
     Writes exactly the stored bytes (a terminal also gets a newline after
-    them), so raftctl get photo > photo.jpg gives back the file.
+    them), so raftctl get photo > photo.jpg gives back the file. With --prefix,
+    every key starting with KEY and its value, a line each, at one point of
+    the log (raftctl get user/ --prefix; exits 1 when none matches).
     """
     if consistency not in CONSISTENCIES:
         raise typer.BadParameter(
@@ -83,6 +100,9 @@ def get(
         )
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         target = control.resolve(node) if node else None
+        if prefix:
+            _get_prefix(control, output, key, Consistency(consistency), target)
+            return
         result = control.client.call(
             Get(check_key(key)), Consistency(consistency), target, timeout_s=control.remaining_s()
         )
@@ -100,16 +120,64 @@ def get(
             write_value(result["value"])
 
 
+def _get_prefix(
+    control: Controller,
+    output: Output,
+    prefix: str,
+    consistency: Consistency,
+    target: str | None,
+) -> None:
+    result = control.client.call(
+        GetPrefix(prefix), consistency, target, timeout_s=control.remaining_s()
+    )
+    pairs = [{"key": key, "value": value} for key, value in result["pairs"]]
+    document = {
+        "prefix": prefix,
+        "pairs": pairs,
+        "count": len(pairs),
+        "revision": result["revision"],
+        "consistency": consistency.value,
+    }
+    if not pairs:
+        _negative(output, with_encoding(document), f"no key starts with {shown(prefix)}")
+    lines = [f"{shown(pair['key'])}\n{shown(pair['value'])}" for pair in pairs]
+    output.document(with_encoding(document), "\n".join(lines))
+
+
 @app.command()
 def delete(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="The key.")],
+    prefix: Annotated[
+        bool, typer.Option("--prefix", help="Every key starting with KEY (not the empty one).")
+    ] = False,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
-    """Delete KEY; exits 1 when it was missing. Example: raftctl delete greeting"""
+    """Delete KEY; exits 1 when it was missing. Example: raftctl delete greeting
+
+    With --prefix, every key starting with KEY, at one point of the log
+    (raftctl delete tmp/ --prefix; exits 1 when none matched).
+    """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        if prefix:
+            deleted = control.client.call(
+                DeletePrefix(check_key(key, "the prefix")), timeout_s=control.remaining_s()
+            )
+            document = with_encoding(
+                {
+                    "ok": True,
+                    "prefix": key,
+                    "deleted": deleted["deleted"],
+                    "count": len(deleted["deleted"]),
+                    "revision": deleted["revision"],
+                }
+            )
+            if not deleted["deleted"]:
+                _negative(output, document, f"no key starts with {shown(key)}")
+            output.document(document, f"deleted {len(deleted['deleted'])} keys")
+            return
         result = control.client.call(Delete(check_key(key)), timeout_s=control.remaining_s())
         document = with_encoding({"ok": result["ok"], "key": key, "found": result["found"]})
         if not result["found"]:

@@ -18,8 +18,10 @@ from typing import Any
 
 import psutil
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from node.messages import Put
+from node.messages import Changes, Compare, Get, Put, Txn, data_bytes, data_text
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
 
@@ -193,6 +195,62 @@ def test_keys_and_values_are_bytes_end_to_end(cluster: Path) -> None:
     assert result.returncode == 2 and "put temp -- -5" in result.stderr
     assert run(*where, "put", "temp", "--", "-5").returncode == 0
     assert run(*where, "get", "temp").stdout == "-5"
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.binary(min_size=1, max_size=40), st.binary(max_size=200))
+def test_any_bytes_round_trip_through_the_cluster(cluster: Path, key: bytes, value: bytes) -> None:
+    """Arbitrary bytes through a real cluster: put, get, a txn, a watch's changes."""
+    key_text, value_text = "bytes/" + data_text(key), data_text(value)
+    with Client(ClusterDir(cluster).config) as client:
+        written = client.call(Put(key_text, value_text))
+        assert client.call(Get(key_text))["value"] == value_text
+        both = client.call(Txn((Compare(key_text, value_text),), (Get(key_text),), ()))
+        assert both["succeeded"] and both["results"][0]["value"] == value_text
+        changes = client.call(Changes(key_text, False, written["revision"] - 1))["changes"]
+        assert changes[0] == [written["revision"], key_text, value_text]
+    assert data_bytes(changes[0][2]) == value
+
+
+def test_prefixes_and_watch_like_etcdctl(cluster: Path) -> None:
+    where = ["--dir", str(cluster)]
+    for name in ("a", "b", "c"):
+        assert run(*where, "put", f"fruit/{name}", name.upper()).returncode == 0
+    code, document = run_json(*where, "get", "fruit/", "--prefix")
+    assert code == 0 and [p["key"] for p in document["pairs"]] == ["fruit/a", "fruit/b", "fruit/c"]
+    first = document["revision"] - 2  # the revision of fruit/a's put
+    assert run(*where, "get", "fruit/", "--prefix").stdout.splitlines()[:2] == ["fruit/a", "A"]
+    assert run_json(*where, "get", "nothing/", "--prefix")[0] == 1
+    # A watch from a revision replays the changes since, in order, then follows.
+    since = ["--from-revision", str(first), "--count", "5", "--json"]
+    follower = subprocess.Popen(
+        [RAFTCTL, *where, "watch", "fruit/", "--prefix", *since],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        code, deleted = run_json(*where, "delete", "fruit/", "--prefix")
+        assert code == 0 and deleted["deleted"] == ["fruit/a", "fruit/b", "fruit/c"]
+        out, _ = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [(e["type"], e["key"]) for e in events] == [
+        ("put", "fruit/a"),
+        ("put", "fruit/b"),
+        ("put", "fruit/c"),
+        ("delete", "fruit/a"),
+        ("delete", "fruit/b"),
+    ]
+    assert events[3]["revision"] == events[4]["revision"] == deleted["revision"]  # one delete
+    assert run_json(*where, "delete", "fruit/", "--prefix")[0] == 1  # nothing left to delete
+    assert run(*where, "delete", "", "--prefix").returncode == 2
+    result = run(*where, "watch", "fruit/a", "--from-revision", "0")
+    assert result.returncode == 2 and "--from-revision" in result.stderr
 
 
 def test_output_formats_and_environment_like_etcdctl(cluster: Path) -> None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from node.changes import CHANGES_MAX
 from node.kv import KVStateMachine
 from node.messages import (
     Cas,
+    Changes,
     Command,
     Compare,
     Delete,
+    DeletePrefix,
     Entry,
     EntryKind,
     Get,
+    GetPrefix,
     Keys,
     Put,
     Txn,
@@ -44,6 +48,7 @@ def test_operations() -> None:
         "key": "a",
         "value": "1",
         "found": True,
+        "revision": 1,  # it changed nothing: the current revision
     }
     assert log.run(Command("c", 5, 4, Cas("a", "1", "3")))["ok"]
     assert log.run(Command("c", 6, 5, Cas("b", None, "new")))["ok"]  # None: absent
@@ -52,6 +57,42 @@ def test_operations() -> None:
     assert log.run(Command("c", 9, 8, Keys("user/")))["keys"] == ["user/1", "user/2"]
     assert log.run(Command("c", 10, 9, Delete("a")))["ok"]
     assert not log.run(Command("c", 11, 10, Delete("a")))["ok"]
+
+
+def test_revisions_prefixes_and_changes_like_etcds_mvcc() -> None:
+    log = Log()
+    assert log.run(Command("c", 1, 0, Put("user/1", "a")))["revision"] == 1
+    assert log.run(Command("c", 2, 1, Put("user/2", "b")))["revision"] == 2
+    log.run(Command("c", 3, 2, Put("other", "x")))
+    # A transaction's writes share one revision.
+    both = Txn((), (Put("user/1", "c"), Delete("other")), ())
+    assert log.run(Command("c", 4, 3, both))["revision"] == 4
+    pairs = log.run(Command("c", 5, 4, GetPrefix("user/")))
+    assert pairs["pairs"] == [["user/1", "c"], ["user/2", "b"]] and pairs["revision"] == 4
+    changes = log.run(Command("c", 6, 5, Changes("user/", True, 1)))["changes"]
+    assert changes == [[2, "user/2", "b"], [4, "user/1", "c"]]
+    assert log.run(Command("c", 7, 6, Changes("other", False, 0)))["changes"] == [
+        [3, "other", "x"],
+        [4, "other", None],  # None: deleted
+    ]
+    deleted = log.run(Command("c", 8, 7, DeletePrefix("user/")))
+    assert deleted["deleted"] == ["user/1", "user/2"] and deleted["revision"] == 5
+    assert log.run(Command("c", 9, 8, Keys("")))["keys"] == []
+    # The revision and the changes travel in the snapshot.
+    copy = KVStateMachine()
+    copy.restore(log.kv.snapshot())
+    assert copy.execute(Changes("", True, 4)) == log.kv.execute(Changes("", True, 4))
+    assert copy.changes.revision == 5 and copy.digest() == log.kv.digest()
+
+
+def test_old_changes_are_compacted_and_a_watch_is_told() -> None:
+    kv = KVStateMachine()
+    for number in range(CHANGES_MAX + 5):
+        kv.execute(Put("k", str(number)))
+    assert kv.changes.compacted == 5
+    answer = kv.execute(Changes("k", False, 2))
+    assert not answer["ok"] and "compacted" in answer["error"]
+    assert kv.execute(Changes("k", False, 5))["changes"][0][0] == 6
 
 
 def test_noop_entries_have_no_answer() -> None:
