@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +40,8 @@ __all__ = [
     "TimeoutOption",
     "UnusedTimeoutOption",
     "app",
+    "complete_node",
+    "completing",
     "given_directory",
     "reported",
     "session",
@@ -166,7 +168,31 @@ UnusedTimeoutOption = Annotated[
 ]
 
 
-NodeArgument = Annotated[str, typer.Argument(help="A node id, or leader, follower or random.")]
+def complete_node(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion for NODE: the ids in the cluster at --dir (or
+    RAFTCTL_DIR, or ./raft-cluster), then the words."""
+    from raftctl.cluster import ClusterDir
+
+    given = ctx.params.get("directory") or ctx.find_root().params.get("directory")
+    path = Path(given or os.environ.get("RAFTCTL_DIR") or DEFAULT_DIR)
+    try:
+        ids = list(ClusterDir(path).node_ids())
+    except RaftctlError:
+        ids = []
+    return [word for word in (*ids, *NODE_WORDS) if word.startswith(incomplete)]
+
+
+def completing(*choices: str) -> Callable[[str], list[str]]:
+    """Shell completion for an option that takes one of `choices`."""
+    return lambda incomplete: [choice for choice in choices if choice.startswith(incomplete)]
+
+
+NODE_WORDS = ("leader", "follower", "random")
+
+NodeArgument = Annotated[
+    str,
+    typer.Argument(help="A node id, or leader, follower or random.", autocompletion=complete_node),
+]
 
 
 @dataclass(frozen=True, slots=True)

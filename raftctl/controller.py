@@ -43,7 +43,7 @@ NODE_FIELDS = (
     "links",  # what the fault filter did to each peer's messages (node.faults); an extension
     "replies_dropped",  # answers dropped for clients that never read (node.reply_queues)
 )
-NODE_WORDS = ("leader", "follower", "random")
+NODE_WORDS = ("leader", "follower", "random")  # raftctl.app keeps the same, for completion
 
 
 def faults_document(faults: Faults) -> dict[str, Any]:

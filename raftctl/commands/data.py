@@ -25,7 +25,15 @@ from node.messages import (
     Put,
     Txn,
 )
-from raftctl.app import DirOption, JsonOption, TimeoutOption, app, session
+from raftctl.app import (
+    DirOption,
+    JsonOption,
+    TimeoutOption,
+    app,
+    complete_node,
+    completing,
+    session,
+)
 from raftctl.controller import Controller
 from raftctl.errors import UsageError
 from raftctl.render import Output
@@ -75,10 +83,17 @@ def get(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="The key.")],
     consistency: Annotated[
-        str, typer.Option(help="linearizable (default), lease, or stale (local state of --node).")
+        str,
+        typer.Option(
+            help="linearizable (default), lease, or stale (local state of --node).",
+            autocompletion=completing(*CONSISTENCIES),
+        ),
     ] = "linearizable",
     node: Annotated[
-        str | None, typer.Option(help="Ask this node (an id or leader, follower, random).")
+        str | None,
+        typer.Option(
+            help="Ask this node (an id or leader, follower, random).", autocompletion=complete_node
+        ),
     ] = None,
     prefix: Annotated[
         bool, typer.Option("--prefix", help="Every key starting with KEY, with its value.")

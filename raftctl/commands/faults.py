@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from node.faults import LinkFault
-from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
+from raftctl.app import (
+    DirOption,
+    JsonOption,
+    NodeArgument,
+    TimeoutOption,
+    app,
+    completing,
+    session,
+)
 from raftctl.controller import Controller, describe_rule, faults_document
 from raftctl.errors import Unavailable, UsageError
 from raftctl.render import Output
@@ -21,7 +29,12 @@ SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
 def kill(
     ctx: typer.Context,
     node: NodeArgument,
-    signal_name: Annotated[str, typer.Option("--signal", help="KILL (default) or TERM.")] = "KILL",
+    signal_name: Annotated[
+        str,
+        typer.Option(
+            "--signal", help="KILL (default) or TERM.", autocompletion=completing(*SIGNALS)
+        ),
+    ] = "KILL",
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,

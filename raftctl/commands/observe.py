@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -27,20 +28,55 @@ def _parse(line: str) -> dict[str, Any] | None:
     return event if "time" in event and "text" in event else None
 
 
+_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def since_moment(text: str, now: float) -> float:
+    """--since: a duration back from now (90s, 5m, 1h, 250ms) or a clock
+    time today (14:05 or 14:05:30); the epoch moment it names."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text.strip())
+    if match:
+        return now - float(match[1]) * _UNITS_S[match[2]]
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text.strip())
+    if match and int(match[1]) < 24 and int(match[2]) < 60 and int(match[3] or 0) < 60:
+        today = time.localtime(now)
+        return time.mktime(
+            (
+                today.tm_year,
+                today.tm_mon,
+                today.tm_mday,
+                int(match[1]),
+                int(match[2]),
+                int(match[3] or 0),
+                0,
+                0,
+                -1,
+            )
+        )
+    raise UsageError(
+        f"--since takes a duration (90s, 5m, 1h) or a time today (14:05), not {text!r}"
+    )
+
+
 @app.command()
 def events(
     ctx: typer.Context,
     follow: Annotated[bool, typer.Option("--follow", help="Keep printing new events.")] = False,
     node: Annotated[str | None, typer.Option(help="Only this node's events.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only events since: a duration back (90s, 5m, 1h) or a time (14:05)."),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
     """Every node's events merged into one timeline, sorted by time.
 
-    Example: raftctl events --follow
+    Example: raftctl events --since 5m --follow
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        start = since_moment(since, time.time()) if since is not None else 0.0
         ids = [control.resolve(node)] if node else list(control.cluster.node_ids())
         paths = [control.path / n / "events.jsonl" for n in ids]
         handles: dict[Path, IO[str]] = {}
@@ -49,7 +85,7 @@ def events(
             if path.exists():
                 handles[path] = path.open()
                 collected.extend(e for e in map(_parse, handles[path]) if e)
-        collected.sort(key=lambda e: e["time"])
+        collected = sorted((e for e in collected if e["time"] >= start), key=lambda e: e["time"])
         try:
             if not follow:
                 output.document(

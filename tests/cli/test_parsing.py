@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -305,3 +307,48 @@ def test_inspect_log_fits_the_terminal_and_shows_whole_indexes(width: int) -> No
     header = next(line for line in lines if "100010" in line and line.startswith(" "))
     row = lines[lines.index(header) + 1]
     assert row[header.index("100010") + len("100010")] == "|"
+
+
+def test_events_since_takes_a_duration_or_a_time_today() -> None:
+    from raftctl.commands.observe import since_moment
+
+    now = time.mktime((2026, 11, 30, 15, 0, 0, 0, 0, -1))
+    assert since_moment("90s", now) == now - 90
+    assert since_moment("5m", now) == now - 300
+    assert since_moment("250ms", now) == now - 0.25
+    assert since_moment("14:05", now) == now - 55 * 60
+    assert since_moment("14:05:30", now) == now - 55 * 60 + 30
+    for bad in ("soon", "25:00", "14:61", "-5s", "5 minutes"):
+        with pytest.raises(UsageError):
+            since_moment(bad, now)
+
+
+def test_the_shell_completes_node_ids_and_choices(tmp_path: Path) -> None:
+    from raftctl.cluster import ClusterDir
+
+    ClusterDir.create(tmp_path / "c", 4, base_port=0)  # written, never started
+    raftctl = str(Path(sys.executable).parent / "raftctl")
+
+    def complete(words: str) -> list[str]:
+        environment = {
+            **os.environ,
+            "_RAFTCTL_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split(" ")) - 1),
+        }
+        done = subprocess.run(
+            [raftctl], env=environment, capture_output=True, text=True, timeout=60
+        )
+        return done.stdout.split()
+
+    assert complete(f"raftctl --dir {tmp_path / 'c'} kill ") == [
+        "n1",
+        "n2",
+        "n3",
+        "n4",
+        "leader",
+        "follower",
+        "random",
+    ]
+    assert complete(f"raftctl kill --dir {tmp_path / 'c'} n") == ["n1", "n2", "n3", "n4"]
+    assert complete("raftctl get k --consistency l") == ["linearizable", "lease"]
