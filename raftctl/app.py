@@ -14,12 +14,17 @@ when the option is not given. `--json` is `-w json`. Exit codes: 0 success,
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import math
 import os
-from collections.abc import Callable, Iterator
+import re
+import shlex
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import click
 import typer
@@ -78,6 +83,54 @@ def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     return value
 
 
+def _usage_error(error: click.UsageError, words: list[str]) -> int:
+    """Print a usage error as the contract says: one line (and the JSON error
+    document with --json); the exit code."""
+    if type(error).__name__ == "NoArgsIsHelpError":
+        print(error.format_message(), file=sys.stderr)  # the help text itself
+        return 2
+    command = error.ctx.command_path if error.ctx else "raftctl"
+    # click names an option's environment variable in its errors even when it
+    # has none ("--nodes (env var: 'None')"): that part says nothing.
+    said = error.format_message().replace(" (env var: 'None')", "")
+    message = f"{said} (see: {command} --help)".replace("\n", " ")
+    option = getattr(error, "option_name", "")
+    if re.fullmatch(r"-\.?\d.*", option or ""):
+        # `put temp -5`: click reads -5 as an option, as POSIX says it must.
+        at = words.index(option) if option in words else len(words)
+        options, values = _split_globals(words[at:])
+        fixed = shlex.join(["raftctl", *words[:at], *options, "--", *values])
+        message = (
+            f"{option} looks like an option; a value that starts with '-' goes after '--': {fixed}"
+        )
+    print(f"raftctl: {message}", file=sys.stderr)
+    if "--json" in words or _asks_json(words):
+        print(json.dumps({"ok": False, "error": {"kind": "usage", "message": message}}))
+    return 2
+
+
+def _split_globals(words: list[str]) -> tuple[list[str], list[str]]:
+    """The global options among `words` (with their values), and the rest:
+    what may stay before a `--`, and what must follow it."""
+    options: list[str] = []
+    rest: list[str] = []
+    taking = iter(words)
+    for word in taking:
+        if word in ("--dir", "--timeout", "-w", "--output"):
+            options += [word, next(taking, "")]
+        elif word == "--json":
+            options.append(word)
+        else:
+            rest.append(word)
+    return options, rest
+
+
+def _asks_json(words: list[str]) -> bool:
+    return any(
+        word in ("-w", "--output") and after == "json" for word, after in itertools.pairwise(words)
+    )
+
+
 def _output_option() -> click.Option:
     return click.Option(
         ["-w", "--output"],
@@ -88,12 +141,43 @@ def _output_option() -> click.Option:
     )
 
 
+# Typer vendors click in recent releases and depends on it in older ones; its
+# public BadParameter derives from click's UsageError in both.
+_UsageError = cast(
+    type[click.UsageError],
+    next(k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError"),
+)
+
+
 class _Group(typer.core.TyperGroup):
-    """Every command, and the root, take -w/--output without each declaring it."""
+    """Every command, and the root, take -w/--output without each declaring it;
+    and every usage error, however the app is run, is one line and exit 2."""
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         self.params.append(_output_option())
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        words = list(sys.argv[1:] if args is None else args)
+        del standalone_mode  # ours: errors are printed here, the way the contract says
+        try:
+            # Outside standalone mode click returns a command's exit code.
+            code = super().main(words, prog_name or "raftctl", complete_var, False, **extra)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.exceptions.Abort:
+            print("raftctl: interrupted", file=sys.stderr)
+            sys.exit(130)
+        except _UsageError as error:
+            sys.exit(_usage_error(error, words))
+        sys.exit(code if isinstance(code, int) else 0)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)

@@ -15,26 +15,13 @@ work. The command modules import raftctl.app, never this module.
 from __future__ import annotations
 
 import importlib
-import json
 import os
-import re
-import shlex
 import sys
 from collections.abc import Sequence
-from typing import cast
 
-import click
 import typer
 
 from raftctl.app import app
-
-# Typer vendors click in recent releases and depends on it in older ones; its
-# public BadParameter derives from click's UsageError in both.
-_UsageError = cast(
-    type[click.UsageError],
-    next(k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError"),
-)
-
 
 # Every module, in the order their commands appear in `--help`.
 # A newcomer's order: start and status, the data, the faults, the protocol's
@@ -103,37 +90,7 @@ def every_command() -> typer.Typer:
 
 
 def main() -> None:
-    """The console script: a usage error becomes one line on stderr and exit 2."""
+    """The console script: the app, whose every usage error is one line on
+    stderr and exit 2 (raftctl.app's group does that, for tests too)."""
     load_commands(sys.argv[1:])
-    try:
-        # Outside standalone mode click returns a command's exit code.
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        print("raftctl: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except _UsageError as error:
-        if type(error).__name__ == "NoArgsIsHelpError":
-            print(error.format_message(), file=sys.stderr)  # the help text itself
-            sys.exit(2)
-        command = error.ctx.command_path if error.ctx else "raftctl"
-        # click names an option's environment variable in its errors even when
-        # it has none ("--nodes (env var: 'None')"): that part says nothing.
-        said = error.format_message().replace(" (env var: 'None')", "")
-        message = f"{said} (see: {command} --help)".replace("\n", " ")
-        option = getattr(error, "option_name", "")
-        if re.fullmatch(r"-\.?\d.*", option or ""):
-            # `put temp -5`: click reads -5 as an option, as POSIX says it must.
-            words = sys.argv[1:]
-            at = words.index(option) if option in words else len(words)
-            fixed = shlex.join(["raftctl", *words[:at], "--", *words[at:]])
-            message = (
-                f"{option} looks like an option; a value that starts with '-' goes "
-                f"after '--': {fixed}"
-            )
-        print(f"raftctl: {message}", file=sys.stderr)
-        if "--json" in sys.argv:
-            print(json.dumps({"ok": False, "error": {"kind": "usage", "message": message}}))
-        sys.exit(2)
+    app()

@@ -114,7 +114,7 @@ def get(
             f"use one of {', '.join(CONSISTENCIES)}", param_hint="--consistency"
         )
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        target = control.resolve(node) if node else None
+        target = control.answering(control.resolve(node)) if node else None
         if prefix:
             _get_prefix(control, output, key, Consistency(consistency), target)
             return
