@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 __all__ = [
     "BYTES_AS_TEXT",
@@ -25,6 +25,7 @@ __all__ = [
     "Command",
     "Compare",
     "Consistency",
+    "Data",
     "Delete",
     "DeletePrefix",
     "Get",
@@ -42,6 +43,10 @@ __all__ = [
 
 # The error handler that maps bytes that are not UTF-8 to lone surrogates and back.
 BYTES_AS_TEXT = "surrogateescape"
+
+# A key or value: a str that may carry bytes that are not UTF-8. To the type
+# checker it is a str; the codec lets only these fields hold such bytes.
+Data = Annotated[str, "bytes"]
 
 
 def data_bytes(text: str) -> bytes:
@@ -75,39 +80,39 @@ class Consistency(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Get:
-    key: str
+    key: Data
 
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    key: str
-    value: str
+    key: Data
+    value: Data
 
 
 @dataclass(frozen=True, slots=True)
 class Delete:
-    key: str
+    key: Data
 
 
 @dataclass(frozen=True, slots=True)
 class Cas:
     """Set `key` to `new` if its value is `expected` (None: the key is absent)."""
 
-    key: str
-    expected: str | None
-    new: str
+    key: Data
+    expected: Data | None
+    new: Data
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    prefix: str
+    prefix: Data
 
 
 @dataclass(frozen=True, slots=True)
 class GetPrefix:
     """Every key starting with `prefix`, with its value, at one point of the log."""
 
-    prefix: str
+    prefix: Data
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +120,7 @@ class DeletePrefix:
     """Delete every key starting with `prefix` (not the empty prefix: that is
     every key, and a typo away from losing them all)."""
 
-    prefix: str
+    prefix: Data
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,7 @@ class Changes:
     """The changes to `key` (or, with `prefix`, to every key starting with it)
     after revision `after`, oldest first: what `raftctl watch` polls for."""
 
-    key: str
+    key: Data
     prefix: bool
     after: int
 
@@ -132,8 +137,8 @@ class Changes:
 class Compare:
     """Holds when `key`'s current value equals `value` (None: the key is absent)."""
 
-    key: str
-    value: str | None
+    key: Data
+    value: Data | None
 
 
 TxnOperation = Get | Put | Delete  # what a transaction's branches may hold

@@ -14,10 +14,9 @@ Rules:
   are finite), and so are the few rules types cannot
   say: entries are contiguous and follow prev_log_index, and a membership
   names each node once.
-- A string field carries bytes (node.messages.client's PEP 383 convention):
-  a key or value that is not UTF-8 goes out as its own bytes and comes back
-  the same; a frame's bytes that are not UTF-8 decode the same way, so a
-  string never makes a frame undecodable.
+- A key or value (a field of type Data) carries bytes (node.messages.client's
+  PEP 383 convention): one that is not UTF-8 goes out as its own bytes and
+  comes back the same. Every other string field must be UTF-8 text.
 - Log entries carry client commands and memberships in the same field
   encoding, without the version byte. Storage keeps its own record encoding
   (node.wal, node.storage, node.kv's snapshots), as their docstrings say.
@@ -43,7 +42,14 @@ import msgpack
 
 from node.errors import InvalidMessage
 from node.messages.admin import AdminRequest, AdminResponse
-from node.messages.client import BYTES_AS_TEXT, ClientRequest, ClientResponse, Command
+from node.messages.client import (
+    BYTES_AS_TEXT,
+    ClientRequest,
+    ClientResponse,
+    Command,
+    Data,
+    is_utf8,
+)
 from node.messages.peer import (
     AppendEntries,
     AppendEntriesResponse,
@@ -113,6 +119,18 @@ def _float(value: Any, what: str) -> float:
 
 
 def _str(value: Any, what: str) -> str:
+    """Text: an id, a reason, a name. Frames decode bytes that are not UTF-8
+    into lone surrogates (for keys and values, below); here they are refused,
+    or a forged id could crash whatever encodes it (a log line, a socket id)."""
+    if not isinstance(value, str):
+        raise InvalidMessage(f"{what} must be a string, not {type(value).__name__}")
+    if not is_utf8(value):
+        raise InvalidMessage(f"{what} must be UTF-8 text")
+    return value
+
+
+def _data(value: Any, what: str) -> str:
+    """A key or value: any bytes (node.messages.client's Data)."""
     if not isinstance(value, str):
         raise InvalidMessage(f"{what} must be a string, not {type(value).__name__}")
     return value
@@ -181,6 +199,8 @@ def _tag(cls: type) -> str:
 
 def _codec_for(hint: Any) -> tuple[Encoder | None, Decoder]:
     """The encoder (None: the value goes as it is) and decoder of one type."""
+    if hint == Data:
+        return None, _data
     if hint in _SCALARS:
         return None, _SCALARS[hint]
     origin, arguments = typing.get_origin(hint), typing.get_args(hint)
@@ -283,7 +303,7 @@ def _fields_codec(cls: type) -> tuple[Callable[[Any], list[Any]], Decoder]:
     The two functions are compiled from the fields, as `dataclasses` compiles
     `__init__`: a generic loop over fields costs 1.5-2x on the hot path
     (measured with AppendEntries of 64 entries), straight-line code nothing."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)  # Data is Annotated
     names = [field.name for field in dataclasses.fields(cls)]
     namespace: dict[str, Any] = {
         "cls": cls,

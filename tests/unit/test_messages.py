@@ -155,6 +155,25 @@ def test_semantic_nonsense_is_refused(fields: list) -> None:  # type: ignore[typ
         decode(bytes((WIRE_VERSION,)) + msgpack.packb(fields))
 
 
+def _raw_str(data: bytes) -> bytes:
+    """A msgpack str of `data`, whatever its bytes (a forger's frame)."""
+    assert len(data) < 32
+    return bytes((0xA0 | len(data),)) + data
+
+
+def test_only_keys_and_values_may_hold_bytes_that_are_not_utf8() -> None:
+    """A forged id of bytes that are not UTF-8 is refused at the door (it once
+    crashed a node that encoded it as a socket identity); a key may hold any."""
+    vote = msgpack.packb([1, 1, "SRC", "n2", 0, 0, False, False])
+    forged = vote.replace(msgpack.packb("SRC"), _raw_str(b"n\xb9"))
+    with pytest.raises(InvalidMessage, match="UTF-8"):
+        decode(bytes((WIRE_VERSION,)) + forged)
+    put = msgpack.packb([20, 1, "c", 1, 0, ["put", "KEY", "v"], "linearizable"])
+    binary = put.replace(msgpack.packb("KEY"), _raw_str(b"k\xff"))
+    request = decode(bytes((WIRE_VERSION,)) + binary)
+    assert isinstance(request, ClientRequest) and request.operation == Put("k\udcff", "v")
+
+
 def test_unknown_version_is_refused() -> None:
     with pytest.raises(InvalidMessage, match="version"):
         decode(b"\x09" + encode(MESSAGES[0])[1:])
