@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_commands import stop_cluster
+from tests.cli.harness import stop_cluster
 
 RUN_TIMEOUT_S = 240
 

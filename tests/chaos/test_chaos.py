@@ -26,7 +26,7 @@ from raftctl.cluster import wait_for
 from raftctl.judges.history import NEMESIS
 from tests.chaos.browser import open_report
 from tests.chaos.conftest import run_chaos
-from tests.cli.test_commands import stop_cluster
+from tests.cli.harness import stop_cluster
 
 # Every kind of fault, shared out among the three workloads' short runs; with
 # this seed each run's schedule meets every item of its list (asserted below).

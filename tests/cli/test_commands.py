@@ -1,86 +1,24 @@
-"""The command-line contract, end to end: the installed `raftctl` executable
-against real node processes. Every command, its JSON and its exit codes."""
+"""The command-line contract, end to end, on a real cluster: the data
+commands, status, wait, output formats, errors. Every command, its JSON and
+its exit codes (the faults in test_fault_commands.py, the protocol's own
+operations in test_protocol_commands.py)."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import psutil
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.messages import Changes, Compare, Get, Put, Txn, data_bytes, data_text
 from raftctl.client import Client
-from raftctl.cluster import ClusterDir, wait_for
-
-RAFTCTL = str(Path(sys.executable).parent / "raftctl")
-FAST = ["--election-timeout", "1000-2000"]
-
-
-def run(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout_s: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [RAFTCTL, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def run_json(*args: str, stdin: str | None = None) -> tuple[int, Any]:
-    result = run(*args, "--json", stdin=stdin)
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1, f"expected one JSON document, got {result.stdout!r} {result.stderr!r}"
-    return result.returncode, json.loads(lines[0])
-
-
-def stop_cluster(path: Path) -> None:
-    """By pid, whatever state the test left it in."""
-    if (path / "cluster.toml").exists():
-        cluster = ClusterDir(path)
-        cluster.stop_all(grace_s=3)
-        # Removed nodes are gone from cluster.toml but keep their pid files.
-        pid_files = {entry.name for entry in path.iterdir() if (entry / "node.pid").exists()}
-        for node_id in sorted(set(cluster.node_ids()) | pid_files):
-            cluster.kill(node_id)
-
-
-@contextlib.contextmanager
-def started_cluster(path: Path) -> Iterator[Path]:
-    """A cluster started through the CLI, stopped by pid however the test ends."""
-    try:
-        result = run("--dir", str(path), "start", "--base-port", "0", *FAST, "--timeout", "40")
-        assert result.returncode == 0, result.stderr
-        yield path
-    finally:
-        stop_cluster(path)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with started_cluster(tmp_path_factory.mktemp("cli") / "cluster") as path:
-        yield path
-
-
-@pytest.fixture
-def fresh_cluster(tmp_path: Path) -> Iterator[Path]:
-    with started_cluster(tmp_path / "cluster") as path:
-        yield path
+from raftctl.cluster import ClusterDir
+from tests.cli.harness import RAFTCTL, run, run_bytes, run_json, run_process, stop_cluster
 
 
 def test_start_prints_status_and_refuses_contradictions(cluster: Path) -> None:
@@ -144,10 +82,6 @@ def test_data_commands_and_their_exit_codes(cluster: Path) -> None:
     assert code == 2 and document["error"]["kind"] == "refused", document
     assert "value_bytes_max" in document["error"]["message"]
     assert run_json(*where, "get", "huge")[0] == 1
-
-
-def run_bytes(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([RAFTCTL, *args], input=stdin, capture_output=True, timeout=60)
 
 
 def test_keys_and_values_are_bytes_end_to_end(cluster: Path) -> None:
@@ -318,8 +252,11 @@ def test_wait_conditions(cluster: Path) -> None:
 
 
 def test_errors_are_one_line_with_the_right_code(cluster: Path, tmp_path: Path) -> None:
-    result = run("--dir", str(tmp_path / "nothing"), "status")
+    # The installed console script itself, in its own process, as scripts run it.
+    result = run_process("--dir", str(tmp_path / "nothing"), "status")
     assert result.returncode == 4 and len(result.stderr.strip().splitlines()) == 1
+    result = run_process("--dir", str(cluster), "put", "temp", "-5")
+    assert result.returncode == 2 and "put temp -- -5" in result.stderr
     code, document = run_json("--dir", str(tmp_path / "nothing"), "status")
     assert code == 4 and document["ok"] is False and document["error"]["kind"] == "no_cluster"
     result = run("--dir", str(cluster), "kill", "n9")
@@ -330,193 +267,11 @@ def test_errors_are_one_line_with_the_right_code(cluster: Path, tmp_path: Path) 
     assert "Traceback" not in result.stderr
 
 
-def test_a_node_whose_storage_is_gone_refuses_and_rejoins(cluster: Path) -> None:
-    """Issue 15: a node that held state and finds none refuses to start (one
-    line, exit 3, naming `raftctl rejoin`), and rejoin brings it back as a
-    voter with every write. (examples/lost-disk.sh also cuts a WAL in half:
-    the same leader repairs it; tests/sim/test_lost_storage.py, the rule.)"""
-    where = ["--dir", str(cluster)]
-    config = ClusterDir(cluster).config
-    with Client(config, "lost-log-writer") as client:
-        writes = [Put(f"lost-{number}", f"v{number}") for number in range(40)]
-        assert all(o.error is None for o in client.pipeline(writes, 8, timeout_s=30))
-    leader = run(*where, "leader").stdout.strip()
-    victim = next(n for n in ("n1", "n2", "n3") if n != leader)
-    run(*where, "kill", victim)
-    shutil.rmtree(cluster / victim / "wal")
-    shutil.rmtree(cluster / victim / "snapshots")
-    result = run(*where, "restart", victim, "--timeout", "30")
-    assert result.returncode == 3 and len(result.stderr.strip().splitlines()) == 1
-    assert f"raftctl rejoin {victim}" in result.stderr, result.stderr
-    code, document = run_json(*where, "rejoin", victim, "--timeout", "60")
-    assert code == 0, document
-    assert document["role"] == "voter" and victim in document["voters"]
-    assert f"{victim}/wal" in document["wiped"]
-    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
-    read = run(*where, "get", "lost-39", "--node", victim, "--consistency", "stale")
-    assert read.stdout == "v39"
-    assert not (cluster / victim / "rejoining").exists()
-
-
 def test_logs_show_the_node_story(cluster: Path) -> None:
     result = run("--dir", str(cluster), "logs", "n1")
     assert result.returncode == 0 and "n1 started" in result.stdout
     code, document = run_json("--dir", str(cluster), "logs", "leader")
     assert code == 0 and any("became leader" in line for line in document["lines"])
-
-
-def test_process_and_network_faults(fresh_cluster: Path) -> None:
-    where = ["--dir", str(fresh_cluster)]
-    old_leader = run(*where, "leader").stdout.strip()
-    code, document = run_json(*where, "kill", "leader")
-    assert code == 0 and document["node"] == old_leader
-    again = run(*where, "kill", old_leader)  # changes nothing, and says so
-    assert again.returncode == 0 and again.stdout.strip() == f"{old_leader} is already stopped"
-    code, document = run_json(*where, "pause", old_leader)
-    assert code == 2 and "is stopped: nothing to pause" in document["error"]["message"]
-    assert run(*where, "wait", "--leader", "--timeout", "30").returncode == 0
-    assert run(*where, "put", "after-kill", "1").returncode == 0
-    # A word picks among the nodes the action applies to: the stopped one.
-    code, document = run_json(*where, "restart", "follower", "--timeout", "30")
-    assert code == 0 and document["node"] == old_leader
-    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
-
-    code, document = run_json(*where, "pause", "follower")
-    paused = document["node"]
-    status = run_json(*where, "status")[1]
-    assert {row["id"]: row["process"] for row in status["nodes"]}[paused] == "paused"
-    assert run(*where, "put", "while-paused", "1").returncode == 0  # a majority remains
-    # Aimed at the paused node, commands answer at once instead of waiting it out.
-    for command in (["snapshot", paused], ["transfer-leader", paused], ["wait", "--caught-up"]):
-        code, document = run_json(*where, *command, "--timeout", "60")
-        assert code == 3 and f"{paused} is paused" in document["error"]["message"], command
-    code, document = run_json(*where, "snapshot", "--all")
-    assert code == 0 and document["skipped"] == [{"node": paused, "process": "paused"}]
-    code, document = run_json(*where, "pause", paused)
-    assert code == 0 and document["changed"] is False
-    assert run_json(*where, "resume", paused)[0] == 0
-    again = run(*where, "resume", paused)
-    assert again.returncode == 0 and again.stdout.strip() == f"{paused} is already running"
-
-    leader = run(*where, "leader").stdout.strip()
-    others = [n for n in ("n1", "n2", "n3") if n != leader]
-    code, document = run_json(*where, "partition", leader)
-    assert code == 0 and sorted(document["groups"]) == sorted([[leader], others])
-    rows = {row["id"]: row for row in run_json(*where, "status")[1]["nodes"]}
-    assert rows[leader]["group"] == [leader]
-    assert run(*where, "wait", "--leader", "--node", others[0], "--timeout", "30").returncode == 0
-    assert run(*where, "heal").returncode == 0
-    assert run(*where, "wait", "--caught-up", "--timeout", "30").returncode == 0
-    assert run(*where, "get", "while-paused").stdout == "1"
-
-
-def test_no_quorum_is_unavailable_and_destroy(fresh_cluster: Path) -> None:
-    where = ["--dir", str(fresh_cluster)]
-    run(*where, "kill", "n1")
-    run(*where, "kill", "n2")
-    result = run(*where, "put", "x", "1", "--timeout", "3")
-    assert result.returncode == 3 and "outcome is unknown" in result.stderr
-    # Ctrl-C while a write waits: exit 130, and the outcome is said to be unknown.
-    waiting = subprocess.Popen(
-        [RAFTCTL, *where, "put", "x", "2", "--timeout", "60", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        process = psutil.Process(waiting.pid)
-        # Inside the call once it holds a connection to the one live node.
-        assert wait_for(lambda: bool(process.net_connections(kind="tcp")), 30, 0.02)
-        waiting.send_signal(signal.SIGINT)
-        out, err = waiting.communicate(timeout=30)
-    finally:
-        if waiting.poll() is None:
-            waiting.kill()
-            waiting.wait()
-    assert waiting.returncode == 130, err
-    assert "outcome of put is unknown" in err and "Traceback" not in err
-    assert json.loads(out)["error"]["kind"] == "interrupted"
-    # A node that refuses to start says why in exit.json; restart reports it
-    # rather than waiting out its deadline.
-    wal = fresh_cluster / "n1" / "wal"
-    shutil.rmtree(wal)
-    wal.write_text("not a directory")
-    result = run(*where, "restart", "n1", "--timeout", "60")
-    assert result.returncode == 3, result.stderr
-    assert "n1 could not start: cannot open its storage" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert run(*where, "destroy").returncode == 2  # no terminal and no --yes
-    assert run_json(*where, "destroy", "--yes")[0] == 0
-    assert not fresh_cluster.exists()
-
-
-def test_a_busy_port_is_reported_in_one_line(tmp_path: Path) -> None:
-    import socket
-
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen()
-    busy = holder.getsockname()[1]
-    path = tmp_path / "cluster"
-    try:
-        result = run(
-            "--dir",
-            str(path),
-            "start",
-            "--nodes",
-            "2",
-            "--base-port",
-            str(busy - 1),
-            "--timeout",
-            "20",
-        )
-        assert result.returncode == 3
-        assert "already in use" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-        # Nothing is left half up: the node that did start was stopped again.
-        assert "stopped the 2 nodes this start began" in result.stderr
-        assert ClusterDir(path).state("n2") == "stopped"
-    finally:
-        holder.close()
-        stop_cluster(path)
-
-
-def test_stop_events_net_bench_and_logs_follow(fresh_cluster: Path) -> None:
-    where = ["--dir", str(fresh_cluster)]
-    code, document = run_json(*where, "net", "--drop", "0.1", "--delay", "5:2", "--from", "n1")
-    assert code == 0 and document["links"][0]["from"] == ["n1"]
-    assert document["links"][0]["delay_ms"] == 5 and document["links"][0]["jitter_ms"] == 2
-    assert run(*where, "net", "--drop", "2").returncode == 2
-    # The rules in force are seen: `net` lists them, status carries them.
-    listed = run(*where, "net")
-    assert listed.returncode == 0 and "n1 -> all: drop 10%, delay 5±2 ms" in listed.stdout
-    status = run_json(*where, "status")[1]
-    assert status["faults"]["links"] == document["links"]
-    rows = {row["id"]: row for row in status["nodes"]}
-    assert rows["n1"]["link_faults"] == document["links"] and rows["n2"]["link_faults"] == []
-    assert "link faults" in run(*where, "status").stdout
-    assert run_json(*where, "net", "clear")[1]["links"] == []
-    assert run(*where, "net").stdout.strip() == "no link faults"
-    code, document = run_json(*where, "bench", "--clients", "4", "--duration", "1")
-    assert code == 0 and document["operations"] > 0 and document["errors"] == 0
-    assert document["latency_ms_p50"] <= document["latency_ms_p99"] <= document["latency_ms_max"]
-    code, document = run_json(*where, "events")
-    texts = [event["text"] for event in document["events"]]
-    assert any("became leader" in text for text in texts)
-    assert [e["time"] for e in document["events"]] == sorted(e["time"] for e in document["events"])
-    follow = subprocess.Popen(
-        [RAFTCTL, *where, "logs", "n1", "--follow", "--json"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        first = json.loads(follow.stdout.readline())  # type: ignore[union-attr]
-        assert first["node"] == "n1" and "line" in first
-    finally:
-        follow.kill()
-        follow.wait()
-        follow.stdout.close()  # type: ignore[union-attr]
-    code, document = run_json(*where, "stop", "n3")
-    assert code == 0 and document["stopped"] == ["n3"]
-    rows = {row["id"]: row for row in run_json(*where, "status")[1]["nodes"]}
-    assert rows["n3"]["process"] == "stopped" and rows["n3"]["role"] is None
 
 
 def test_status_watch_streams_json_lines(cluster: Path) -> None:
@@ -532,95 +287,6 @@ def test_status_watch_streams_json_lines(cluster: Path) -> None:
         watch.wait()
         watch.stdout.close()  # type: ignore[union-attr]
     assert all(len(document["nodes"]) == 3 for document in documents)
-
-
-def test_transfer_leader_hands_over_and_refuses_unknown_nodes(fresh_cluster: Path) -> None:
-    where = ["--dir", str(fresh_cluster)]
-    code, before = run_json(*where, "leader")
-    assert code == 0
-    target = next(n for n in ("n1", "n2", "n3") if n != before["leader"])
-    code, document = run_json(*where, "transfer-leader", target, "--timeout", "30")
-    assert code == 0, document
-    assert document["leader"] == target and document["previous"] == before["leader"]
-    assert run_json(*where, "leader")[1]["leader"] == target
-    code, document = run_json(*where, "transfer-leader", target)
-    assert code == 0 and document["previous"] == target  # already leads: nothing to do
-    assert run(*where, "put", "after", "transfer").returncode == 0
-    assert run(*where, "transfer-leader", "n9").returncode == 4
-
-
-def test_add_node_and_remove_node_change_the_membership(fresh_cluster: Path) -> None:
-    where = ["--dir", str(fresh_cluster)]
-    assert run(*where, "put", "before", "1").returncode == 0
-    code, added = run_json(*where, "add-node", "--timeout", "30")
-    assert code == 0, added
-    assert added["node"] == "n4" and added["role"] == "voter" and "n4" in added["voters"]
-    code, learner = run_json(*where, "add-node", "--learner", "--timeout", "30")
-    assert code == 0 and learner["node"] == "n5" and learner["learners"] == ["n5"]
-    human = run(*where, "add-node", "--learner", "--timeout", "30")
-    assert human.returncode == 0 and human.stdout == "n6\n"  # new=$(raftctl add-node)
-    code, status = run_json(*where, "status")
-    rows = {row["id"]: row for row in status["nodes"]}
-    assert rows["n5"]["role"] == "learner" and rows["n4"]["voters"] == ["n1", "n2", "n3", "n4"]
-    assert rows["n4"]["learners"] == ["n5", "n6"]
-    code, members = run_json(*where, "member", "list")
-    places = {member["id"]: member["membership"] for member in members["members"]}
-    assert code == 0 and places == {
-        "n1": "voter",
-        "n2": "voter",
-        "n3": "voter",
-        "n4": "voter",
-        "n5": "learner",
-        "n6": "learner",
-    }
-    assert all(member["address"].startswith("tcp://127.0.0.1:") for member in members["members"])
-    # The new voter holds what was written before it joined.
-    result = run(*where, "get", "before", "--consistency", "stale", "--node", "n4")
-    assert result.stdout.strip() == "1"
-    code, removed = run_json(*where, "remove-node", "leader", "--timeout", "30")
-    assert code == 0, removed
-    assert removed["node"] not in removed["voters"] and len(removed["voters"]) == 3
-    code, status = run_json(*where, "status")
-    assert removed["node"] not in {row["id"] for row in status["nodes"]}
-    assert run(*where, "put", "after", "2", "--timeout", "30").returncode == 0
-    code, refused = run_json(*where, "remove-node", "n9")
-    assert code == 4 and refused["error"]["kind"]
-
-
-def test_protocol_switches_are_kept_and_shown(tmp_path: Path) -> None:
-    path = tmp_path / "cluster"
-    where = ["--dir", str(path)]
-    switches = ["--no-prevote", "--no-check-quorum", "--no-fsync", "--slow", "2"]
-    try:
-        result = run(*where, "start", "--base-port", "0", *FAST, *switches, "--timeout", "40")
-        assert result.returncode == 0, result.stderr
-        assert "PreVote off, CheckQuorum off, fsync off, timers 2x slower" in result.stdout
-        code, status = run_json(*where, "status")
-        assert code == 0 and status["protocol"] == {
-            "pre_vote": False,
-            "check_quorum": False,
-            "fsync": False,
-            "slow_factor": 2,
-            "security": "curve",
-        }
-        assert all(row["fsync"] is False for row in status["nodes"])
-        refused = run(*where, "start", "--prevote")
-        assert refused.returncode == 2 and "pre_vote" in refused.stderr
-        assert run(*where, "start", "--slow", "0").returncode == 2
-        refused = run(*where, "start", "--insecure")  # keys cannot be taken back
-        assert refused.returncode == 2 and "curve" in refused.stderr
-        keys = path / "keys"
-        assert keys.stat().st_mode & 0o777 == 0o700
-        assert {entry.stat().st_mode & 0o777 for entry in keys.iterdir()} == {0o600}
-        # Everything the cluster writes is its user's alone.
-        written = [path, *path.rglob("*")]
-        assert all(entry.stat().st_mode & 0o077 == 0 for entry in written), [
-            (str(entry), oct(entry.stat().st_mode))
-            for entry in written
-            if entry.stat().st_mode & 0o077
-        ]
-    finally:
-        stop_cluster(path)
 
 
 def test_inspect_log_shows_every_log_side_by_side(cluster: Path) -> None:

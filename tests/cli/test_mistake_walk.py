@@ -14,13 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from click.testing import Result
 
-from raftctl.cli import every_command
-from tests.cli.test_commands import run, started_cluster
-
-app = every_command()
-runner = CliRunner()
+from tests.cli import harness
+from tests.cli.harness import run, started_cluster
 
 # Every command that needs a cluster, with arguments that are otherwise right.
 CLUSTER_COMMANDS: tuple[tuple[str, ...], ...] = (
@@ -101,7 +98,7 @@ GOOD_STDIN = '{"success": [{"op": "get", "key": "k"}]}'
 
 
 def invoke(args: list[str], stdin: bytes | str | None = None) -> Result:
-    return runner.invoke(app, args, input=GOOD_STDIN if stdin is None else stdin)
+    return harness.invoke(args, GOOD_STDIN if stdin is None else stdin)
 
 
 def assert_one_line(result: Result, code: int, what: str) -> None:

@@ -8,13 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from raftctl.cli import every_command
-
-app = every_command()
-
-runner = CliRunner()
+from tests.cli.harness import invoke
 
 # Commands that change faults or read the cluster, aimed where no cluster is.
 NO_CLUSTER = (["heal"], ["net", "clear"], ["partition", "n1"], ["status"], ["get", "k"])
@@ -28,12 +23,12 @@ def one_line(text: str) -> bool:
 def test_no_cluster_is_exit_4_and_writes_nothing(tmp_path: Path, command: list[str]) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = runner.invoke(app, ["--dir", str(empty), *command])
+    result = invoke(["--dir", str(empty), *command])
     assert result.exit_code == 4, result.output
     assert one_line(result.stderr) and "no cluster" in result.stderr
     assert list(empty.iterdir()) == []  # no faults.toml left behind
     missing = tmp_path / "missing"
-    result = runner.invoke(app, ["--json", "--dir", str(missing), *command])
+    result = invoke(["--json", "--dir", str(missing), *command])
     assert result.exit_code == 4
     assert json.loads(result.stdout)["error"]["kind"] == "no_cluster"
     assert not missing.exists()
@@ -43,27 +38,27 @@ def test_no_cluster_is_exit_4_and_writes_nothing(tmp_path: Path, command: list[s
 def test_a_file_as_dir_is_a_usage_error(tmp_path: Path, command: list[str]) -> None:
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a cluster")
-    result = runner.invoke(app, ["--dir", str(a_file), *command])
+    result = invoke(["--dir", str(a_file), *command])
     assert result.exit_code == 2, result.output
     assert one_line(result.stderr) and "is a file, not a cluster directory" in result.stderr
     assert a_file.read_text() == "not a cluster"
 
 
 def test_sim_with_no_seeds_is_a_usage_error() -> None:
-    result = runner.invoke(app, ["sim", "--seeds", "0"])
+    result = invoke(["sim", "--seeds", "0"])
     assert result.exit_code == 2 and one_line(result.stderr)
     assert "--seeds must be at least 1" in result.stderr
 
 
 def test_help_shows_plain_brackets() -> None:
-    result = runner.invoke(app, ["put", "--help"])
+    result = invoke(["put", "--help"])
     assert result.exit_code == 0
     assert "[required]" in result.stdout and "\\[" not in result.stdout
 
 
 @pytest.mark.parametrize("timeout", ["nan", "-1", "0", "inf"])
 def test_a_timeout_that_is_no_deadline_is_a_usage_error(tmp_path: Path, timeout: str) -> None:
-    result = runner.invoke(app, ["--dir", str(tmp_path), "status", "--timeout", timeout])
+    result = invoke(["--dir", str(tmp_path), "status", "--timeout", timeout])
     assert result.exit_code == 2 and one_line(result.stderr)
     assert "--timeout takes a positive number of seconds" in result.stderr
 
@@ -85,7 +80,7 @@ def test_start_refuses_what_it_cannot_run_and_writes_nothing(
     tmp_path: Path, options: list[str], said: str
 ) -> None:
     where = tmp_path / "cluster"
-    result = runner.invoke(app, ["--dir", str(where), "start", *options])
+    result = invoke(["--dir", str(where), "start", *options])
     assert result.exit_code == 2, result.output
     assert one_line(result.stderr) and said in result.stderr
     assert not (where / "cluster.toml").exists()

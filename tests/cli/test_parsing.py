@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from node.messages import (
     Command,
@@ -34,6 +33,7 @@ from raftctl.commands.inspect import log_grid
 from raftctl.errors import UsageError
 from raftctl.render import status_table
 from raftctl.values import shown, with_encoding
+from tests.cli.harness import invoke
 
 app = every_command()
 
@@ -45,18 +45,15 @@ def subprocess_lines(code: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-runner = CliRunner()
-
-
 def test_no_cluster_is_exit_4_in_both_modes(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["--dir", str(tmp_path), "status"])
+    result = invoke(["--dir", str(tmp_path), "status"])
     assert result.exit_code == 4 and "no cluster" in result.stderr
-    result = runner.invoke(app, ["status", "--json", "--dir", str(tmp_path)])
+    result = invoke(["status", "--json", "--dir", str(tmp_path)])
     assert result.exit_code == 4 and '"kind": "no_cluster"' in result.stdout
 
 
 def test_wait_needs_a_condition(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["--dir", str(tmp_path), "wait"])
+    result = invoke(["--dir", str(tmp_path), "wait"])
     assert result.exit_code in (2, 4)  # no cluster is checked after the usage
 
 
@@ -180,13 +177,13 @@ def test_status_table_shows_every_node() -> None:
 
 
 def test_help_of_every_command_carries_an_example() -> None:
-    result = runner.invoke(app, ["--help"])
+    result = invoke(["--help"])
     commands = [
         line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line.strip()
     ]
     assert len(commands) >= 20
     for command in commands:
-        help_text = runner.invoke(app, [command, "--help"]).stdout
+        help_text = invoke([command, "--help"]).stdout
         assert "Example" in help_text, command
 
 

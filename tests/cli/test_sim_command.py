@@ -4,46 +4,40 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
-
 from raftctl import __version__
-from raftctl.cli import every_command
-
-app = every_command()
-
-runner = CliRunner()
+from tests.cli.harness import invoke
 
 
 def test_version() -> None:
-    result = runner.invoke(app, ["--version"])
+    result = invoke(["--version"])
     assert result.exit_code == 0 and result.stdout.strip() == f"raftctl {__version__}"
 
 
 def test_sim_one_seed_tells_its_story() -> None:
-    result = runner.invoke(app, ["sim", "--seed", "3", "--story"])
+    result = invoke(["sim", "--seed", "3", "--story"])
     assert result.exit_code == 0, result.output
     assert "became leader at term" in result.stdout
     assert "SEED=3" in result.stdout and "every safety check passed" in result.stdout
 
 
 def test_sim_json_is_one_document() -> None:
-    result = runner.invoke(app, ["sim", "--seed", "5", "--json"])
+    result = invoke(["sim", "--seed", "5", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"ok": True, "seeds": 1, "failure": None}
 
 
 def test_sim_rejects_a_bad_cluster_size_with_usage_exit_code() -> None:
-    result = runner.invoke(app, ["sim", "--nodes", "4"])
+    result = invoke(["sim", "--nodes", "4"])
     assert result.exit_code == 2
     assert "--nodes must be 3, 5 or 7" in result.stderr
 
 
 def test_sim_faults_keeps_only_the_kinds_named() -> None:
-    everything = runner.invoke(app, ["sim", "--seed", "6", "--story"])
-    only_partitions = runner.invoke(app, ["sim", "--seed", "6", "--story", "--faults", "partition"])
+    everything = invoke(["sim", "--seed", "6", "--story"])
+    only_partitions = invoke(["sim", "--seed", "6", "--story", "--faults", "partition"])
     assert everything.exit_code == 0 and only_partitions.exit_code == 0
     assert "membership appended" in everything.stdout  # seed 6 changes the membership
     assert "membership appended" not in only_partitions.stdout
     assert "0 membership changes" in only_partitions.stdout
-    result = runner.invoke(app, ["sim", "--faults", "partition,meteor"])
+    result = invoke(["sim", "--faults", "partition,meteor"])
     assert result.exit_code == 2 and "meteor" in result.stderr
