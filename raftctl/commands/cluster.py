@@ -475,11 +475,20 @@ def stop(
 ) -> None:
     """Stop nodes gracefully (a paused node is resumed first). Example: raftctl stop n2"""
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        targets = (
-            [control.resolve(word) for word in nodes] if nodes else list(control.cluster.node_ids())
+        cluster = control.cluster
+        targets = [control.resolve(word) for word in nodes] if nodes else list(cluster.node_ids())
+        already = [node_id for node_id in targets if cluster.state(node_id) == "stopped"]
+        cluster.stop_many(targets, grace_s=control.stop_grace_s())
+        moved = [node_id for node_id in targets if node_id not in already]
+        words = [f"stopped {', '.join(moved)}"] if moved else []
+        if already:
+            words.append(
+                f"{', '.join(already)} {'was' if len(already) == 1 else 'were'} already stopped"
+            )
+        output.document(
+            {"ok": True, "stopped": targets, "already_stopped": already, "changed": bool(moved)},
+            "; ".join(words),
         )
-        control.cluster.stop_many(targets, grace_s=control.stop_grace_s())
-        output.document({"ok": True, "stopped": targets}, "stopped " + ", ".join(targets))
 
 
 @app.command()

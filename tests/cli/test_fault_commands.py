@@ -195,6 +195,8 @@ def test_stop_events_net_bench_and_logs_follow(fresh_cluster: Path) -> None:
         follow.wait()
         follow.stdout.close()  # type: ignore[union-attr]
     code, document = run_json(*where, "stop", "n3")
-    assert code == 0 and document["stopped"] == ["n3"]
+    assert code == 0 and document["stopped"] == ["n3"] and document["changed"] is True
+    again = run(*where, "stop", "n3")  # changes nothing, and says so
+    assert again.returncode == 0 and again.stdout.strip() == "n3 was already stopped"
     rows = {row["id"]: row for row in run_json(*where, "status")[1]["nodes"]}
     assert rows["n3"]["process"] == "stopped" and rows["n3"]["role"] is None
