@@ -287,6 +287,19 @@ def test_status_watch_streams_json_lines(cluster: Path) -> None:
         watch.wait()
         watch.stdout.close()  # type: ignore[union-attr]
     assert all(len(document["nodes"]) == 3 for document in documents)
+    # Piped as text, the table comes at once (not when the watch ends).
+    watch = subprocess.Popen(
+        [RAFTCTL, "--dir", str(cluster), "status", "--watch", "-w", "simple"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        rows = [watch.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+    finally:
+        watch.kill()
+        watch.wait()
+        watch.stdout.close()  # type: ignore[union-attr]
+    assert [row.split("\t")[0] for row in rows] == ["n1", "n2", "n3"]
 
 
 def test_inspect_log_shows_every_log_side_by_side(cluster: Path) -> None:

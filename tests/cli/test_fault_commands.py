@@ -180,6 +180,31 @@ def test_stop_events_net_bench_and_logs_follow(fresh_cluster: Path) -> None:
     code, document = run_json(*where, "bench", "--clients", "4", "--duration", "1")
     assert code == 0 and document["operations"] > 0 and document["errors"] == 0
     assert document["latency_ms_p50"] <= document["latency_ms_p99"] <= document["latency_ms_max"]
+    # Ctrl-C ends a bench early and keeps what finished (exit 130).
+    bench = subprocess.Popen(
+        [RAFTCTL, *where, "bench", "--clients", "2", "--duration", "60", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def committed() -> int:
+        rows = run_json(*where, "status")[1]["nodes"]
+        return max(row["commit_index"] or 0 for row in rows)
+
+    before = committed()
+    try:
+        # Inside the run once its writes commit (not still looking for a leader).
+        assert wait_for(lambda: committed() > before + 20, 30, 0.05)
+        bench.send_signal(signal.SIGINT)
+        out, err = bench.communicate(timeout=30)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+    assert bench.returncode == 130, err
+    partial = json.loads(out)
+    assert partial["interrupted"] is True and partial["elapsed_s"] < 60
     code, document = run_json(*where, "events")
     texts = [event["text"] for event in document["events"]]
     assert any("became leader" in text for text in texts)
