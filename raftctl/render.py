@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-__all__ = ["Output", "fields", "simple_rows", "status_table"]
+__all__ = ["STATUS_FIELDS", "Output", "fields", "simple_rows", "status_table"]
 
 _ROLE_STYLE = {"leader": "bold green", "candidate": "yellow", "follower": "", "learner": "cyan"}
 _PROCESS_STYLE = {"running": "", "paused": "bold yellow", "stopped": "bold red"}
@@ -161,6 +161,8 @@ _STATUS_COLUMNS = (
     ("group", "group"),
     ("link faults", "link_faults"),
 )
+# The fields the table shows, for whoever watches them change.
+STATUS_FIELDS = tuple(field for _, field in _STATUS_COLUMNS)
 DROP_ORDER = ("pid", "snapshot", "last log", "group", "leader", "term", "link faults", "applied")
 
 

@@ -15,7 +15,7 @@ from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app,
 from raftctl.cluster import ClusterDir
 from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
-from raftctl.render import Output, status_table
+from raftctl.render import STATUS_FIELDS, Output, status_table
 
 # What one idle node costs, measured on a 2-core laptop (`raftctl status`
 # beside psutil): about 2 % of a core and 27 MiB resident. A node under load or
@@ -283,23 +283,6 @@ def status(
         _watch(control, output)
 
 
-# What a piped `status --watch` prints a new snapshot for (the table's columns,
-# not the traffic counters, which change on every heartbeat).
-_WATCHED = (
-    "id",
-    "pid",
-    "process",
-    "role",
-    "term",
-    "leader",
-    "commit_index",
-    "applied_index",
-    "last_log_index",
-    "snapshot_index",
-    "group",
-)
-
-
 def _watch(control: Controller, output: Any) -> None:
     from rich.live import Live
 
@@ -315,7 +298,10 @@ def _watch(control: Controller, output: Any) -> None:
             last = ""
             while True:
                 document = control.status()
-                seen = json.dumps([[row[f] for f in _WATCHED] for row in document["nodes"]])
+                # The table's fields, not the traffic counters of every heartbeat.
+                seen = json.dumps(
+                    [[row.get(f) for f in STATUS_FIELDS] for row in document["nodes"]]
+                )
                 if seen != last:
                     last = seen
                     if output.output_format in (None, "table"):

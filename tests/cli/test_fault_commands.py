@@ -8,6 +8,7 @@ import json
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -16,6 +17,24 @@ from node.messages import Put
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
 from tests.cli.harness import RAFTCTL, run, run_json, stop_cluster
+
+
+def interrupted(args: list[str], ready: Callable[[psutil.Process], bool]) -> tuple[int, str, str]:
+    """Run raftctl ARGS as a process, press Ctrl-C (SIGINT) once `ready`
+    says it is where the test wants it; (exit code, stdout, stderr)."""
+    running = subprocess.Popen(
+        [RAFTCTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        process = psutil.Process(running.pid)
+        assert wait_for(lambda: ready(process), 30, 0.02), f"never ready: {args}"
+        running.send_signal(signal.SIGINT)
+        out, err = running.communicate(timeout=30)
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+    return running.returncode, out, err
 
 
 def test_a_node_whose_storage_is_gone_refuses_and_rejoins(cluster: Path) -> None:
@@ -98,23 +117,13 @@ def test_no_quorum_is_unavailable_and_destroy(fresh_cluster: Path) -> None:
     result = run(*where, "put", "x", "1", "--timeout", "3")
     assert result.returncode == 3 and "outcome is unknown" in result.stderr
     # Ctrl-C while a write waits: exit 130, and the outcome is said to be unknown.
-    waiting = subprocess.Popen(
-        [RAFTCTL, *where, "put", "x", "2", "--timeout", "60", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        process = psutil.Process(waiting.pid)
-        # Inside the call once it holds a connection to the one live node.
-        assert wait_for(lambda: bool(process.net_connections(kind="tcp")), 30, 0.02)
-        waiting.send_signal(signal.SIGINT)
-        out, err = waiting.communicate(timeout=30)
-    finally:
-        if waiting.poll() is None:
-            waiting.kill()
-            waiting.wait()
-    assert waiting.returncode == 130, err
+    command = ["put", "x", "2", "--timeout", "60", "--json"]
+
+    def inside_the_call(process: psutil.Process) -> bool:
+        return bool(process.net_connections(kind="tcp"))  # a connection to the live node
+
+    code, out, err = interrupted([*where, *command], inside_the_call)
+    assert code == 130, err
     assert "outcome of put is unknown" in err and "Traceback" not in err
     assert json.loads(out)["error"]["kind"] == "interrupted"
     # A node that refuses to start says why in exit.json; restart reports it
@@ -180,29 +189,19 @@ def test_stop_events_net_bench_and_logs_follow(fresh_cluster: Path) -> None:
     code, document = run_json(*where, "bench", "--clients", "4", "--duration", "1")
     assert code == 0 and document["operations"] > 0 and document["errors"] == 0
     assert document["latency_ms_p50"] <= document["latency_ms_p99"] <= document["latency_ms_max"]
-    # Ctrl-C ends a bench early and keeps what finished (exit 130).
-    bench = subprocess.Popen(
-        [RAFTCTL, *where, "bench", "--clients", "2", "--duration", "60", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
+    # Ctrl-C ends a bench early and keeps what finished (exit 130).
     def committed() -> int:
         rows = run_json(*where, "status")[1]["nodes"]
         return max(row["commit_index"] or 0 for row in rows)
 
     before = committed()
-    try:
-        # Inside the run once its writes commit (not still looking for a leader).
-        assert wait_for(lambda: committed() > before + 20, 30, 0.05)
-        bench.send_signal(signal.SIGINT)
-        out, err = bench.communicate(timeout=30)
-    finally:
-        if bench.poll() is None:
-            bench.kill()
-            bench.wait()
-    assert bench.returncode == 130, err
+    # Inside the run once its writes commit (not still looking for a leader).
+    code, out, err = interrupted(
+        [*where, "bench", "--clients", "2", "--duration", "60", "--json"],
+        lambda _process: committed() > before + 20,
+    )
+    assert code == 130, err
     partial = json.loads(out)
     assert partial["interrupted"] is True and partial["elapsed_s"] < 60
     code, document = run_json(*where, "events")
