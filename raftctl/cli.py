@@ -58,7 +58,7 @@ COMMAND_MODULES = {
 
 # The global options that take a value, so that the command name is found
 # after them: `raftctl --dir X put k v`.
-_GLOBAL_OPTIONS_WITH_VALUE = ("--dir", "--timeout")
+_GLOBAL_OPTIONS_WITH_VALUE = ("--dir", "--timeout", "-w", "--output")
 
 
 def command_name(argv: Sequence[str]) -> str | None:
@@ -75,11 +75,25 @@ def command_name(argv: Sequence[str]) -> str | None:
 def load_commands(argv: Sequence[str] = ()) -> typer.Typer:
     """The app with the module of the command named in `argv` registered, or
     every module when `argv` names none we know (or the shell is completing)."""
-    module = COMMAND_MODULES.get(command_name(argv) or "")
+    name = command_name(argv) or ""
+    module = COMMAND_MODULES.get(name)
     if module is None or "_RAFTCTL_COMPLETE" in os.environ:
         return every_command()
     importlib.import_module(f"raftctl.commands.{module}")
+    # typer turns every registered command into click's before it parses
+    # (reading each signature and its annotations): of this module's, keep the
+    # one being run. The process runs one command, then exits.
+    app.registered_commands = [
+        command for command in app.registered_commands if _command_name(command) == name
+    ]
     return app
+
+
+def _command_name(command: typer.models.CommandInfo) -> str:
+    if command.name:
+        return command.name
+    callback = command.callback
+    return callback.__name__.replace("_", "-") if callback else ""
 
 
 def every_command() -> typer.Typer:

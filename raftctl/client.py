@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -26,18 +26,17 @@ from node.config import load as load_config
 from node.errors import ConfigError, InvalidMessage
 from node.keys import CONTROLLER, load_key
 from node.messages import (
-    AdminCommand,
-    AdminRequest,
-    AdminResponse,
     ClientRequest,
     ClientResponse,
     Consistency,
     Operation,
-    Status,
     is_read_only,
 )
 from node.messages import decode as decode_message
 from node.messages import encode as encode_message
+
+if TYPE_CHECKING:
+    from node.messages import AdminCommand
 from raftctl.errors import Refused, Unavailable
 
 __all__ = ["Client", "Outcome", "node_socket"]
@@ -228,12 +227,17 @@ class Client:
 
     def status(self, node_id: str, timeout_s: float = 1.0) -> dict[str, Any] | None:
         """A node's status, or None if it did not answer in time."""
+        from node.messages import Status
+
         return self.admin(node_id, Status(), timeout_s=timeout_s)
 
     def admin(
         self, node_id: str, command: AdminCommand, timeout_s: float = 1.0
     ) -> dict[str, Any] | None:
         """An admin request to one node; None if it did not answer in time."""
+        # The admin vocabulary is imported here: a put or a get never uses it.
+        from node.messages import AdminRequest, AdminResponse
+
         request_id = self._take_request_id()
         dealer = self._sockets[node_id]
         with contextlib.suppress(zmq.Again):

@@ -17,13 +17,16 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from node.faults import Faults, LinkFault, load_faults, save_faults
-from node.messages import ReloadFaults
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.errors import Unavailable, UnknownNode, UsageError
+
+# node.faults (with tomli_w) is imported where faults are read or written: a
+# put or a get never needs it.
+if TYPE_CHECKING:
+    from node.faults import Faults, LinkFault
 
 __all__ = ["Controller", "describe_rule", "faults_document"]
 
@@ -266,6 +269,8 @@ class Controller:
     # -- faults ------------------------------------------------------------------
 
     def faults(self) -> Faults:
+        from node.faults import load_faults
+
         return load_faults(self.path / "faults.toml")
 
     def write_faults(
@@ -274,6 +279,8 @@ class Controller:
         links: tuple[LinkFault, ...] | None = None,
     ) -> Faults:
         """Replace the partition and/or the link faults (None keeps them)."""
+        from node.faults import Faults, save_faults
+
         _ = self.cluster  # no cluster, no faults.toml: NoCluster before anything is written
         current = self.faults()
         faults = Faults(
@@ -287,6 +294,8 @@ class Controller:
 
     def _announce(self, version: int) -> None:
         """Tell every running node; wait until each applied `version`."""
+
+        from node.messages import ReloadFaults
 
         def applied() -> bool:
             for node_id in self.cluster.node_ids():

@@ -30,38 +30,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import math
 import re
 import types
 import typing
 from collections.abc import Callable
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from node.errors import InvalidMessage
-from node.messages.admin import AdminRequest, AdminResponse
-from node.messages.client import (
-    BYTES_AS_TEXT,
-    ClientRequest,
-    ClientResponse,
-    Command,
-    Data,
-    is_utf8,
-)
-from node.messages.peer import (
-    AppendEntries,
-    AppendEntriesResponse,
-    Heartbeat,
-    HeartbeatResponse,
-    InstallSnapshot,
-    Membership,
-    RequestVote,
-    RequestVoteResponse,
-    SnapshotMeta,
-    TimeoutNow,
-)
+from node.messages.client import BYTES_AS_TEXT, Command, Data, is_utf8
+
+if TYPE_CHECKING:
+    from node.messages.peer import AppendEntries, Membership, SnapshotMeta
 
 __all__ = [
     "WIRE_INT_MAX",
@@ -80,20 +64,22 @@ WIRE_VERSION = 1
 # size, and far enough below 2**64 that arithmetic on it cannot overflow.
 WIRE_INT_MAX = 1 << 62
 
-# The one hand-written table: a message type's code on the wire.
-TYPE_CODES: dict[type, int] = {
-    RequestVote: 1,
-    RequestVoteResponse: 2,
-    AppendEntries: 3,
-    AppendEntriesResponse: 4,
-    Heartbeat: 5,
-    HeartbeatResponse: 6,
-    TimeoutNow: 7,
-    InstallSnapshot: 8,
-    ClientRequest: 20,
-    ClientResponse: 21,
-    AdminRequest: 30,
-    AdminResponse: 31,
+# The one hand-written table: a message type's code on the wire, with the
+# module that defines it (imported when a frame of it is first decoded: a
+# client never loads the peer messages, nor a peer the admin ones).
+TYPE_CODES: dict[str, tuple[int, str]] = {
+    "RequestVote": (1, "node.messages.peer"),
+    "RequestVoteResponse": (2, "node.messages.peer"),
+    "AppendEntries": (3, "node.messages.peer"),
+    "AppendEntriesResponse": (4, "node.messages.peer"),
+    "Heartbeat": (5, "node.messages.peer"),
+    "HeartbeatResponse": (6, "node.messages.peer"),
+    "TimeoutNow": (7, "node.messages.peer"),
+    "InstallSnapshot": (8, "node.messages.peer"),
+    "ClientRequest": (20, "node.messages.client"),
+    "ClientResponse": (21, "node.messages.client"),
+    "AdminRequest": (30, "node.messages.admin"),
+    "AdminResponse": (31, "node.messages.admin"),
 }
 
 Encoder = Callable[[Any], Any]
@@ -184,9 +170,9 @@ def _check_snapshot_meta(meta: SnapshotMeta) -> None:
     meta.membership  # noqa: B018  (building it checks that no node is listed twice)
 
 
-_RULES: dict[type, Callable[[Any], None]] = {
-    AppendEntries: _check_append_entries,
-    SnapshotMeta: _check_snapshot_meta,
+_RULES: dict[str, Callable[[Any], None]] = {
+    "node.messages.peer.AppendEntries": _check_append_entries,
+    "node.messages.peer.SnapshotMeta": _check_snapshot_meta,
 }
 
 
@@ -307,7 +293,7 @@ def _fields_codec(cls: type) -> tuple[Callable[[Any], list[Any]], Decoder]:
     names = [field.name for field in dataclasses.fields(cls)]
     namespace: dict[str, Any] = {
         "cls": cls,
-        "rule": _RULES.get(cls),
+        "rule": _RULES.get(f"{cls.__module__}.{cls.__qualname__}"),
         "InvalidMessage": InvalidMessage,
     }
     encoded, decoded = [], []
@@ -338,7 +324,7 @@ def decode(raw, what):
     return namespace["encode"], namespace["decode"]
 
 
-_TYPES_BY_CODE = {code: message_type for message_type, code in TYPE_CODES.items()}
+_TYPES_BY_CODE = {code: (module, name) for name, (code, module) in TYPE_CODES.items()}
 # The frames' hot path: one dictionary lookup each way once a type is built.
 _ENCODERS: dict[type, tuple[int, Callable[[Any], list[Any]]]] = {}
 _DECODERS: dict[int, Decoder] = {}
@@ -359,10 +345,10 @@ def encode(message: Any) -> bytes:
     message_type: type = type(message)
     found = _ENCODERS.get(message_type)
     if found is None:
-        code = TYPE_CODES.get(message_type)
-        if code is None:
+        coded = TYPE_CODES.get(message_type.__name__)
+        if coded is None or message_type.__module__ != coded[1]:
             raise InvalidMessage(f"cannot encode {message_type.__name__}")
-        found = _ENCODERS[message_type] = (code, _codec(message_type)[0])
+        found = _ENCODERS[message_type] = (coded[0], _codec(message_type)[0])
     code, encode_fields = found
     return bytes((WIRE_VERSION,)) + _pack([code, *encode_fields(message)])
 
@@ -375,9 +361,10 @@ def decode(frame: bytes) -> Any:
     code: int = fields[0] if fields and type(fields[0]) is int else -1
     decode_fields = _DECODERS.get(code)
     if decode_fields is None:
-        message_type = _TYPES_BY_CODE.get(code)
-        if message_type is None:
+        where = _TYPES_BY_CODE.get(code)
+        if where is None:
             raise InvalidMessage("unknown message type")
+        message_type = getattr(importlib.import_module(where[0]), where[1])
         decode_fields = _DECODERS[code] = _codec(message_type)[1]
     return decode_fields(fields[1:], "message")
 
@@ -393,10 +380,13 @@ def decode_command(data: bytes) -> Command:
 
 def encode_membership(membership: Membership) -> bytes:
     """The data of a CONFIG log entry."""
-    return _pack(_codec(Membership)[0](membership))
+    membership_type: type = type(membership)
+    return _pack(_codec(membership_type)[0](membership))
 
 
 def decode_membership(data: bytes) -> Membership:
+    from node.messages.peer import Membership
+
     return _codec(Membership)[1](  # type: ignore[no-any-return]
         _unpack(data, "membership"), "membership"
     )

@@ -207,19 +207,29 @@ def test_a_command_imports_its_own_module_alone() -> None:
     code = """
 import json, sys
 from raftctl.cli import load_commands
-load_commands(["--dir", "x", "--timeout", "3", "put", "k", "v"])
+app = load_commands(["--dir", "x", "--timeout", "3", "put", "k", "v"])
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("raftctl.commands."))))
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("raftctl.chaos"))))
+print(json.dumps([c.callback.__name__ for c in app.registered_commands]))
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("psutil", "rich"))))
+core = [m for m in sys.modules if m == "node.raft" or m.startswith("node.messages.")]
+print(json.dumps(sorted(core)))
 """
-    commands, chaos = subprocess_lines(code)
+    commands, chaos, registered, heavy, messages = subprocess_lines(code)
     assert json.loads(commands) == ["raftctl.commands.data"]
     assert json.loads(chaos) == []
+    # Only the command run is built; a put never loads psutil, rich, the core,
+    # nor the peer and admin messages.
+    assert json.loads(registered) == ["put"]
+    assert json.loads(heavy) == []
+    assert json.loads(messages) == ["node.messages.client", "node.messages.codec"]
 
 
 def test_the_command_name_is_the_first_word_after_the_global_options() -> None:
     assert command_name(["--dir", "put", "--json", "get", "k"]) == "get"
     assert command_name(["--timeout", "5", "status", "--dir", "x"]) == "status"
     assert command_name(["--json", "--help"]) is None
+    assert command_name(["-w", "json", "get", "k"]) == "get"
     assert command_name([]) is None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import node.messages as messages_package
 from tests.unit.imports import imports_of, modules
 
 NODE = Path(__file__).resolve().parents[2] / "node"
@@ -38,6 +39,9 @@ def _core_closure() -> dict[str, set[str]]:
         if module in seen:
             continue
         imports = imports_of(known[module])
+        if module == "node.messages":
+            # Its names are imported on first use (PEP 562), not by a statement.
+            imports |= set(messages_package._WHERE.values())
         seen[module] = imports
         pending.extend(name for name in imports if name in known)
     return seen
