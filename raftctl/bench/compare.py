@@ -1,0 +1,262 @@
+"""raftctl beside etcd, in one run: `make bench-compare`.
+
+Both clusters have three members on loopback with fsync on and default
+settings, and take the same workloads, interleaved round by round so that
+the machine's mood falls on both alike: writes with 1, 16, 64 and 256 in
+flight; a 90 % read mix (linearizable reads on both); a fresh-process CLI
+put; the leader killed (SIGKILL) and the time until a write is acknowledged
+again; the resident memory of a member after 100,000 keys. Each figure is
+the median over the rounds, with its range, and the ratio raftctl/etcd.
+It measures and prints; it asserts nothing about speed.
+
+    python -m raftctl.bench.compare [--rounds 3] [--duration 3] [--keys 100000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from raftctl.bench.etcd import EtcdCluster, etcdctl_put_ms, failover_s, run_etcd_load
+from raftctl.bench.live import (
+    WorkloadOptions,
+    WorkloadReport,
+    failover_window_s,
+    leader_of,
+    run_workload,
+)
+from raftctl.client import Client
+from raftctl.cluster import ClusterDir
+
+__all__ = ["Figure", "main"]
+
+IN_FLIGHT = (1, 16, 64, 256)
+RAFTCTL = str(Path(sys.executable).parent / "raftctl")
+
+
+@dataclass(slots=True)
+class Figure:
+    """One row of the table: what it measures, and each system's samples."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+    samples: dict[str, list[float]] = field(default_factory=lambda: {"raftctl": [], "etcd": []})
+
+    def median(self, system: str) -> float | None:
+        values = self.samples[system]
+        return statistics.median(values) if values else None
+
+    def ratio(self) -> float | None:
+        """raftctl / etcd of the medians."""
+        ours, theirs = self.median("raftctl"), self.median("etcd")
+        return ours / theirs if ours is not None and theirs else None
+
+    def cell(self, system: str) -> str:
+        values = self.samples[system]
+        if not values:
+            return "-"
+        middle = _number(statistics.median(values))
+        if len(values) == 1:
+            return f"{middle} {self.unit}"
+        return f"{middle} {self.unit} ({_number(min(values))}-{_number(max(values))})"
+
+    def verdict(self) -> str:
+        ratio = self.ratio()
+        if ratio is None:
+            return "-"
+        better = ratio > 1 if self.higher_is_better else ratio < 1
+        return f"{ratio:.2f}x ({'better' if better else 'worse'})"
+
+
+def _number(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def table(figures: list[Figure]) -> str:
+    lines = [
+        "| figure | raftctl | etcd | raftctl/etcd |",
+        "|---|---|---|---|",
+    ]
+    for figure in figures:
+        lines.append(
+            f"| {figure.name} | {figure.cell('raftctl')} | {figure.cell('etcd')} "
+            f"| {figure.verdict()} |"
+        )
+    return "\n".join(lines)
+
+
+def _raftctl_cli_put_ms(path: Path, rounds: int) -> list[float]:
+    times = []
+    for number in range(rounds):
+        started = time.perf_counter()
+        subprocess.run(
+            [RAFTCTL, "--dir", str(path), "put", "cli", str(number)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _rss_mib(pids: list[int]) -> float:
+    sizes: list[float] = [psutil.Process(pid).memory_info().rss / 2**20 for pid in pids]
+    return statistics.median(sizes)
+
+
+class Bench:
+    """The two clusters and the figures they fill."""
+
+    def __init__(self, duration_s: float) -> None:
+        self.duration_s = duration_s
+        self.figures: dict[str, Figure] = {}
+        root = Path(tempfile.mkdtemp(prefix="raftctl-compare-"))
+        self.root = root
+        self.raft = ClusterDir.create(root / "cluster", 3, base_port=0, fsync=True)
+        self.etcd = EtcdCluster.create(3)
+        self.client: Client | None = None
+
+    def figure(self, name: str, unit: str, higher_is_better: bool) -> Figure:
+        return self.figures.setdefault(name, Figure(name, unit, higher_is_better))
+
+    def start(self) -> None:
+        for node_id in self.raft.node_ids():
+            self.raft.start(node_id)
+        leader_of(self.raft)
+        self.client = Client(self.raft.config)
+        self.etcd.start()
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.raft.stop_all(grace_s=3)
+        for node_id in self.raft.node_ids():
+            self.raft.kill(node_id)
+        self.etcd.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def endpoints(self) -> list[str]:
+        return [self.etcd.endpoint(name) for name in self.etcd.names]
+
+    def round(self, cli_puts: int) -> None:
+        """Every workload once on each system, raftctl first, then etcd."""
+        assert self.client is not None
+        for in_flight in IN_FLIGHT:
+            options = WorkloadOptions(clients=in_flight, duration_s=self.duration_s)
+            ours = run_workload(self.client, options)
+            theirs, errors = run_etcd_load(self.endpoints(), in_flight, self.duration_s)
+            self._record_load(f"writes, {in_flight} in flight", ours, theirs, errors)
+        mix = WorkloadOptions(clients=64, duration_s=self.duration_s, read_ratio=0.9)
+        ours = run_workload(self.client, mix)
+        theirs, errors = run_etcd_load(self.endpoints(), 64, self.duration_s, read_ratio=0.9)
+        throughput = self.figure("90 % reads, 64 in flight", "ops/s", True)
+        throughput.samples["raftctl"].append(ours.throughput_per_s)
+        throughput.samples["etcd"].append(len(theirs) / self.duration_s)
+        cli = self.figure("`put k v` as a fresh process, median", "ms", False)
+        cli.samples["raftctl"].append(
+            statistics.median(_raftctl_cli_put_ms(self.raft.path, cli_puts))
+        )
+        cli.samples["etcd"].append(statistics.median(etcdctl_put_ms(self.endpoints(), cli_puts)))
+        failover = self.figure("leader SIGKILL -> next acknowledged write", "s", False)
+        failover.samples["raftctl"].append(failover_window_s(self.raft, self.client, 1)[0])
+        failover.samples["etcd"].append(failover_s(self.etcd))
+
+    def _record_load(
+        self, name: str, ours: WorkloadReport, theirs: list[float], errors: int
+    ) -> None:
+        self.figure(f"{name}: ops/s", "ops/s", True).samples["raftctl"].append(
+            ours.throughput_per_s
+        )
+        self.figure(f"{name}: ops/s", "ops/s", True).samples["etcd"].append(
+            len(theirs) / self.duration_s
+        )
+        ordered = sorted(seconds * 1000 for seconds in theirs)
+        for label, ours_ms, fraction in (
+            ("p50", ours.latency_ms_p50, 0.5),
+            ("p99", ours.latency_ms_p99, 0.99),
+        ):
+            figure = self.figure(f"{name}: {label}", "ms", False)
+            figure.samples["raftctl"].append(ours_ms)
+            if ordered:
+                at = min(len(ordered) - 1, int(fraction * len(ordered)))
+                figure.samples["etcd"].append(ordered[at])
+        if errors or ours.errors:
+            self.figure(f"{name}: errors", "", False).samples["raftctl"].append(ours.errors)
+            self.figure(f"{name}: errors", "", False).samples["etcd"].append(errors)
+
+    def memory(self, keys: int) -> None:
+        """Write `keys` distinct keys of 100 bytes to each; a member's RSS after."""
+        assert self.client is not None
+        value = "v" * 100
+        from node.messages import Put
+
+        self.client.pipeline((Put(f"key/{i}", value) for i in range(keys)), 64, timeout_s=60)
+        _load_etcd_keys(self.endpoints(), keys)
+        memory = self.figure(f"RSS per member after {keys:,} keys, median", "MiB", False)
+        raft_pids = [p.pid for p in map(self.raft.process, self.raft.node_ids()) if p]
+        memory.samples["raftctl"].append(_rss_mib(raft_pids))
+        memory.samples["etcd"].append(_rss_mib(list(self.etcd.pids().values())))
+
+
+def _load_etcd_keys(endpoints: list[str], keys: int) -> None:
+    """key/0 .. key/keys-1 into etcd, 64 in flight."""
+    run_etcd_load(endpoints, 64, duration_s=0, distinct=keys)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m raftctl.bench.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per workload")
+    parser.add_argument("--keys", type=int, default=100_000, help="keys before measuring memory")
+    parser.add_argument("--cli-puts", type=int, default=5, help="fresh-process puts per round")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if shutil.which("etcd") is None or shutil.which("etcdctl") is None:
+        print("etcd and etcdctl are needed: make bench-compare installs them", file=sys.stderr)
+        return 2
+    bench = Bench(args.duration)
+    started = time.monotonic()
+    try:
+        bench.start()
+        for number in range(args.rounds):
+            print(f"round {number + 1} of {args.rounds}...", file=sys.stderr, flush=True)
+            bench.round(args.cli_puts)
+        if args.keys:
+            print(f"writing {args.keys:,} keys to each...", file=sys.stderr, flush=True)
+            bench.memory(args.keys)
+    finally:
+        bench.stop()
+    figures = list(bench.figures.values())
+    if args.json:
+        print(json.dumps({f.name: f.samples for f in figures}))
+    else:
+        print(
+            f"3 members each, loopback, fsync on, 100-byte values; {args.rounds} rounds of "
+            f"{args.duration:g} s per workload, medians (range); "
+            f"{time.monotonic() - started:.0f} s in all"
+        )
+        print(table(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
