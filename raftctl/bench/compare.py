@@ -114,6 +114,14 @@ def _raftctl_cli_put_ms(path: Path, rounds: int) -> list[float]:
     return times
 
 
+def _uninterrupted(report: WorkloadReport) -> WorkloadReport:
+    """run_workload keeps a Ctrl-C's partial figures (for `raftctl bench`);
+    here Ctrl-C ends the whole comparison."""
+    if report.interrupted:
+        raise KeyboardInterrupt
+    return report
+
+
 def _rss_mib(pids: list[int]) -> float:
     sizes: list[float] = [psutil.Process(pid).memory_info().rss / 2**20 for pid in pids]
     return statistics.median(sizes)
@@ -158,11 +166,11 @@ class Bench:
         assert self.client is not None
         for in_flight in IN_FLIGHT:
             options = WorkloadOptions(clients=in_flight, duration_s=self.duration_s)
-            ours = run_workload(self.client, options)
+            ours = _uninterrupted(run_workload(self.client, options))
             theirs, errors = run_etcd_load(self.endpoints(), in_flight, self.duration_s)
             self._record_load(f"writes, {in_flight} in flight", ours, theirs, errors)
         mix = WorkloadOptions(clients=64, duration_s=self.duration_s, read_ratio=0.9)
-        ours = run_workload(self.client, mix)
+        ours = _uninterrupted(run_workload(self.client, mix))
         theirs, errors = run_etcd_load(self.endpoints(), 64, self.duration_s, read_ratio=0.9)
         throughput = self.figure("90 % reads, 64 in flight", "ops/s", True)
         throughput.samples["raftctl"].append(ours.throughput_per_s)
