@@ -7,10 +7,10 @@ Rules:
 - Unknown keys are an error: a typo must not silently fall back to a default.
 
     [cluster]
-    tick_ms = 50
-    heartbeat_interval_ms = 100
-    election_timeout_ms_min = 1000
-    election_timeout_ms_max = 2000
+    tick_ms = 25
+    heartbeat_interval_ms = 50
+    election_timeout_ms_min = 300   # the paper's LAN range is 150-300 ms; PreVote
+    election_timeout_ms_max = 600   # and CheckQuorum keep a busy box from electing
     snapshot_threshold_entries = 10000
     pre_vote = true
     check_quorum = true
@@ -76,10 +76,10 @@ class ClusterConfig:
     """The whole of cluster.toml."""
 
     nodes: tuple[NodeAddress, ...]
-    tick_ms: int = 50
-    heartbeat_interval_ms: int = 100
-    election_timeout_ms_min: int = 1000
-    election_timeout_ms_max: int = 2000
+    tick_ms: int = 25
+    heartbeat_interval_ms: int = 50
+    election_timeout_ms_min: int = 300
+    election_timeout_ms_max: int = 600
     snapshot_threshold_entries: int = 10000
     pre_vote: bool = True
     check_quorum: bool = True

@@ -113,12 +113,16 @@ class Client:
         self.context = context or zmq.Context.instance()
         self._sockets: dict[str, zmq.Socket[bytes]] = {}
         self._node_of: dict[zmq.Socket[bytes], str] = {}
+        # A node whose TCP connection drops (its process died) is known at
+        # once from libzmq's monitor: its attempts go elsewhere now, instead
+        # of after ATTEMPT_TIMEOUT_S (a failover's first second, otherwise).
+        self._monitor_of: dict[zmq.Socket[bytes], str] = {}
+        self._dropped: set[str] = set()
         self._poller = zmq.Poller()
         for node in config.nodes:
-            dealer = node_socket(self.context, config, node.endpoint, node.public_key)
-            self._sockets[node.id] = dealer
-            self._node_of[dealer] = node.id
-            self._poller.register(dealer, zmq.POLLIN)
+            self._add_socket(
+                node.id, node_socket(self.context, config, node.endpoint, node.public_key)
+            )
         self.leader_hint: str | None = None
         self._next_request_id = 1
         self._next_sequence = 1
@@ -139,14 +143,25 @@ class Client:
                 key = next((node.public_key for node in fresh.nodes if node.id == node_id), "")
             if not key:
                 return
-        dealer = node_socket(self.context, self.config, endpoint, key)
+        self._add_socket(node_id, node_socket(self.context, self.config, endpoint, key))
+
+    def _add_socket(self, node_id: str, dealer: zmq.Socket[bytes]) -> None:
         self._sockets[node_id] = dealer
         self._node_of[dealer] = node_id
         self._poller.register(dealer, zmq.POLLIN)
+        monitor = dealer.get_monitor_socket(
+            zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+        )
+        self._monitor_of[monitor] = node_id
+        self._poller.register(monitor, zmq.POLLIN)
 
     def close(self) -> None:
         for dealer in self._sockets.values():
+            with contextlib.suppress(zmq.ZMQError):
+                dealer.disable_monitor()
             dealer.close(linger=0)
+        for monitor in self._monitor_of:
+            monitor.close(linger=0)
 
     def __enter__(self) -> Client:
         return self
@@ -208,7 +223,10 @@ class Client:
                 target = node if consistency == "stale" else self.leader_hint
                 self._send(state, target, consistency, inflight)
             self._expire(inflight, resend, outcomes, on_done, now, node, consistency)
-            for response, source in self._receive(self._wait_ms(inflight, resend)):
+            received = self._receive(self._wait_ms(inflight, resend))
+            if self._dropped:
+                self._reroute_dropped(inflight, node, consistency)
+            for response, source in received:
                 attempt = inflight.pop(response.request_id, None)
                 if attempt is None:
                     continue  # an answer to an attempt already given up on
@@ -251,6 +269,7 @@ class Client:
             except InvalidMessage:
                 continue
             if isinstance(message, AdminResponse) and message.request_id == request_id:
+                self._silent_until.pop(node_id, None)  # it answered: it is alive
                 return message.result
         return None
 
@@ -310,9 +329,42 @@ class Client:
             return 0
         return max(0, int((min(moments) - now) * 1000) + 1)
 
+    def _reroute_dropped(
+        self, inflight: dict[int, _Attempt], node: str | None, consistency: str
+    ) -> None:
+        """Attempts on a node whose connection dropped go to another node now
+        (safe: a write's session sequence makes a repeat apply once)."""
+        now = time.monotonic()
+        for dropped in self._dropped:
+            self._silent_until[dropped] = now + SILENT_NODE_AVOID_S
+            if self.leader_hint == dropped:
+                self.leader_hint = None
+        for request_id, attempt in list(inflight.items()):
+            if attempt.node in self._dropped and not (consistency == "stale" and node):
+                del inflight[request_id]
+                self._send(attempt.operation, None, consistency, inflight)
+        self._dropped.clear()
+
+    def _read_monitor(self, monitor: zmq.Socket[bytes]) -> None:
+        """A node's connection dropped (its attempts will move) or is back
+        (it is no longer avoided). An event's first frame starts with its
+        16-bit number (libzmq's monitor format)."""
+        node_id = self._monitor_of[monitor]
+        with contextlib.suppress(zmq.Again):
+            while True:
+                event = int.from_bytes(monitor.recv_multipart(zmq.NOBLOCK)[0][:2], "little")
+                if event == zmq.EVENT_DISCONNECTED:
+                    self._dropped.add(node_id)
+                else:
+                    self._dropped.discard(node_id)
+                    self._silent_until.pop(node_id, None)
+
     def _receive(self, timeout_ms: int) -> list[tuple[ClientResponse, str]]:
         received = []
         for dealer, _ in self._poller.poll(timeout_ms):
+            if dealer in self._monitor_of:
+                self._read_monitor(dealer)
+                continue
             source = self._node_of[dealer]
             while True:
                 try:
@@ -340,6 +392,7 @@ class Client:
         inflight: dict[int, _Attempt],
     ) -> None:
         state = attempt.operation
+        self._silent_until.pop(source, None)  # it answered: it is alive
         if response.status == "ok":
             if consistency != "stale":
                 self.leader_hint = source

@@ -520,12 +520,24 @@ class Nemesis:
                 victims = sorted(active.rng.sample(ids, (len(ids) - 1) // 2 or 1))
             for node_id in victims:
                 control.client.admin(node_id, SlowDisk(delay), timeout_s=1.0)
+            slowed: list[str] = []
+
+            def all_slowed() -> bool:
+                # A victim busy in its slowed fsyncs may answer late, or not have
+                # read the request yet: ask again (it is idempotent) until it says so.
+                for node_id in victims:
+                    if node_id in slowed:
+                        continue
+                    status = control.client.status(node_id, 1.0) or {}
+                    if status.get("fsync_delay_ms") == delay:
+                        slowed.append(node_id)
+                    else:
+                        control.client.admin(node_id, SlowDisk(delay), timeout_s=1.0)
+                return len(slowed) == len(victims)
+
             # Proof: each victim's status says its fsyncs are slowed.
-            slowed = [
-                n
-                for n in victims
-                if (control.client.status(n, 1.0) or {}).get("fsync_delay_ms") == delay
-            ]
+            wait_for(all_slowed, 5.0, 0.05)
+            slowed.sort()
         active.detail.update(nodes=victims, fsync_delay_ms=delay, slowed=slowed)
 
         def restore() -> None:

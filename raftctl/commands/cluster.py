@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from node.config import ClusterConfig
 from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
 from raftctl.cluster import ClusterDir
 from raftctl.controller import Controller
@@ -76,8 +77,9 @@ def _election_range(text: str) -> tuple[int, int]:
 
 def _check_timing(settings: dict[str, Any]) -> None:
     """The timers of a new cluster, said in terms of the options a user gave."""
-    heartbeat = settings.get("heartbeat_interval_ms", 100)
-    low = settings.get("election_timeout_ms_min", 1000)
+    defaults = ClusterConfig.__dataclass_fields__
+    heartbeat = settings.get("heartbeat_interval_ms", defaults["heartbeat_interval_ms"].default)
+    low = settings.get("election_timeout_ms_min", defaults["election_timeout_ms_min"].default)
     if heartbeat < 1:
         raise UsageError(f"--heartbeat takes a positive number of milliseconds, not {heartbeat}")
     drift = 100  # cluster.toml's lease_drift_ms: a lease ends this much early
@@ -86,7 +88,7 @@ def _check_timing(settings: dict[str, Any]) -> None:
             f"the election timeout's MIN ({low} ms) must exceed the heartbeat interval "
             f"({heartbeat} ms) and the lease's clock-drift margin ({drift} ms): "
             "a follower must hear several heartbeats before it gives up on the leader "
-            "(try --election-timeout 1000-2000)"
+            "(try --election-timeout 300-600)"
         )
 
 
@@ -145,9 +147,9 @@ def start(
         int | None, typer.Option(help="Node i listens on P+i (default 7100); 0 picks free ports.")
     ] = None,
     election_timeout: Annotated[
-        str | None, typer.Option(help="MIN-MAX milliseconds (default 1000-2000).")
+        str | None, typer.Option(help="MIN-MAX milliseconds (default 300-600).")
     ] = None,
-    heartbeat: Annotated[int | None, typer.Option(help="Milliseconds (default 100).")] = None,
+    heartbeat: Annotated[int | None, typer.Option(help="Milliseconds (default 50).")] = None,
     snapshot_threshold: Annotated[
         int | None, typer.Option(help="Entries between snapshots (default 10000; 0: on request).")
     ] = None,

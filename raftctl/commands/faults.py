@@ -152,6 +152,10 @@ def _move_process(
         return
     if state == "stopped" or not send(node_id):
         raise UsageError(f"{node_id} is stopped: nothing to {verb} (raftctl restart {node_id})")
+    # The kernel acts on SIGSTOP/SIGCONT when it next schedules the process: on
+    # a busy machine that can be a moment. Return once it has, so that the
+    # next command sees the node as this one says.
+    control.wait_until(lambda: control.cluster.state(node_id) == to, f"{node_id} {verb}d")
     output.document({"ok": True, "node": node_id, "process": to}, f"{verb}d {node_id}")
 
 

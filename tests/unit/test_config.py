@@ -21,7 +21,12 @@ def test_round_trip(tmp_path: Path) -> None:
 
 
 def test_milliseconds_become_ticks() -> None:
-    raft = three_nodes(tick_ms=50, heartbeat_interval_ms=100).raft_config("n2")
+    raft = three_nodes(
+        tick_ms=50,
+        heartbeat_interval_ms=100,
+        election_timeout_ms_min=1000,
+        election_timeout_ms_max=2000,
+    ).raft_config("n2")
     assert (
         raft.heartbeat_interval_ticks,
         raft.election_timeout_ticks_min,
