@@ -64,17 +64,19 @@ bench: $(STAMP)
 
 # make bench-compare: raftctl beside etcd in one run (raftctl/bench/compare.py);
 # etcd and etcdctl come from Debian's packages when missing and this is root.
-# BENCH_ROUNDS=3 BENCH_DURATION=3 (seconds per workload) BENCH_KEYS=100000.
+# BENCH_ROUNDS=3 BENCH_DURATION=3 (seconds per workload) BENCH_KEYS=100000;
+# BENCH_SATURATE=60: then 60 s at 256 writes in flight each, counting elections.
 BENCH_ROUNDS ?= 3
 BENCH_DURATION ?= 3
 BENCH_KEYS ?= 100000
+BENCH_SATURATE ?= 60
 bench-compare: $(STAMP)
 	@command -v etcd >/dev/null && command -v etcdctl >/dev/null || { [ "$$(id -u)" = 0 ] && \
 		command -v apt-get >/dev/null && (apt-get update -qq >/dev/null 2>&1; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null); } || \
 		{ echo "bench-compare needs etcd: apt-get install etcd-server etcd-client" >&2; exit 2; }
 	$(BIN)/python -m raftctl.bench.compare --rounds $(BENCH_ROUNDS) \
-		--duration $(BENCH_DURATION) --keys $(BENCH_KEYS)
+		--duration $(BENCH_DURATION) --keys $(BENCH_KEYS) --saturate $(BENCH_SATURATE)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

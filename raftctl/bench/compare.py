@@ -9,7 +9,8 @@ again; the resident memory of a member after 100,000 keys. Each figure is
 the median over the rounds, with its range, and the ratio raftctl/etcd.
 It measures and prints; it asserts nothing about speed.
 
-    python -m raftctl.bench.compare [--rounds 3] [--duration 3] [--keys 100000] [--json]
+    python -m raftctl.bench.compare [--rounds 3] [--duration 3] [--keys 100000]
+                                    [--saturate 60] [--json]
 """
 
 from __future__ import annotations
@@ -207,6 +208,39 @@ class Bench:
             self.figure(f"{name}: errors", "", False).samples["raftctl"].append(ours.errors)
             self.figure(f"{name}: errors", "", False).samples["etcd"].append(errors)
 
+    def saturate(self, seconds: float) -> dict[str, dict[str, float]]:
+        """`seconds` at 256 writes in flight on each; the terms before and
+        after (a change is an election the load caused: there should be none)."""
+        assert self.client is not None
+        report: dict[str, dict[str, float]] = {}
+        before = self._raft_term()
+        load = run_workload(self.client, WorkloadOptions(clients=256, duration_s=seconds))
+        report["raftctl"] = {
+            "ops_per_s": _uninterrupted(load).throughput_per_s,
+            "term_changes": self._raft_term() - before,
+        }
+        before = self._etcd_term()
+        answered, _errors = run_etcd_load(self.endpoints(), 256, seconds)
+        report["etcd"] = {
+            "ops_per_s": len(answered) / seconds,
+            "term_changes": self._etcd_term() - before,
+        }
+        return report
+
+    def _raft_term(self) -> int:
+        assert self.client is not None
+        terms = [
+            (self.client.status(node_id, 1.0) or {}).get("term") or 0
+            for node_id in self.raft.node_ids()
+        ]
+        return max(terms)
+
+    def _etcd_term(self) -> int:
+        terms = [
+            int(((self.etcd.status(name) or {}).get("raft_term")) or 0) for name in self.etcd.names
+        ]
+        return max(terms)
+
     def memory(self, keys: int) -> None:
         """Write `keys` distinct keys of 100 bytes to each; a member's RSS after."""
         assert self.client is not None
@@ -236,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per workload")
     parser.add_argument("--keys", type=int, default=100_000, help="keys before measuring memory")
     parser.add_argument("--cli-puts", type=int, default=5, help="fresh-process puts per round")
+    parser.add_argument(
+        "--saturate", type=float, default=0, help="then S seconds at 256 in flight each"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if shutil.which("etcd") is None or shutil.which("etcdctl") is None:
@@ -248,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         for number in range(args.rounds):
             print(f"round {number + 1} of {args.rounds}...", file=sys.stderr, flush=True)
             bench.round(args.cli_puts)
+        saturated = {}
+        if args.saturate:
+            print(f"{args.saturate:g} s at 256 in flight each...", file=sys.stderr, flush=True)
+            saturated = bench.saturate(args.saturate)
         if args.keys:
             print(f"writing {args.keys:,} keys to each...", file=sys.stderr, flush=True)
             bench.memory(args.keys)
@@ -255,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.stop()
     figures = list(bench.figures.values())
     if args.json:
-        print(json.dumps({f.name: f.samples for f in figures}))
+        print(json.dumps({"figures": {f.name: f.samples for f in figures}, "saturated": saturated}))
     else:
         print(
             f"3 members each, loopback, fsync on, 100-byte values; {args.rounds} rounds of "
@@ -263,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.monotonic() - started:.0f} s in all"
         )
         print(table(figures))
+        for system, figures_of in saturated.items():
+            print(
+                f"{system}: {args.saturate:g} s at 256 writes in flight, "
+                f"{figures_of['ops_per_s']:,.0f} ops/s, "
+                f"{figures_of['term_changes']:.0f} term changes (elections the load caused)"
+            )
     return 0
 
 
