@@ -60,7 +60,8 @@ Reply = Callable[[bytes, bytes], None]  # (client identity, frame)
 class _PendingWrite:
     """A write received this turn, to be proposed with the others."""
 
-    command: bytes
+    command: Command
+    data: bytes  # the command, encoded: what the log entry carries
     identity: bytes
     request_id: int
 
@@ -72,6 +73,7 @@ class _WaitingWrite:
     identity: bytes
     request_id: int
     term: int
+    command: Command  # what that entry holds if it is still ours: no need to decode it
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,9 @@ class ClientPlane:
         command = Command(
             request.client_id, request.sequence, request.acknowledged, request.operation
         )
-        self.pending.append(_PendingWrite(encode_command(command), identity, request.request_id))
+        self.pending.append(
+            _PendingWrite(command, encode_command(command), identity, request.request_id)
+        )
 
     def _read(self, identity: bytes, request: ClientRequest) -> None:
         """A read without a log write: the core confirms leadership (a heartbeat
@@ -160,7 +164,7 @@ class ClientPlane:
                 self.redirect(write.identity, write.request_id)
         else:
             try:
-                proposal = core.propose([write.command for write in self.pending])
+                proposal = core.propose([write.data for write in self.pending])
             except ProposalRejected as refusal:
                 # A leadership transfer is under way (found by raftctl chaos: the
                 # leader used to crash here). The client asks again shortly, with
@@ -171,7 +175,7 @@ class ClientPlane:
             else:
                 for offset, write in enumerate(self.pending):
                     self.waiting[proposal.first_index + offset] = _WaitingWrite(
-                        write.identity, write.request_id, proposal.term
+                        write.identity, write.request_id, proposal.term, write.command
                     )
         self.pending.clear()
 
@@ -180,11 +184,14 @@ class ClientPlane:
         if rd.committed_entries:
             self.failpoints.hit("before-apply")
         for entry in rd.committed_entries:
-            result = self.kv.apply(entry)
             waiting = self.waiting.pop(entry.index, None)
+            # The entry this node proposed at that index and term holds the
+            # command it encoded: apply that, rather than decode it again.
+            ours = waiting is not None and waiting.term == entry.term
+            result = self.kv.apply(entry, waiting.command if ours and waiting else None)
             if waiting is None:
                 continue
-            if waiting.term == entry.term and result is not None:
+            if ours and result is not None:
                 self.answer(waiting.identity, waiting.request_id, "ok", result)
             else:  # another leader's entry took this index: ours was lost
                 self.answer(waiting.identity, waiting.request_id, "retry", {})

@@ -164,3 +164,18 @@ def test_snapshot_restore_round_trip(writes: list[tuple[str, str, str]]) -> None
     assert {c: s.answers for c, s in copy.sessions.items()} == {
         c: s.answers for c, s in log.kv.sessions.items()
     }
+
+
+def test_a_leader_applies_the_command_it_encoded_as_if_decoded() -> None:
+    """The leader passes the command it proposed instead of decoding its own
+    entry again: the state and the answers are the same as a follower's."""
+    leader, follower = KVStateMachine(), KVStateMachine()
+    commands = [
+        Command("c", 1, 0, Put("k", "\udcff bytes")),
+        Command("c", 2, 1, Cas("k", "\udcff bytes", "v")),
+        Command("d", 1, 0, Txn((Compare("k", "v"),), (Delete("k"),), ())),
+    ]
+    for index, command in enumerate(commands, start=1):
+        entry = Entry(index, 3, EntryKind.COMMAND, encode_command(command))
+        assert leader.apply(entry, command) == follower.apply(entry)
+    assert leader.digest() == follower.digest() and leader.snapshot() == follower.snapshot()
