@@ -186,3 +186,17 @@ def test_membership_round_trip_and_validation() -> None:
         Membership(("n1", "n2"), ("n2",))
     with pytest.raises(InvalidMessage):
         decode_membership(b"\xc1")
+
+
+def test_every_name_of_the_package_is_found_where_it_is_lazily_looked_up() -> None:
+    """node.messages imports each vocabulary on first use (PEP 562): every
+    exported name must be in its table, and be the module's own object."""
+    import importlib
+
+    import node.messages as package
+
+    assert set(package.__all__) == set(package._WHERE)
+    for name, module in package._WHERE.items():
+        assert getattr(package, name) is getattr(importlib.import_module(module), name), name
+    with pytest.raises(AttributeError):
+        package.NoSuchMessage  # noqa: B018
