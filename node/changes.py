@@ -36,7 +36,13 @@ class Change:
 
 
 class ChangeLog:
-    def __init__(self) -> None:
+    """The latest changes, at most `changes_max` of them and `bytes_max` bytes of
+    keys and values (cluster.toml's watch_history_changes and _bytes; every
+    node reads the same file, so every node trims alike)."""
+
+    def __init__(self, changes_max: int = CHANGES_MAX, bytes_max: int = CHANGES_BYTES_MAX) -> None:
+        self.changes_max = changes_max
+        self.bytes_max = bytes_max
         self.revision = 0  # the revision of the latest change
         self.compacted = 0  # changes up to this revision are gone
         self._changes: deque[Change] = deque()
@@ -47,8 +53,8 @@ class ChangeLog:
         self._changes.append(change)
         self._bytes += change.size
         self.revision = revision
-        while len(self._changes) > CHANGES_MAX or (
-            self._bytes > CHANGES_BYTES_MAX and len(self._changes) > 1
+        while len(self._changes) > self.changes_max or (
+            self._bytes > self.bytes_max and len(self._changes) > 1
         ):
             gone = self._changes.popleft()
             self._bytes -= gone.size
@@ -75,9 +81,14 @@ class ChangeLog:
         return rows
 
     @classmethod
-    def from_rows(cls, rows: list[list[object]]) -> ChangeLog:
+    def from_rows(
+        cls,
+        rows: list[list[object]],
+        changes_max: int = CHANGES_MAX,
+        bytes_max: int = CHANGES_BYTES_MAX,
+    ) -> ChangeLog:
         """The inverse of to_rows; TypeError or ValueError if it is not one."""
-        log = cls()
+        log = cls(changes_max, bytes_max)
         (revision, compacted), *changes = rows
         if not isinstance(revision, int) or not isinstance(compacted, int):
             raise TypeError("a change log's revisions are counts")

@@ -19,6 +19,8 @@ Rules:
     slow_factor = 1       # every timer N times slower, to watch an election
     key_bytes_max = 4096  # a larger key or value is refused (status "refused")
     value_bytes_max = 1048576
+    watch_history_changes = 10000     # the latest changes `raftctl watch` may ask for
+    watch_history_bytes = 4194304     # ... and at most this many bytes of keys and values
     lease_drift_ms = 100  # the lease ends this much before the election timeout
     next_node_number = 4
     curve = true          # false: `raftctl start --insecure`, no authentication
@@ -90,6 +92,8 @@ class ClusterConfig:
     next_node_number: int = field(default=0)
     key_bytes_max: int = 4096
     value_bytes_max: int = 1 << 20
+    watch_history_changes: int = 10_000
+    watch_history_bytes: int = 4 << 20
     curve: bool = False
     controller_public_key: str = ""
     client_public_key: str = ""
@@ -108,6 +112,8 @@ class ClusterConfig:
             raise ConfigError("two nodes share a host and port in cluster.toml")
         if self.key_bytes_max < 1 or self.value_bytes_max < 1:
             raise ConfigError("key_bytes_max and value_bytes_max must be >= 1")
+        if self.watch_history_changes < 1 or self.watch_history_bytes < 1:
+            raise ConfigError("watch_history_changes and watch_history_bytes must be >= 1")
         if self.slow_factor < 1:
             raise ConfigError("slow_factor must be >= 1")
         if self.snapshot_threshold_entries < 0:

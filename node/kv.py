@@ -30,7 +30,7 @@ from typing import Any
 
 import msgpack
 
-from node.changes import ChangeLog
+from node.changes import CHANGES_BYTES_MAX, CHANGES_MAX, ChangeLog
 from node.errors import InvalidMessage
 from node.messages import (
     BYTES_AS_TEXT,
@@ -72,12 +72,17 @@ class Session:
 class KVStateMachine:
     """The key-value store and its client sessions."""
 
-    def __init__(self, sessions_max: int = 10_000) -> None:
+    def __init__(
+        self,
+        sessions_max: int = 10_000,
+        changes_max: int = CHANGES_MAX,
+        changes_bytes_max: int = CHANGES_BYTES_MAX,
+    ) -> None:
         self.data: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
         self.sessions_max = sessions_max
         self.applied_index = 0
-        self.changes = ChangeLog()
+        self.changes = ChangeLog(changes_max, changes_bytes_max)
         self._next_revision = 1  # the revision the command being executed writes at
 
     # -- the log ------------------------------------------------------------
@@ -233,7 +238,10 @@ class KVStateMachine:
         return packed
 
     def restore(self, blob: bytes) -> None:
-        self.applied_index, self.data, self.sessions, self.changes = _decode_snapshot(blob)
+        self.applied_index, self.data, self.sessions, changes = _decode_snapshot(blob)
+        self.changes = ChangeLog.from_rows(
+            changes.to_rows(), self.changes.changes_max, self.changes.bytes_max
+        )
 
     @staticmethod
     def check_snapshot(blob: bytes, index: int) -> None:

@@ -104,7 +104,10 @@ class NodeServer:
         self.storage, recovered = Storage.open(self.node_dir, options, after_power_loss, rejoining)
         for warning in recovered.warnings:
             self.journal.line(f"warning: {warning}")
-        self.kv = KVStateMachine()
+        self.kv = KVStateMachine(
+            changes_max=self.config.watch_history_changes,
+            changes_bytes_max=self.config.watch_history_bytes,
+        )
         if recovered.snapshot is not None and recovered.snapshot_data is not None:
             try:
                 self.kv.restore(recovered.snapshot_data)

@@ -48,6 +48,8 @@ def test_unknown_settings_are_refused(tmp_path: Path) -> None:
     [
         {"heartbeat_interval_ms": 2000},
         {"election_timeout_ms_min": 3000, "election_timeout_ms_max": 2000},
+        {"watch_history_changes": 0},
+        {"watch_history_bytes": 0},
         {"tick_ms": 0},
     ],
 )

@@ -95,6 +95,21 @@ def test_old_changes_are_compacted_and_a_watch_is_told() -> None:
     assert kv.execute(Changes("k", False, 5))["changes"][0][0] == 6
 
 
+def test_the_history_bounds_come_from_cluster_toml_and_hold_after_a_restore() -> None:
+    kv = KVStateMachine(changes_max=3, changes_bytes_max=1 << 20)
+    for number in range(6):
+        kv.execute(Put("k", str(number)))
+    assert kv.changes.compacted == 3
+    small = KVStateMachine(changes_max=2, changes_bytes_max=1 << 20)
+    small.restore(kv.snapshot())  # a snapshot from a node with a larger bound
+    small.execute(Put("k", "next"))
+    assert small.changes.compacted == 5 and small.changes.revision == 7
+    by_bytes = KVStateMachine(changes_max=100, changes_bytes_max=10)
+    for number in range(4):
+        by_bytes.execute(Put("key", f"{number:05}"))  # 8 bytes a change
+    assert by_bytes.changes.compacted == 3  # only the latest fits in 10 bytes
+
+
 def test_noop_entries_have_no_answer() -> None:
     kv = KVStateMachine()
     assert kv.apply(Entry(1, 1, EntryKind.NOOP)) is None and kv.applied_index == 1
