@@ -81,6 +81,7 @@ from node.outbox import Outbox
 from node.progress import Progress
 from node.quorum import VoteResult, committed_index, majority, vote_result
 from node.raft_config import RaftConfig
+from node.read_only import ReadOnlyRules
 from node.read_queue import HeartbeatRounds, ReadQueue
 from node.ready import (
     CoreStatus,
@@ -103,7 +104,7 @@ if TYPE_CHECKING:
 __all__ = ["RaftCore"]
 
 
-class RaftCore:
+class RaftCore(ReadOnlyRules):
     """One Raft node's protocol state. See the module docstring for the rules."""
 
     def __init__(self, config: RaftConfig, durable: DurableState, rng: random.Random) -> None:
@@ -111,8 +112,7 @@ class RaftCore:
         self.id = config.node_id
         self._rng = rng
         hard = durable.hard_state
-        self.term = hard.term
-        self.vote = hard.vote
+        self.term, self.vote = hard.term, hard.vote
         snapshot = durable.snapshot
         self.log = RaftLog(
             durable.entries,
@@ -132,16 +132,14 @@ class RaftCore:
         self.role = Role.FOLLOWER
         self.leader_id: str | None = None
         self._ticks = 0
-        self._election_elapsed = 0
-        self._heartbeat_elapsed = 0
-        self._randomized_election_timeout = 0
+        self._election_elapsed = self._heartbeat_elapsed = self._randomized_election_timeout = 0
         self._votes: dict[str, bool] = {}
         self._progress = ProgressTracker()
         self._replicator = Replicator(self.log, config, self.id)
         self._out = Outbox()
-        self._replication_pending = False
-        self._ready_outstanding = False
-        # Reads (dissertation §6.4): heartbeat rounds confirm leadership and date the lease.
+        self._replication_pending = self._ready_outstanding = False
+        # Reads (dissertation §6.4, rules in node/read_only.py): heartbeat rounds
+        # confirm leadership and date the lease.
         self._rounds = HeartbeatRounds()
         self._reads = ReadQueue()
         self._lease_ended = False
@@ -250,20 +248,6 @@ class RaftCore:
         self._emit(TransferStarted(target))
         self._maybe_send_timeout_now()
         self._replication_pending = True
-
-    def read_index(self, context: bytes, lease: bool = False) -> None:
-        """Ask to serve a read (dissertation §6.4). A later Ready answers with a
-        ReadState for `context` (serve it once that index is applied), or lists
-        it in reads_dropped. With `lease`, a valid leader lease confirms
-        leadership without a heartbeat round."""
-        self._check_not_in_ready("read_index")
-        self._check_may_propose()  # the same two refusals as a write's
-        if not self._committed_in_current_term():
-            # §6.4 step 1: until an entry of its own term commits, a new leader
-            # does not know the latest commit index.
-            self._reads.await_commit(context, lease)
-            return
-        self._start_read(context, lease)
 
     def compact(self, index: int) -> SnapshotMeta:
         """The application saved a snapshot of its state at applied `index`:
@@ -994,50 +978,6 @@ class RaftCore:
 
     def _abort_transfer(self, reason: str) -> None:
         self._emit(TransferAborted(self._transfer.end(reason), reason))
-
-    # -- reads (dissertation §6.4) ---------------------------------------------------
-
-    def _start_read(self, context: bytes, lease: bool) -> None:
-        index = self.log.commit_index
-        if lease and self._lease_valid():
-            self._reads.serve(context, index, lease=True)
-            return
-        # ReadIndex: serve at today's commit index once a heartbeat round sent
-        # after now is answered by a majority (an expired lease falls back here).
-        self._reads.await_round(context, index, self._rounds.latest + 1)
-        self._rounds.wanted = True
-        self._release_confirmed_reads()
-
-    def _release_confirmed_reads(self) -> None:
-        self._reads.release(self._leadership_confirmed_for)
-
-    def _leadership_confirmed_for(self, heartbeat_round: int) -> bool:
-        """ReadIndex, §6.4 step 3: a majority of voters answered heartbeat round
-        `heartbeat_round` (or a later one) of this term, so no other leader had
-        been elected when it was sent after the read arrived."""
-        if not self.voters:
-            return False
-        acked = self._progress.quorum_acked_round(self.voters, self.id, heartbeat_round)
-        return acked >= heartbeat_round
-
-    def _lease_valid(self) -> bool:
-        """§6.4.1: voters that answered a heartbeat sent at tick t will not elect
-        anyone before t + election timeout (§4.2.3), so a leader backed by a
-        majority of such answers leads until then, less the clock-drift bound.
-        Sending TimeoutNow ends the lease for the rest of the term. Without
-        CheckQuorum voters do not refuse votes that way, so there is no lease."""
-        if self.role is not Role.LEADER or self._lease_ended or self._transfer.target:
-            return False
-        if not self.config.check_quorum:
-            return False
-        if not self.voters:
-            return False
-        start = self._progress.quorum_lease_start(self.voters, self.id, self._ticks)
-        duration = self.config.election_timeout_ticks_min - self.config.lease_drift_ticks
-        return self._ticks < start + duration
-
-    def _drop_reads(self, reason: str) -> None:
-        self._reads.drop_all(reason)
 
     # -- plumbing -------------------------------------------------------------
 

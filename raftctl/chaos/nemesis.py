@@ -510,33 +510,22 @@ class Nemesis:
     def _start_slow_fsync(self, active: _Active) -> None:
         delay = active.rng.randint(50, 300)
         with self._control() as control:
+            # A minority of one or two nodes is nobody: then slow one of them.
             ids = list(control.cluster.node_ids())
-            target = active.fault.target
-            if target == "leader":
-                victims = [control.leader()[0]]
-            elif target == "one":
-                victims = [active.rng.choice(ids)]
-            else:
-                victims = sorted(active.rng.sample(ids, (len(ids) - 1) // 2 or 1))
-            for node_id in victims:
-                control.client.admin(node_id, SlowDisk(delay), timeout_s=1.0)
+            victims = self._targets(control, active) or [active.rng.choice(ids)]
             slowed: list[str] = []
 
             def all_slowed() -> bool:
-                # A victim busy in its slowed fsyncs may answer late, or not have
-                # read the request yet: ask again (it is idempotent) until it says so.
-                for node_id in victims:
-                    if node_id in slowed:
-                        continue
+                # A victim busy in slowed fsyncs may answer late: ask again (the
+                # request is idempotent) until its status says so.
+                for node_id in sorted(set(victims) - set(slowed)):
+                    control.client.admin(node_id, SlowDisk(delay), timeout_s=1.0)
                     status = control.client.status(node_id, 1.0) or {}
                     if status.get("fsync_delay_ms") == delay:
                         slowed.append(node_id)
-                    else:
-                        control.client.admin(node_id, SlowDisk(delay), timeout_s=1.0)
                 return len(slowed) == len(victims)
 
-            # Proof: each victim's status says its fsyncs are slowed.
-            wait_for(all_slowed, 5.0, 0.05)
+            wait_for(all_slowed, 5.0, 0.05)  # proof: each victim's status says so
             slowed.sort()
         active.detail.update(nodes=victims, fsync_delay_ms=delay, slowed=slowed)
 
