@@ -29,10 +29,16 @@ class Change:
     revision: int
     key: str
     value: str | None  # None: the key was deleted
+    size: int  # bytes of key and value, counted once: what the bound weighs
 
-    @property
-    def size(self) -> int:
-        return len(data_bytes(self.key)) + (len(data_bytes(self.value)) if self.value else 0)
+    @classmethod
+    def of(cls, revision: int, key: str, value: str | None) -> Change:
+        return cls(revision, key, value, _size(key) + (_size(value) if value else 0))
+
+
+def _size(text: str) -> int:
+    """Bytes of a key or value; ASCII (the usual case) is not encoded again."""
+    return len(text) if text.isascii() else len(data_bytes(text))
 
 
 class ChangeLog:
@@ -49,7 +55,7 @@ class ChangeLog:
         self._bytes = 0
 
     def record(self, revision: int, key: str, value: str | None) -> None:
-        change = Change(revision, key, value)
+        change = Change.of(revision, key, value)
         self._changes.append(change)
         self._bytes += change.size
         self.revision = revision
@@ -97,7 +103,7 @@ class ChangeLog:
                 raise TypeError("a change is [revision, key, value]")
             if value is not None and not isinstance(value, str):
                 raise TypeError("a change's value is a string or null")
-            log._changes.append(Change(change_revision, key, value))
+            log._changes.append(Change.of(change_revision, key, value))
             log._bytes += log._changes[-1].size
         log.revision, log.compacted = revision, compacted
         return log

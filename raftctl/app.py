@@ -36,6 +36,7 @@ from raftctl.errors import Interrupted, RaftctlError, UsageError
 from raftctl.render import Output
 
 __all__ = [
+    "GLOBAL_OPTIONS_WITH_VALUE",
     "OUTPUT_FORMATS",
     "DirOption",
     "Globals",
@@ -63,6 +64,9 @@ typer.core.HAS_RICH = False
 # people (a table, or one plain line per row for awk), json and fields for
 # scripts ("name" : value, one field a line). None: the command's own form.
 OUTPUT_FORMATS = ("table", "simple", "json", "fields")
+
+# The global options that take a value (the word after them is theirs).
+GLOBAL_OPTIONS_WITH_VALUE = ("--dir", "--timeout", "-w", "--output")
 
 # Where the last --json or -w given (before the command name or after it) is
 # kept: click runs option callbacks in the order the options were typed,
@@ -116,7 +120,7 @@ def _split_globals(words: list[str]) -> tuple[list[str], list[str]]:
     rest: list[str] = []
     taking = iter(words)
     for word in taking:
-        if word in ("--dir", "--timeout", "-w", "--output"):
+        if word in GLOBAL_OPTIONS_WITH_VALUE:
             options += [word, next(taking, "")]
         elif word == "--json":
             options.append(word)

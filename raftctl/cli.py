@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import typer
 
-from raftctl.app import app
+from raftctl.app import GLOBAL_OPTIONS_WITH_VALUE, app
 
 # Every module, in the order their commands appear in `--help`.
 # A newcomer's order: start and status, the data, the faults, the protocol's
@@ -56,16 +56,12 @@ COMMAND_MODULES = {
     "sim": "sim",
 }
 
-# The global options that take a value, so that the command name is found
-# after them: `raftctl --dir X put k v`.
-_GLOBAL_OPTIONS_WITH_VALUE = ("--dir", "--timeout", "-w", "--output")
-
 
 def command_name(argv: Sequence[str]) -> str | None:
     """The first word of `argv` that is not a global option or its value."""
     words = iter(argv)
     for word in words:
-        if word in _GLOBAL_OPTIONS_WITH_VALUE:
+        if word in GLOBAL_OPTIONS_WITH_VALUE:  # `raftctl --dir X put k v`
             next(words, None)
         elif not word.startswith("-"):
             return word

@@ -28,7 +28,7 @@ from raftctl.errors import Unavailable, UnknownNode, UsageError
 if TYPE_CHECKING:
     from node.faults import Faults, LinkFault
 
-__all__ = ["Controller", "describe_rule", "faults_document"]
+__all__ = ["Controller", "faults_document"]
 
 NODE_FIELDS = (
     "role",
@@ -66,23 +66,6 @@ def faults_document(faults: Faults) -> dict[str, Any]:
             for rule in faults.links
         ],
     }
-
-
-def describe_rule(rule: dict[str, Any], everyone: tuple[str, ...]) -> str:
-    """One link rule for people: `n1 -> n2,n3: drop 20%, delay 50±20 ms`."""
-    effects = []
-    if rule["drop"]:
-        effects.append("cut" if rule["drop"] >= 1 else f"drop {rule['drop']:.0%}")
-    if rule["delay_ms"] or rule["jitter_ms"]:
-        jitter = f"±{rule['jitter_ms']}" if rule["jitter_ms"] else ""
-        effects.append(f"delay {rule['delay_ms']}{jitter} ms")
-    if rule["duplicate"]:
-        effects.append(f"duplicate {rule['duplicate']:.0%}")
-
-    def who(ids: list[str]) -> str:
-        return "all" if sorted(ids) == sorted(everyone) else ",".join(ids)
-
-    return f"{who(rule['from'])} -> {who(rule['to'])}: {', '.join(effects)}"
 
 
 class Controller:

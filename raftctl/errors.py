@@ -1,6 +1,7 @@
 """raftctl's exceptions: each user-facing one carries its exit code (DESIGN.md).
 
 RaftctlError            base; exit_code 1
+├── Compacted           a watch asked for a revision no longer kept  exit 1
 ├── UsageError          bad arguments or options                     exit 2
 │   └── Refused         the cluster refused the request as given     exit 2
 │                       (a key or value over cluster.toml's limits)
@@ -19,6 +20,7 @@ a command is a bug and crashes loudly with its context.
 from __future__ import annotations
 
 __all__ = [
+    "Compacted",
     "Interrupted",
     "NoCluster",
     "RaftctlError",
@@ -34,6 +36,12 @@ class RaftctlError(Exception):
 
     exit_code = 1
     kind = "error"
+
+
+class Compacted(RaftctlError):
+    """The revision a watch asked for is older than what the store keeps."""
+
+    kind = "compacted"
 
 
 class UsageError(RaftctlError):

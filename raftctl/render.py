@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-__all__ = ["STATUS_FIELDS", "Output", "fields", "simple_rows", "status_table"]
+__all__ = [
+    "STATUS_FIELDS",
+    "Output",
+    "describe_rule",
+    "fields",
+    "rule_effects",
+    "simple_rows",
+    "status_table",
+]
 
 _ROLE_STYLE = {"leader": "bold green", "candidate": "yellow", "follower": "", "learner": "cyan"}
 _PROCESS_STYLE = {"running": "", "paused": "bold yellow", "stopped": "bold red"}
@@ -166,18 +174,31 @@ STATUS_FIELDS = tuple(field for _, field in _STATUS_COLUMNS)
 DROP_ORDER = ("pid", "snapshot", "last log", "group", "leader", "term", "link faults", "applied")
 
 
+def rule_effects(rule: dict[str, Any]) -> list[str]:
+    """What one link rule (node.faults, as faults_document writes it) does."""
+    effects = []
+    if rule["drop"]:
+        effects.append("cut" if rule["drop"] >= 1 else f"drop {rule['drop']:.0%}")
+    if rule["delay_ms"] or rule["jitter_ms"]:
+        jitter = f"±{rule['jitter_ms']}" if rule["jitter_ms"] else ""
+        effects.append(f"delay {rule['delay_ms']}{jitter} ms")
+    if rule["duplicate"]:
+        effects.append(f"duplicate {rule['duplicate']:.0%}")
+    return effects
+
+
+def describe_rule(rule: dict[str, Any], everyone: tuple[str, ...]) -> str:
+    """One link rule for people: `n1 -> n2,n3: drop 20%, delay 50±20 ms`."""
+
+    def who(ids: list[str]) -> str:
+        return "all" if sorted(ids) == sorted(everyone) else ",".join(ids)
+
+    return f"{who(rule['from'])} -> {who(rule['to'])}: {', '.join(rule_effects(rule))}"
+
+
 def _link_faults_cell(rules: list[dict[str, Any]] | None) -> str:
-    """A node's outgoing link rules, short: `drop 20% ->n2,n3`."""
-    parts = []
-    for rule in rules or []:
-        effects = []
-        if rule["drop"]:
-            effects.append("cut" if rule["drop"] >= 1 else f"drop {rule['drop']:.0%}")
-        if rule["delay_ms"] or rule["jitter_ms"]:
-            effects.append(f"+{rule['delay_ms']}ms")
-        if rule["duplicate"]:
-            effects.append(f"dup {rule['duplicate']:.0%}")
-        parts.append(f"{' '.join(effects)} ->{','.join(rule['to'])}")
+    """A node's outgoing link rules: `drop 20%, delay 50 ms ->n2,n3`."""
+    parts = [f"{', '.join(rule_effects(rule))} ->{','.join(rule['to'])}" for rule in rules or []]
     return "; ".join(parts) or "-"
 
 

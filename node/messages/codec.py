@@ -110,7 +110,7 @@ def _str(value: Any, what: str) -> str:
     or a forged id could crash whatever encodes it (a log line, a socket id)."""
     if not isinstance(value, str):
         raise InvalidMessage(f"{what} must be a string, not {type(value).__name__}")
-    if not is_utf8(value):
+    if not value.isascii() and not is_utf8(value):  # ids are ASCII: no encode per field
         raise InvalidMessage(f"{what} must be UTF-8 text")
     return value
 

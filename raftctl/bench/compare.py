@@ -34,6 +34,7 @@ from raftctl.bench.live import (
     WorkloadReport,
     failover_window_s,
     leader_of,
+    percentile,
     run_workload,
 )
 from raftctl.client import Client
@@ -188,12 +189,9 @@ class Bench:
     def _record_load(
         self, name: str, ours: WorkloadReport, theirs: list[float], errors: int
     ) -> None:
-        self.figure(f"{name}: ops/s", "ops/s", True).samples["raftctl"].append(
-            ours.throughput_per_s
-        )
-        self.figure(f"{name}: ops/s", "ops/s", True).samples["etcd"].append(
-            len(theirs) / self.duration_s
-        )
+        throughput = self.figure(f"{name}: ops/s", "ops/s", True)
+        throughput.samples["raftctl"].append(ours.throughput_per_s)
+        throughput.samples["etcd"].append(len(theirs) / self.duration_s)
         ordered = sorted(seconds * 1000 for seconds in theirs)
         for label, ours_ms, fraction in (
             ("p50", ours.latency_ms_p50, 0.5),
@@ -202,11 +200,11 @@ class Bench:
             figure = self.figure(f"{name}: {label}", "ms", False)
             figure.samples["raftctl"].append(ours_ms)
             if ordered:
-                at = min(len(ordered) - 1, int(fraction * len(ordered)))
-                figure.samples["etcd"].append(ordered[at])
+                figure.samples["etcd"].append(percentile(ordered, fraction))
         if errors or ours.errors:
-            self.figure(f"{name}: errors", "", False).samples["raftctl"].append(ours.errors)
-            self.figure(f"{name}: errors", "", False).samples["etcd"].append(errors)
+            failed = self.figure(f"{name}: errors", "", False)
+            failed.samples["raftctl"].append(ours.errors)
+            failed.samples["etcd"].append(errors)
 
     def saturate(self, seconds: float) -> dict[str, dict[str, float]]:
         """`seconds` at 256 writes in flight on each; the terms before and

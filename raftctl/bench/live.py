@@ -30,7 +30,7 @@ from raftctl.cluster import ClusterDir, wait_for
 from raftctl.controller import Controller
 from raftctl.errors import Unavailable
 
-__all__ = ["WorkloadOptions", "WorkloadReport", "run_workload"]
+__all__ = ["WorkloadOptions", "WorkloadReport", "percentile", "run_workload"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ def _answers(client: Client, node_id: str) -> Callable[[], bool]:
     return lambda: client.status(node_id, 0.3) is not None
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
+def percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return 0.0
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
@@ -114,9 +114,9 @@ def run_workload(
         errors=len(outcomes) - len(succeeded),
         elapsed_s=elapsed,
         throughput_per_s=len(succeeded) / elapsed if elapsed else 0.0,
-        latency_ms_p50=_percentile(succeeded, 0.50),
-        latency_ms_p90=_percentile(succeeded, 0.90),
-        latency_ms_p99=_percentile(succeeded, 0.99),
+        latency_ms_p50=percentile(succeeded, 0.50),
+        latency_ms_p90=percentile(succeeded, 0.90),
+        latency_ms_p99=percentile(succeeded, 0.99),
         latency_ms_max=succeeded[-1] if succeeded else 0.0,
         interrupted=interrupted,
     )

@@ -18,9 +18,9 @@ from raftctl.app import (
     completing,
     session,
 )
-from raftctl.controller import Controller, describe_rule, faults_document
+from raftctl.controller import Controller, faults_document
 from raftctl.errors import Unavailable, UsageError
-from raftctl.render import Output
+from raftctl.render import Output, describe_rule
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
 

@@ -17,17 +17,11 @@ import typer
 from node.messages import Changes
 from node.messages.codec import WIRE_INT_MAX
 from raftctl.app import DirOption, JsonOption, TimeoutOption, app, session
-from raftctl.errors import RaftctlError, UsageError
+from raftctl.errors import Compacted, UsageError
 from raftctl.values import check_key, shown, with_encoding
 
 # Between two questions when nothing changed: a change shows within this.
 POLL_S = 0.1
-
-
-class Compacted(RaftctlError):
-    """The revision asked for is older than what the store keeps (exit 1)."""
-
-    kind = "compacted"
 
 
 @app.command()
