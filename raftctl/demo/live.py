@@ -85,11 +85,17 @@ def heading(text: str) -> None:
     print(f"\n== {text} ==")
 
 
-def stranded_write(tour: Tour, node_id: str, wait_s: float) -> list[str]:
-    """A client stuck with one node: send it a write, collect its answers."""
+def stuck_client(tour: Tour, node_id: str) -> zmq.Socket[bytes]:
+    """A client connection to one node, made (and its handshake done) before
+    the partition, so that its write reaches that node while it still leads:
+    CheckQuorum steps it down within an election timeout."""
     cluster = ClusterDir(tour.path)
     node = cluster.config.node(node_id)
-    dealer = node_socket(zmq.Context.instance(), cluster.config, node.endpoint, node.public_key)
+    return node_socket(zmq.Context.instance(), cluster.config, node.endpoint, node.public_key)
+
+
+def stranded_write(dealer: zmq.Socket[bytes], wait_s: float) -> list[str]:
+    """Send the stuck client's write; collect its answers for `wait_s`."""
     answers: list[str] = []
     try:
         dealer.send(encode(ClientRequest(1, "stuck-client", 1, 0, Put("lost-write", "x"))))
@@ -115,7 +121,7 @@ def tour(root: Path) -> int:
         "--base-port",
         "0",
         "--election-timeout",
-        "500-1000",
+        "1000-2000",
         "--timeout",
         "30",
     )
@@ -139,12 +145,13 @@ def tour(root: Path) -> int:
 
     heading(f"4. Partition the leader {second} into a minority: its writes cannot commit")
     follower = next(n for n in ("n1", "n2", "n3", "n4", "n5") if n not in (second,))
+    dealer = stuck_client(t, second)
     t.run("partition", f"{second},{follower}")
     print(
         f"\n  A client stuck with {second} writes lost-write=x; with 2 of 5 nodes it can "
         "never commit:"
     )
-    answers = stranded_write(t, second, wait_s=2.0)
+    answers = stranded_write(dealer, wait_s=2.0)
     print(f"    answers in 2 s: {answers or 'none (it waits for a quorum that never comes)'}")
     t.expect("ok" not in answers, "the minority acknowledged a write")
     t.run("wait", "--leader", "--timeout", "30", quiet=True)
