@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from typing import Any, Protocol, assert_never
 
 from node.admission import Admission
@@ -67,15 +68,18 @@ class AdminNode(Protocol):
     admission: Admission
     last_snapshot: dict[str, Any] | None
 
-    def take_snapshot(self) -> dict[str, Any]: ...
+    def snapshot_soon(self, reply: Callable[[dict[str, Any]], None]) -> None: ...
 
     def drain_ready(self) -> None: ...
 
     def set_clock_rate(self, rate: float) -> None: ...
 
 
-def answer_admin(node: AdminNode, command: AdminCommand) -> dict[str, Any]:
-    """The answer to one admin request."""
+def answer_admin(
+    node: AdminNode, command: AdminCommand, reply: Callable[[dict[str, Any]], None]
+) -> dict[str, Any] | None:
+    """The answer to one admin request, or None when the node hands it to
+    `reply` later (a snapshot is answered once it is in use)."""
     match command:
         case Status():
             return status(node)
@@ -84,9 +88,8 @@ def answer_admin(node: AdminNode, command: AdminCommand) -> dict[str, Any]:
             kept = len(events) if limit is None else limit
             return {"ok": True, "events": events[-kept:] if kept else []}
         case TakeSnapshot():
-            result = node.take_snapshot()
-            node.drain_ready()
-            return result
+            node.snapshot_soon(reply)
+            return None
         case LogWindow(first_index, count):
             return _log_window(node, first_index, count)
         case ChangeMembership(action, node_id):

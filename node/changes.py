@@ -82,9 +82,16 @@ class ChangeLog:
 
     def to_rows(self) -> list[list[object]]:
         """For the snapshot: [revision, compacted, [revision, key, value]...]."""
-        rows: list[list[object]] = [[self.revision, self.compacted]]
-        rows += [[c.revision, c.key, c.value] for c in self._changes]
+        head, changes = self.frozen()
+        rows: list[list[object]] = [head]
+        rows += [[c.revision, c.key, c.value] for c in changes]
         return rows
+
+    def frozen(self) -> tuple[list[object], tuple[Change, ...]]:
+        """The first row of `to_rows` and the changes behind the others, as
+        they stand now: a snapshot packed beside the loop builds the rows
+        later (a Change never changes)."""
+        return [self.revision, self.compacted], tuple(self._changes)
 
     @classmethod
     def from_rows(

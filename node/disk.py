@@ -17,6 +17,8 @@ Rules:
   and removes files that were never made durable: what a real power cut loses.
   The ledger only has to survive the death of the process, not of the machine
   (the machine's death is what it simulates), so it is written without fsync.
+- A snapshot file is written by a thread beside the loop (node.snapshot_taker)
+  while the loop writes the WAL: counters and ledger change under one lock.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import errno
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +87,10 @@ class Disk:
         self.bytes_written = 0
         self.fsyncs = 0
         self.failure: DiskFailure | None = None
+        # A snapshot is written by a thread beside the loop's WAL writes: the
+        # counters and the power-loss ledger change under this lock (the
+        # system calls themselves run outside it).
+        self._books = threading.Lock()
         self._ledger: dict[str, int] = self._read_ledger() if power_loss_mode else {}
 
     # -- files ----------------------------------------------------------------
@@ -100,9 +107,12 @@ class Disk:
         """Write all of `data`; a short write is retried until done."""
         self._check_usable()
         faults = self.faults
-        if faults.write_error and self.bytes_written + len(data) > faults.write_error_after_bytes:
+        with self._books:
+            before = self.bytes_written
+            self.bytes_written += len(data)
+        if faults.write_error and before + len(data) > faults.write_error_after_bytes:
             # A full disk may take part of a write: take what fits below the limit.
-            partial = data[: max(0, faults.write_error_after_bytes - self.bytes_written)]
+            partial = data[: max(0, faults.write_error_after_bytes - before)]
             if partial:
                 os.write(fd, partial)
             self._fail(faults.write_error, "write", path)
@@ -113,7 +123,6 @@ class Disk:
                 view = view[written:]
         except OSError as error:
             self._fail_with(error, "write", path)
-        self.bytes_written += len(data)
 
     def fsync(self, fd: int, path: Path) -> None:
         """Make `path`'s written bytes durable (a no-op with fsync off)."""
@@ -123,16 +132,19 @@ class Disk:
         faults = self.faults
         if faults.fsync_delay_ms:
             self._sleep(faults.fsync_delay_ms / 1000)
-        if faults.fsync_error and self.fsyncs >= faults.fsync_error_after_calls:
+        with self._books:
+            calls_before = self.fsyncs
+            self.fsyncs += 1
+        if faults.fsync_error and calls_before >= faults.fsync_error_after_calls:
             self._fail(faults.fsync_error, "fsync", path)
         try:
             _sync_file(fd)
         except OSError as error:
             self._fail_with(error, "fsync", path)
-        self.fsyncs += 1
         if self.power_loss_mode:
-            self._ledger[self._key(path)] = os.fstat(fd).st_size
-            self._write_ledger()
+            with self._books:
+                self._ledger[self._key(path)] = os.fstat(fd).st_size
+                self._write_ledger()
 
     def fsync_directory(self, directory: Path) -> None:
         """Make the names in `directory` (creations, renames, deletions) durable."""
@@ -150,25 +162,28 @@ class Disk:
     def truncate(self, path: Path, length: int) -> None:
         self._check_usable()
         os.truncate(path, length)
-        if self.power_loss_mode and self._key(path) in self._ledger:
-            key = self._key(path)
-            self._ledger[key] = min(self._ledger[key], length)
-            self._write_ledger()
+        with self._books:
+            if self.power_loss_mode and self._key(path) in self._ledger:
+                key = self._key(path)
+                self._ledger[key] = min(self._ledger[key], length)
+                self._write_ledger()
 
     def rename(self, source: Path, target: Path) -> None:
         self._check_usable()
         os.replace(source, target)
         if self.power_loss_mode:
-            synced = self._ledger.pop(self._key(source), None)
-            if synced is not None:
-                self._ledger[self._key(target)] = synced
-            self._write_ledger()
+            with self._books:
+                synced = self._ledger.pop(self._key(source), None)
+                if synced is not None:
+                    self._ledger[self._key(target)] = synced
+                self._write_ledger()
 
     def remove(self, path: Path) -> None:
         self._check_usable()
         path.unlink(missing_ok=True)
-        if self.power_loss_mode and self._ledger.pop(self._key(path), None) is not None:
-            self._write_ledger()
+        with self._books:
+            if self.power_loss_mode and self._ledger.pop(self._key(path), None) is not None:
+                self._write_ledger()
 
     def close(self, fd: int) -> None:
         os.close(fd)

@@ -25,12 +25,14 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
-from node.changes import CHANGES_BYTES_MAX, CHANGES_MAX, ChangeLog
+from node.changes import CHANGES_BYTES_MAX, CHANGES_MAX, Change, ChangeLog
 from node.errors import InvalidMessage
 from node.messages import (
     BYTES_AS_TEXT,
@@ -58,6 +60,8 @@ Result = dict[str, Any]
 
 # The most changes one answer to a watch carries; it asks again for the rest.
 CHANGES_PER_ANSWER = 1000
+# About half a millisecond of packing each (a loop turn packs for ~2 ms).
+SNAPSHOT_ITEMS_PER_PIECE = 1024
 
 
 @dataclass(slots=True)
@@ -227,15 +231,21 @@ class KVStateMachine:
         return hashlib.sha256(packed).hexdigest()[:16]
 
     def snapshot(self) -> bytes:
+        return b"".join(self.snapshot_pieces())
+
+    def snapshot_pieces(self, items_per_piece: int = SNAPSHOT_ITEMS_PER_PIECE) -> Iterator[bytes]:
+        """The snapshot in pieces whose concatenation is exactly `snapshot()`'s
+        bytes. The state is copied now, shallowly (keys, values and saved
+        answers are never changed in place), and each piece is packed only
+        when asked for: a node packs a few per loop turn while it goes on
+        applying (DESIGN.md, "fork and ZeroMQ")."""
         sessions = {
             client: [s.acknowledged, s.last_index, list(s.answers.items())]
             for client, s in self.sessions.items()
         }
-        packed: bytes = msgpack.packb(
-            [self.applied_index, self.data, sessions, self.changes.to_rows()],
-            unicode_errors=BYTES_AS_TEXT,
+        return _packed_pieces(
+            self.applied_index, dict(self.data), sessions, self.changes.frozen(), items_per_piece
         )
-        return packed
 
     def restore(self, blob: bytes) -> None:
         self.applied_index, self.data, self.sessions, changes = _decode_snapshot(blob)
@@ -251,6 +261,30 @@ class KVStateMachine:
         applied_index, *_ = _decode_snapshot(blob)
         if applied_index != index:
             raise InvalidMessage(f"a snapshot at {applied_index} where {index} was announced")
+
+
+def _packed_pieces(
+    applied_index: int,
+    data: dict[str, str],
+    sessions: dict[str, list[object]],
+    changes: tuple[list[object], tuple[Change, ...]],
+    per_piece: int,
+) -> Iterator[bytes]:
+    """msgpack of [applied_index, data, sessions, change rows], its maps and
+    its long array packed `per_piece` items at a time: each as a small map or
+    array whose own header is cut off, so the bytes are those of one packing."""
+    packer = msgpack.Packer(unicode_errors=BYTES_AS_TEXT)
+    yield packer.pack_array_header(4) + packer.pack(applied_index)
+    for mapping in (data, sessions):
+        yield packer.pack_map_header(len(mapping))
+        pairs = iter(mapping.items())
+        while piece := dict(itertools.islice(pairs, per_piece)):
+            yield packer.pack(piece)[len(packer.pack_map_header(len(piece))) :]
+    head, rest = changes
+    yield packer.pack_array_header(1 + len(rest)) + packer.pack(head)
+    for first in range(0, len(rest), per_piece):
+        rows = [[c.revision, c.key, c.value] for c in rest[first : first + per_piece]]
+        yield packer.pack(rows)[len(packer.pack_array_header(len(rows))) :]
 
 
 def _decode_snapshot(

@@ -8,6 +8,8 @@ Rules:
   them) but not yet durable; entries from `handed_from` on still have to be
   handed out. A truncation or a snapshot moves both marks back.
 - Committed entries are never truncated (Raft §5.4.1); trying is a bug.
+- Compacted entries are let go a batch per tick (`release_compacted`):
+  freeing 100,000 of them at once held a node's loop for about 8 ms.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from collections.abc import Sequence
 from node.errors import invariant
 from node.messages import Entry
 
-__all__ = ["RaftLog"]
+__all__ = ["RELEASE_PER_TICK", "RaftLog"]
+
+# Compacted entries freed per tick: about a quarter of a millisecond's work.
+RELEASE_PER_TICK = 4096
 
 
 def _entry_term(entry: Entry) -> int:
@@ -29,6 +34,7 @@ class RaftLog:
     """The log of one node: durable prefix, unstable tail, commit and apply marks."""
 
     __slots__ = (
+        "_compacted",
         "_entries",
         "applied_index",
         "commit_index",
@@ -46,6 +52,7 @@ class RaftLog:
         commit_index: int = 0,
     ) -> None:
         self._entries: list[Entry] = list(entries)
+        self._compacted: list[list[Entry]] = []  # still to be freed
         self.snapshot_index = snapshot_index
         self.snapshot_term = snapshot_term
         for offset, entry in enumerate(self._entries):
@@ -230,8 +237,26 @@ class RaftLog:
             applied_index=self.applied_index,
             unstable_from=self.unstable_from,
         )
-        del self._entries[: index - self.snapshot_index]
+        self._drop_before(index - self.snapshot_index)
         self.snapshot_index, self.snapshot_term = index, term
+
+    def _drop_before(self, offset: int) -> None:
+        """Forget entries[:offset] now and free them later (a copy of what is
+        kept is cheap: it is what follows the applied index)."""
+        dropped, self._entries = self._entries, self._entries[offset:]
+        del dropped[offset:]
+        if dropped:
+            self._compacted.append(dropped)
+
+    def release_compacted(self, limit: int = RELEASE_PER_TICK) -> None:
+        """Free up to `limit` of the entries that compaction dropped."""
+        while limit > 0 and self._compacted:
+            batch = self._compacted[-1]
+            count = min(limit, len(batch))
+            del batch[len(batch) - count :]
+            limit -= count
+            if not batch:
+                self._compacted.pop()
 
     def restore(self, index: int, term: int) -> None:
         """Replace the whole log by a snapshot at (index, term) from the leader;
@@ -242,7 +267,7 @@ class RaftLog:
             index=index,
             commit_index=self.commit_index,
         )
-        self._entries.clear()
+        self._drop_before(len(self._entries))
         self.snapshot_index, self.snapshot_term = index, term
         self.commit_index = self.applied_index = index
         self.unstable_from = self.handed_from = index + 1

@@ -167,6 +167,7 @@ class RaftCore(ReadOnlyRules):
         """One unit of logical time passed."""
         self._check_not_in_ready("tick")
         self._ticks += 1
+        self.log.release_compacted()
         if self.role is Role.LEADER:
             self._tick_heartbeat()
         else:
@@ -258,6 +259,11 @@ class RaftCore(ReadOnlyRules):
         self._configurations.compact_to(index, meta.membership)
         self._emit(LogCompacted(index, meta.term))
         return meta
+
+    def snapshot_meta(self, index: int) -> SnapshotMeta:
+        """What `compact(index)` will return: a snapshot written beside the
+        loop carries it before the log is compacted."""
+        return self._snapshot_meta(index)
 
     def campaign(self) -> None:
         """Start an election now, as if the election timeout had fired."""

@@ -10,8 +10,10 @@ Rules:
   (node.client_plane), the controller's requests (node.admin_plane), snapshot
   streams (node.snapshot_stream), node.log and events.jsonl (node.journal).
 - Snapshots: every `snapshot_threshold_entries` applied entries (and on the
-  TakeSnapshot admin request) the node saves its state machine and compacts
-  its log and WAL; serialising runs on the loop, and `stall_ms` says how long.
+  TakeSnapshot admin request, answered once the snapshot is in use) the node
+  saves its state machine and compacts its log and WAL. It is packed a few
+  pieces per turn and written by a thread (node.snapshot_taker), and
+  `stall_ms` says the longest it held the loop.
 - The address book is cluster.toml: re-read when it changes, and at once when
   a message is for a member this node has no address for (`raftctl add-node`
   writes the address just before asking the leader to add the node).
@@ -27,6 +29,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from node.errors import (
     LostState,
     PeerMisbehaved,
     StorageError,
+    invariant,
 )
 from node.failpoints import EXIT_FAILPOINT, Failpoints
 from node.faults import FaultFilter
@@ -66,6 +70,7 @@ from node.raft import RaftCore
 from node.ready import DurableState, Ready, Role, SnapshotSend
 from node.ready_driver import drain
 from node.snapshot_stream import SnapshotStreams
+from node.snapshot_taker import SnapshotTaker, WrittenSnapshot
 from node.storage import Storage, StorageOptions
 from node.transport import Transport
 
@@ -73,6 +78,10 @@ __all__ = ["EXIT_CONFIG", "EXIT_STORAGE", "NodeServer", "main"]
 
 EXIT_CONFIG = 2
 EXIT_STORAGE = 3
+# How long one loop turn may spend packing a snapshot.
+SNAPSHOT_PACK_BUDGET_S = 0.002
+# How often the loop looks whether the snapshot's writer is done.
+SNAPSHOT_WRITER_CHECK_S = 0.002
 _FAULTS_CHECK_S = 0.2
 
 
@@ -141,6 +150,9 @@ class NodeServer:
             node_id, lambda chunk: self.transport.send_to_peer(chunk.dst, encode(chunk))
         )
         self.last_snapshot: dict[str, Any] | None = None
+        self.snapshot_taker = SnapshotTaker(self.storage)
+        # TakeSnapshot requests waiting for a snapshot at or past an index.
+        self.snapshot_waiters: list[tuple[int, Callable[[dict[str, Any]], None]]] = []
         # --slow N: ticks N times longer make every timer N times slower. A chaos
         # run may also skew this node's clock (the SkewClock admin request).
         self.clock_rate = 1.0
@@ -170,6 +182,8 @@ class NodeServer:
             retry = self.transport.flush_replies()
             if retry is not None:
                 wait = min(wait, retry)
+            if self.snapshot_taker.busy:
+                wait = min(wait, 0 if self.snapshot_taker.packing else SNAPSHOT_WRITER_CHECK_S)
             frames = list(self.transport.receive(wait * 1000))
             now = time.monotonic()
             if now >= next_tick:
@@ -187,11 +201,7 @@ class NodeServer:
                 self.handle_frame(identity, frame, role)
             self.clients.propose_pending()
             self.drain_ready()
-            threshold = self.config.snapshot_threshold_entries
-            log = self.core.log
-            if threshold and log.applied_index - log.snapshot_index >= threshold:
-                self.take_snapshot()
-                self.drain_ready()
+            self.pump_snapshot()
             self.snapshots.pump(self.core.term, self.core.role is Role.LEADER)
 
     def handle_frame(self, identity: bytes, frame: bytes, role: str | None = None) -> None:
@@ -214,8 +224,14 @@ class NodeServer:
         elif isinstance(message, AdminRequest):
             if not self.admission.admits_admin_request(role):
                 return
-            answer = answer_admin(self, message.command)
-            self.transport.reply(identity, encode(AdminResponse(message.request_id, answer)))
+            request_id = message.request_id
+
+            def reply(answer: dict[str, Any]) -> None:
+                self.transport.reply(identity, encode(AdminResponse(request_id, answer)))
+
+            answer = answer_admin(self, message.command, reply)
+            if answer is not None:
+                reply(answer)
         else:
             self.admission.refuse(Refusal.UNEXPECTED)
 
@@ -282,7 +298,9 @@ class NodeServer:
 
     def persist(self, rd: Ready) -> bool:
         if rd.snapshot is not None:
-            # The leader's snapshot replaces our log and our state.
+            # The leader's snapshot replaces our log and our state (and any
+            # snapshot of our own still being written is forgotten).
+            self.snapshot_taker.abandon()
             self.storage.install_snapshot(rd.snapshot.meta, rd.snapshot.data)
             self.failpoints.hit("snapshot-install")
             self.kv.restore(rd.snapshot.data)
@@ -315,29 +333,75 @@ class NodeServer:
 
     # -- snapshots, clock, address book ---------------------------------------------
 
-    def take_snapshot(self) -> dict[str, Any]:
-        """Save the state machine at the applied index and compact log and WAL.
-        Serialising runs on the loop: `stall_ms` says how long it held it."""
+    def snapshot_soon(self, reply: Callable[[dict[str, Any]], None]) -> None:
+        """TakeSnapshot: `reply` once a snapshot covering everything applied
+        now is in use (or at once, when one already is)."""
+        self.snapshot_waiters.append((self.core.log.applied_index, reply))
+
+    def pump_snapshot(self) -> None:
+        """Start the snapshot that the threshold or a request calls for, carry
+        the one under way a step further, and put it in use once durable."""
+        taker = self.snapshot_taker
+        if not taker.busy:
+            log = self.core.log
+            threshold = self.config.snapshot_threshold_entries
+            if self.snapshot_waiters or (
+                threshold and log.applied_index - log.snapshot_index >= threshold
+            ):
+                self._start_snapshot()
+        written = taker.pump(SNAPSHOT_PACK_BUDGET_S)
+        if written is not None:
+            self._use_snapshot(written)
+
+    def _start_snapshot(self) -> None:
         started = time.monotonic()
         index = self.core.log.applied_index
         if index <= self.core.log.snapshot_index:
-            return {"ok": True, "index": self.core.log.snapshot_index, "taken": False}
-        data = self.kv.snapshot()
-        meta = self.core.compact(index)
-        released = self.storage.save_snapshot(meta, data)
-        stall_ms = (time.monotonic() - started) * 1000
+            self._answer_snapshot_waiters(
+                {"ok": True, "index": self.core.log.snapshot_index, "taken": False}
+            )
+            return
+        invariant(
+            self.kv.applied_index == index,
+            "the state machine lags the applied index",
+            kv=self.kv.applied_index,
+            core=index,
+        )
+        meta = self.core.snapshot_meta(index)
+        self.snapshot_taker.start(meta, self.kv.snapshot_pieces(), started)
+
+    def _use_snapshot(self, written: WrittenSnapshot) -> None:
+        """Compact the core's log to the durable snapshot and mark it in the WAL."""
+        started = time.monotonic()
+        meta = self.core.compact(written.meta.index)
+        invariant(meta == written.meta, "the snapshot's meta changed", was=written.meta, now=meta)
+        unneeded = self.storage.mark_snapshot(meta)
+        self.snapshot_taker.remove_later(unneeded)
+        released = sum(path.suffix == ".wal" for path in unneeded)
+        stall_ms = max(written.stall_ms, (time.monotonic() - started) * 1000)
         self.last_snapshot = {
             "index": meta.index,
             "term": meta.term,
-            "bytes": len(data),
+            "bytes": written.bytes,
             "stall_ms": round(stall_ms, 1),
+            "took_ms": round(written.took_ms, 1),
             "released_segments": released,
         }
         self.journal.line(
-            f"{self.node_id} snapshot at index {meta.index} (term {meta.term}): {len(data)} "
-            f"bytes in {stall_ms:.1f} ms, {released} WAL segments released"
+            f"{self.node_id} snapshot at index {meta.index} (term {meta.term}): "
+            f"{written.bytes} bytes in {written.took_ms:.1f} ms, the loop held at most "
+            f"{stall_ms:.1f} ms; {released} WAL segments released"
         )
-        return {"ok": True, "taken": True, **self.last_snapshot}
+        self._answer_snapshot_waiters({"ok": True, "taken": True, **self.last_snapshot})
+        self.drain_ready()
+
+    def _answer_snapshot_waiters(self, answer: dict[str, Any]) -> None:
+        covered = answer["index"]
+        waiting = self.snapshot_waiters
+        self.snapshot_waiters = [(index, reply) for index, reply in waiting if index > covered]
+        for index, reply in waiting:
+            if index <= covered:
+                reply(answer)
 
     def set_clock_rate(self, rate: float) -> None:
         self.clock_rate = rate
@@ -379,6 +443,7 @@ class NodeServer:
         self.journal.line(f"{self.node_id} stopped: {reason}")
 
     def close(self) -> None:
+        self.snapshot_taker.abandon()
         self.transport.close()
         self.storage.close()
 

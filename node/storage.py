@@ -149,29 +149,54 @@ class Storage:
         return self._write_snapshot(meta, data, replaces_log=True)
 
     def _write_snapshot(self, meta: SnapshotMeta, data: bytes, replaces_log: bool) -> int:
+        self.write_snapshot_file(meta, [data])
+        unneeded = self.mark_snapshot(meta, replaces_log)
+        self.remove_unneeded(unneeded)
+        return sum(path.suffix == ".wal" for path in unneeded)
+
+    def write_snapshot_file(self, meta: SnapshotMeta, pieces: Sequence[bytes]) -> None:
+        """Make the snapshot whose data is `pieces` joined durable under its own
+        name; nothing refers to it until `mark_snapshot`. It touches neither
+        the WAL nor anything the loop holds, so it may run in a thread beside
+        the loop (the Disk's bookkeeping is locked)."""
         final = self.snapshot_dir / _snapshot_name(meta.index, meta.term)
         temporary = final.with_suffix(".snap.tmp")
         header = msgpack.packb([meta.index, meta.term, list(meta.voters), list(meta.learners)])
-        body = b"".join(
+        head = b"".join(
             [
                 _MAGIC,
                 struct.pack("<II", _SNAPSHOT_VERSION, len(header)),
                 header,
-                struct.pack("<Q", len(data)),
-                data,
+                struct.pack("<Q", sum(len(piece) for piece in pieces)),
             ]
         )
         fd = self.disk.open_new(temporary)
         try:
-            self.disk.write(fd, body + struct.pack("<I", zlib.crc32(body)), temporary)
+            crc = 0
+            for chunk in (head, *pieces):
+                crc = zlib.crc32(chunk, crc)
+                self.disk.write(fd, chunk, temporary)
+            self.disk.write(fd, struct.pack("<I", crc), temporary)
             self.disk.fsync(fd, temporary)
         finally:
             self.disk.close(fd)
         self.disk.rename(temporary, final)
         self.disk.fsync_directory(self.snapshot_dir)
-        released = self.wal.mark_snapshot(meta.index, meta.term, replaces_log)
-        self._remove_unmarked_snapshots(meta.index, meta.term)
-        return released
+
+    def mark_snapshot(self, meta: SnapshotMeta, replaces_log: bool = False) -> list[Path]:
+        """The WAL now says the written snapshot `meta` covers the log (with
+        `replaces_log`, that nothing after it survives). Returns the WAL
+        segments and snapshot files this made unnecessary, for
+        `remove_unneeded` (deleting 64 MiB files takes milliseconds)."""
+        segments = self.wal.mark_snapshot(meta.index, meta.term, replaces_log)
+        return segments + self._unmarked_snapshot_files(meta.index, meta.term)
+
+    def remove_unneeded(self, paths: Sequence[Path]) -> None:
+        """Delete what `mark_snapshot` returned; it may run in a thread."""
+        for path in paths:
+            self.disk.remove(path)
+        for directory in sorted({path.parent for path in paths}):
+            self.disk.fsync_directory(directory)
 
     def load_snapshot(self) -> tuple[SnapshotMeta, bytes] | None:
         if not self.wal.snapshot_index:
@@ -212,17 +237,18 @@ class Storage:
         return SnapshotMeta(index, term, tuple(voters), tuple(learners)), data
 
     def _remove_unmarked_snapshots(self, index: int, term: int) -> list[str]:
-        """Delete snapshot files other than the one the WAL marks: older ones are
+        unmarked = self._unmarked_snapshot_files(index, term)
+        self.remove_unneeded(unmarked)
+        return [f"removed unused snapshot file {path.name}" for path in unmarked]
+
+    def _unmarked_snapshot_files(self, index: int, term: int) -> list[Path]:
+        """Snapshot files other than the one the WAL marks: older ones are
         covered, newer ones were never marked (a crash before the mark), and
         .tmp files never finished."""
         keep = _snapshot_name(index, term) if index else None
-        removed = []
-        for path in sorted(self.snapshot_dir.iterdir()):
-            if path.name != keep and (
-                _SNAPSHOT_NAME.match(path.name) or path.name.endswith(".snap.tmp")
-            ):
-                self.disk.remove(path)
-                removed.append(f"removed unused snapshot file {path.name}")
-        if removed:
-            self.disk.fsync_directory(self.snapshot_dir)
-        return removed
+        return [
+            path
+            for path in sorted(self.snapshot_dir.iterdir())
+            if path.name != keep
+            and (_SNAPSHOT_NAME.match(path.name) or path.name.endswith(".snap.tmp"))
+        ]

@@ -171,10 +171,11 @@ class Wal:
         if hard_state is not None:
             self.hard_state = hard_state
 
-    def mark_snapshot(self, index: int, term: int, replaces_log: bool = False) -> int:
+    def mark_snapshot(self, index: int, term: int, replaces_log: bool = False) -> list[Path]:
         """Record that a durable snapshot covers the log up to `index` (and, with
-        `replaces_log`, that nothing after it survives), then delete the
-        segments it makes unnecessary. Returns how many went."""
+        `replaces_log`, that nothing after it survives). Returns the segments
+        it makes unnecessary, no longer part of the WAL, for the caller to
+        delete (Storage.remove_unneeded)."""
         invariant(
             index >= self.snapshot_index,
             "snapshot mark goes backwards",
@@ -222,15 +223,13 @@ class Wal:
         self._segment_bytes = segment.path.stat().st_size
         self._segments.append(segment)
 
-    def _release_to(self, index: int) -> int:
-        """Delete the oldest segments whose every entry is at or below `index`.
-        A segment's entries all sit below the first index of the next one."""
-        released = 0
+    def _release_to(self, index: int) -> list[Path]:
+        """The oldest segments whose every entry is at or below `index`, taken
+        out of the WAL. A segment's entries all sit below the first index of
+        the next one."""
+        released = []
         while len(self._segments) > 1 and self._segments[1].first_index - 1 <= index:
-            self.disk.remove(self._segments.pop(0).path)
-            released += 1
-        if released:
-            self.disk.fsync_directory(self.directory)
+            released.append(self._segments.pop(0).path)
         return released
 
 

@@ -77,7 +77,8 @@ def snapshot(
         results = cluster_ops.snapshot(control, targets)
         lines = [
             f"{r['node']}: snapshot at index {r['index']} ({r['bytes']} bytes, "
-            f"{r['stall_ms']} ms, {r['released_segments']} WAL segments released)"
+            f"the loop held {r['stall_ms']} ms of {r['took_ms']} ms, "
+            f"{r['released_segments']} WAL segments released)"
             if r.get("taken")
             else f"{r['node']}: nothing new to snapshot (snapshot at index {r['index']})"
             for r in results

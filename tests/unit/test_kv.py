@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -194,3 +195,49 @@ def test_a_leader_applies_the_command_it_encoded_as_if_decoded() -> None:
         entry = Entry(index, 3, EntryKind.COMMAND, encode_command(command))
         assert leader.apply(entry, command) == follower.apply(entry)
     assert leader.digest() == follower.digest() and leader.snapshot() == follower.snapshot()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(max_size=4), st.text(max_size=6)), max_size=60),
+    st.integers(1, 40),
+)
+def test_snapshot_pieces_join_to_one_whole_snapshot(
+    writes: list[tuple[str, str]], items_per_piece: int
+) -> None:
+    """However the data map is cut into pieces, the pieces joined are the
+    snapshot packed in one go (non-UTF-8 bytes included)."""
+    log = Log()
+    for sequence, (key, value) in enumerate(writes, start=1):
+        log.run(Command("cd"[sequence % 2], sequence, 0, Put(key + "\udcfe", value)))
+    whole = msgpack.packb(
+        [log.kv.applied_index, log.kv.data, _session_rows(log.kv), log.kv.changes.to_rows()],
+        unicode_errors="surrogateescape",
+    )
+    assert b"".join(log.kv.snapshot_pieces(items_per_piece)) == whole
+
+
+def test_snapshot_pieces_hold_the_state_when_they_were_asked_for() -> None:
+    """A snapshot packed while the node goes on applying (and overwriting,
+    deleting, answering) restores the state at the index it was started."""
+    log = Log()
+    for sequence in range(1, 101):
+        log.run(Command("c", sequence, 0, Put(f"k{sequence % 40}", f"v{sequence}")))
+    at_start = (log.kv.applied_index, dict(log.kv.data), log.kv.digest())
+    pieces = log.kv.snapshot_pieces(items_per_piece=7)
+    packed = [next(pieces)]
+    for sequence in range(101, 161):
+        log.run(Command("c", sequence, sequence - 5, Put(f"k{sequence % 50}", "later")))
+        log.run(Command("d", sequence, 0, Delete(f"k{sequence % 30}")))
+        packed.append(next(pieces, b""))
+    packed.extend(pieces)
+    copy = KVStateMachine()
+    copy.restore(b"".join(packed))
+    assert (copy.applied_index, copy.data, copy.digest()) == at_start
+
+
+def _session_rows(kv: KVStateMachine) -> dict[str, list[object]]:
+    return {
+        client: [s.acknowledged, s.last_index, list(s.answers.items())]
+        for client, s in kv.sessions.items()
+    }

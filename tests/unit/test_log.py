@@ -98,3 +98,28 @@ def test_the_leader_resumes_after_its_own_last_entry_of_the_conflicting_term() -
     leader, follower = log_of([1, 2, 2, 4]), log_of([1, 2, 2, 2, 2])
     assert follower.conflict_hint(4) == (2, 2)
     assert leader.resume_after_conflict(2, 2, rejected=4) == 4
+
+
+def test_compacted_entries_are_freed_a_batch_at_a_time() -> None:
+    """Compaction forgets at once and frees later, a bounded batch per call,
+    so no single loop turn pays for freeing a whole log."""
+    import gc
+    import weakref
+
+    class Payload:  # stands in for an entry's bytes, which cannot be watched
+        pass
+
+    entries = [Entry(i, 1, data=Payload()) for i in range(1, 101)]  # type: ignore[arg-type]
+    alive = [weakref.ref(entry.data) for entry in entries]
+    log = RaftLog(entries, commit_index=100)
+    del entries
+    log.applied_index = 100
+    log.compact_to(90, 1)
+    assert log.term_at(90) == 1 and log.term_at(89) is None and log.last_index == 100
+    gc.collect()
+    assert sum(ref() is not None for ref in alive) == 100, "nothing freed at compaction"
+    log.release_compacted(limit=30)
+    assert sum(ref() is not None for ref in alive) == 70
+    log.release_compacted(limit=1000)
+    assert sum(ref() is not None for ref in alive) == 10  # only what follows the snapshot
+    assert [log.term_at(i) for i in range(91, 101)] == [1] * 10
