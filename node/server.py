@@ -182,8 +182,10 @@ class NodeServer:
             retry = self.transport.flush_replies()
             if retry is not None:
                 wait = min(wait, retry)
-            if self.snapshot_taker.busy:
-                wait = min(wait, 0 if self.snapshot_taker.packing else SNAPSHOT_WRITER_CHECK_S)
+            if self.snapshots.outgoing or self.snapshot_taker.packing:
+                wait = 0  # more chunks to send or pieces to pack: turn again now
+            elif self.snapshot_taker.busy:
+                wait = min(wait, SNAPSHOT_WRITER_CHECK_S)
             frames = list(self.transport.receive(wait * 1000))
             now = time.monotonic()
             if now >= next_tick:
