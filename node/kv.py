@@ -258,6 +258,12 @@ class KVStateMachine:
         )
 
     @staticmethod
+    def forget_checked_snapshot() -> None:
+        """Drop what `check_snapshot` decoded and no `restore` took (the core
+        refused that snapshot): a node calls this once per loop turn."""
+        _last_checked.clear()
+
+    @staticmethod
     def check_snapshot(blob: bytes, index: int) -> None:
         """Raise InvalidMessage unless `blob` is a snapshot of this state
         machine taken at applied `index`: a snapshot from the wire is checked
@@ -271,7 +277,8 @@ class KVStateMachine:
 
 _Decoded = tuple[int, dict[str, str], dict[str, "Session"], ChangeLog]
 # The snapshot check_snapshot decoded last, with its bytes (one slot): decoding
-# is pure, so this is a cache; restore takes its state out.
+# is pure, so this is a cache; restore takes its state out, and a node empties
+# it at the end of the loop turn that checked it (forget_checked_snapshot).
 _last_checked: list[tuple[bytes, _Decoded]] = []
 
 

@@ -204,6 +204,7 @@ class NodeServer:
             self.clients.propose_pending()
             self.drain_ready()
             self.pump_snapshot()
+            self.kv.forget_checked_snapshot()
             self.snapshots.pump(self.core.term, self.core.role is Role.LEADER)
 
     def handle_frame(self, identity: bytes, frame: bytes, role: str | None = None) -> None:

@@ -6,6 +6,7 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from node import kv as kv_module
 from node.changes import CHANGES_MAX
 from node.kv import KVStateMachine
 from node.messages import (
@@ -241,3 +242,27 @@ def _session_rows(kv: KVStateMachine) -> dict[str, list[object]]:
         client: [s.acknowledged, s.last_index, list(s.answers.items())]
         for client, s in kv.sessions.items()
     }
+
+
+def test_a_checked_snapshot_is_restored_without_decoding_it_again() -> None:
+    """The install restores what the admission check decoded, and only for
+    the very bytes it checked; a refused snapshot's state is let go."""
+    first, second = Log(), Log()
+    first.run(Command("c", 1, 0, Put("k", "first")))
+    second.run(Command("c", 1, 0, Put("k", "second")))
+    first_blob, second_blob = first.kv.snapshot(), second.kv.snapshot()
+
+    KVStateMachine.check_snapshot(first_blob, 1)
+    restored = KVStateMachine()
+    restored.restore(second_blob)  # other bytes: decoded afresh
+    assert restored.data == {"k": "second"}
+    restored.restore(first_blob)
+    assert restored.data == {"k": "first"}
+    restored.data["k"] = "changed"  # the cached state was handed over, not shared
+    again = KVStateMachine()
+    again.restore(first_blob)
+    assert again.data == {"k": "first"}
+
+    KVStateMachine.check_snapshot(first_blob, 1)
+    KVStateMachine.forget_checked_snapshot()
+    assert not kv_module._last_checked
