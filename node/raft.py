@@ -254,16 +254,11 @@ class RaftCore(ReadOnlyRules):
         """The application saved a snapshot of its state at applied `index`:
         forget the log up to it (Raft §7). Returns what the snapshot covers."""
         self._check_not_in_ready("compact")
-        meta = self._snapshot_meta(index)
+        meta = self.snapshot_meta(index)
         self.log.compact_to(index, meta.term)
         self._configurations.compact_to(index, meta.membership)
         self._emit(LogCompacted(index, meta.term))
         return meta
-
-    def snapshot_meta(self, index: int) -> SnapshotMeta:
-        """What `compact(index)` will return: a snapshot written beside the
-        loop carries it before the log is compacted."""
-        return self._snapshot_meta(index)
 
     def campaign(self) -> None:
         """Start an election now, as if the election timeout had fired."""
@@ -891,10 +886,10 @@ class RaftCore(ReadOnlyRules):
             else:
                 self._send(message)
 
-    def _snapshot_meta(self, index: int) -> SnapshotMeta:
-        """What a snapshot at `index` records: its last included term, which the
-        consistency check at the snapshot's edge needs (Raft §7), and the
-        configuration in force there (dissertation §5.1)."""
+    def snapshot_meta(self, index: int) -> SnapshotMeta:
+        """What a snapshot at `index` records, as `compact(index)` will: its last
+        included term, which the consistency check at the snapshot's edge needs
+        (Raft §7), and the configuration in force there (dissertation §5.1)."""
         term = known(self.log.term_at(index), "no term at the snapshot index", index=index)
         membership = self._configurations.at(index)
         return SnapshotMeta(index, term, membership.voters, membership.learners)

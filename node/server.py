@@ -379,8 +379,8 @@ class NodeServer:
         meta = self.core.compact(written.meta.index)
         invariant(meta == written.meta, "the snapshot's meta changed", was=written.meta, now=meta)
         unneeded = self.storage.mark_snapshot(meta)
-        self.snapshot_taker.remove_later(unneeded)
-        released = sum(path.suffix == ".wal" for path in unneeded)
+        self.snapshot_taker.remove_later(unneeded.paths)
+        released = len(unneeded.segments)
         stall_ms = max(written.stall_ms, (time.monotonic() - started) * 1000)
         self.last_snapshot = {
             "index": meta.index,

@@ -31,7 +31,7 @@ from node.messages import Entry, SnapshotMeta
 from node.ready import HardState
 from node.wal import SEGMENT_BYTES_MAX, Wal
 
-__all__ = ["Recovered", "SnapshotMeta", "Storage", "StorageOptions"]
+__all__ = ["Recovered", "SnapshotMeta", "Storage", "StorageOptions", "Unneeded"]
 
 _MAGIC = b"RAFTSNAP"
 _SNAPSHOT_VERSION = 1
@@ -58,6 +58,18 @@ class Recovered:
     snapshot_data: bytes | None
     warnings: tuple[str, ...] = ()
     incarnation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Unneeded:
+    """Files a snapshot's mark made unnecessary, still to be deleted."""
+
+    segments: list[Path]  # WAL segments the snapshot covers
+    snapshot_files: list[Path]  # older (or unmarked) snapshots
+
+    @property
+    def paths(self) -> list[Path]:
+        return self.segments + self.snapshot_files
 
 
 def _snapshot_name(index: int, term: int) -> str:
@@ -151,8 +163,8 @@ class Storage:
     def _write_snapshot(self, meta: SnapshotMeta, data: bytes, replaces_log: bool) -> int:
         self.write_snapshot_file(meta, [data])
         unneeded = self.mark_snapshot(meta, replaces_log)
-        self.remove_unneeded(unneeded)
-        return sum(path.suffix == ".wal" for path in unneeded)
+        self.remove_unneeded(unneeded.paths)
+        return len(unneeded.segments)
 
     def write_snapshot_file(self, meta: SnapshotMeta, pieces: Sequence[bytes]) -> None:
         """Make the snapshot whose data is `pieces` joined durable under its own
@@ -183,13 +195,15 @@ class Storage:
         self.disk.rename(temporary, final)
         self.disk.fsync_directory(self.snapshot_dir)
 
-    def mark_snapshot(self, meta: SnapshotMeta, replaces_log: bool = False) -> list[Path]:
+    def mark_snapshot(self, meta: SnapshotMeta, replaces_log: bool = False) -> Unneeded:
         """The WAL now says the written snapshot `meta` covers the log (with
         `replaces_log`, that nothing after it survives). Returns the WAL
         segments and snapshot files this made unnecessary, for
         `remove_unneeded` (deleting 64 MiB files takes milliseconds)."""
-        segments = self.wal.mark_snapshot(meta.index, meta.term, replaces_log)
-        return segments + self._unmarked_snapshot_files(meta.index, meta.term)
+        return Unneeded(
+            self.wal.mark_snapshot(meta.index, meta.term, replaces_log),
+            self._unmarked_snapshot_files(meta.index, meta.term),
+        )
 
     def remove_unneeded(self, paths: Sequence[Path]) -> None:
         """Delete what `mark_snapshot` returned; it may run in a thread."""

@@ -105,8 +105,8 @@ class InstallSnapshotDiscardsMatchingLog(RaftCore):
 class SnapshotLosesLastTerm(RaftCore):
     """Breaks §7: records its snapshots without their last included term."""
 
-    def _snapshot_meta(self, index: int) -> SnapshotMeta:
-        return replace(super()._snapshot_meta(index), term=0)
+    def snapshot_meta(self, index: int) -> SnapshotMeta:
+        return replace(super().snapshot_meta(index), term=0)
 
 
 class HeartbeatsOnEveryAnswer(RaftCore):

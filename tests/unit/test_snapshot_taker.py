@@ -59,7 +59,7 @@ def test_a_snapshot_taken_beside_writes_restores_the_state_it_started_at(
     assert written is not None and not taker.busy
     assert pumps > KEYS // 100, "the pieces were packed across turns, not at once"
     assert written.meta.index == at_start[0] and written.bytes > KEYS * 10
-    storage.remove_unneeded(storage.mark_snapshot(written.meta))
+    storage.remove_unneeded(storage.mark_snapshot(written.meta).paths)
     storage.close()
 
     _, recovered = Storage.open(tmp_path, StorageOptions(fsync=False))
