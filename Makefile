@@ -64,22 +64,32 @@ bench: $(STAMP)
 
 # make bench-compare: raftctl beside etcd in one run (raftctl/bench/compare.py);
 # etcd and etcdctl come from Debian's packages when missing and this is root.
+# PySyncObj is a third column, from its own venv (.venv-pysyncobj, made and
+# filled from the package registry when missing; without it, two columns).
 # BENCH_ROUNDS=3 BENCH_DURATION=3 (seconds per workload) BENCH_KEYS=100000;
 # BENCH_SATURATE=60: then 60 s at 256 writes in flight each, counting elections.
 BENCH_ROUNDS ?= 3
 BENCH_DURATION ?= 3
 BENCH_KEYS ?= 100000
 BENCH_SATURATE ?= 60
+PYSYNCOBJ_VENV := .venv-pysyncobj
+PYSYNCOBJ_VERSION ?= 0.3.17
 bench-compare: $(STAMP)
 	@command -v etcd >/dev/null && command -v etcdctl >/dev/null || { [ "$$(id -u)" = 0 ] && \
 		command -v apt-get >/dev/null && (apt-get update -qq >/dev/null 2>&1; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null); } || \
 		{ echo "bench-compare needs etcd: apt-get install etcd-server etcd-client" >&2; exit 2; }
+	@test -x $(PYSYNCOBJ_VENV)/bin/python && $(PYSYNCOBJ_VENV)/bin/python -c "import pysyncobj" \
+		2>/dev/null || { $(PYTHON) -m venv $(PYSYNCOBJ_VENV) && \
+		$(PYSYNCOBJ_VENV)/bin/python -m pip install --quiet pysyncobj==$(PYSYNCOBJ_VERSION); } || \
+		echo "PySyncObj could not be installed: comparing with etcd alone" >&2
 	$(BIN)/python -m raftctl.bench.compare --rounds $(BENCH_ROUNDS) \
-		--duration $(BENCH_DURATION) --keys $(BENCH_KEYS) --saturate $(BENCH_SATURATE)
+		--duration $(BENCH_DURATION) --keys $(BENCH_KEYS) --saturate $(BENCH_SATURATE) \
+		$$($(PYSYNCOBJ_VENV)/bin/python -c "import pysyncobj" 2>/dev/null && \
+			echo --pysyncobj $(PYSYNCOBJ_VENV)/bin/python)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PYSYNCOBJ_VENV) build *.egg-info .pytest_cache .ruff_cache
 
 # make check-outside RUN=chaos-runs/<run>   Porcupine (outside/, Go) judges the
 # run's register history too; exits 1 if its verdict differs from ours.

@@ -7,10 +7,12 @@ flight; a 90 % read mix (linearizable reads on both); a fresh-process CLI
 put; the leader killed (SIGKILL) and the time until a write is acknowledged
 again; the resident memory of a member after 100,000 keys. Each figure is
 the median over the rounds, with its range, and the ratio raftctl/etcd.
+With --pysyncobj PYTHON (its venv's interpreter) PySyncObj takes the writes
+and the memory figure too, where its API allows (raftctl/bench/pysyncobj_cluster.py).
 It measures and prints; it asserts nothing about speed.
 
     python -m raftctl.bench.compare [--rounds 3] [--duration 3] [--keys 100000]
-                                    [--saturate 60] [--json]
+                                    [--saturate 60] [--pysyncobj PYTHON] [--json]
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ from raftctl.bench.live import (
     percentile,
     run_workload,
 )
+from raftctl.bench.pysyncobj_cluster import PySyncObjCluster
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir
 
 __all__ = ["Figure", "main"]
 
 IN_FLIGHT = (1, 16, 64, 256)
+# PySyncObj answers a write in about two of its 100 ms append periods: its
+# keys go in with this many in flight, or 100,000 would take minutes.
+PYSYNCOBJ_KEYS_IN_FLIGHT = 2048
 RAFTCTL = str(Path(sys.executable).parent / "raftctl")
 
 
@@ -53,19 +59,21 @@ class Figure:
     name: str
     unit: str
     higher_is_better: bool
-    samples: dict[str, list[float]] = field(default_factory=lambda: {"raftctl": [], "etcd": []})
+    samples: dict[str, list[float]] = field(
+        default_factory=lambda: {"raftctl": [], "etcd": [], "pysyncobj": []}
+    )
 
     def median(self, system: str) -> float | None:
-        values = self.samples[system]
+        values = self.samples.get(system)
         return statistics.median(values) if values else None
 
-    def ratio(self) -> float | None:
-        """raftctl / etcd of the medians."""
-        ours, theirs = self.median("raftctl"), self.median("etcd")
+    def ratio(self, other: str = "etcd") -> float | None:
+        """raftctl / `other` of the medians."""
+        ours, theirs = self.median("raftctl"), self.median(other)
         return ours / theirs if ours is not None and theirs else None
 
     def cell(self, system: str) -> str:
-        values = self.samples[system]
+        values = self.samples.get(system)
         if not values:
             return "-"
         middle = _number(statistics.median(values))
@@ -73,8 +81,8 @@ class Figure:
             return f"{middle} {self.unit}"
         return f"{middle} {self.unit} ({_number(min(values))}-{_number(max(values))})"
 
-    def verdict(self) -> str:
-        ratio = self.ratio()
+    def verdict(self, other: str = "etcd") -> str:
+        ratio = self.ratio(other)
         if ratio is None:
             return "-"
         better = ratio > 1 if self.higher_is_better else ratio < 1
@@ -90,14 +98,18 @@ def _number(value: float) -> str:
 
 
 def table(figures: list[Figure]) -> str:
+    """The markdown table; PySyncObj's columns only when it took part."""
+    third = any(figure.samples.get("pysyncobj") for figure in figures)
     lines = [
-        "| figure | raftctl | etcd | raftctl/etcd |",
-        "|---|---|---|---|",
+        "| figure | raftctl | etcd | raftctl/etcd |"
+        + (" PySyncObj | raftctl/PySyncObj |" if third else ""),
+        "|---|---|---|---|" + ("---|---|" if third else ""),
     ]
     for figure in figures:
         lines.append(
             f"| {figure.name} | {figure.cell('raftctl')} | {figure.cell('etcd')} "
             f"| {figure.verdict()} |"
+            + (f" {figure.cell('pysyncobj')} | {figure.verdict('pysyncobj')} |" if third else "")
         )
     return "\n".join(lines)
 
@@ -132,13 +144,14 @@ def _rss_mib(pids: list[int]) -> float:
 class Bench:
     """The two clusters and the figures they fill."""
 
-    def __init__(self, duration_s: float) -> None:
+    def __init__(self, duration_s: float, pysyncobj_python: str | None = None) -> None:
         self.duration_s = duration_s
         self.figures: dict[str, Figure] = {}
         root = Path(tempfile.mkdtemp(prefix="raftctl-compare-"))
         self.root = root
         self.raft = ClusterDir.create(root / "cluster", 3, base_port=0, fsync=True)
         self.etcd = EtcdCluster.create(3)
+        self.pysyncobj = PySyncObjCluster.create(pysyncobj_python) if pysyncobj_python else None
         self.client: Client | None = None
 
     def figure(self, name: str, unit: str, higher_is_better: bool) -> Figure:
@@ -150,6 +163,8 @@ class Bench:
         leader_of(self.raft)
         self.client = Client(self.raft.config)
         self.etcd.start()
+        if self.pysyncobj is not None:
+            self.pysyncobj.start()
 
     def stop(self) -> None:
         if self.client is not None:
@@ -158,6 +173,8 @@ class Bench:
         for node_id in self.raft.node_ids():
             self.raft.kill(node_id)
         self.etcd.stop()
+        if self.pysyncobj is not None:
+            self.pysyncobj.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def endpoints(self) -> list[str]:
@@ -169,11 +186,13 @@ class Bench:
         for in_flight in IN_FLIGHT:
             options = WorkloadOptions(clients=in_flight, duration_s=self.duration_s)
             ours = _uninterrupted(run_workload(self.client, options))
-            theirs, errors = run_etcd_load(self.endpoints(), in_flight, self.duration_s)
-            self._record_load(f"writes, {in_flight} in flight", ours, theirs, errors)
+            others = {"etcd": run_etcd_load(self.endpoints(), in_flight, self.duration_s)}
+            if self.pysyncobj is not None:
+                others["pysyncobj"] = self.pysyncobj.load(in_flight, self.duration_s)
+            self._record_load(f"writes, {in_flight} in flight", ours, others)
         mix = WorkloadOptions(clients=64, duration_s=self.duration_s, read_ratio=0.9)
         ours = _uninterrupted(run_workload(self.client, mix))
-        theirs, errors = run_etcd_load(self.endpoints(), 64, self.duration_s, read_ratio=0.9)
+        theirs, _errors = run_etcd_load(self.endpoints(), 64, self.duration_s, read_ratio=0.9)
         throughput = self.figure("90 % reads, 64 in flight", "ops/s", True)
         throughput.samples["raftctl"].append(ours.throughput_per_s)
         throughput.samples["etcd"].append(len(theirs) / self.duration_s)
@@ -187,24 +206,28 @@ class Bench:
         failover.samples["etcd"].append(failover_s(self.etcd))
 
     def _record_load(
-        self, name: str, ours: WorkloadReport, theirs: list[float], errors: int
+        self, name: str, ours: WorkloadReport, others: dict[str, tuple[list[float], int]]
     ) -> None:
+        """raftctl's report, and each other system's latencies (s) and errors."""
         throughput = self.figure(f"{name}: ops/s", "ops/s", True)
         throughput.samples["raftctl"].append(ours.throughput_per_s)
-        throughput.samples["etcd"].append(len(theirs) / self.duration_s)
-        ordered = sorted(seconds * 1000 for seconds in theirs)
-        for label, ours_ms, fraction in (
-            ("p50", ours.latency_ms_p50, 0.5),
-            ("p99", ours.latency_ms_p99, 0.99),
-        ):
-            figure = self.figure(f"{name}: {label}", "ms", False)
-            figure.samples["raftctl"].append(ours_ms)
+        p50, p99 = (
+            self.figure(f"{name}: p50", "ms", False),
+            self.figure(f"{name}: p99", "ms", False),
+        )
+        p50.samples["raftctl"].append(ours.latency_ms_p50)
+        p99.samples["raftctl"].append(ours.latency_ms_p99)
+        for system, (latencies, _errors) in others.items():
+            throughput.samples[system].append(len(latencies) / self.duration_s)
+            ordered = sorted(seconds * 1000 for seconds in latencies)
             if ordered:
-                figure.samples["etcd"].append(percentile(ordered, fraction))
-        if errors or ours.errors:
+                p50.samples[system].append(percentile(ordered, 0.5))
+                p99.samples[system].append(percentile(ordered, 0.99))
+        if ours.errors or any(errors for _latencies, errors in others.values()):
             failed = self.figure(f"{name}: errors", "", False)
             failed.samples["raftctl"].append(ours.errors)
-            failed.samples["etcd"].append(errors)
+            for system, (_latencies, errors) in others.items():
+                failed.samples[system].append(errors)
 
     def saturate(self, seconds: float) -> dict[str, dict[str, float]]:
         """`seconds` at 256 writes in flight on each; the terms before and
@@ -251,6 +274,9 @@ class Bench:
         raft_pids = [p.pid for p in map(self.raft.process, self.raft.node_ids()) if p]
         memory.samples["raftctl"].append(_rss_mib(raft_pids))
         memory.samples["etcd"].append(_rss_mib(list(self.etcd.pids().values())))
+        if self.pysyncobj is not None:
+            self.pysyncobj.load(PYSYNCOBJ_KEYS_IN_FLIGHT, keys=keys)
+            memory.samples["pysyncobj"].append(_rss_mib(self.pysyncobj.member_pids()))
 
 
 def _load_etcd_keys(endpoints: list[str], keys: int) -> None:
@@ -271,12 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--saturate", type=float, default=0, help="then S seconds at 256 in flight each"
     )
+    parser.add_argument(
+        "--pysyncobj",
+        metavar="PYTHON",
+        help="the interpreter of a venv holding pysyncobj: a third column",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if shutil.which("etcd") is None or shutil.which("etcdctl") is None:
         print("etcd and etcdctl are needed: make bench-compare installs them", file=sys.stderr)
         return 2
-    bench = Bench(args.duration)
+    bench = Bench(args.duration, args.pysyncobj)
     started = time.monotonic()
     try:
         bench.start()

@@ -37,3 +37,17 @@ def test_the_table_gives_medians_ranges_and_who_wins() -> None:
     )
     assert lines[3] == "| p50 | 2.00 ms | 1.00 ms | 2.00x (worse) |"
     assert lines[4] == "| failover | - | - | - |"
+
+
+def test_pysyncobj_gets_its_columns_only_when_it_took_part() -> None:
+    writes = Figure("writes", "ops/s", higher_is_better=True)
+    writes.samples = {"raftctl": [1000.0], "etcd": [500.0], "pysyncobj": [100.0]}
+    cli = Figure("cli", "ms", higher_is_better=False)  # PySyncObj has no command line
+    cli.samples = {"raftctl": [200.0], "etcd": [20.0], "pysyncobj": []}
+    lines = table([writes, cli]).splitlines()
+    assert lines[0] == "| figure | raftctl | etcd | raftctl/etcd | PySyncObj | raftctl/PySyncObj |"
+    assert lines[1] == "|---|---|---|---|---|---|"
+    assert lines[2] == (
+        "| writes | 1,000 ops/s | 500 ops/s | 2.00x (better) | 100 ops/s | 10.00x (better) |"
+    )
+    assert lines[3] == "| cli | 200 ms | 20.0 ms | 10.00x (worse) | - | - |"
