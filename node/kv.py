@@ -252,9 +252,14 @@ class KVStateMachine:
         applied_index, data, sessions, changes = (
             decoded[1] if decoded is not None else _decode_snapshot(blob)
         )
-        self.applied_index, self.data, self.sessions = applied_index, data, sessions
-        self.changes = ChangeLog.from_rows(
-            changes.to_rows(), self.changes.changes_max, self.changes.bytes_max
+        # The history keeps this node's bounds (cluster.toml's), not the defaults
+        # it was decoded with.
+        changes.changes_max, changes.bytes_max = self.changes.changes_max, self.changes.bytes_max
+        self.applied_index, self.data, self.sessions, self.changes = (
+            applied_index,
+            data,
+            sessions,
+            changes,
         )
 
     @staticmethod
