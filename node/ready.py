@@ -5,6 +5,8 @@ Rules:
 - `Ready` is the one output of a core (raft.py Rule 2 gives the order in
   which its fields are acted on); `DurableState` is what storage hands a core
   at start; `HardState` is what must be durable before anyone is answered.
+- The one rule here: which hard state is a promise (`promises_more_than`),
+  so that storage and the simulator's storage sync alike.
 - Storage, the server, the simulators and the controller's lab instruments
   import these types from here, never from the core itself, so that nothing
   but the server and the simulators depends on a core's rules, and a second
@@ -47,6 +49,12 @@ class HardState:
     term: int = 0
     vote: str | None = None
     commit_index: int = 0
+
+    def promises_more_than(self, durable: HardState) -> bool:
+        """Whether this holds a promise `durable` does not: a term or a vote.
+        A commit index alone can always be learned again from the leader, so
+        storage need not sync it on its own (etcd's MustSync)."""
+        return (self.term, self.vote) != (durable.term, durable.vote)
 
 
 @dataclass(frozen=True, slots=True)

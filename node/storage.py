@@ -85,6 +85,7 @@ class Storage:
         self.wal = wal
         self.snapshot_dir = node_dir / "snapshots"
         self.lives = Lives()
+        self._latest_hard_state = wal.hard_state  # what `persist` keeps back
 
     @classmethod
     def open(
@@ -144,8 +145,18 @@ class Storage:
         return self.lives.incarnation
 
     def persist(self, entries: Sequence[Entry], hard_state: HardState | None) -> None:
-        """One group commit: the Ready's entries and hard state, one fsync."""
-        self.wal.append(entries, hard_state)
+        """One group commit: the Ready's entries and hard state, one fsync.
+        A hard state that only moves the commit index is kept back until the
+        next batch (or `close`): it is no promise, and a node that learns of
+        each commit from every heartbeat would otherwise fsync for each one.
+        After a crash the node restarts with an older commit index and learns
+        the newer one from the leader."""
+        if hard_state is not None:
+            self._latest_hard_state = hard_state
+        if not entries and not self._latest_hard_state.promises_more_than(self.wal.hard_state):
+            return
+        latest = self._latest_hard_state
+        self.wal.append(entries, latest if latest != self.wal.hard_state else None)
         if not self.lives.held_state and (entries or (hard_state and hard_state.term)):
             self.lives = Lives(self.lives.incarnation, held_state=True)
             self.lives.write(self.node_dir, self.fsync_enabled)
@@ -218,6 +229,9 @@ class Storage:
         return self._read_snapshot(self.wal.snapshot_index, self.wal.snapshot_term)
 
     def close(self) -> None:
+        """A clean stop writes the commit index it kept back."""
+        if self._latest_hard_state != self.wal.hard_state and not self.disk.failure:
+            self.wal.append([], self._latest_hard_state)
         self.wal.close()
 
     def _read_snapshot(self, index: int, term: int) -> tuple[SnapshotMeta, bytes]:

@@ -71,6 +71,9 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self.hard_state = HardState()
+        # A commit index alone is kept back until the next entries or promise,
+        # as node.storage does: a crash forgets it (HardState.promises_more_than).
+        self.latest_hard_state = HardState()
         self.entries: list[Entry] = []
         self.snapshot: SnapshotMeta | None = None
         self.snapshot_data = b""
@@ -92,7 +95,9 @@ class MemoryStorage:
             del self.entries[start:]
             self.entries.extend(entries)
         if hard_state is not None:
-            self.hard_state = hard_state
+            self.latest_hard_state = hard_state
+        if entries or self.latest_hard_state.promises_more_than(self.hard_state):
+            self.hard_state = self.latest_hard_state
         return replaced
 
     def save_snapshot(self, meta: SnapshotMeta, data: bytes) -> None:
@@ -356,9 +361,8 @@ class SimCluster:
         can always be learned again)."""
         if rd.entries:
             return True
-        hard_state, stored = rd.hard_state, node.storage.hard_state
-        return hard_state is not None and (
-            (hard_state.term, hard_state.vote) != (stored.term, stored.vote)
+        return rd.hard_state is not None and rd.hard_state.promises_more_than(
+            node.storage.hard_state
         )
 
     def _observe(self, node: SimNode, core: RaftCore, rd: Ready) -> None:

@@ -333,3 +333,31 @@ def test_a_voter_whose_whole_directory_vanished_is_not_started(tmp_path: Path) -
     with pytest.raises(Unavailable, match="raftctl rejoin n3"):
         cluster.start("n3")
     assert not (tmp_path / "cluster" / "n3").exists()
+
+
+def test_a_commit_index_alone_is_kept_back_until_a_promise_or_a_clean_stop(
+    tmp_path: Path,
+) -> None:
+    """etcd's MustSync: entries, a term and a vote are synced at once; a hard
+    state that only moves the commit index is written with the next batch
+    (or at close). A crash in between restarts with the older commit index,
+    which the leader tells again."""
+    storage, _ = Storage.open(tmp_path)
+    storage.persist(make_entries(1, 3, 1), HardState(1, "n1", 0))
+    storage.persist([], HardState(1, "n1", 2))  # commit only: kept back
+    _, crashed = Storage.open(tmp_path)  # no close: as after kill -9
+    assert crashed.hard_state == HardState(1, "n1", 0) and len(crashed.entries) == 3
+
+    storage.persist(make_entries(4, 1, 1), None)  # the next batch carries it
+    _, recovered = Storage.open(tmp_path)
+    assert recovered.hard_state == HardState(1, "n1", 2) and len(recovered.entries) == 4
+
+    storage.persist([], HardState(1, "n1", 4))
+    storage.persist([], HardState(2, None, 4))  # a new term is a promise: at once
+    _, recovered = Storage.open(tmp_path)
+    assert recovered.hard_state == HardState(2, None, 4)
+
+    storage.persist([], HardState(2, None, 5))
+    storage.close()  # a clean stop writes what it kept back
+    _, recovered = Storage.open(tmp_path)
+    assert recovered.hard_state == HardState(2, None, 5)
