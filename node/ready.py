@@ -1,10 +1,11 @@
 """The core's contract: what a protocol core hands the application and what it
-is handed back. It holds only types, no rules.
+is handed back: types, and the one rule storage needs from them.
 
 Rules:
 - `Ready` is the one output of a core (raft.py Rule 2 gives the order in
   which its fields are acted on); `DurableState` is what storage hands a core
-  at start; `HardState` is what must be durable before anyone is answered.
+  at start; `HardState` holds the promises (term, vote) that must be durable
+  before anyone is answered, and the commit index, which may lag.
 - The one rule here: which hard state is a promise (`promises_more_than`),
   so that storage and the simulator's storage sync alike.
 - Storage, the server, the simulators and the controller's lab instruments
@@ -44,7 +45,8 @@ class Role(Enum):
 
 @dataclass(frozen=True, slots=True)
 class HardState:
-    """What must be durable before the node answers anyone (Raft Figure 2)."""
+    """Term and vote must be durable before the node answers anyone (Raft
+    Figure 2); the commit index rides along and may lag after a crash."""
 
     term: int = 0
     vote: str | None = None
