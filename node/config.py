@@ -23,6 +23,7 @@ Rules:
     watch_history_bytes = 4194304     # ... and at most this many bytes of keys and values
     lease_drift_ms = 100  # the lease ends this much before the election timeout
     next_node_number = 4
+    shards = 1            # Raft groups; a key lives in shard 1 + crc32(key) mod shards
     curve = true          # false: `raftctl start --insecure`, no authentication
     controller_public_key = "..."  # Z85; the secrets are in keys/ (node.keys)
     client_public_key = "..."
@@ -33,8 +34,17 @@ Rules:
     port = 7101
     bootstrap = true      # false for a node added later by `raftctl add-node`
     public_key = "..."    # with curve
+    shard = 1             # the Raft group this node belongs to
 
-A cluster.toml without `curve` predates authentication and runs without it.
+A cluster.toml without `curve` predates authentication and runs without it;
+one without `shards` has one shard.
+
+Shards: each shard is a Raft group of its own nodes (ids `s2n1`... when there
+are several, `n1`... when there is one). A key's shard is `1 + crc32(key) mod
+shards`, crc32 as zlib computes it over the key's bytes: stable across
+versions and machines, so any client routes alone. The shard count is fixed
+when the cluster is created. A node sees only its own shard
+(`ClusterConfig.shard_view`): its peers, its voters, who may sign in.
 
 The nodes are the address book. Membership itself lives in the Raft log and
 snapshots: the nodes with `bootstrap = true` are the voters the cluster was
@@ -46,6 +56,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import zlib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +66,20 @@ import tomli_w
 from node.errors import ConfigError
 from node.raft_config import RaftConfig
 
-__all__ = ["ClusterConfig", "ConfigError", "NodeAddress", "load", "save", "write_private"]
+__all__ = [
+    "ClusterConfig",
+    "ConfigError",
+    "NodeAddress",
+    "load",
+    "node_id_for",
+    "save",
+    "write_private",
+]
+
+
+def node_id_for(shard: int, number: int, shards: int) -> str:
+    """A node's id: `n3` in a cluster of one shard, `s2n3` in one of several."""
+    return f"n{number}" if shards == 1 else f"s{shard}n{number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +91,7 @@ class NodeAddress:
     port: int
     bootstrap: bool = True
     public_key: str = ""  # Z85, when the cluster uses CURVE
+    shard: int = 1
 
     @property
     def endpoint(self) -> str:
@@ -94,6 +119,7 @@ class ClusterConfig:
     value_bytes_max: int = 1 << 20
     watch_history_changes: int = 10_000
     watch_history_bytes: int = 4 << 20
+    shards: int = 1
     curve: bool = False
     controller_public_key: str = ""
     client_public_key: str = ""
@@ -114,6 +140,11 @@ class ClusterConfig:
             raise ConfigError("key_bytes_max and value_bytes_max must be >= 1")
         if self.watch_history_changes < 1 or self.watch_history_bytes < 1:
             raise ConfigError("watch_history_changes and watch_history_bytes must be >= 1")
+        if self.shards < 1:
+            raise ConfigError("shards must be >= 1")
+        strays = [node.id for node in self.nodes if not 1 <= node.shard <= self.shards]
+        if strays:
+            raise ConfigError(f"nodes {strays} name a shard outside 1..{self.shards}")
         if self.slow_factor < 1:
             raise ConfigError("slow_factor must be >= 1")
         if self.snapshot_threshold_entries < 0:
@@ -151,9 +182,30 @@ class ClusterConfig:
     def node_ids(self) -> tuple[str, ...]:
         return tuple(node.id for node in self.nodes)
 
-    @property
-    def initial_voters(self) -> tuple[str, ...]:
-        return tuple(node.id for node in self.nodes if node.bootstrap)
+    def initial_voters(self, shard: int = 1) -> tuple[str, ...]:
+        """The voters shard `shard` was created with."""
+        return tuple(node.id for node in self.nodes if node.bootstrap and node.shard == shard)
+
+    # -- shards -------------------------------------------------------------
+
+    def shard_of_key(self, key: str | bytes) -> int:
+        """The shard that owns `key` (the placement rule in this module's
+        docstring); a str key stands for its bytes as node.messages carries them."""
+        if self.shards == 1:
+            return 1
+        data = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
+        return 1 + zlib.crc32(data) % self.shards
+
+    def shard_of_node(self, node_id: str) -> int:
+        return self.node(node_id).shard
+
+    def shard_node_ids(self, shard: int) -> tuple[str, ...]:
+        return tuple(node.id for node in self.nodes if node.shard == shard)
+
+    def shard_view(self, node_id: str) -> ClusterConfig:
+        """cluster.toml as `node_id` sees it: the nodes of its own shard only."""
+        shard = self.node(node_id).shard
+        return replace(self, nodes=tuple(node for node in self.nodes if node.shard == shard))
 
     def raft_config(self, node_id: str, joining: bool = False) -> RaftConfig:
         """The core's configuration: milliseconds turned into ticks. A `joining`
@@ -161,7 +213,7 @@ class ClusterConfig:
         waits for the leader, whatever the cluster was created with."""
         return RaftConfig(
             node_id=node_id,
-            voters=() if joining else self.initial_voters,
+            voters=() if joining else self.initial_voters(self.shard_of_node(node_id)),
             election_timeout_ticks_min=max(2, self.election_timeout_ms_min // self.tick_ms),
             election_timeout_ticks_max=max(2, self.election_timeout_ms_max // self.tick_ms),
             heartbeat_interval_ticks=max(1, self.heartbeat_interval_ms // self.tick_ms),
@@ -199,6 +251,7 @@ def load(path: Path) -> ClusterConfig:
                 int(n["port"]),
                 bool(n.get("bootstrap", True)),
                 str(n.get("public_key", "")),
+                int(n.get("shard", 1)),
             )
             for n in document.get("nodes", [])
         )

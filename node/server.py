@@ -91,9 +91,10 @@ class NodeServer:
     def __init__(self, cluster_dir: Path, node_id: str, after_power_loss: bool = False) -> None:
         self.cluster_dir = cluster_dir
         self.node_id = node_id
-        self.config: ClusterConfig = load(cluster_dir / "cluster.toml")
+        # This node's shard alone: its peers, voters and who may sign in.
+        # An unknown id is a configuration error.
+        self.config: ClusterConfig = load(cluster_dir / "cluster.toml").shard_view(node_id)
         self.config_stamp = (cluster_dir / "cluster.toml").stat().st_mtime
-        self.config.node(node_id)  # an unknown id is a configuration error
         self.node_dir = cluster_dir / node_id
         self.node_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(node_id, self.node_dir)
@@ -429,7 +430,7 @@ class NodeServer:
         add-node` writes a node into it before asking the leader to add it."""
         self.config_stamp = self._address_book_stamp()
         try:
-            self.config = load(self.cluster_dir / "cluster.toml")
+            self.config = load(self.cluster_dir / "cluster.toml").shard_view(self.node_id)
         except ConfigError as error:
             self.journal.line(f"warning: cannot re-read cluster.toml: {error}")
             return

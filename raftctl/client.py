@@ -8,6 +8,12 @@ Rules:
   sequence number up to which every answer has arrived.
 - Many operations may be in flight at once (`pipeline`); every operation has
   a deadline, after which it is Unavailable (for a write: outcome unknown).
+- On a sharded cluster each operation goes to the shard that owns its key
+  (`shard_of`), whose leader this client tracks apart from the others'. One
+  session spans the shards: sequence numbers are the client's, so a shard sees
+  gaps in them, which its session table allows. An operation over several
+  shards (a prefix, a transaction of keys on several) is the caller's to split
+  (raftctl.shards) or to coordinate (raftctl.txn).
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ class _Operation:
     sequence: int
     started_at: float
     deadline: float
+    shard: int
     attempts: int = 0
 
 
@@ -119,11 +126,14 @@ class Client:
         self._monitor_of: dict[zmq.Socket[bytes], str] = {}
         self._dropped: set[str] = set()
         self._poller = zmq.Poller()
+        self._shard_of: dict[str, int] = {}
         for node in config.nodes:
             self._add_socket(
-                node.id, node_socket(self.context, config, node.endpoint, node.public_key)
+                node.id,
+                node_socket(self.context, config, node.endpoint, node.public_key),
+                node.shard,
             )
-        self.leader_hint: str | None = None
+        self._leaders: dict[int, str] = {}  # shard -> the node last known to lead it
         self._next_request_id = 1
         self._next_sequence = 1
         self._answered: set[int] = set()
@@ -131,8 +141,31 @@ class Client:
         self._round_robin = 0
         self._silent_until: dict[str, float] = {}  # nodes that just let an attempt time out
 
-    def _connect(self, node_id: str, endpoint: object) -> None:
-        """A node added after this client started, named by a redirect."""
+    @property
+    def leader_hint(self) -> str | None:
+        """The node last known to lead shard 1 (the only one, unsharded)."""
+        return self._leaders.get(1)
+
+    @leader_hint.setter
+    def leader_hint(self, node_id: str | None) -> None:
+        self._set_leader(1, node_id)
+
+    def _set_leader(self, shard: int, node_id: str | None) -> None:
+        if node_id is None:
+            self._leaders.pop(shard, None)
+        else:
+            self._leaders[shard] = node_id
+
+    def shard_of(self, operation: Operation) -> int | None:
+        """The shard `operation` must go to; None when it spans several."""
+        from raftctl.shards import operation_shards
+
+        shards = operation_shards(self.config, operation)
+        return next(iter(shards)) if len(shards) == 1 else None
+
+    def _connect(self, node_id: str, endpoint: object, shard: int) -> None:
+        """A node added after this client started, named by a redirect from
+        a node of `shard`."""
         if not isinstance(endpoint, str) or not endpoint.startswith("tcp://127.0.0.1:"):
             return
         key = ""
@@ -143,10 +176,11 @@ class Client:
                 key = next((node.public_key for node in fresh.nodes if node.id == node_id), "")
             if not key:
                 return
-        self._add_socket(node_id, node_socket(self.context, self.config, endpoint, key))
+        self._add_socket(node_id, node_socket(self.context, self.config, endpoint, key), shard)
 
-    def _add_socket(self, node_id: str, dealer: zmq.Socket[bytes]) -> None:
+    def _add_socket(self, node_id: str, dealer: zmq.Socket[bytes], shard: int) -> None:
         self._sockets[node_id] = dealer
+        self._shard_of[node_id] = shard
         self._node_of[dealer] = node_id
         self._poller.register(dealer, zmq.POLLIN)
         monitor = dealer.get_monitor_socket(
@@ -177,9 +211,13 @@ class Client:
         consistency: Consistency | str = Consistency.LINEARIZABLE,
         node: str | None = None,
         timeout_s: float = 10.0,
+        shard: int | None = None,
     ) -> dict[str, Any]:
-        """Run one operation; raises Unavailable after `timeout_s`."""
-        (outcome,) = self.pipeline([operation], 1, Consistency(consistency), node, timeout_s)
+        """Run one operation (on `shard`, else on the shard of its keys);
+        raises Unavailable after `timeout_s`."""
+        (outcome,) = self.pipeline(
+            [operation], 1, Consistency(consistency), node, timeout_s, shard=shard
+        )
         if outcome.error is not None:
             raise outcome.error
         if outcome.result is None:
@@ -195,10 +233,13 @@ class Client:
         timeout_s: float = 10.0,
         on_done: Callable[[Outcome], None] | None = None,
         stop_at: float | None = None,
+        shard: int | None = None,
     ) -> list[Outcome]:
         """Run `operations` with up to `window` in flight; outcomes in the order
         of the operations. With `stop_at` (a time.monotonic() moment) no new
-        operation starts after it, so an endless iterator may be passed."""
+        operation starts after it, so an endless iterator may be passed. Each
+        goes to `shard`, else to the shard of its keys; one whose keys span
+        shards is a caller's bug (ValueError)."""
         outcomes: dict[int, Outcome] = {}
         upcoming = iter(operations)
         exhausted = False
@@ -214,13 +255,16 @@ class Client:
                 if operation is None:
                     exhausted = True
                     break
+                target_shard = shard or self._route(operation)
                 sequence = 0 if is_read_only(operation) else self._take_sequence()
-                state = _Operation(position, operation, sequence, now, now + timeout_s)
+                state = _Operation(
+                    position, operation, sequence, now, now + timeout_s, target_shard
+                )
                 position += 1
-                self._send(state, node or self.leader_hint, consistency, inflight)
+                self._send(state, node or self._leaders.get(target_shard), consistency, inflight)
             for due, state in [item for item in resend if item[0] <= now]:
                 resend.remove((due, state))
-                target = node if consistency == "stale" else self.leader_hint
+                target = node if consistency == "stale" else self._leaders.get(state.shard)
                 self._send(state, target, consistency, inflight)
             self._expire(inflight, resend, outcomes, on_done, now, node, consistency)
             received = self._receive(self._wait_ms(inflight, resend))
@@ -285,13 +329,22 @@ class Client:
         self._next_request_id += 1
         return request_id
 
-    def _pick(self, preferred: str | None) -> str:
-        """`preferred`, else the next node in turn that has not just stayed silent.
-        A leader this client has no address for (added after it started) is
-        reached through the others' redirects."""
-        if preferred is not None and preferred in self._sockets:
+    def _route(self, operation: Operation) -> int:
+        if self.config.shards == 1:
+            return 1
+        shard = self.shard_of(operation)
+        if shard is None:
+            raise ValueError(f"an operation over several shards needs splitting: {operation}")
+        return shard
+
+    def _pick(self, preferred: str | None, shard: int) -> str:
+        """`preferred` (if it is of `shard`), else the next node of `shard` in
+        turn that has not just stayed silent. A leader this client has no
+        address for (added after it started) is reached through the others'
+        redirects."""
+        if preferred is not None and self._shard_of.get(preferred) == shard:
             return preferred
-        ids = self.config.node_ids
+        ids = [node_id for node_id, of in self._shard_of.items() if of == shard]
         now = time.monotonic()
         for _ in range(len(ids)):
             self._round_robin = (self._round_robin + 1) % len(ids)
@@ -303,7 +356,7 @@ class Client:
     def _send(
         self, state: _Operation, target: str | None, consistency: str, inflight: dict[int, _Attempt]
     ) -> None:
-        node = self._pick(target)
+        node = self._pick(target, state.shard)
         request_id = self._take_request_id()
         state.attempts += 1
         request = ClientRequest(
@@ -337,8 +390,7 @@ class Client:
         now = time.monotonic()
         for dropped in self._dropped:
             self._silent_until[dropped] = now + SILENT_NODE_AVOID_S
-            if self.leader_hint == dropped:
-                self.leader_hint = None
+            self._leaders = {s: n for s, n in self._leaders.items() if n != dropped}
         for request_id, attempt in list(inflight.items()):
             if attempt.node in self._dropped and not (consistency == "stale" and node):
                 del inflight[request_id]
@@ -395,7 +447,7 @@ class Client:
         self._silent_until.pop(source, None)  # it answered: it is alive
         if response.status == "ok":
             if consistency != "stale":
-                self.leader_hint = source
+                self._set_leader(state.shard, source)
             self._finish(state, response.result, None, source, outcomes, on_done)
         elif response.status == "refused":  # a definite no: never applied
             message = str((response.result or {}).get("message", "refused"))
@@ -403,19 +455,19 @@ class Client:
         elif response.status == "not_leader":
             hint = response.leader_id
             if hint is not None and hint not in self._sockets:
-                self._connect(hint, (response.result or {}).get("leader_address"))
+                self._connect(hint, (response.result or {}).get("leader_address"), state.shard)
             if hint is not None and hint not in self._sockets:
                 hint = None  # a leader we cannot address: ask around, after a pause
             if hint is not None and self._silent_until.get(hint, 0.0) > time.monotonic():
                 hint = None  # a follower that has not noticed the leader is gone
-            self.leader_hint = hint
+            self._set_leader(state.shard, hint)
             if hint is not None and hint != source:
                 self._send(state, hint, consistency, inflight)
             else:
                 resend.append((time.monotonic() + BACKOFF_S, state))
         else:  # retry (outcome unknown) or error: ask again with the same sequence
-            if response.leader_id is not None:
-                self.leader_hint = response.leader_id
+            if response.leader_id in self._sockets:
+                self._set_leader(state.shard, response.leader_id)
             resend.append((time.monotonic() + BACKOFF_S, state))
 
     def _expire(
@@ -435,8 +487,8 @@ class Client:
                 self._give_up(state, outcomes, on_done)
             elif now - attempt.sent_at >= ATTEMPT_TIMEOUT_S:
                 del inflight[request_id]
-                if self.leader_hint == attempt.node:
-                    self.leader_hint = None  # it did not answer: look elsewhere
+                if self._leaders.get(state.shard) == attempt.node:
+                    self._set_leader(state.shard, None)  # it did not answer: look elsewhere
                 self._silent_until[attempt.node] = now + SILENT_NODE_AVOID_S
                 target = node if consistency == "stale" else None
                 self._send(state, target, consistency, inflight)

@@ -24,7 +24,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from node.config import ClusterConfig, ConfigError, NodeAddress, load, save, write_private
+from node.config import (
+    ClusterConfig,
+    ConfigError,
+    NodeAddress,
+    load,
+    node_id_for,
+    save,
+    write_private,
+)
 from node.keys import CLIENT, CONTROLLER, create_key
 from node.lives import LIVES_FILE, REJOINING_FILE
 from raftctl.errors import NoCluster, Unavailable, UnknownNode, UsageError
@@ -104,20 +112,34 @@ class ClusterDir:
 
     @classmethod
     def create(
-        cls, path: Path, node_count: int = 3, base_port: int = 7100, **settings: object
+        cls,
+        path: Path,
+        node_count: int = 3,
+        base_port: int = 7100,
+        shards: int = 1,
+        **settings: object,
     ) -> ClusterDir:
-        """Write a new cluster.toml (refused if one exists)."""
+        """Write a new cluster.toml (refused if one exists): `shards` Raft
+        groups of `node_count` nodes each, numbered shard by shard."""
         refuse_a_file(path)
         if (path / "cluster.toml").exists():
             raise UsageError(f"{path} already holds a cluster")
         if node_count < 1:
             raise UsageError("a cluster needs at least one node")
+        if shards < 1:
+            raise UsageError("a cluster needs at least one shard")
+        total = node_count * shards
         ports = (
-            free_ports(node_count)
+            free_ports(total)
             if base_port == 0
-            else [base_port + number for number in range(1, node_count + 1)]
+            else [base_port + number for number in range(1, total + 1)]
         )
-        node_ids = [f"n{number}" for number in range(1, node_count + 1)]
+        placed = [
+            (node_id_for(shard, number, shards), shard)
+            for shard in range(1, shards + 1)
+            for number in range(1, node_count + 1)
+        ]
+        node_ids = [node_id for node_id, _ in placed]
         curve = bool(settings.pop("curve", True))
         keys: dict[str, str] = {}
         if curve:
@@ -127,13 +149,14 @@ class ClusterDir:
                 name: create_key(path, name).decode() for name in [*node_ids, CONTROLLER, CLIENT]
             }
         nodes = tuple(
-            NodeAddress(node_id, "127.0.0.1", port, public_key=keys.get(node_id, ""))
-            for node_id, port in zip(node_ids, ports, strict=True)
+            NodeAddress(node_id, "127.0.0.1", port, public_key=keys.get(node_id, ""), shard=shard)
+            for (node_id, shard), port in zip(placed, ports, strict=True)
         )
         try:
             config = ClusterConfig(
                 nodes=nodes,
                 next_node_number=node_count + 1,
+                shards=shards,
                 curve=curve,
                 controller_public_key=keys.get(CONTROLLER, ""),
                 client_public_key=keys.get(CLIENT, ""),
@@ -146,15 +169,18 @@ class ClusterDir:
         save(path / "cluster.toml", config)
         return cls(path)
 
-    def add_node(self) -> str:
-        """Add a node to the address book under a fresh id (never reused), on a
-        free port, with a key of its own under CURVE; it joins with no
-        configuration (`bootstrap = false`)."""
-        number = max(self.config.next_node_number, len(self.config.nodes) + 1)
-        node_id = f"n{number}"
-        key = create_key(self.path, node_id).decode() if self.config.curve else ""
+    def add_node(self, shard: int = 1) -> str:
+        """Add a node to shard `shard`'s address book under a fresh id (never
+        reused: the number counts across shards), on a free port, with a key of
+        its own under CURVE; it joins with no configuration (`bootstrap = false`)."""
+        config = self.config
+        if not 1 <= shard <= config.shards:
+            raise UsageError(f"no shard {shard}: this cluster has shards 1..{config.shards}")
+        number = max(config.next_node_number, len(config.shard_node_ids(shard)) + 1)
+        node_id = node_id_for(shard, number, config.shards)
+        key = create_key(self.path, node_id).decode() if config.curve else ""
         address = NodeAddress(
-            node_id, "127.0.0.1", free_ports(1)[0], bootstrap=False, public_key=key
+            node_id, "127.0.0.1", free_ports(1)[0], bootstrap=False, public_key=key, shard=shard
         )
         self.config = self.config.with_changes(
             nodes=(*self.config.nodes, address), next_node_number=number + 1
@@ -268,11 +294,12 @@ class ClusterDir:
         while its peers have run (their record of lives exists), lost its votes
         and its log together with the record that would say so: started, it
         would be a fresh voter of term 0. Refused, naming the safe way back."""
-        if (self.path / node_id).exists() or node_id not in self.config.initial_voters:
+        shard = self.config.shard_of_node(node_id)
+        if (self.path / node_id).exists() or node_id not in self.config.initial_voters(shard):
             return
         others_ran = any(
             (self.path / other / LIVES_FILE).exists()
-            for other in self.config.node_ids
+            for other in self.config.shard_node_ids(shard)
             if other != node_id
         )
         if others_ran:

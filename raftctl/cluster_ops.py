@@ -4,6 +4,8 @@
 The commands of raftctl.commands.protocol print what these return; the chaos nemesis
 calls them too. Each waits with the Controller's deadline and raises
 Unavailable (retryable trouble) or UsageError (a refusal that will not change).
+On a sharded cluster each works within the shard of the node it names (or the
+shard it is given): that shard's leader, voters and log.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from raftctl.errors import Unavailable, UsageError
 __all__ = ["add_node", "leader_row", "remove_node", "snapshot", "transfer_leader"]
 
 
-def leader_row(control: Controller) -> dict[str, Any] | None:
-    """The status row of the leader a majority follows, if there is one."""
-    rows = control.status()["nodes"]
+def leader_row(control: Controller, shard: int = 1) -> dict[str, Any] | None:
+    """The status row of the leader a majority of `shard` follows, if there is one."""
+    rows = control.shard_rows(shard)
     leader = control.established_leader(rows, None)
     return next((row for row in rows if leader and row["id"] == leader[0]), None)
 
@@ -29,7 +31,8 @@ def leader_row(control: Controller) -> dict[str, Any] | None:
 def transfer_leader(control: Controller, target: str) -> dict[str, Any]:
     """Hand leadership to `target`; returns {"leader", "previous", "term", "elapsed_ms"}."""
     started = time.monotonic()
-    previous, term = control.leader()
+    shard = control.cluster.config.shard_of_node(target)
+    previous, term = control.leader(shard=shard)
     if previous != target:
         answer = control.client.admin(previous, TransferLeader(target))
         if answer is None:
@@ -41,11 +44,11 @@ def transfer_leader(control: Controller, target: str) -> dict[str, Any]:
             raise Unavailable(f"leader {previous} refused the transfer: {message}")
 
         def target_leads() -> bool:
-            leader = control.established_leader(control.status()["nodes"], None)
+            leader = control.established_leader(control.shard_rows(shard), None)
             return leader is not None and leader[0] == target
 
         control.wait_until(target_leads, f"{target} leading after the transfer")
-        _, term = control.leader()
+        _, term = control.leader(shard=shard)
     return {
         "leader": target,
         "previous": previous,
@@ -73,9 +76,10 @@ def _change_membership(
     """Ask the leader for one change until its configuration satisfies `done`,
     then wait until everything the leader had appended is committed."""
     settled: dict[str, Any] = {}
+    shard = control.cluster.config.shard_of_node(node_id)
 
     def in_force() -> bool:
-        row = leader_row(control)
+        row = leader_row(control, shard)
         if row is None:
             return False
         if done(row):
@@ -90,7 +94,7 @@ def _change_membership(
     control.wait_until(in_force, f"{action} {node_id} in force", interval_s=0.1)
 
     def committed() -> bool:
-        row = leader_row(control)
+        row = leader_row(control, shard)
         return (
             row is not None
             and row["term"] == settled["term"]
@@ -98,16 +102,16 @@ def _change_membership(
         ) or (row is not None and row["term"] != settled["term"] and done(row))
 
     control.wait_until(committed, f"{action} {node_id} committed")
-    final = leader_row(control) or settled
+    final = leader_row(control, shard) or settled
     return {"voters": final["voters"], "learners": final["learners"]}
 
 
-def add_node(control: Controller, learner: bool = False) -> dict[str, Any]:
-    """A fresh node: started as a learner, promoted once it has caught up
+def add_node(control: Controller, learner: bool = False, shard: int = 1) -> dict[str, Any]:
+    """A fresh node of `shard`: started as a learner, promoted once it has caught up
     (unless `learner`). Returns {"node", "pid", "role", "voters", "learners", "elapsed_ms"}."""
     started = time.monotonic()
-    control.leader()
-    node_id = control.cluster.add_node()
+    control.leader(shard=shard)
+    node_id = control.cluster.add_node(shard)
     control.forget_client()
     pid = control.cluster.start(node_id)
     members = _join(control, node_id, learner)
@@ -130,10 +134,11 @@ def rejoin(control: Controller, node_id: str) -> dict[str, Any]:
     "wiped", "elapsed_ms"}."""
     started = time.monotonic()
     cluster = control.cluster
-    row = leader_row(control)
+    shard = cluster.config.shard_of_node(node_id)
+    row = leader_row(control, shard)
     if row is None:
-        control.leader()
-        row = leader_row(control)
+        control.leader(shard=shard)
+        row = leader_row(control, shard)
     was_voter = row is None or node_id not in row["learners"]
     cluster.stop(node_id, grace_s=control.stop_grace_s())
     if row is None or node_id in row["voters"] or node_id in row["learners"]:
@@ -171,7 +176,7 @@ def _join(control: Controller, node_id: str, learner: bool) -> dict[str, Any]:
         return members
 
     def caught_up() -> bool:
-        row = leader_row(control)
+        row = leader_row(control, control.cluster.config.shard_of_node(node_id))
         status = control.client.status(node_id, 0.5)
         return bool(row and status and status["applied_index"] >= row["commit_index"])
 

@@ -5,7 +5,9 @@ Rules:
 - Status is gathered from the supervisor (is the process running, paused,
   stopped?) and from each node's admin answer; a node that does not answer has
   null in every field it could not report.
-- NODE may be an id or one of the words leader, follower, random.
+- NODE may be an id or one of the words leader, follower, random, with a
+  shard qualifier on a sharded cluster (`leader@s2`); a bare word means shard 1.
+- Status has one leader per shard; its top-level leader and term are shard 1's.
 - The controller is the only writer of faults.toml: it raises the version,
   writes atomically, tells every running node, and waits until each applied
   it (a paused node catches up when resumed: nodes re-read the file).
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.messages import Consistency, Operation
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
 from raftctl.errors import Unavailable, UnknownNode, UsageError
@@ -130,6 +133,7 @@ class Controller:
             "id": node_id,
             "pid": process.pid if process else None,
             "process": process_state,
+            "shard": self.cluster.config.shard_of_node(node_id),
         }
         for field in NODE_FIELDS:
             row[field] = answer.get(field) if answer else None
@@ -143,14 +147,16 @@ class Controller:
         faults = faults_document(self.faults())
         for row in rows:
             row["link_faults"] = [rule for rule in faults["links"] if row["id"] in rule["from"]]
-        leaders = [row for row in rows if row["role"] == "leader"]
-        leader = max(leaders, key=lambda row: row["term"]) if leaders else None
-        terms = [row["term"] for row in rows if row["term"] is not None]
         config = self.cluster.config
+        shards = [
+            self.shard_summary(shard, [row for row in rows if row["shard"] == shard])
+            for shard in range(1, config.shards + 1)
+        ]
         return {
-            "leader": leader["id"] if leader else None,
-            "term": leader["term"] if leader else (max(terms) if terms else None),
+            "leader": shards[0]["leader"],
+            "term": shards[0]["term"],
             "nodes": rows,
+            "shards": shards,
             "faults": faults,
             "protocol": {
                 "pre_vote": config.pre_vote,
@@ -161,18 +167,48 @@ class Controller:
             },
         }
 
-    def leader(self, node: str | None = None) -> tuple[str, int]:
+    @staticmethod
+    def shard_summary(shard: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """One shard's line of status: its leader (the one a majority follows,
+        else the latest any node claims to be) and term, and its nodes."""
+        leaders = [row for row in rows if row["role"] == "leader"]
+        leader = max(leaders, key=lambda row: row["term"]) if leaders else None
+        terms = [row["term"] for row in rows if row["term"] is not None]
+        return {
+            "id": shard,
+            "leader": leader["id"] if leader else None,
+            "term": leader["term"] if leader else (max(terms) if terms else None),
+            "nodes": [row["id"] for row in rows],
+        }
+
+    def shard_node_ids(self, shard: int) -> tuple[str, ...]:
+        """The nodes of `shard` (a user's number: UsageError if there is no such shard)."""
+        config = self.cluster.config
+        if not 1 <= shard <= config.shards:
+            raise UsageError(f"no shard {shard}: this cluster has shards 1..{config.shards}")
+        return config.shard_node_ids(shard)
+
+    def shard_rows(self, shard: int) -> list[dict[str, Any]]:
+        """Status of the nodes of one shard."""
+        return [self.node_status(node_id) for node_id in self.shard_node_ids(shard)]
+
+    def leader(self, node: str | None = None, shard: int | None = None) -> tuple[str, int]:
         """Wait for a leader that a majority of voters follows in its term (a cut-off
-        minority's stale leader never counts); with `node`, the one it follows."""
+        minority's stale leader never counts): `node`'s shard's (the one it follows),
+        else `shard`'s, else shard 1's."""
         found: list[tuple[str, int]] = []
+        if node is not None:
+            shard = self.cluster.config.shard_of_node(node)
+        shard = shard or 1
 
         def established() -> bool:
-            leader = self.established_leader(self.status()["nodes"], node)
+            leader = self.established_leader(self.shard_rows(shard), node)
             if leader is not None:
                 found[:] = [leader]
             return leader is not None
 
-        self.wait_until(established, f"a leader{f' known to {node}' if node else ''}")
+        of_shard = f" of shard {shard}" if self.cluster.config.shards > 1 else ""
+        self.wait_until(established, f"a leader{of_shard}{f' known to {node}' if node else ''}")
         return found[0]
 
     @staticmethod
@@ -211,28 +247,77 @@ class Controller:
     # -- nodes --------------------------------------------------------------------
 
     def resolve(self, word: str, prefer: str | None = None) -> str:
-        """An id, or leader / follower / random among running nodes. With
-        `prefer` (a process state), follower and random pick among the nodes
-        in that state when there are any: `restart random` brings back a
-        stopped node rather than bouncing a healthy one."""
-        if word not in NODE_WORDS:
+        """An id, or leader / follower / random among running nodes of one
+        shard (`leader@s2`; shard 1 when bare). With `prefer` (a process
+        state), follower and random pick among the nodes in that state when
+        there are any: `restart random` brings back a stopped node rather than
+        bouncing a healthy one."""
+        from raftctl.shards import split_word
+
+        base, shard = split_word(self.cluster.config, word)
+        if base not in NODE_WORDS:
+            if base != word:
+                raise UsageError(f"{word!r}: only leader, follower and random take @s<N>")
             return self.cluster.check_node(word)
-        if prefer is not None and word != "leader":
-            chosen = [n for n in self.cluster.node_ids() if self.cluster.state(n) == prefer]
+        members = self.cluster.config.shard_node_ids(shard)
+        if prefer is not None and base != "leader":
+            chosen = [n for n in members if self.cluster.state(n) == prefer]
             if chosen:
                 return random.choice(chosen)
-        running = [n for n in self.cluster.node_ids() if self.cluster.state(n) == "running"]
+        running = [n for n in members if self.cluster.state(n) == "running"]
         if not running:
             raise Unavailable(f"no running node to pick as {word!r}")
-        if word == "random":
+        if base == "random":
             return random.choice(running)
-        leader, _ = self.leader()
-        if word == "leader":
+        leader, _ = self.leader(shard=shard)
+        if base == "leader":
             return leader
         followers = [n for n in running if n != leader]
         if not followers:
             raise UnknownNode("the cluster has no running follower")
         return random.choice(followers)
+
+    def on_every_shard(
+        self,
+        operation: Operation,
+        field: str,
+        consistency: Consistency = Consistency.LINEARIZABLE,
+        node: str | None = None,
+    ) -> dict[str, Any]:
+        """A prefix operation (`Keys`, `GetPrefix`, `DeletePrefix`) run on
+        every shard (or on `node`'s alone), answered as one: the lists under
+        `field` in key order, `revision` the highest, and per shard under
+        `revisions`. Each shard's part is one point of its log; the whole is
+        not one cut across shards."""
+        from raftctl.shards import merge_sorted
+
+        config = self.cluster.config
+        shards = [config.shard_of_node(node)] if node else range(1, config.shards + 1)
+        answers = {
+            shard: self.client.call(
+                operation, consistency, node, timeout_s=self.remaining_s(), shard=shard
+            )
+            for shard in shards
+        }
+        merged = merge_sorted(list(answers.values()), field)
+        if "revision" in merged:
+            merged["revision"] = max(answer["revision"] for answer in answers.values())
+            if config.shards > 1:
+                merged["revisions"] = {
+                    str(shard): answer["revision"] for shard, answer in answers.items()
+                }
+        return merged
+
+    def check_holds(self, node_id: str, key: str) -> str:
+        """`node_id`, if it belongs to the shard that owns `key`."""
+        config = self.cluster.config
+        owner, shard = config.shard_of_key(key), config.shard_of_node(node_id)
+        if owner != shard:
+            raise UsageError(
+                f"{node_id} is of shard {shard}, but the key lives in shard {owner}: "
+                f"ask a node of shard {owner} (for example random@s{owner})"
+            )
+        return node_id
 
     def answering(self, node_id: str, purpose: str = "") -> str:
         """`node_id`, if its process can answer; Unavailable at once if it is

@@ -157,6 +157,7 @@ def _cell(value: Any) -> str:
 # caption names what was hidden: what is shown is always shown whole.
 _STATUS_COLUMNS = (
     ("node", "id"),
+    ("shard", "shard"),
     ("pid", "pid"),
     ("process", "process"),
     ("role", "role"),
@@ -207,7 +208,14 @@ def status_table(
 ) -> Table:
     """One row per node, fitted to `width` columns (None: no limit); `changed`
     holds ids whose role just changed (highlighted)."""
-    title = f"leader {document['leader'] or '-'}, term {_cell(document['term'])}"
+    shards = document.get("shards") or []
+    if len(shards) > 1:
+        title = "; ".join(
+            f"shard {shard['id']}: leader {shard['leader'] or '-'}, term {_cell(shard['term'])}"
+            for shard in shards
+        )
+    else:
+        title = f"leader {document['leader'] or '-'}, term {_cell(document['term'])}"
     protocol = document.get("protocol")
     if protocol:
         switches = [
@@ -233,6 +241,8 @@ def status_table(
     shown = [header for header, _ in _STATUS_COLUMNS]
     if not any(row.get("link_faults") for row in rows):
         shown.remove("link faults")  # no column for what is not there
+    if len(shards) <= 1:
+        shown.remove("shard")
     hidden = []
     for header in DROP_ORDER:
         if width is None or _table_width(shown, texts) <= width:

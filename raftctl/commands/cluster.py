@@ -26,6 +26,7 @@ NODE_CORE_SHARE = 0.035
 NODE_MEMORY_BYTES = 64 << 20
 CPU_HEADROOM = 4  # idle nodes may take at most a quarter of the machine
 PORT_MIN, PORT_MAX = 1024, 65535
+SHARDS_MAX = 16
 
 
 def machine_capacity() -> tuple[int, str]:
@@ -115,13 +116,24 @@ def _requested_settings(
 
 
 def _check_matches(
-    cluster: ClusterDir, nodes: int | None, base_port: int | None, settings: dict[str, Any]
+    cluster: ClusterDir,
+    nodes: int | None,
+    base_port: int | None,
+    settings: dict[str, Any],
+    shards: int | None = None,
 ) -> None:
     """On an existing cluster an explicit option must agree with cluster.toml."""
     config = cluster.config
-    if nodes is not None and nodes != len(config.nodes):
+    if shards is not None and shards != config.shards:
         raise UsageError(
-            f"cluster.toml has {len(config.nodes)} nodes; --nodes {nodes} "
+            f"cluster.toml has {config.shards} shards; --shards {shards} "
+            "contradicts it (destroy the cluster to change it)"
+        )
+    per_shard = len(config.shard_node_ids(1))
+    if nodes is not None and nodes != per_shard:
+        each = " in each shard" if config.shards > 1 else ""
+        raise UsageError(
+            f"cluster.toml has {per_shard} nodes{each}; --nodes {nodes} "
             "contradicts it (destroy the cluster to change it)"
         )
     if base_port not in (None, 0) and [n.port for n in config.nodes] != [
@@ -143,7 +155,13 @@ def _check_matches(
 @app.command()
 def start(
     ctx: typer.Context,
-    nodes: Annotated[int | None, typer.Option(help="Nodes in a new cluster (default 3).")] = None,
+    nodes: Annotated[
+        int | None, typer.Option(help="Nodes in a new cluster, per shard (default 3).")
+    ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(help="Raft groups in a new cluster, each of --nodes nodes (default 1)."),
+    ] = None,
     base_port: Annotated[
         int | None, typer.Option(help="Node i listens on P+i (default 7100); 0 picks free ports.")
     ] = None,
@@ -194,6 +212,10 @@ def start(
     starts them anyway), and ports outside 1024-65535. If a node cannot start,
     the nodes it started are stopped again.
 
+    With --shards S the cluster is S Raft groups (ids s1n1, s2n1, ...); each
+    key lives in one shard (1 + crc32(key) mod S) and transactions across
+    shards commit atomically by two-phase commit.
+
     Example: raftctl start --nodes 5 --base-port 0
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
@@ -209,14 +231,17 @@ def start(
         settings = _requested_settings(election_timeout, heartbeat, snapshot_threshold, switches)
         if nodes is not None and nodes < 1:
             raise UsageError("--nodes must be at least 1")
+        if shards is not None and not 1 <= shards <= SHARDS_MAX:
+            raise UsageError(f"--shards takes 1 to {SHARDS_MAX}")
         if (control.path / "cluster.toml").exists():
-            _check_matches(control.cluster, nodes, base_port, settings)
+            _check_matches(control.cluster, nodes, base_port, settings, shards)
         else:
             port = 7100 if base_port is None else base_port
-            _check_node_count(nodes or 3, force)
-            _check_ports(port, nodes or 3)
+            total = (nodes or 3) * (shards or 1)
+            _check_node_count(total, force)
+            _check_ports(port, total)
             _check_timing(settings)
-            ClusterDir.create(control.path, nodes or 3, port, **settings)
+            ClusterDir.create(control.path, nodes or 3, port, shards or 1, **settings)
         cluster = control.cluster
         started, paused = [], []
         for node_id in cluster.node_ids():
@@ -263,7 +288,12 @@ def _width(output: Output) -> int | None:
 
 
 def _has_leader(control: Controller) -> bool:
-    return control.established_leader(control.status()["nodes"], None) is not None
+    """Every shard has a leader a majority of it follows."""
+    rows = control.status()["nodes"]
+    return all(
+        control.established_leader([row for row in rows if row["shard"] == shard], None) is not None
+        for shard in range(1, control.cluster.config.shards + 1)
+    )
 
 
 @app.command()
@@ -327,14 +357,17 @@ def _watch(control: Controller, output: Any) -> None:
 @app.command()
 def leader(
     ctx: typer.Context,
+    shard: Annotated[int, typer.Option(help="On a sharded cluster: whose leader.")] = 1,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
 ) -> None:
-    """Print the leader's id (waiting up to --timeout for one). Example: raftctl leader"""
+    """Print the leader's id (waiting up to --timeout for one); on a sharded
+    cluster, shard 1's unless --shard says. Example: raftctl leader"""
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        node_id, term = control.leader()
-        output.document({"leader": node_id, "term": term}, node_id)
+        control.shard_node_ids(shard)
+        node_id, term = control.leader(shard=shard)
+        output.document({"leader": node_id, "term": term, "shard": shard}, node_id)
 
 
 @app.command()
@@ -374,8 +407,11 @@ def wait(
             if applied is not None or caught_up:
                 for node_id in targets:
                     control.answering(node_id, "and cannot catch up")
-        if for_leader:
-            control.leader(targets[0] if node else None)
+        if for_leader and node:
+            control.leader(targets[0])
+        elif for_leader:
+            for shard in range(1, cluster.config.shards + 1):
+                control.leader(shard=shard)
         lacking: list[str] = []
         if applied is not None or caught_up:
 
@@ -408,17 +444,24 @@ def _lacking(control: Controller, targets: list[str], index: int | None, caught_
         return f"no answer from {','.join(silent)}"
     goal = index or 0
     what = f"index {index}"
+    goals = {row["id"]: (goal, what) for row in rows}
     if caught_up:
-        leader = next((row for row in document["nodes"] if row["id"] == document["leader"]), None)
-        if leader is None or leader["commit_index"] is None:
-            return "no leader to catch up with"
-        if leader["commit_index"] > goal:
-            goal, what = leader["commit_index"], f"the leader's commit index {goal}"
-            what = f"the leader's commit index {leader['commit_index']}"
+        # Each node catches up with the leader of its own shard.
+        by_id = {row["id"]: row for row in document["nodes"]}
+        for row in rows:
+            summary = document["shards"][row["shard"] - 1]
+            leader = by_id.get(summary["leader"] or "")
+            if leader is None or leader["commit_index"] is None:
+                return "no leader to catch up with"
+            if leader["commit_index"] > goal:
+                commit = leader["commit_index"]
+                goals[row["id"]] = (commit, f"the leader's commit index {commit}")
     behind = [
-        f"{row['id']} applied {row['applied_index']}" for row in rows if row["applied_index"] < goal
+        f"{row['id']} applied {row['applied_index']} of {goals[row['id']][1]}"
+        for row in rows
+        if row["applied_index"] < goals[row["id"]][0]
     ]
-    return f"{', '.join(behind)} of {what}" if behind else ""
+    return ", ".join(behind)
 
 
 @app.command()

@@ -118,6 +118,8 @@ def get(
         if prefix:
             _get_prefix(control, output, key, Consistency(consistency), target)
             return
+        if target is not None:
+            control.check_holds(target, check_key(key))
         result = control.client.call(
             Get(check_key(key)), Consistency(consistency), target, timeout_s=control.remaining_s()
         )
@@ -142,9 +144,7 @@ def _get_prefix(
     consistency: Consistency,
     target: str | None,
 ) -> None:
-    result = control.client.call(
-        GetPrefix(prefix), consistency, target, timeout_s=control.remaining_s()
-    )
+    result = control.on_every_shard(GetPrefix(prefix), "pairs", consistency, target)
     pairs = [{"key": key, "value": value} for key, value in result["pairs"]]
     document = {
         "prefix": prefix,
@@ -153,6 +153,8 @@ def _get_prefix(
         "revision": result["revision"],
         "consistency": consistency.value,
     }
+    if "revisions" in result:  # a sharded cluster: each shard's own
+        document["revisions"] = result["revisions"]
     if not pairs:
         _negative(output, with_encoding(document), f"no key starts with {shown(prefix)}")
     lines = [f"{shown(pair['key'])}\n{shown(pair['value'])}" for pair in pairs]
@@ -177,9 +179,7 @@ def delete(
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         if prefix:
-            deleted = control.client.call(
-                DeletePrefix(check_key(key, "the prefix")), timeout_s=control.remaining_s()
-            )
+            deleted = control.on_every_shard(DeletePrefix(check_key(key, "the prefix")), "deleted")
             document = with_encoding(
                 {
                     "ok": True,
@@ -188,6 +188,7 @@ def delete(
                     "count": len(deleted["deleted"]),
                     "revision": deleted["revision"],
                 }
+                | ({"revisions": deleted["revisions"]} if "revisions" in deleted else {})
             )
             if not deleted["deleted"]:
                 _negative(output, document, f"no key starts with {shown(key)}")
@@ -243,7 +244,7 @@ def keys(
     UTF-8) is shown in the shell's $'...' quoting; --json has them exactly.
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        result = control.client.call(Keys(prefix), timeout_s=control.remaining_s())
+        result = control.on_every_shard(Keys(prefix), "keys")
         document = {"ok": True, "prefix": prefix, "keys": result["keys"]}
         output.document(with_encoding(document), "\n".join(shown(k) for k in result["keys"]))
 
@@ -355,6 +356,8 @@ def txn(
         except UnicodeDecodeError as error:
             raise UsageError(f"txn: stdin is not UTF-8 JSON ({error})") from None
         transaction = parse_txn(text)
+        if control.client.shard_of(transaction) is None:
+            raise UsageError("txn: its keys live in several shards; that needs two-phase commit")
         result = control.client.call(transaction, timeout_s=control.remaining_s())
         document = {"ok": True, "succeeded": result["succeeded"], "results": result["results"]}
         branch = "success" if result["succeeded"] else "failure"

@@ -38,6 +38,9 @@ def log(
         int | None,
         typer.Option(help="How many indexes (default: as many as fit the terminal)."),
     ] = None,
+    shard: Annotated[
+        int, typer.Option(help="On a sharded cluster: whose logs (each shard has its own).")
+    ] = 1,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -50,22 +53,27 @@ def log(
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         if (count is not None and not 1 <= count <= COUNT_MAX) or (first is not None and first < 1):
             raise UsageError(f"--count takes 1 to {COUNT_MAX} and --from an index from 1")
-        longest = _longest_log(control)
+        node_ids = control.shard_node_ids(shard)
+        longest = _longest_log(control, node_ids)
         if first is not None and first > max(1, longest):
             raise UsageError(f"--from {first} is past every log: the longest ends at {longest}")
         width = shutil.get_terminal_size((80, 24)).columns
         if count is None:
-            count = _fitting(width, _label_width(control.cluster.node_ids()), longest)
+            count = _fitting(width, _label_width(node_ids), longest)
         # Never wider than the logs: indexes no node holds would be empty columns.
         if first is None:
             count = max(1, min(count, longest))
             start = max(1, longest - count + 1)
         else:
             start, count = first, max(1, min(count, longest - first + 1))
-        rows = [
-            _node_window(control, node_id, start, count) for node_id in control.cluster.node_ids()
-        ]
-        document = {"from": start, "count": count, "longest": longest, "nodes": rows}
+        rows = [_node_window(control, node_id, start, count) for node_id in node_ids]
+        document = {
+            "from": start,
+            "count": count,
+            "longest": longest,
+            "shard": shard,
+            "nodes": rows,
+        }
         styled = sys.stdout.isatty() and output.output_format in (None, "table")
         output.document(document, log_grid(document, width, styled))
 
@@ -94,10 +102,10 @@ def _node_window(control: Controller, node_id: str, start: int, count: int) -> d
     }
 
 
-def _longest_log(control: Controller) -> int:
+def _longest_log(control: Controller, node_ids: tuple[str, ...]) -> int:
     """The last index of the longest log among the nodes that answer."""
     longest = 0
-    for node_id in control.cluster.node_ids():
+    for node_id in node_ids:
         if control.cluster.state(node_id) == "running":
             status = control.client.status(node_id, 0.5)
             if status:

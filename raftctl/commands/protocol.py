@@ -92,6 +92,7 @@ def add_node(
     learner: Annotated[
         bool, typer.Option("--learner", help="Leave it a learner: do not promote it.")
     ] = False,
+    shard: Annotated[int, typer.Option(help="On a sharded cluster: the shard it joins.")] = 1,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -99,10 +100,11 @@ def add_node(
     """Add a new node: a fresh id, started as a learner, promoted to voter once
     it has caught up. Prints its id.
 
-    Example: raftctl add-node
+    Example: raftctl add-node (on a sharded cluster: raftctl add-node --shard 2)
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        result = cluster_ops.add_node(control, learner)
+        control.shard_node_ids(shard)  # no such shard: a usage error before anything starts
+        result = cluster_ops.add_node(control, learner, shard)
         node_id, learners = result["node"], result["learners"]
         output.note(
             f"{node_id} joined as a {result['role']} in {result['elapsed_ms']} ms (voters "

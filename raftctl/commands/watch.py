@@ -58,6 +58,13 @@ def watch(
             raise UsageError(f"--from-revision takes a revision from 1, not {from_revision}")
         if count is not None and count < 1:
             raise UsageError(f"--count takes at least 1, not {count}")
+        if prefix and control.cluster.config.shards > 1:
+            # Each shard numbers its own changes: one prefix's changes have no
+            # single order of revisions to resume from.
+            raise UsageError(
+                "watch --prefix needs one revision order, and each shard of this "
+                "cluster numbers its own changes: watch single keys instead"
+            )
 
         def ask(after: int) -> dict[str, Any]:
             answer = control.client.call(Changes(key, prefix, after), timeout_s=control.timeout_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,41 @@ def test_duplicate_ids_and_ports_are_refused() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no cluster\.toml"):
         load(tmp_path / "cluster.toml")
+
+
+def two_shards() -> ClusterConfig:
+    nodes = tuple(
+        NodeAddress(f"s{shard}n{i}", "127.0.0.1", 7100 + 10 * shard + i, shard=shard)
+        for shard in (1, 2)
+        for i in (1, 2, 3)
+    )
+    return ClusterConfig(nodes=nodes, shards=2)
+
+
+def test_shards_place_keys_by_crc32_and_round_trip(tmp_path: Path) -> None:
+    config = two_shards()
+    save(tmp_path / "cluster.toml", config)
+    assert load(tmp_path / "cluster.toml") == config
+    # The documented rule, byte for byte: 1 + crc32(key) mod shards.
+    for key in ("alice", "bob", "k\udcff"):  # the last carries a byte that is not UTF-8
+        data = key.encode("utf-8", "surrogateescape")
+        assert config.shard_of_key(key) == 1 + zlib.crc32(data) % 2
+        assert config.shard_of_key(data) == config.shard_of_key(key)
+    assert {config.shard_of_key(f"k{n}") for n in range(20)} == {1, 2}
+    assert three_nodes().shard_of_key("anything") == 1
+
+
+def test_a_node_sees_only_its_own_shard() -> None:
+    config = two_shards()
+    view = config.shard_view("s2n3")
+    assert view.node_ids == ("s2n1", "s2n2", "s2n3")
+    assert config.raft_config("s2n1").voters == ("s2n1", "s2n2", "s2n3")
+    assert config.initial_voters(1) == ("s1n1", "s1n2", "s1n3")
+    assert config.shard_node_ids(2) == ("s2n1", "s2n2", "s2n3")
+
+
+def test_a_node_outside_the_shards_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"outside 1\.\.2"):
+        ClusterConfig(nodes=(NodeAddress("s3n1", "127.0.0.1", 7101, shard=3),), shards=2)
+    with pytest.raises(ConfigError, match="shards must be"):
+        ClusterConfig(nodes=(NodeAddress("n1", "127.0.0.1", 7101),), shards=0)
