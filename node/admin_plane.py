@@ -44,6 +44,7 @@ from node.raft import RaftCore
 from node.ready import MembershipChange, Role
 from node.storage import Storage
 from node.transport import Transport
+from node.txn_resolver import Resolver
 
 __all__ = ["AdminNode", "answer_admin", "role_name"]
 
@@ -66,6 +67,7 @@ class AdminNode(Protocol):
     clock_rate: float
     lying: bool
     admission: Admission
+    resolver: Resolver
     last_snapshot: dict[str, Any] | None
 
     def snapshot_soon(self, reply: Callable[[dict[str, Any]], None]) -> None: ...
@@ -241,5 +243,11 @@ def status(node: AdminNode) -> dict[str, Any]:
         # Answers dropped for clients that did not read them (node.reply_queues).
         "replies_dropped": node.transport.replies.dropped_full,
         "replies_waiting_bytes": node.transport.replies.total_bytes,
+        # Transactions across shards (node.transactions): prepared here and
+        # holding locks, decision records kept, and those this node resolved.
+        "txn_prepared": len(node.kv.txns.prepared),
+        "txn_locks": len(node.kv.txns.locks),
+        "txn_records": len(node.kv.txns.records),
+        "txn_resolved": node.resolver.resolved,
         **chaos_state(node),
     }

@@ -39,6 +39,7 @@ from node.messages import (
     Operation,
     Put,
     Txn,
+    TxnPrepare,
     data_bytes,
     encode,
     encode_command,
@@ -124,7 +125,9 @@ class ClientPlane:
             return
         read_only = is_read_only(request.operation)
         if read_only and request.consistency == Consistency.STALE:
-            self.answer(identity, request.request_id, "ok", self.kv.execute(request.operation))
+            # Stale reads the last committed value, whatever a transaction locked.
+            result = self.kv.execute(request.operation, honour_locks=False)
+            self.answer(identity, request.request_id, "ok", result)
             return
         if self.core.role is not Role.LEADER:
             self.redirect(identity, request.request_id)
@@ -240,6 +243,10 @@ class ClientPlane:
         result: dict[str, Any],
         leader_id: str | None = None,
     ) -> None:
+        if status == "ok" and "locked" in result:
+            # A transaction holds a lock on its key: nothing was applied; the
+            # client asks again (with the same sequence) until it is released.
+            status = "retry"
         self._reply(identity, encode(ClientResponse(request_id, status, result, leader_id)))
 
 
@@ -266,7 +273,10 @@ def data_problem(operation: Operation, key_bytes_max: int, value_bytes_max: int)
         case Cas(key, expected, new):
             keys.append(key)
             values += [expected, new]
-        case Txn(compare, success, failure):
+        case (
+            Txn(compare, success, failure)
+            | TxnPrepare(compare=compare, success=success, failure=failure)
+        ):
             for check in compare:
                 keys.append(check.key)
                 values.append(check.value)

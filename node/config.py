@@ -24,6 +24,7 @@ Rules:
     lease_drift_ms = 100  # the lease ends this much before the election timeout
     next_node_number = 4
     shards = 1            # Raft groups; a key lives in shard 1 + crc32(key) mod shards
+    txn_resolve_after_ms = 2000  # a transaction prepared this long is resolved (node.txn_resolver)
     curve = true          # false: `raftctl start --insecure`, no authentication
     controller_public_key = "..."  # Z85; the secrets are in keys/ (node.keys)
     client_public_key = "..."
@@ -120,6 +121,7 @@ class ClusterConfig:
     watch_history_changes: int = 10_000
     watch_history_bytes: int = 4 << 20
     shards: int = 1
+    txn_resolve_after_ms: int = 2000
     curve: bool = False
     controller_public_key: str = ""
     client_public_key: str = ""
@@ -145,6 +147,8 @@ class ClusterConfig:
         strays = [node.id for node in self.nodes if not 1 <= node.shard <= self.shards]
         if strays:
             raise ConfigError(f"nodes {strays} name a shard outside 1..{self.shards}")
+        if self.txn_resolve_after_ms < 1:
+            raise ConfigError("txn_resolve_after_ms must be >= 1")
         if self.slow_factor < 1:
             raise ConfigError("slow_factor must be >= 1")
         if self.snapshot_threshold_entries < 0:

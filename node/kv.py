@@ -20,6 +20,11 @@ Rules:
   branch happen at one point of the log (etcd's Txn).
 - Commands arrive encoded by node.messages.codec; the snapshot and the digest
   are this module's own encoding (msgpack of the data and the sessions).
+- Transactions across shards keep their locks, prepared parts and decision
+  records in node.transactions' tables, part of the state and the snapshot.
+  An operation on a locked key is answered `{"locked": txn}` and is not
+  applied, nor saved in its session: its client asks again, and the node
+  tells it "retry" (node.client_plane).
 """
 
 from __future__ import annotations
@@ -49,10 +54,15 @@ from node.messages import (
     Operation,
     Put,
     Txn,
+    TxnDecide,
+    TxnFinish,
+    TxnForget,
+    TxnPrepare,
     data_bytes,
     decode_command,
     is_read_only,
 )
+from node.transactions import COMMITTED, Finished, Prepared, Record, TxnTables
 
 __all__ = ["KVStateMachine", "Session"]
 
@@ -81,7 +91,10 @@ class KVStateMachine:
         sessions_max: int = 10_000,
         changes_max: int = CHANGES_MAX,
         changes_bytes_max: int = CHANGES_BYTES_MAX,
+        shard: int | None = None,
     ) -> None:
+        self.shard = shard  # None: take every transaction step (one shard, or a test)
+        self.txns = TxnTables()
         self.data: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
         self.sessions_max = sessions_max
@@ -123,6 +136,8 @@ class KVStateMachine:
         if command.sequence <= session.acknowledged:
             return {"ok": False, "error": "sequence already acknowledged: not applied again"}
         answer = self.execute(command.operation)
+        if "locked" in answer:
+            return answer  # not applied: the retry must run it, not read this
         session.answers[command.sequence] = answer
         if command.acknowledged > session.acknowledged:
             session.acknowledged = command.acknowledged
@@ -138,10 +153,16 @@ class KVStateMachine:
 
     # -- operations ------------------------------------------------------------
 
-    def execute(self, operation: Operation) -> Result:
+    def execute(self, operation: Operation, honour_locks: bool = True) -> Result:
         """Run one operation against the current state (reads change nothing).
         A write's answer carries the revision it made (or the current one,
-        when it changed nothing)."""
+        when it changed nothing). One that touches a key a transaction has
+        locked is not run (`locked`); a stale read passes `honour_locks`
+        False and reads the last committed value."""
+        if honour_locks and self.txns.locks:
+            holder = self._lock_holder(operation)
+            if holder is not None:
+                return {"ok": False, "locked": holder}
         self._next_revision = self.changes.revision + 1
         result = self._execute(operation)
         if not is_read_only(operation) or isinstance(operation, GetPrefix):
@@ -183,7 +204,69 @@ class KVStateMachine:
                     "succeeded": succeeded,
                     "results": [self._execute(op) for op in branch],
                 }
+            case TxnPrepare() | TxnDecide() | TxnFinish() | TxnForget():
+                if self.shard is not None and operation.shard != self.shard:
+                    return {"ok": False, "error": f"shard {operation.shard}'s step at {self.shard}"}
+                return self._txn_step(operation)
         raise AssertionError(f"unknown operation {operation!r}")
+
+    def _txn_step(self, step: TxnPrepare | TxnDecide | TxnFinish | TxnForget) -> Result:
+        txns = self.txns
+        match step:
+            case TxnPrepare(_, txn_id, timestamp, coordinator, participants, compare, yes, no):
+                keys = tuple(dict.fromkeys([c.key for c in compare] + [o.key for o in yes + no]))
+                refusal = txns.vote(txn_id, timestamp, keys)
+                if refusal is not None:
+                    return refusal
+                succeeded = all(self.data.get(c.key) == c.value for c in compare)
+                txns.lock(
+                    txn_id,
+                    Prepared(
+                        timestamp,
+                        coordinator,
+                        participants,
+                        keys,
+                        succeeded,
+                        yes,
+                        no,
+                        self.applied_index,
+                    ),
+                )
+                return {"ok": True, "vote": "yes", "succeeded": succeeded}
+            case TxnDecide(_, txn_id, outcome, succeeded, participants):
+                record = txns.decide(txn_id, Record(outcome, succeeded, participants))
+                return {
+                    "ok": True,
+                    "outcome": record.outcome,
+                    "succeeded": record.succeeded,
+                    "participants": list(record.participants),
+                }
+            case TxnFinish(_, txn_id, outcome, succeeded):
+                done = txns.finished.get(txn_id)
+                if done is None:
+                    prepared = txns.release(txn_id)
+                    results: list[Result] = []
+                    if outcome == COMMITTED and prepared is not None:
+                        branch = prepared.success if succeeded else prepared.failure
+                        results = [self._execute(op) for op in branch]
+                    done = Finished(outcome, tuple(results))
+                    txns.remember(txn_id, done)
+                return {"ok": True, "outcome": done.outcome, "results": list(done.results)}
+            case TxnForget(_, txn_id):
+                return {"ok": True, "forgotten": txns.forget(txn_id)}
+        raise AssertionError(f"unknown transaction step {step!r}")
+
+    def _lock_holder(self, operation: Operation) -> str | None:
+        """The transaction whose lock `operation` would cross, if any."""
+        txns = self.txns
+        match operation:
+            case Get(key) | Put(key, _) | Delete(key) | Cas(key, _, _):
+                return txns.holder((key,))
+            case Keys(prefix) | GetPrefix(prefix) | DeletePrefix(prefix):
+                return txns.holder_under(prefix)
+            case Txn(compare, success, failure):
+                return txns.holder([c.key for c in compare] + [o.key for o in success + failure])
+        return None  # transaction steps, and watches (they read committed history)
 
     def _set(self, key: str, value: str) -> None:
         self.data[key] = value
@@ -244,14 +327,20 @@ class KVStateMachine:
             for client, s in self.sessions.items()
         }
         return _packed_pieces(
-            self.applied_index, dict(self.data), sessions, self.changes.frozen(), items_per_piece
+            self.applied_index,
+            dict(self.data),
+            sessions,
+            self.changes.frozen(),
+            self.txns.rows(),
+            items_per_piece,
         )
 
     def restore(self, blob: bytes) -> None:
         decoded = _last_checked.pop() if _last_checked and _last_checked[0][0] is blob else None
-        applied_index, data, sessions, changes = (
+        applied_index, data, sessions, changes, txns = (
             decoded[1] if decoded is not None else _decode_snapshot(blob)
         )
+        self.txns = txns
         # The history keeps this node's bounds (cluster.toml's), not the defaults
         # it was decoded with.
         changes.changes_max, changes.bytes_max = self.changes.changes_max, self.changes.bytes_max
@@ -280,7 +369,7 @@ class KVStateMachine:
         _last_checked[:] = [(blob, decoded)]
 
 
-_Decoded = tuple[int, dict[str, str], dict[str, "Session"], ChangeLog]
+_Decoded = tuple[int, dict[str, str], dict[str, "Session"], ChangeLog, TxnTables]
 # The snapshot check_snapshot decoded last, with its bytes (one slot): decoding
 # is pure, so this is a cache; restore takes its state out, and a node empties
 # it at the end of the loop turn that checked it (forget_checked_snapshot).
@@ -292,13 +381,16 @@ def _packed_pieces(
     data: dict[str, str],
     sessions: dict[str, list[object]],
     changes: tuple[list[object], tuple[Change, ...]],
+    txns: list[Any],
     per_piece: int,
 ) -> Iterator[bytes]:
-    """msgpack of [applied_index, data, sessions, change rows], its maps and
-    its long array packed `per_piece` items at a time: each as a small map or
-    array whose own header is cut off, so the bytes are those of one packing."""
+    """msgpack of [applied_index, data, sessions, change rows, transaction
+    tables], its maps and its long array packed `per_piece` items at a time:
+    each as a small map or array whose own header is cut off, so the bytes
+    are those of one packing. (The transaction tables are small: in-flight
+    transactions and a bounded memory of finished ones.)"""
     packer = msgpack.Packer(unicode_errors=BYTES_AS_TEXT)
-    yield packer.pack_array_header(4) + packer.pack(applied_index)
+    yield packer.pack_array_header(5) + packer.pack(applied_index)
     for mapping in (data, sessions):
         yield packer.pack_map_header(len(mapping))
         pairs = iter(mapping.items())
@@ -309,19 +401,22 @@ def _packed_pieces(
     for first in range(0, len(rest), per_piece):
         rows = [[c.revision, c.key, c.value] for c in rest[first : first + per_piece]]
         yield packer.pack(rows)[len(packer.pack_array_header(len(rows))) :]
+    yield packer.pack(txns)
 
 
 def _decode_snapshot(blob: bytes) -> _Decoded:
-    """The applied index, data, sessions and change log in `blob`;
-    InvalidMessage if it is not exactly what `snapshot` writes. (A snapshot
-    written before revisions existed has no change log: revision 0.)"""
+    """The applied index, data, sessions, change log and transaction tables in
+    `blob`; InvalidMessage if it is not exactly what `snapshot` writes. (A
+    snapshot written before revisions existed has no change log: revision 0;
+    one from before transactions across shards has no tables: none in flight.)"""
     try:
         applied_index, data, sessions, *rest = msgpack.unpackb(
             blob, strict_map_key=False, unicode_errors=BYTES_AS_TEXT
         )
-        if len(rest) > 1:
+        if len(rest) > 2:
             raise ValueError("more fields than a snapshot has")
         changes = ChangeLog.from_rows(rest[0]) if rest else ChangeLog()
+        txns = TxnTables.from_rows(rest[1]) if len(rest) > 1 else TxnTables()
         if not isinstance(applied_index, int) or applied_index < 0:
             raise TypeError("the applied index is not a count")
         if not isinstance(data, dict) or not all(
@@ -339,4 +434,4 @@ def _decode_snapshot(blob: bytes) -> _Decoded:
             )
     except (ValueError, TypeError, AttributeError, msgpack.UnpackException) as error:
         raise InvalidMessage(f"not a key-value snapshot: {error}") from None
-    return applied_index, data, restored, changes
+    return applied_index, data, restored, changes, txns

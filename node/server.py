@@ -73,6 +73,7 @@ from node.snapshot_stream import SnapshotStreams
 from node.snapshot_taker import SnapshotTaker, WrittenSnapshot
 from node.storage import Storage, StorageOptions
 from node.transport import Transport
+from node.txn_resolver import Resolver
 
 __all__ = ["EXIT_CONFIG", "EXIT_STORAGE", "NodeServer", "main"]
 
@@ -117,6 +118,7 @@ class NodeServer:
         self.kv = KVStateMachine(
             changes_max=self.config.watch_history_changes,
             changes_bytes_max=self.config.watch_history_bytes,
+            shard=self.config.shard_of_node(node_id),
         )
         if recovered.snapshot is not None and recovered.snapshot_data is not None:
             try:
@@ -152,6 +154,7 @@ class NodeServer:
         )
         self.last_snapshot: dict[str, Any] | None = None
         self.snapshot_taker = SnapshotTaker(self.storage)
+        self.resolver = Resolver(cluster_dir, node_id, self.config.txn_resolve_after_ms / 1000)
         # TakeSnapshot requests waiting for a snapshot at or past an index.
         self.snapshot_waiters: list[tuple[int, Callable[[dict[str, Any]], None]]] = []
         # --slow N: ticks N times longer make every timer N times slower. A chaos
@@ -200,6 +203,9 @@ class NodeServer:
                     self.journal.line(f"faults version {self.filter.faults.version} in force")
                 if self._address_book_stamp() != self.config_stamp:
                     self._refresh_address_book()
+                leading = self.core.role is Role.LEADER
+                for line in self.resolver.watch(self.kv.txns, leading, now):
+                    self.journal.line(line)
             for identity, frame, role in frames:
                 self.handle_frame(identity, frame, role)
             self.clients.propose_pending()
@@ -447,6 +453,7 @@ class NodeServer:
         self.journal.line(f"{self.node_id} stopped: {reason}")
 
     def close(self) -> None:
+        self.resolver.close()
         self.snapshot_taker.abandon()
         self.transport.close()
         self.storage.close()

@@ -48,6 +48,9 @@ NODE_FIELDS = (
     "refused",  # frames the node refused, by kind (node.admission); an extension
     "links",  # what the fault filter did to each peer's messages (node.faults); an extension
     "replies_dropped",  # answers dropped for clients that never read (node.reply_queues)
+    "txn_prepared",  # transactions across shards prepared here, holding locks (node.transactions)
+    "txn_locks",
+    "txn_resolved",  # ... and those this node finished for a coordinator that went quiet
 )
 NODE_WORDS = ("leader", "follower", "random")  # raftctl.app keeps the same, for completion
 

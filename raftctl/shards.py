@@ -25,6 +25,10 @@ from node.messages import (
     Operation,
     Put,
     Txn,
+    TxnDecide,
+    TxnFinish,
+    TxnForget,
+    TxnPrepare,
 )
 from raftctl.errors import UnknownNode, UsageError
 
@@ -53,6 +57,8 @@ def operation_shards(config: ClusterConfig, operation: Operation) -> frozenset[i
             return every if prefix else frozenset((config.shard_of_key(key),))
         case Keys(_) | GetPrefix(_) | DeletePrefix(_):
             return every
+        case TxnPrepare() | TxnDecide() | TxnFinish() | TxnForget():
+            return frozenset((operation.shard,))
         case Txn():
             keys = txn_keys(operation)
             return frozenset(config.shard_of_key(key) for key in keys) if keys else every

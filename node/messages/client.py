@@ -34,7 +34,12 @@ __all__ = [
     "Operation",
     "Put",
     "Txn",
+    "TxnDecide",
+    "TxnFinish",
+    "TxnForget",
     "TxnOperation",
+    "TxnPrepare",
+    "TxnStep",
     "data_bytes",
     "data_text",
     "is_read_only",
@@ -154,7 +159,59 @@ class Txn:
     failure: tuple[TxnOperation, ...]
 
 
-Operation = Get | Put | Delete | Cas | Keys | Txn | GetPrefix | DeletePrefix | Changes
+# Two-phase commit across shards (node.transactions has the rules). Each names
+# the shard it is addressed to, so that a client routes it, and a node of
+# another shard refuses it.
+
+
+@dataclass(frozen=True, slots=True)
+class TxnPrepare:
+    """Phase 1 at `shard`: lock this shard's keys of transaction `txn_id`,
+    evaluate its comparisons, and vote (yes, no, or wait: wait-die by
+    `timestamp`, smaller is older)."""
+
+    shard: int
+    txn_id: str
+    timestamp: int
+    coordinator: int  # the shard that holds the decision record
+    participants: tuple[int, ...]
+    compare: tuple[Compare, ...]
+    success: tuple[TxnOperation, ...]
+    failure: tuple[TxnOperation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TxnDecide:
+    """At the coordinator shard: write the decision unless one is written,
+    and answer the one in force (the commit point)."""
+
+    shard: int
+    txn_id: str
+    outcome: str  # committed | aborted
+    succeeded: bool  # which branch a committed transaction runs
+    participants: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TxnFinish:
+    """Phase 2 at `shard`: apply the decided branch (or nothing), unlock."""
+
+    shard: int
+    txn_id: str
+    outcome: str
+    succeeded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TxnForget:
+    """At the coordinator shard: every participant finished; drop the record."""
+
+    shard: int
+    txn_id: str
+
+
+TxnStep = TxnPrepare | TxnDecide | TxnFinish | TxnForget
+Operation = Get | Put | Delete | Cas | Keys | Txn | GetPrefix | DeletePrefix | Changes | TxnStep
 
 
 def is_read_only(operation: Operation) -> bool:

@@ -357,9 +357,16 @@ def txn(
             raise UsageError(f"txn: stdin is not UTF-8 JSON ({error})") from None
         transaction = parse_txn(text)
         if control.client.shard_of(transaction) is None:
-            raise UsageError("txn: its keys live in several shards; that needs two-phase commit")
-        result = control.client.call(transaction, timeout_s=control.remaining_s())
+            from raftctl.txn.coordinator import run_transaction
+
+            result = run_transaction(control.client, transaction, control.remaining_s())
+        else:
+            result = control.client.call(transaction, timeout_s=control.remaining_s())
         document = {"ok": True, "succeeded": result["succeeded"], "results": result["results"]}
+        if "txn_id" in result:  # across shards: which transaction, on which shards
+            document.update(
+                {name: result[name] for name in ("txn_id", "shards", "attempts", "revisions")}
+            )
         branch = "success" if result["succeeded"] else "failure"
         lines = [f"{branch} branch ran"] + [json.dumps(with_encoding(r)) for r in result["results"]]
         output.document(with_encoding(document), "\n".join(lines))

@@ -1,0 +1,231 @@
+"""A shard's side of transactions across shards: two-phase commit whose every
+step is a command in this shard's Raft log (Spanner's and CockroachDB's
+shape), kept beside the key-value data by node.kv.
+
+Rules:
+- Deterministic, like the rest of the state machine: no clock, no I/O. How
+  long a transaction has been prepared is the node's business (node.server's
+  resolver); this module only records and answers.
+- Prepare (phase 1) locks every key of the shard's part (its comparisons and
+  both branches), evaluates the comparisons under those locks and votes. A
+  key locked by another transaction follows wait-die: the older transaction
+  (smaller timestamp, then id) is told to wait and ask again; the younger
+  dies (votes no) and its coordinator retries it whole, keeping its timestamp,
+  so it grows older and cannot starve. Nothing is locked by a no or a wait.
+- The decision record (the commit point) lives at the coordinator shard and
+  is written once: the first `decide` wins and every later one is answered
+  with it. A resolver that finds no record writes "aborted", so the
+  coordinator and a resolver can never disagree.
+- Finish (phase 2) applies the chosen branch of a committed transaction, or
+  nothing for an aborted one, then releases the locks. Every step is
+  idempotent: a repeat is answered from what is recorded, and a prepare of a
+  finished transaction votes no without locking.
+- Plain operations (put, get, cas, ...) on a locked key wait: node.kv answers
+  them "locked" and the client asks again; a prepared transaction's outcome
+  may already be decided, so reading around its lock could go back in time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.messages import Delete, Get, Put, TxnOperation
+
+__all__ = ["ABORTED", "COMMITTED", "Finished", "Prepared", "Record", "TxnTables"]
+
+COMMITTED = "committed"
+ABORTED = "aborted"
+# Finished transactions remembered, so that a late repeat is answered alike
+# (oldest forgotten first). A prepare that arrives later still than that
+# finds nothing and locks: its coordinator long gave up, and a resolver
+# releases the locks once the record says aborted.
+FINISHED_MAX = 10_000
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A transaction prepared here, holding its locks until it finishes."""
+
+    timestamp: int
+    coordinator: int
+    participants: tuple[int, ...]
+    keys: tuple[str, ...]
+    succeeded: bool  # whether this shard's comparisons held
+    success: tuple[TxnOperation, ...]  # this shard's ops of each branch
+    failure: tuple[TxnOperation, ...]
+    index: int  # the log index that prepared it
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """The decision, at the coordinator shard."""
+
+    outcome: str
+    succeeded: bool
+    participants: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    outcome: str
+    results: tuple[dict[str, Any], ...]
+
+
+@dataclass(slots=True)
+class TxnTables:
+    """Locks, prepared transactions, decision records and finished ones."""
+
+    locks: dict[str, str] = field(default_factory=dict)  # key -> txn id
+    prepared: dict[str, Prepared] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict)
+    finished: dict[str, Finished] = field(default_factory=dict)
+
+    def holder(self, keys: list[str] | tuple[str, ...]) -> str | None:
+        """The transaction holding a lock on any of `keys`, if one does."""
+        if not self.locks:
+            return None
+        return next((self.locks[key] for key in keys if key in self.locks), None)
+
+    def holder_under(self, prefix: str) -> str | None:
+        """The transaction holding a lock on a key that starts with `prefix`."""
+        return next((txn for key, txn in self.locks.items() if key.startswith(prefix)), None)
+
+    # -- phase 1 ----------------------------------------------------------------
+
+    def vote(self, txn_id: str, timestamp: int, keys: tuple[str, ...]) -> dict[str, Any] | None:
+        """The answer to a prepare that must not lock (a repeat, a finished
+        transaction, a conflict); None when the prepare may go ahead."""
+        if txn_id in self.prepared:
+            return {"ok": True, "vote": "yes", "succeeded": self.prepared[txn_id].succeeded}
+        if txn_id in self.finished:
+            return {"ok": True, "vote": "no", "reason": "finished"}
+        for key in keys:
+            holder = self.locks.get(key)
+            if holder is None:
+                continue
+            theirs = self.prepared[holder].timestamp
+            older = (timestamp, txn_id) < (theirs, holder)
+            return {
+                "ok": True,
+                "vote": "wait" if older else "no",
+                "reason": "locked",
+                "holder": holder,
+                "key": key,
+            }
+        return None
+
+    def lock(self, txn_id: str, prepared: Prepared) -> None:
+        for key in prepared.keys:
+            self.locks[key] = txn_id
+        self.prepared[txn_id] = prepared
+
+    # -- the decision ---------------------------------------------------------
+
+    def decide(self, txn_id: str, proposed: Record) -> Record:
+        """The record of `txn_id`: written as `proposed` if there is none yet."""
+        return self.records.setdefault(txn_id, proposed)
+
+    def forget(self, txn_id: str) -> bool:
+        """Drop a record every participant has acted on."""
+        return self.records.pop(txn_id, None) is not None
+
+    # -- phase 2 ----------------------------------------------------------------
+
+    def release(self, txn_id: str) -> Prepared | None:
+        """Unlock `txn_id`'s keys; what it had prepared (None: nothing here)."""
+        prepared = self.prepared.pop(txn_id, None)
+        if prepared is not None:
+            for key in prepared.keys:
+                if self.locks.get(key) == txn_id:
+                    del self.locks[key]
+        return prepared
+
+    def remember(self, txn_id: str, finished: Finished) -> None:
+        self.finished[txn_id] = finished
+        while len(self.finished) > FINISHED_MAX:
+            del self.finished[next(iter(self.finished))]
+
+    # -- snapshots --------------------------------------------------------------
+
+    def rows(self) -> list[Any]:
+        """The tables as msgpack-ready rows, for node.kv's snapshot."""
+        prepared = [
+            [txn, p.timestamp, p.coordinator, list(p.participants), list(p.keys),
+             p.succeeded, _op_rows(p.success), _op_rows(p.failure), p.index]
+            for txn, p in self.prepared.items()
+        ]  # fmt: skip
+        records = [
+            [txn, r.outcome, r.succeeded, list(r.participants)] for txn, r in self.records.items()
+        ]
+        finished = [[txn, f.outcome, list(f.results)] for txn, f in self.finished.items()]
+        return [prepared, records, finished]
+
+    @classmethod
+    def from_rows(cls, rows: Any) -> TxnTables:
+        """What `rows` wrote; TypeError or ValueError if it is not that."""
+        prepared_rows, record_rows, finished_rows = rows
+        tables = cls()
+        for (
+            txn,
+            timestamp,
+            coordinator,
+            participants,
+            keys,
+            succeeded,
+            yes,
+            no,
+            index,
+        ) in prepared_rows:
+            tables.lock(
+                str(txn),
+                Prepared(
+                    int(timestamp),
+                    int(coordinator),
+                    tuple(int(shard) for shard in participants),
+                    tuple(str(key) for key in keys),
+                    bool(succeeded),
+                    _ops(yes),
+                    _ops(no),
+                    int(index),
+                ),
+            )
+        for txn, outcome, succeeded, participants in record_rows:
+            tables.records[str(txn)] = Record(
+                str(outcome), bool(succeeded), tuple(int(shard) for shard in participants)
+            )
+        for txn, outcome, results in finished_rows:
+            tables.finished[str(txn)] = Finished(str(outcome), tuple(dict(r) for r in results))
+        return tables
+
+    def in_doubt(self) -> list[tuple[str, int, int]]:
+        """Prepared transactions (id, coordinator shard, the index that prepared
+        them), oldest first: what a resolver watches."""
+        return [(txn, p.coordinator, p.index) for txn, p in self.prepared.items()]
+
+
+def _op_rows(ops: tuple[TxnOperation, ...]) -> list[list[str]]:
+    rows = []
+    for op in ops:
+        match op:
+            case Get(key):
+                rows.append(["get", key])
+            case Put(key, value):
+                rows.append(["put", key, value])
+            case Delete(key):
+                rows.append(["delete", key])
+    return rows
+
+
+def _ops(rows: Any) -> tuple[TxnOperation, ...]:
+    ops: list[TxnOperation] = []
+    for kind, key, *value in rows:
+        if kind == "put" and len(value) == 1:
+            ops.append(Put(str(key), str(value[0])))
+        elif kind == "get" and not value:
+            ops.append(Get(str(key)))
+        elif kind == "delete" and not value:
+            ops.append(Delete(str(key)))
+        else:
+            raise ValueError(f"not a transaction's operation: {[kind, key, *value]!r}")
+    return tuple(ops)
