@@ -27,6 +27,7 @@ from raftctl.judges.bank import check_bank
 from raftctl.judges.linearizable import CHECK_STEPS_PER_KEY, MISMATCH
 from raftctl.judges.linearizable import check as check_linearizable
 from raftctl.judges.sets import check_set
+from raftctl.txn.coordinator import execute_txn
 
 __all__ = [
     "WORKLOADS",
@@ -229,7 +230,7 @@ class BankWorkload(Workload):
         self, client: Client, consistency: str, node: str | None, timeout_s: float
     ) -> dict[str, int | None]:
         gets = tuple(Get(f"bank/{account}") for account in self.accounts)
-        result = client.call(Txn((), gets, ()), consistency, node, timeout_s)
+        result = execute_txn(client, Txn((), gets, ()), timeout_s, consistency, node)
         return {
             account: None if answer["value"] is None else int(answer["value"])
             for account, answer in zip(self.accounts, result["results"], strict=True)
@@ -263,7 +264,7 @@ class BankWorkload(Workload):
         # step the transfer exactly (raftctl.judges.bank).
         recorded = {**op.value, "expected": {source: have, target: other}}
         try:
-            result = client.call(transfer, "linearizable", None, timeout_s)
+            result = execute_txn(client, transfer, timeout_s)
         except Unavailable:
             return Completion("info", recorded)
         if not result.get("succeeded"):  # the balances changed meanwhile: evidence

@@ -356,7 +356,7 @@ def txn(
         except UnicodeDecodeError as error:
             raise UsageError(f"txn: stdin is not UTF-8 JSON ({error})") from None
         transaction = parse_txn(text)
-        if control.client.shard_of(transaction) is None:
+        if control.client.shard_of(transaction) is None:  # keys on several shards
             from raftctl.txn.coordinator import run_transaction
 
             result = run_transaction(control.client, transaction, control.remaining_s())

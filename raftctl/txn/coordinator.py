@@ -39,7 +39,7 @@ from raftctl.client import Client, Outcome
 from raftctl.errors import Unavailable
 from raftctl.txn.plan import Plan, assemble, plan
 
-__all__ = ["FAILPOINT_ENV", "PhaseEvent", "run_transaction"]
+__all__ = ["FAILPOINT_ENV", "PhaseEvent", "execute_txn", "run_transaction"]
 
 FAILPOINT_ENV = "RAFTCTL_TXN_FAILPOINT"
 WAIT_PAUSE_S = 0.01  # before asking a shard that said "wait" again
@@ -59,6 +59,22 @@ class PhaseEvent:
 
 
 PhaseListener = Callable[[PhaseEvent], None]
+
+
+def execute_txn(
+    client: Client,
+    transaction: Txn,
+    timeout_s: float,
+    consistency: str = "linearizable",
+    node: str | None = None,
+    on_phase: PhaseListener | None = None,
+) -> dict[str, Any]:
+    """`transaction` on its one shard as one command of its log, or across
+    shards by two-phase commit (always linearizable then: its reads are
+    made under locks)."""
+    if client.config.shards == 1 or client.shard_of(transaction) is not None:
+        return client.call(transaction, consistency, node, timeout_s=timeout_s)
+    return run_transaction(client, transaction, timeout_s, on_phase)
 
 
 def run_transaction(
@@ -122,6 +138,8 @@ def _attempt(
                 "transaction's outcome is unknown (it may still be applied)"
             ) from error
         raise Unavailable(f"the transaction was not applied ({error})") from error
+    if "outcome" not in record:
+        raise AssertionError(f"shard {coordinator} answered {record} to {decide}")
     listener(PhaseEvent(txn_id, "decided", coordinator, {"outcome": record["outcome"]},
                         time.time_ns()))  # fmt: skip
     _failpoint("after-decide")
