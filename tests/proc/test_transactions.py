@@ -94,7 +94,7 @@ def test_concurrent_cross_shard_transfers_keep_the_total(bank: ClusterDir) -> No
                         continue
                     moved = transfer(client, source, target, 1 + step % 5)
                     done["ok" if moved else "failed"] += 1
-        except BaseException as error:  # noqa: BLE001  (the main thread reports it)
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=worker, args=(index,)) for index in range(4)]
