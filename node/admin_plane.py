@@ -38,6 +38,7 @@ from node.messages import (
     SlowDisk,
     Status,
     TakeSnapshot,
+    Transactions,
     TransferLeader,
 )
 from node.raft import RaftCore
@@ -105,6 +106,17 @@ def answer_admin(
             return {"ok": True, "faults_version": node.filter.faults.version}
         case ArmFailpoint() | DisarmFailpoints() | SlowDisk() | SkewClock() | LieAboutLog():
             return _chaos_switch(node, command)
+        case Transactions():
+            txns = node.kv.txns
+            return {
+                "ok": True,
+                "applied_index": node.kv.applied_index,
+                "prepared": {txn: list(p.participants) for txn, p in txns.prepared.items()},
+                "records": {txn: r.outcome for txn, r in txns.records.items()},
+                "finished": {
+                    txn: [f.outcome, list(f.participants)] for txn, f in txns.finished.items()
+                },
+            }
         case Digest():
             kv = node.kv
             return {
@@ -249,5 +261,6 @@ def status(node: AdminNode) -> dict[str, Any]:
         "txn_locks": len(node.kv.txns.locks),
         "txn_records": len(node.kv.txns.records),
         "txn_resolved": node.resolver.resolved,
+        "txn_longest_hold_ms": round(node.resolver.longest_hold_s * 1000),
         **chaos_state(node),
     }

@@ -23,7 +23,7 @@ Rules:
     watch_history_bytes = 4194304     # ... and at most this many bytes of keys and values
     lease_drift_ms = 100  # the lease ends this much before the election timeout
     next_node_number = 4
-    shards = 1            # Raft groups; a key lives in shard 1 + crc32(key) mod shards
+    shards = 1            # Raft groups; where a key lives: below
     txn_resolve_after_ms = 2000  # a transaction prepared this long is resolved (node.txn_resolver)
     curve = true          # false: `raftctl start --insecure`, no authentication
     controller_public_key = "..."  # Z85; the secrets are in keys/ (node.keys)
@@ -41,11 +41,14 @@ A cluster.toml without `curve` predates authentication and runs without it;
 one without `shards` has one shard.
 
 Shards: each shard is a Raft group of its own nodes (ids `s2n1`... when there
-are several, `n1`... when there is one). A key's shard is `1 + crc32(key) mod
-shards`, crc32 as zlib computes it over the key's bytes: stable across
-versions and machines, so any client routes alone. The shard count is fixed
-when the cluster is created. A node sees only its own shard
-(`ClusterConfig.shard_view`): its peers, its voters, who may sign in.
+are several, `n1`... when there is one). A key's shard is `1 + h mod shards`,
+where h is the first 8 bytes of SHA-256 over the key's bytes, read as a
+big-endian unsigned number: stable across versions, machines and languages,
+so any client routes alone, and well mixed, so that keys differing in one
+character (`a1`, `a2`...) spread over the shards (crc32's linearity does
+not). The shard count is fixed when the cluster is created. A node sees only
+its own shard (`ClusterConfig.shard_view`): its peers, its voters, who may
+sign in.
 
 The nodes are the address book. Membership itself lives in the Raft log and
 snapshots: the nodes with `bootstrap = true` are the voters the cluster was
@@ -55,9 +58,9 @@ the leader to add it as a learner.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
-import zlib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -198,7 +201,8 @@ class ClusterConfig:
         if self.shards == 1:
             return 1
         data = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
-        return 1 + zlib.crc32(data) % self.shards
+        digest = hashlib.sha256(data).digest()
+        return 1 + int.from_bytes(digest[:8], "big") % self.shards
 
     def shard_of_node(self, node_id: str) -> int:
         return self.node(node_id).shard

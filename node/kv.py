@@ -249,7 +249,8 @@ class KVStateMachine:
                     if outcome == COMMITTED and prepared is not None:
                         branch = prepared.success if succeeded else prepared.failure
                         results = [self._execute(op) for op in branch]
-                    done = Finished(outcome, tuple(results))
+                    shards = prepared.participants if prepared is not None else ()
+                    done = Finished(outcome, tuple(results), shards)
                     txns.remember(txn_id, done)
                 return {"ok": True, "outcome": done.outcome, "results": list(done.results)}
             case TxnForget(_, txn_id):

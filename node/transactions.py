@@ -70,6 +70,7 @@ class Record:
 class Finished:
     outcome: str
     results: tuple[dict[str, Any], ...]
+    participants: tuple[int, ...] = ()  # as prepared here; () when it never was
 
 
 @dataclass(slots=True)
@@ -158,7 +159,10 @@ class TxnTables:
         records = [
             [txn, r.outcome, r.succeeded, list(r.participants)] for txn, r in self.records.items()
         ]
-        finished = [[txn, f.outcome, list(f.results)] for txn, f in self.finished.items()]
+        finished = [
+            [txn, f.outcome, list(f.results), list(f.participants)]
+            for txn, f in self.finished.items()
+        ]
         return [prepared, records, finished]
 
     @classmethod
@@ -194,8 +198,12 @@ class TxnTables:
             tables.records[str(txn)] = Record(
                 str(outcome), bool(succeeded), tuple(int(shard) for shard in participants)
             )
-        for txn, outcome, results in finished_rows:
-            tables.finished[str(txn)] = Finished(str(outcome), tuple(dict(r) for r in results))
+        for txn, outcome, results, participants in finished_rows:
+            tables.finished[str(txn)] = Finished(
+                str(outcome),
+                tuple(dict(r) for r in results),
+                tuple(int(shard) for shard in participants),
+            )
         return tables
 
     def in_doubt(self) -> list[tuple[str, int, int]]:

@@ -65,6 +65,10 @@ class Resolver:
         self.node_id = node_id
         self.after_s = after_s
         self.resolved = 0
+        # The longest a transaction held its locks here, as watched (to a
+        # watch's period): from when it was first seen prepared until gone.
+        self.longest_hold_s = 0.0
+        self._since: dict[str, float] = {}
         self._seen: dict[str, float] = {}
         self._jobs: queue.Queue[_Job] = queue.Queue()
         self._done: queue.Queue[str] = queue.Queue()  # journal lines for the loop
@@ -80,6 +84,10 @@ class Resolver:
             while True:
                 lines.append(self._done.get_nowait())
         prepared = txns.prepared
+        for gone in [txn for txn in self._since if txn not in prepared]:
+            self.longest_hold_s = max(self.longest_hold_s, now - self._since.pop(gone))
+        for txn_id in prepared:
+            self._since.setdefault(txn_id, now)
         for gone in [txn for txn in self._seen if txn not in prepared]:
             del self._seen[gone]
         if not leading:

@@ -98,8 +98,11 @@ def refuse_a_file(path: Path) -> None:
 class ClusterDir:
     """A cluster directory: cluster.toml, faults.toml and one folder per node."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, shard: int | None = None) -> None:
         self.path = path
+        # With `shard`, node_ids() are that shard's alone: a chaos fault
+        # scoped to one shard sees only its nodes (raftctl.chaos.nemesis).
+        self.shard = shard
         refuse_a_file(path)
         try:
             self.config: ClusterConfig = load(path / "cluster.toml")
@@ -222,6 +225,8 @@ class ClusterDir:
     # -- nodes and their processes ------------------------------------------------
 
     def node_ids(self) -> tuple[str, ...]:
+        if self.shard is not None:
+            return self.config.shard_node_ids(self.shard)
         return self.config.node_ids
 
     def check_node(self, node_id: str) -> str:

@@ -21,9 +21,10 @@ from raftctl.errors import Unavailable, UsageError
 __all__ = ["add_node", "leader_row", "remove_node", "snapshot", "transfer_leader"]
 
 
-def leader_row(control: Controller, shard: int = 1) -> dict[str, Any] | None:
-    """The status row of the leader a majority of `shard` follows, if there is one."""
-    rows = control.shard_rows(shard)
+def leader_row(control: Controller, shard: int | None = None) -> dict[str, Any] | None:
+    """The status row of the leader a majority of `shard` (the controller's
+    own, or 1) follows, if there is one."""
+    rows = control.shard_rows(shard or control.shard or 1)
     leader = control.established_leader(rows, None)
     return next((row for row in rows if leader and row["id"] == leader[0]), None)
 
@@ -106,10 +107,13 @@ def _change_membership(
     return {"voters": final["voters"], "learners": final["learners"]}
 
 
-def add_node(control: Controller, learner: bool = False, shard: int = 1) -> dict[str, Any]:
+def add_node(
+    control: Controller, learner: bool = False, shard: int | None = None
+) -> dict[str, Any]:
     """A fresh node of `shard`: started as a learner, promoted once it has caught up
     (unless `learner`). Returns {"node", "pid", "role", "voters", "learners", "elapsed_ms"}."""
     started = time.monotonic()
+    shard = shard or control.shard or 1
     control.leader(shard=shard)
     node_id = control.cluster.add_node(shard)
     control.forget_client()

@@ -51,6 +51,7 @@ NODE_FIELDS = (
     "txn_prepared",  # transactions across shards prepared here, holding locks (node.transactions)
     "txn_locks",
     "txn_resolved",  # ... and those this node finished for a coordinator that went quiet
+    "txn_longest_hold_ms",  # ... and the longest a transaction held its locks here
 )
 NODE_WORDS = ("leader", "follower", "random")  # raftctl.app keeps the same, for completion
 
@@ -77,10 +78,13 @@ def faults_document(faults: Faults) -> dict[str, Any]:
 class Controller:
     """One command's view of one cluster directory."""
 
-    def __init__(self, path: Path, timeout_s: float) -> None:
+    def __init__(self, path: Path, timeout_s: float, shard: int | None = None) -> None:
+        """With `shard`, the cluster's nodes are that shard's alone and a bare
+        `leader` is its leader (a chaos fault scoped to one shard)."""
         if timeout_s <= 0:
             raise UsageError("--timeout must be positive")
         self.path = path
+        self.shard = shard
         self.timeout_s = timeout_s
         self.deadline = time.monotonic() + timeout_s
         self._cluster: ClusterDir | None = None
@@ -89,7 +93,7 @@ class Controller:
     @property
     def cluster(self) -> ClusterDir:
         if self._cluster is None:
-            self._cluster = ClusterDir(self.path)
+            self._cluster = ClusterDir(self.path, self.shard)
         return self._cluster
 
     @property
@@ -202,7 +206,7 @@ class Controller:
         found: list[tuple[str, int]] = []
         if node is not None:
             shard = self.cluster.config.shard_of_node(node)
-        shard = shard or 1
+        shard = shard or self.shard or 1
 
         def established() -> bool:
             leader = self.established_leader(self.shard_rows(shard), node)
@@ -258,6 +262,8 @@ class Controller:
         from raftctl.shards import split_word
 
         base, shard = split_word(self.cluster.config, word)
+        if self.shard is not None and "@" not in word:
+            shard = self.shard
         if base not in NODE_WORDS:
             if base != word:
                 raise UsageError(f"{word!r}: only leader, follower and random take @s<N>")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         SlowDisk,
         Status,
         TakeSnapshot,
+        Transactions,
         TransferLeader,
     )
     from node.messages.client import (
@@ -135,6 +136,7 @@ _WHERE: dict[str, str] = {
     "Status": "node.messages.admin",
     "TakeSnapshot": "node.messages.admin",
     "TimeoutNow": "node.messages.peer",
+    "Transactions": "node.messages.admin",
     "TransferLeader": "node.messages.admin",
     "Txn": "node.messages.client",
     "TxnDecide": "node.messages.client",
@@ -213,6 +215,7 @@ __all__ = [
     "Status",
     "TakeSnapshot",
     "TimeoutNow",
+    "Transactions",
     "TransferLeader",
     "Txn",
     "TxnDecide",

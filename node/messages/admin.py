@@ -122,6 +122,12 @@ class Digest:
     """A hash of the state machine at its applied index."""
 
 
+@dataclass(frozen=True, slots=True)
+class Transactions:
+    """This shard's transaction tables (node.transactions): what is prepared,
+    the decision records kept, and how each remembered transaction finished."""
+
+
 AdminCommand = (
     Status
     | Events
@@ -136,6 +142,7 @@ AdminCommand = (
     | SkewClock
     | LieAboutLog
     | Digest
+    | Transactions
 )
 
 

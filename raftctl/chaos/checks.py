@@ -19,6 +19,7 @@ Rules:
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -31,7 +32,14 @@ from raftctl.cluster import ClusterDir, wait_for
 from raftctl.judges.history import NEMESIS
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
 
-__all__ = ["availability", "election_safety", "state_digests", "tracebacks"]
+__all__ = [
+    "availability",
+    "election_safety",
+    "shard_of_id",
+    "state_digests",
+    "state_digests_by_shard",
+    "tracebacks",
+]
 
 TRACEBACK_MARK = "Traceback (most recent call last)"
 
@@ -41,8 +49,16 @@ def _node_dirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and (p / "node.log").exists())
 
 
+def shard_of_id(node_id: str) -> int:
+    """The shard a node id names (`s2n4` -> 2); 1 for `n4`. Removed nodes are
+    gone from cluster.toml, but their directories keep their ids."""
+    found = re.match(r"s(\d+)n\d+$", node_id)
+    return int(found.group(1)) if found else 1
+
+
 def election_safety(path: Path) -> Verdict:
-    leaders: dict[int, set[str]] = defaultdict(set)
+    """At most one leader per term of each shard (each shard counts its own terms)."""
+    leaders: dict[tuple[int, int], set[str]] = defaultdict(set)
     for node_dir in _node_dirs(path):
         events = node_dir / "events.jsonl"
         if not events.exists():
@@ -53,15 +69,21 @@ def election_safety(path: Path) -> Verdict:
             except ValueError:
                 continue  # a line torn by kill -9 mid-write
             if event.get("event") == "BecameLeader":
-                leaders[int(event["term"])].add(str(event["node"]))
-    doubles = {term: sorted(nodes) for term, nodes in leaders.items() if len(nodes) > 1}
+                node = str(event["node"])
+                leaders[(shard_of_id(node), int(event["term"]))].add(node)
+    doubles = {key: sorted(nodes) for key, nodes in leaders.items() if len(nodes) > 1}
     if doubles:
-        shown = "; ".join(f"term {t}: {', '.join(n)}" for t, n in sorted(doubles.items())[:5])
+        shown = "; ".join(
+            f"term {term}: {', '.join(nodes)}" for (_, term), nodes in sorted(doubles.items())[:5]
+        )
         return Verdict(
             "election-safety",
             INVALID,
             f"two leaders in one term ({shown})",
-            [{"term": t, "leaders": n} for t, n in sorted(doubles.items())],
+            [
+                {"shard": shard, "term": term, "leaders": nodes}
+                for (shard, term), nodes in sorted(doubles.items())
+            ],
         )
     return Verdict(
         "election-safety",
@@ -116,6 +138,25 @@ def state_digests(cluster: ClusterDir, client: Client, timeout_s: float) -> Verd
             "digest": next(iter(digests.values())),
             "not_members": list(outside),
         },
+    )
+
+
+def state_digests_by_shard(path: Path, client: Client, timeout_s: float) -> Verdict:
+    """state_digests for each shard (each holds its own keys), as one verdict."""
+    shards = ClusterDir(path).config.shards
+    if shards == 1:
+        return state_digests(ClusterDir(path), client, timeout_s)
+    verdicts = [
+        state_digests(ClusterDir(path, shard), client, timeout_s) for shard in range(1, shards + 1)
+    ]
+    words = {verdict.verdict for verdict in verdicts}
+    overall = INVALID if INVALID in words else UNKNOWN if UNKNOWN in words else VALID
+    return Verdict(
+        "state-machine-safety",
+        overall,
+        "; ".join(f"shard {n}: {v.explanation}" for n, v in enumerate(verdicts, start=1)),
+        [dict(item, shard=n) for n, v in enumerate(verdicts, start=1) for item in v.offending],
+        {str(n): v.details for n, v in enumerate(verdicts, start=1)},
     )
 
 

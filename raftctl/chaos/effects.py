@@ -30,7 +30,9 @@ def effect_missing(kind: str, detail: dict[str, Any]) -> str | None:
         return None  # it says why already
     nodes = detail.get("nodes") or []
     seen = detail.get("observed") or {}
-    if kind == "partition" and not (seen.get("cut") or seen.get("received_cut")):
+    if kind in ("partition", "partition-shard") and not (
+        seen.get("cut") or seen.get("received_cut")
+    ):
         return "no message was cut"
     if kind in ("delay", "loss", "duplicate"):
         missing = [word for name, word in ASKED.items() if detail.get(name) and not seen.get(word)]
@@ -67,6 +69,10 @@ def effect_missing(kind: str, detail: dict[str, Any]) -> str | None:
         "byzantine": (
             bool((detail.get("sent") or {}).get("inflated")),
             "the impostor sent nothing",
+        ),
+        "kill-coordinator": (
+            bool(detail.get("killed")),
+            "no transaction across shards began while it was armed",
         ),
     }
     took_effect, why = checks.get(kind, (True, ""))

@@ -13,6 +13,10 @@ Rules:
   isolate, a refused transfer) says so in its end event (`skipped`).
 - Faults go through the documented doors only: signals via psutil by pid,
   faults.toml, and the nodes' admin channel.
+- On a sharded cluster each fault hits one shard, drawn from its seed: its
+  targets (leader, minority, a partition's groups...) are that shard's, as if
+  the shard were the whole cluster. The faults that exist only with shards
+  (raftctl.chaos.shard_faults) choose for themselves.
 """
 
 from __future__ import annotations
@@ -22,52 +26,46 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from node.faults import LinkFault
-from node.messages import ArmFailpoint, DisarmFailpoints, SkewClock, SlowDisk, TakeSnapshot
+from node.messages import TakeSnapshot
 from raftctl import cluster_ops
-from raftctl.chaos.effects import LinkTotals, effect_missing, link_totals, observed
+from raftctl.chaos.effects import effect_missing, link_totals
+from raftctl.chaos.hands import ActiveFault
 from raftctl.chaos.impostor import Impostor
-from raftctl.chaos.schedule import PROCESS_TARGETS, ScheduledFault
+from raftctl.chaos.schedule import ScheduledFault
+from raftctl.chaos.shard_faults import CoordinatorKills, ShardFaults
+from raftctl.chaos.storage_faults import StorageFaults
 from raftctl.cluster import ClusterDir, wait_for
-from raftctl.controller import Controller
 from raftctl.errors import RaftctlError, Unavailable, UsageError
 from raftctl.judges.history import History
 
 __all__ = ["Nemesis"]
 
-ACTION_TIMEOUT_S = 8.0  # how long one injection may take
 
-
-@dataclass(slots=True)
-class _Active:
-    """A fault in force: what to undo at its end, and what happened."""
-
-    fault: ScheduledFault
-    rng: random.Random
-    nodes: list[str] = field(default_factory=list)
-    detail: dict[str, Any] = field(default_factory=dict)
-    undo: Callable[[], None] | None = None
-    step: Callable[[], None] | None = None
-    step_every_s: float = 1.0
-    next_step_at: float = 0.0
-
-
-class Nemesis:
+class Nemesis(StorageFaults, ShardFaults):
     """Injects a schedule of faults into the cluster at `path`, recording each."""
 
-    def __init__(self, path: Path, history: History, faults: list[ScheduledFault]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        history: History,
+        faults: list[ScheduledFault],
+        coordinator_kills: CoordinatorKills | None = None,
+    ) -> None:
         self.path = path
+        self.coordinator_kills = coordinator_kills or CoordinatorKills()
         self.history = history
         self.faults = faults
-        self.active: list[_Active] = []  # the parts of the fault in force
+        self.active: list[ActiveFault] = []  # the parts of the fault in force
         self.done: list[dict[str, Any]] = []  # every fault, with its window and detail
         self.failure: BaseException | None = None
         self.finished = threading.Event()  # every scheduled fault started and ended
         self._lock = threading.Lock()
+        self.shards = ClusterDir(path).config.shards
+        self.scope: int | None = None  # the shard the fault in force hits (None: one shard)
 
     # -- the run -------------------------------------------------------------------
 
@@ -106,6 +104,7 @@ class Nemesis:
         with no network fault, failpoint, slow disk or skewed clock."""
         if self.active:
             self._end()
+        self.scope = None
         healed: dict[str, Any] = {"restarted": [], "resumed": []}
         with self._control() as control:
             cluster = control.cluster
@@ -132,15 +131,15 @@ class Nemesis:
     def _label(fault: ScheduledFault) -> str:
         return f"{fault.kind}:{fault.target}" if fault.target else fault.kind
 
-    def _control(self, timeout_s: float = ACTION_TIMEOUT_S) -> _ControlScope:
-        return _ControlScope(self.path, timeout_s)
-
     def _start(self, fault: ScheduledFault) -> None:
-        """Start `fault` and every part held with it."""
+        """Start `fault` and every part held with it (on one shard, drawn)."""
+        self.scope = random.Random(fault.seed).randint(1, self.shards) if self.shards > 1 else None
+        shard = {"shard": self.scope} if self.scope is not None else {}
         for part in fault.parts():
-            active = _Active(part, random.Random(part.seed))
-            self.history.fault(part.kind, "start", target=part.target)
-            starter: Callable[[_Active], None] = getattr(
+            active = ActiveFault(part, random.Random(part.seed))
+            active.detail.update(shard)
+            self.history.fault(part.kind, "start", target=part.target, **shard)
+            starter: Callable[[ActiveFault], None] = getattr(
                 self, "_start_" + part.kind.replace("-", "_")
             )
             self._guarded(active, functools.partial(starter, active))
@@ -161,7 +160,7 @@ class Nemesis:
             self.history.fault(fault.kind, "end", target=fault.target, **active.detail)
             self.done.append({**fault.to_dict(), "detail": dict(active.detail)})
 
-    def _guarded(self, active: _Active, action: Callable[[], None]) -> None:
+    def _guarded(self, active: ActiveFault, action: Callable[[], None]) -> None:
         """A fault the cluster's state does not allow (no leader, a refusal) is
         skipped and says why; anything else is a bug and propagates."""
         try:
@@ -169,42 +168,11 @@ class Nemesis:
         except RaftctlError as error:
             active.detail.setdefault("skipped", []).append(str(error))
 
-    # -- helpers -----------------------------------------------------------------------
-
-    @staticmethod
-    def _running(control: Controller) -> list[str]:
-        cluster = control.cluster
-        return [n for n in cluster.node_ids() if cluster.state(n) == "running"]
-
-    def _targets(self, control: Controller, active: _Active) -> list[str]:
-        """The nodes a process fault hits: a word resolved now, or ids."""
-        target = active.fault.target
-        ids = list(control.cluster.node_ids())
-        if target not in PROCESS_TARGETS:
-            return [n for n in target.split("+") if n in ids]
-        if target == "all":
-            return ids
-        if target == "leader":
-            return [control.leader()[0]]
-        if target == "one":
-            return [active.rng.choice(ids)]
-        size = (len(ids) - 1) // 2 if target == "minority" else len(ids) // 2 + 1
-        return sorted(active.rng.sample(ids, size))
-
-    @staticmethod
-    def _reset_switches(control: Controller, node_id: str) -> None:
-        if control.cluster.state(node_id) != "running":
-            return
-        client = control.client
-        client.admin(node_id, DisarmFailpoints(), timeout_s=0.5)
-        client.admin(node_id, SlowDisk(fsync_delay_ms=0), timeout_s=0.5)
-        client.admin(node_id, SkewClock(rate=1.0), timeout_s=0.5)
-
     # -- process faults --------------------------------------------------------------
 
     def _process_fault(
         self,
-        active: _Active,
+        active: ActiveFault,
         hit: Callable[[ClusterDir, str], object],
         mend: Callable[[ClusterDir, str], object],
     ) -> None:
@@ -230,13 +198,13 @@ class Nemesis:
 
         active.undo = undo
 
-    def _start_kill(self, active: _Active) -> None:
+    def _start_kill(self, active: ActiveFault) -> None:
         self._process_fault(active, ClusterDir.kill, ClusterDir.start)
 
-    def _start_pause(self, active: _Active) -> None:
+    def _start_pause(self, active: ActiveFault) -> None:
         self._process_fault(active, ClusterDir.pause, ClusterDir.resume)
 
-    def _start_kill_leader(self, active: _Active) -> None:
+    def _start_kill_leader(self, active: ActiveFault) -> None:
         killed: list[str] = []
         active.detail["nodes"] = killed
 
@@ -258,7 +226,7 @@ class Nemesis:
 
     # -- a hostile member ----------------------------------------------------------
 
-    def _start_byzantine(self, active: _Active) -> None:
+    def _start_byzantine(self, active: ActiveFault) -> None:
         """Kill a follower and send under its name stale, duplicated and
         inflated-term messages (raftctl.chaos.impostor) every half second; at
         the end the impostor leaves and the member comes back."""
@@ -293,7 +261,7 @@ class Nemesis:
 
     # -- network faults --------------------------------------------------------------
 
-    def _start_partition(self, active: _Active) -> None:
+    def _start_partition(self, active: ActiveFault) -> None:
         shape = active.fault.target
         with self._control() as control:
             ids = list(control.cluster.node_ids())
@@ -345,22 +313,7 @@ class Nemesis:
 
         active.undo = self._observing_network(active, before)
 
-    def _observing_network(self, active: _Active, before: LinkTotals) -> Callable[[], None]:
-        """The undo of a network fault: record what the nodes' filters did
-        while it held (judged by effects.effect_missing), then clear it."""
-
-        def undo() -> None:
-            with self._control() as control:
-                active.detail["observed"] = observed(before, link_totals(control))
-            self._clear_network()
-
-        return undo
-
-    def _clear_network(self) -> None:
-        with self._control() as control:
-            control.write_faults(partition=(), links=())
-
-    def _start_links(self, active: _Active, **trouble: Any) -> None:
+    def _start_links(self, active: ActiveFault, **trouble: Any) -> None:
         with self._control() as control:
             ids = tuple(control.cluster.node_ids())
             before = link_totals(control)
@@ -369,19 +322,19 @@ class Nemesis:
 
         active.undo = self._observing_network(active, before)
 
-    def _start_delay(self, active: _Active) -> None:
+    def _start_delay(self, active: ActiveFault) -> None:
         delay = active.rng.randint(20, 150)
         self._start_links(active, delay_ms=delay, jitter_ms=delay // 2)
 
-    def _start_loss(self, active: _Active) -> None:
+    def _start_loss(self, active: ActiveFault) -> None:
         self._start_links(active, drop=round(active.rng.uniform(0.1, 0.35), 2))
 
-    def _start_duplicate(self, active: _Active) -> None:
+    def _start_duplicate(self, active: ActiveFault) -> None:
         self._start_links(active, duplicate=round(active.rng.uniform(0.2, 0.5), 2))
 
     # -- Raft faults -----------------------------------------------------------------
 
-    def _start_snapshot_storm(self, active: _Active) -> None:
+    def _start_snapshot_storm(self, active: ActiveFault) -> None:
         taken: list[str] = []
         active.detail["snapshots"] = taken
 
@@ -397,7 +350,7 @@ class Nemesis:
         active.step, active.step_every_s = snapshot_someone, 0.3
         snapshot_someone()
 
-    def _start_isolate_compact(self, active: _Active) -> None:
+    def _start_isolate_compact(self, active: ActiveFault) -> None:
         """Cut a follower off, let the log grow past it, compact everyone else:
         when it comes back, only InstallSnapshot can catch it up."""
         with self._control() as control:
@@ -440,7 +393,7 @@ class Nemesis:
 
         active.step, active.step_every_s, active.undo = compact_past_it, 0.5, heal_and_watch
 
-    def _start_transfer(self, active: _Active) -> None:
+    def _start_transfer(self, active: ActiveFault) -> None:
         transfers: list[str] = []
         active.detail["transfers"] = transfers
 
@@ -458,7 +411,7 @@ class Nemesis:
         active.step, active.step_every_s = hand_over, 1.0
         hand_over()
 
-    def _start_membership(self, active: _Active) -> None:
+    def _start_membership(self, active: ActiveFault) -> None:
         """Remove a voter (the leader itself, now and then); at the end, add a
         fresh node in its place, so the cluster keeps its size."""
         with self._control(12.0) as control:
@@ -485,83 +438,6 @@ class Nemesis:
             cluster_ops.remove_node(control, victim)
         active.detail["removed"] = victim
 
-    # -- storage faults and failpoints --------------------------------------------------
-
-    def _start_power_cut(self, active: _Active) -> None:
-        with self._control() as control:
-            if not control.cluster.config.power_loss_mode:
-                raise UsageError("power cuts need power_loss_mode in cluster.toml")
-            ids = list(control.cluster.node_ids())
-            size = len(ids) if active.fault.target == "all" else len(ids) // 2 + 1
-            victims = sorted(active.rng.sample(ids, size))
-            cluster = control.cluster
-            before = {n: getattr(cluster.process(n), "pid", None) for n in victims}
-            cluster.power_cut(victims)
-
-            def restarted(node_id: str) -> bool:
-                process = cluster.process(node_id)
-                return process is not None and process.pid != before[node_id]
-
-            # Proof: every victim is a new process (killed, then started again).
-            wait_for(lambda: all(restarted(n) for n in victims), 5.0, 0.05)
-            active.detail["back"] = [n for n in victims if restarted(n)]
-        active.detail["nodes"] = victims
-
-    def _start_slow_fsync(self, active: _Active) -> None:
-        delay = active.rng.randint(50, 300)
-        with self._control() as control:
-            # A minority of one or two nodes is nobody: then slow one of them.
-            ids = list(control.cluster.node_ids())
-            victims = self._targets(control, active) or [active.rng.choice(ids)]
-            slowed: list[str] = []
-
-            def all_slowed() -> bool:
-                # A victim busy in slowed fsyncs may answer late: ask again (the
-                # request is idempotent) until its status says so.
-                for node_id in sorted(set(victims) - set(slowed)):
-                    control.client.admin(node_id, SlowDisk(delay), timeout_s=1.0)
-                    status = control.client.status(node_id, 1.0) or {}
-                    if status.get("fsync_delay_ms") == delay:
-                        slowed.append(node_id)
-                return len(slowed) == len(victims)
-
-            wait_for(all_slowed, 5.0, 0.05)  # proof: each victim's status says so
-            slowed.sort()
-        active.detail.update(nodes=victims, fsync_delay_ms=delay, slowed=slowed)
-
-        def restore() -> None:
-            with self._control() as control:
-                for node_id in victims:
-                    self._reset_switches(control, node_id)
-
-        active.undo = restore
-
-    def _start_failpoint(self, active: _Active) -> None:
-        name = active.fault.target
-        after = active.rng.randint(0, 30)
-        with self._control() as control:
-            running = self._running(control)
-            if not running:
-                raise UsageError("no running node to arm a failpoint in")
-            node_id = active.rng.choice(running)
-            control.client.admin(node_id, ArmFailpoint(name, after), 1.0)
-        active.detail.update(node=node_id, failpoint=name, after=after, crashed=False)
-
-        def restart_if_crashed() -> None:
-            with self._control() as control:
-                if control.cluster.state(node_id) == "stopped":
-                    record = control.cluster.exit_record(node_id) or {}
-                    active.detail["crashed"] = True
-                    active.detail["exit"] = record.get("reason")
-                    control.cluster.start(node_id)
-
-        def disarm() -> None:
-            restart_if_crashed()
-            with self._control() as control:
-                self._reset_switches(control, node_id)
-
-        active.step, active.step_every_s, active.undo = restart_if_crashed, 0.5, disarm
-
 
 def _ring_neighbours(order: list[str]) -> set[tuple[str, str]]:
     size = len(order)
@@ -580,17 +456,3 @@ def _cut_all_but(order: list[str], allowed: set[tuple[str, str]]) -> tuple[LinkF
         for target in order
         if source != target and (source, target) not in allowed
     )
-
-
-class _ControlScope:
-    """A Controller with its own deadline, closed on exit: one per action, so a
-    slow action never eats the next one's time."""
-
-    def __init__(self, path: Path, timeout_s: float) -> None:
-        self.controller = Controller(path, timeout_s)
-
-    def __enter__(self) -> Controller:
-        return self.controller
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.controller.close()

@@ -84,6 +84,7 @@ SETTLE_TIMEOUT_S = 30.0
 FINAL_READ_TIMEOUT_S = 10.0
 MONITOR_EVERY_S = 0.3
 SCHEDULE_OVERRUN_MAX_S = 20.0  # the most a run goes past --duration for late faults
+SHARDS_MAX = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,8 @@ class ChaosOptions:
 
     seed: int
     out: Path
-    nodes: int = 5
+    nodes: int = 5  # per shard
+    shards: int = 1
     duration_s: float = 30.0
     workload: str = "register"
     nemesis: str = "all"
@@ -108,6 +110,8 @@ class ChaosOptions:
     def validate(self) -> None:
         if self.nodes < 1:
             raise UsageError("--nodes must be at least 1")
+        if not 1 <= self.shards <= SHARDS_MAX:
+            raise UsageError(f"--shards is 1 to {SHARDS_MAX}")
         if self.duration_s <= 0:
             raise UsageError("--duration must be positive")
         if self.clients < 1:
@@ -118,7 +122,7 @@ class ChaosOptions:
             raise UsageError("--read-consistency is linearizable, lease or stale")
         if not 1 <= self.faults_at_once <= 4:
             raise UsageError("--faults-at-once is 1 to 4")
-        specs = parse_nemesis(self.nemesis)
+        specs = parse_nemesis(self.nemesis, self.shards)
         if any("byzantine" in spec.kinds for spec in specs) and not self.insecure:
             raise UsageError(
                 "--nemesis byzantine needs --insecure: with CURVE a process without a "
@@ -128,7 +132,9 @@ class ChaosOptions:
     def replay_command(self) -> str:
         dir_part = f" --dir {self.cluster_dir}" if self.cluster_dir is not None else ""
         return (
-            f"raftctl chaos --nodes {self.nodes} --duration {self.duration_s:g} "
+            f"raftctl chaos --nodes {self.nodes} "
+            + (f"--shards {self.shards} " if self.shards > 1 else "")
+            + f"--duration {self.duration_s:g} "
             f"--workload {self.workload} --nemesis {self.nemesis} --clients {self.clients} "
             f"--rate {self.rate:g} --read-consistency {self.read_consistency} "
             f"--seed {self.seed}{' --insecure' if self.insecure else ''}"
@@ -157,7 +163,7 @@ class ChaosRun:
         self.options = options
         self.out = options.out
         self.workload: Workload = make_workload(options.workload)
-        self.specs = parse_nemesis(options.nemesis)
+        self.specs = parse_nemesis(options.nemesis, options.shards)
         self.schedule: list[ScheduledFault] = schedule(
             self.specs, options.duration_s, options.seed, options.faults_at_once
         )
@@ -189,7 +195,7 @@ class ChaosRun:
                 settings["curve"] = False
             if any("power-cut" in spec.kinds for spec in self.specs):
                 settings.setdefault("power_loss_mode", True)
-            ClusterDir.create(path, self.options.nodes, 0, **settings)
+            ClusterDir.create(path, self.options.nodes, 0, self.options.shards, **settings)
             self.created_cluster = True
         cluster = ClusterDir(path)
         if cluster.config.curve and any("byzantine" in spec.kinds for spec in self.specs):
@@ -201,9 +207,11 @@ class ChaosRun:
         return cluster
 
     def wait_for_leader(self, timeout_s: float) -> bool:
+        """A leader in every shard within `timeout_s`."""
         control = Controller(self.cluster_path(), timeout_s)
         try:
-            control.leader()
+            for shard in range(1, control.cluster.config.shards + 1):
+                control.leader(shard=shard)
             return True
         except Unavailable:
             return False

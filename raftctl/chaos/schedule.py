@@ -4,9 +4,10 @@ each fault holds. Pure: the seed alone decides (raftctl.chaos.nemesis injects).
 Rules:
 - `--nemesis` is a comma-separated list of fault kinds, each with an optional
   target after a colon (`kill:leader,partition:ring,loss`); `all` is every kind
-  but `byzantine`, which must be named (it needs an --insecure cluster).
+  but `byzantine`, which must be named (it needs an --insecure cluster), and
+  but the kinds that need shards when the cluster has one.
   A target is a word (leader, one, minority, majority, all) or node ids joined
-  by `+` (`pause:n1+n2`).
+  by `+` (`pause:n1+n2`, `kill:s2n1+s2n3`).
 - A compound fault joins kinds with `+` (`partition:majority+kill:one`):
   its parts start together, hold together and end together, as real outages
   overlap (a partition while a node is down). A `+` followed by a node id
@@ -20,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,7 @@ __all__ = [
     "NETWORK_KINDS",
     "NOT_IN_ALL",
     "PROCESS_TARGETS",
+    "SHARD_KINDS",
     "FaultSpec",
     "ScheduledFault",
     "parse_nemesis",
@@ -60,9 +63,14 @@ NEMESIS_KINDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "failpoint": (FAILPOINTS, None),
     # Only when named, and only with --insecure (CURVE turns an impostor away).
     "byzantine": ((), None),
+    # Only on a sharded cluster (raftctl.chaos.shard_faults).
+    "kill-coordinator": ((), None),
+    "partition-shard": ((), None),
 }
 # Kinds that `all` leaves out: they need a choice the run must make knowingly.
 NOT_IN_ALL = ("byzantine",)
+# Kinds that need several shards: in `all` only then, refused by name otherwise.
+SHARD_KINDS = ("kill-coordinator", "partition-shard")
 
 HOLD_S = (2.0, 4.0)
 GAP_S = (0.5, 1.5)
@@ -117,14 +125,16 @@ class ScheduledFault:
         return described
 
 
-def parse_nemesis(text: str) -> list[FaultSpec]:
-    """`kill:leader,partition,loss` -> specs; a mistake is a UsageError."""
+def parse_nemesis(text: str, shards: int = 1) -> list[FaultSpec]:
+    """`kill:leader,partition,loss` -> specs for a cluster of `shards`; a
+    mistake is a UsageError."""
     specs: list[FaultSpec] = []
+    left_out = NOT_IN_ALL + (SHARD_KINDS if shards == 1 else ())
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
         if item == "all":
-            specs.extend(FaultSpec(kind) for kind in NEMESIS_KINDS if kind not in NOT_IN_ALL)
+            specs.extend(FaultSpec(kind) for kind in NEMESIS_KINDS if kind not in left_out)
             continue
         if item == "none":
             continue
@@ -136,6 +146,9 @@ def parse_nemesis(text: str) -> list[FaultSpec]:
             else:
                 parts.append([kind, target])
         first, *rest = [_spec(kind, target) for kind, target in parts]
+        sharded = [spec.kind for spec in [first, *rest] if spec.kind in SHARD_KINDS]
+        if sharded and shards == 1:
+            raise UsageError(f"nemesis {sharded[0]} needs a sharded cluster (--shards 2 or more)")
         network = [spec.kind for spec in [first, *rest] if spec.kind in NETWORK_KINDS]
         if len(network) > 1:
             raise UsageError(
@@ -146,7 +159,8 @@ def parse_nemesis(text: str) -> list[FaultSpec]:
 
 
 def _is_node_id(token: str) -> bool:
-    return token.startswith("n") and token[1:].isdigit()
+    """`n3`, or `s2n3` on a sharded cluster."""
+    return re.fullmatch(r"(s\d+)?n\d+", token) is not None
 
 
 def _spec(kind: str, target: str) -> FaultSpec:

@@ -213,7 +213,7 @@ def start(
     the nodes it started are stopped again.
 
     With --shards S the cluster is S Raft groups (ids s1n1, s2n1, ...); each
-    key lives in one shard (1 + crc32(key) mod S) and transactions across
+    key lives in one shard (by a SHA-256 of the key) and transactions across
     shards commit atomically by two-phase commit.
 
     Example: raftctl start --nodes 5 --base-port 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -81,14 +81,15 @@ def two_shards() -> ClusterConfig:
     return ClusterConfig(nodes=nodes, shards=2)
 
 
-def test_shards_place_keys_by_crc32_and_round_trip(tmp_path: Path) -> None:
+def test_shards_place_keys_by_sha256_and_round_trip(tmp_path: Path) -> None:
     config = two_shards()
     save(tmp_path / "cluster.toml", config)
     assert load(tmp_path / "cluster.toml") == config
-    # The documented rule, byte for byte: 1 + crc32(key) mod shards.
+    # The documented rule, byte for byte: 1 + SHA-256's first 8 bytes mod shards.
     for key in ("alice", "bob", "k\udcff"):  # the last carries a byte that is not UTF-8
         data = key.encode("utf-8", "surrogateescape")
-        assert config.shard_of_key(key) == 1 + zlib.crc32(data) % 2
+        expected = 1 + int.from_bytes(hashlib.sha256(data).digest()[:8], "big") % 2
+        assert config.shard_of_key(key) == expected
         assert config.shard_of_key(data) == config.shard_of_key(key)
     assert {config.shard_of_key(f"k{n}") for n in range(20)} == {1, 2}
     assert three_nodes().shard_of_key("anything") == 1

@@ -13,6 +13,7 @@ from raftctl.chaos.schedule import (
     NEMESIS_KINDS,
     NETWORK_KINDS,
     NOT_IN_ALL,
+    SHARD_KINDS,
     FaultSpec,
     parse_nemesis,
     schedule,
@@ -30,7 +31,7 @@ def test_parse_kinds_targets_and_all() -> None:
     named_only = [kind for kind in NEMESIS_KINDS if kind in NOT_IN_ALL]
     assert named_only == ["byzantine"]  # it needs --insecure: all leaves it out
     assert [spec.kind for spec in parse_nemesis("all")] == [
-        kind for kind in NEMESIS_KINDS if kind not in NOT_IN_ALL
+        kind for kind in NEMESIS_KINDS if kind not in NOT_IN_ALL + SHARD_KINDS
     ]
     assert parse_nemesis("byzantine") == [FaultSpec("byzantine")]
     assert parse_nemesis("none") == []
@@ -52,7 +53,7 @@ def test_schedule_follows_from_the_seed_alone() -> None:
 
 def test_a_minute_meets_every_kind_one_fault_at_a_time() -> None:
     faults = schedule(parse_nemesis("all"), 60, 11)
-    assert {fault.kind for fault in faults} == set(NEMESIS_KINDS) - set(NOT_IN_ALL)
+    assert {fault.kind for fault in faults} == set(NEMESIS_KINDS) - set(NOT_IN_ALL + SHARD_KINDS)
     for before, after in itertools.pairwise(faults):
         assert after.start_s - (before.start_s + before.hold_s) >= GAP_S[0]
     for fault in faults:
@@ -113,4 +114,17 @@ def test_faults_at_once_draws_kinds_together() -> None:
         assert sum(kind in NETWORK_KINDS for kind in kinds) <= 1
         assert all(part.start_s == fault.start_s for part in fault.parts())
     met = {part.kind for fault in schedule(specs, 120, 3, at_once=2) for part in fault.parts()}
-    assert met == set(NEMESIS_KINDS) - set(NOT_IN_ALL)  # two minutes still meet every kind
+    # Two minutes still meet every kind.
+    assert met == set(NEMESIS_KINDS) - set(NOT_IN_ALL + SHARD_KINDS)
+
+
+def test_shard_kinds_come_with_shards_and_node_ids_name_their_shard() -> None:
+    kinds = [spec.kind for spec in parse_nemesis("all", shards=3)]
+    assert set(SHARD_KINDS) <= set(kinds) and "byzantine" not in kinds
+    with pytest.raises(UsageError, match="sharded cluster"):
+        parse_nemesis("kill-coordinator")
+    assert parse_nemesis("kill:s2n1+s2n3", shards=3) == [FaultSpec("kill", "s2n1+s2n3")]
+    assert parse_nemesis("partition-shard+kill:one", shards=2)[0].kinds == [
+        "partition-shard",
+        "kill",
+    ]

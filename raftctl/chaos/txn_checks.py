@@ -1,0 +1,145 @@
+"""The transactions checker of a chaos run on a sharded cluster, read from
+the shards themselves once the run has healed:
+
+- nothing stays in doubt: within the deadline no node of any shard holds a
+  prepared transaction (its resolver finishes what a dead coordinator left);
+- atomicity: a transaction finished the same way on every shard that knows
+  it, and one committed anywhere finished committed on every participant
+  shard (all of its branch's writes or none).
+
+Isolation (no two conflicting transactions overlapping) is the bank checker's
+to judge from the history: it steps each transfer from the balances it
+compared, so two transfers that both took effect from one state show up
+there. This module also gives the figures the report shows: transactions
+committed and aborted, in-doubt ones a resolver finished, the longest lock
+hold, and cross-shard against single-shard transfer throughput.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from node.messages import Transactions
+from node.transactions import FINISHED_MAX
+from raftctl.chaos.workloads import Verdict
+from raftctl.client import Client
+from raftctl.cluster import ClusterDir, wait_for
+from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
+
+__all__ = ["resolved_in_doubt", "transactions", "transfer_rates"]
+
+RESOLVED_LINE = re.compile(r"txn (\S+) resolved after its coordinator went quiet: (\w+)")
+
+
+def transactions(path: Path, client: Client, timeout_s: float) -> Verdict:
+    cluster = ClusterDir(path)
+    config = cluster.config
+    silent: list[str] = []
+    holding: dict[str, int] = {}
+
+    def nothing_prepared() -> bool:
+        silent.clear()
+        holding.clear()
+        for node_id in cluster.node_ids():
+            status = client.status(node_id, 0.5)
+            if status is None:
+                silent.append(node_id)
+            elif status.get("txn_prepared"):
+                holding[node_id] = status["txn_prepared"]
+        return not silent and not holding
+
+    if not wait_for(nothing_prepared, timeout_s, 0.2):
+        why = f"still prepared: {holding}" if holding else f"no answer from {silent}"
+        verdict = UNKNOWN if silent and not holding else INVALID
+        return Verdict(
+            "transactions",
+            verdict,
+            f"transactions stayed in doubt {timeout_s:g}s after healing ({why})",
+            [{"node": n, "prepared": c} for n, c in holding.items()],
+        )
+    tables = {}
+    for shard in range(1, config.shards + 1):
+        answers = [
+            client.admin(node_id, Transactions(), timeout_s=1.0)
+            for node_id in config.shard_node_ids(shard)
+        ]
+        known = [answer for answer in answers if answer]
+        if not known:
+            return Verdict("transactions", UNKNOWN, f"no node of shard {shard} answered")
+        tables[shard] = max(known, key=lambda answer: answer["applied_index"])
+    return _judge(tables)
+
+
+def _judge(tables: dict[int, dict[str, Any]]) -> Verdict:
+    outcomes: dict[str, dict[int, str]] = defaultdict(dict)
+    participants: dict[str, set[int]] = defaultdict(set)
+    for shard, table in tables.items():
+        for txn, (outcome, shards) in table["finished"].items():
+            outcomes[txn][shard] = outcome
+            participants[txn].update(shards)
+    full = {shard for shard, table in tables.items() if len(table["finished"]) >= FINISHED_MAX}
+    broken: list[dict[str, Any]] = []
+    for txn, by_shard in outcomes.items():
+        kinds = set(by_shard.values())
+        if len(kinds) > 1:
+            broken.append({"txn": txn, "outcomes": by_shard, "why": "finished differently"})
+        elif kinds == {"committed"}:
+            missing = sorted(participants[txn] - set(by_shard) - full)
+            if missing:
+                broken.append(
+                    {"txn": txn, "outcomes": by_shard, "why": f"not finished on {missing}"}
+                )
+    committed = sum(1 for by_shard in outcomes.values() if set(by_shard.values()) == {"committed"})
+    aborted = sum(1 for by_shard in outcomes.values() if set(by_shard.values()) == {"aborted"})
+    details = {"committed": committed, "aborted": aborted, "shards": len(tables)}
+    if broken:
+        first = broken[0]
+        return Verdict(
+            "transactions",
+            INVALID,
+            f"{len(broken)} transactions not atomic across shards (first: {first['txn']}, "
+            f"{first['why']}: {first['outcomes']})",
+            broken[:20],
+            details,
+        )
+    return Verdict(
+        "transactions",
+        VALID,
+        f"{committed} committed and {aborted} aborted transactions each finished alike on "
+        "every shard; none left in doubt",
+        details=details,
+    )
+
+
+def resolved_in_doubt(out_nodes: Path) -> dict[str, str]:
+    """The transactions a resolver finished (the coordinator had gone quiet),
+    from the node logs: txn id -> the outcome the record held."""
+    found: dict[str, str] = {}
+    for log in sorted(out_nodes.glob("*/node.log")):
+        for match in RESOLVED_LINE.finditer(log.read_text(errors="replace")):
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def transfer_rates(events: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
+    """Acknowledged transfers per second, across shards and within one
+    (the bank workload records `shards` in each transfer's value)."""
+    cross = single = 0
+    for event in events:
+        value = event.get("value")
+        if event.get("f") != "transfer" or event.get("type") != "ok" or not isinstance(value, dict):
+            continue
+        if len(value.get("shards") or ()) > 1:
+            cross += 1
+        else:
+            single += 1
+    seconds = max(duration_s, 1e-9)
+    return {
+        "cross_shard_ok": cross,
+        "single_shard_ok": single,
+        "cross_shard_per_s": round(cross / seconds, 2),
+        "single_shard_per_s": round(single / seconds, 2),
+    }
