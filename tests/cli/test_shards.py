@@ -6,8 +6,8 @@ transactions across shards have their own tests."""
 
 from __future__ import annotations
 
-import json
 import hashlib
+import json
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
