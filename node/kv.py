@@ -62,7 +62,7 @@ from node.messages import (
     decode_command,
     is_read_only,
 )
-from node.transactions import COMMITTED, Finished, Prepared, Record, TxnTables
+from node.transactions import COMMITTED, RELEASED, Finished, Prepared, Record, TxnTables
 
 __all__ = ["KVStateMachine", "Session"]
 
@@ -159,7 +159,7 @@ class KVStateMachine:
         when it changed nothing). One that touches a key a transaction has
         locked is not run (`locked`); a stale read passes `honour_locks`
         False and reads the last committed value."""
-        if honour_locks and self.txns.locks:
+        if honour_locks and (self.txns.locks or self.txns.shared):
             holder = self._lock_holder(operation)
             if holder is not None:
                 return {"ok": False, "locked": holder}
@@ -215,7 +215,8 @@ class KVStateMachine:
         match step:
             case TxnPrepare(_, txn_id, timestamp, coordinator, participants, compare, yes, no):
                 keys = tuple(dict.fromkeys([c.key for c in compare] + [o.key for o in yes + no]))
-                refusal = txns.vote(txn_id, timestamp, keys)
+                writes = tuple(dict.fromkeys(o.key for o in yes + no if not isinstance(o, Get)))
+                refusal = txns.vote(txn_id, timestamp, keys, writes)
                 if refusal is not None:
                     return refusal
                 succeeded = all(self.data.get(c.key) == c.value for c in compare)
@@ -226,6 +227,7 @@ class KVStateMachine:
                         coordinator,
                         participants,
                         keys,
+                        writes,
                         succeeded,
                         yes,
                         no,
@@ -246,8 +248,12 @@ class KVStateMachine:
                 if done is None:
                     prepared = txns.release(txn_id)
                     results: list[Result] = []
-                    if outcome == COMMITTED and prepared is not None:
+                    if outcome in (COMMITTED, RELEASED) and prepared is not None:
                         branch = prepared.success if succeeded else prepared.failure
+                        if outcome == RELEASED and any(not isinstance(o, Get) for o in branch):
+                            # Only a transaction of gets is released without a decision.
+                            txns.lock(txn_id, prepared)
+                            return {"ok": False, "error": "a transaction that writes was released"}
                         results = [self._execute(op) for op in branch]
                     shards = prepared.participants if prepared is not None else ()
                     done = Finished(outcome, tuple(results), shards)
@@ -261,12 +267,18 @@ class KVStateMachine:
         """The transaction whose lock `operation` would cross, if any."""
         txns = self.txns
         match operation:
-            case Get(key) | Put(key, _) | Delete(key) | Cas(key, _, _):
-                return txns.holder((key,))
-            case Keys(prefix) | GetPrefix(prefix) | DeletePrefix(prefix):
-                return txns.holder_under(prefix)
+            case Get(key):
+                return txns.holder((key,), writing=False)
+            case Put(key, _) | Delete(key) | Cas(key, _, _):
+                return txns.holder((key,), writing=True)
+            case Keys(prefix) | GetPrefix(prefix):
+                return txns.holder_under(prefix, writing=False)
+            case DeletePrefix(prefix):
+                return txns.holder_under(prefix, writing=True)
             case Txn(compare, success, failure):
-                return txns.holder([c.key for c in compare] + [o.key for o in success + failure])
+                writes = [o.key for o in success + failure if not isinstance(o, Get)]
+                reads = [c.key for c in compare] + [o.key for o in success + failure]
+                return txns.holder(writes, writing=True) or txns.holder(reads, writing=False)
         return None  # transaction steps, and watches (they read committed history)
 
     def _set(self, key: str, value: str) -> None:

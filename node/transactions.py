@@ -6,12 +6,16 @@ Rules:
 - Deterministic, like the rest of the state machine: no clock, no I/O. How
   long a transaction has been prepared is the node's business (node.server's
   resolver); this module only records and answers.
-- Prepare (phase 1) locks every key of the shard's part (its comparisons and
-  both branches), evaluates the comparisons under those locks and votes. A
-  key locked by another transaction follows wait-die: the older transaction
-  (smaller timestamp, then id) is told to wait and ask again; the younger
-  dies (votes no) and its coordinator retries it whole, keeping its timestamp,
-  so it grows older and cannot starve. Nothing is locked by a no or a wait.
+- Prepare (phase 1) locks every key of the shard's part, evaluates the
+  comparisons under those locks and votes. A key the part writes (a put or
+  delete in either branch) takes an exclusive lock; a key it only reads (a
+  comparison, a get) a shared one, so that reads of the same keys (every
+  balance of a bank) do not exclude each other. A conflict (a shared or
+  exclusive lock against a write, an exclusive one against a read) follows
+  wait-die: a transaction older than every holder in its way (smaller
+  timestamp, then id) is told to wait and ask again; otherwise it dies (votes
+  no) and its coordinator retries it whole, keeping its timestamp, so it
+  grows older and cannot starve. Nothing is locked by a no or a wait.
 - The decision record (the commit point) lives at the coordinator shard and
   is written once: the first `decide` wins and every later one is answered
   with it. A resolver that finds no record writes "aborted", so the
@@ -20,9 +24,11 @@ Rules:
   nothing for an aborted one, then releases the locks. Every step is
   idempotent: a repeat is answered from what is recorded, and a prepare of a
   finished transaction votes no without locking.
-- Plain operations (put, get, cas, ...) on a locked key wait: node.kv answers
-  them "locked" and the client asks again; a prepared transaction's outcome
-  may already be decided, so reading around its lock could go back in time.
+- Plain operations wait on a lock in their way: a write (put, cas, delete...)
+  on any locked key, a read (get, keys...) on an exclusively locked one.
+  node.kv answers them "locked" and the client asks again; a prepared
+  transaction's outcome may already be decided, so reading around its lock
+  could go back in time.
 """
 
 from __future__ import annotations
@@ -32,10 +38,13 @@ from typing import Any
 
 from node.messages import Delete, Get, Put, TxnOperation
 
-__all__ = ["ABORTED", "COMMITTED", "Finished", "Prepared", "Record", "TxnTables"]
+__all__ = ["ABORTED", "COMMITTED", "RELEASED", "Finished", "Prepared", "Record", "TxnTables"]
 
 COMMITTED = "committed"
 ABORTED = "aborted"
+# The finish of a transaction that writes nothing: its gets are answered and
+# its shared locks released; it needs no decision record (raftctl.txn).
+RELEASED = "released"
 # Finished transactions remembered, so that a late repeat is answered alike
 # (oldest forgotten first). A prepare that arrives later still than that
 # finds nothing and locks: its coordinator long gave up, and a resolver
@@ -50,7 +59,8 @@ class Prepared:
     timestamp: int
     coordinator: int
     participants: tuple[int, ...]
-    keys: tuple[str, ...]
+    keys: tuple[str, ...]  # every key of the part; `writes` locked exclusively, the rest shared
+    writes: tuple[str, ...]
     succeeded: bool  # whether this shard's comparisons held
     success: tuple[TxnOperation, ...]  # this shard's ops of each branch
     failure: tuple[TxnOperation, ...]
@@ -77,48 +87,72 @@ class Finished:
 class TxnTables:
     """Locks, prepared transactions, decision records and finished ones."""
 
-    locks: dict[str, str] = field(default_factory=dict)  # key -> txn id
+    locks: dict[str, str] = field(default_factory=dict)  # key -> the txn holding it exclusively
+    shared: dict[str, set[str]] = field(default_factory=dict)  # key -> the txns reading it
     prepared: dict[str, Prepared] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
     finished: dict[str, Finished] = field(default_factory=dict)
 
-    def holder(self, keys: list[str] | tuple[str, ...]) -> str | None:
-        """The transaction holding a lock on any of `keys`, if one does."""
-        if not self.locks:
+    def holder(self, keys: list[str] | tuple[str, ...], writing: bool) -> str | None:
+        """A transaction whose lock on one of `keys` is in the way of a plain
+        operation (a write meets every lock, a read only exclusive ones)."""
+        if not self.locks and not (writing and self.shared):
             return None
-        return next((self.locks[key] for key in keys if key in self.locks), None)
+        for key in keys:
+            if key in self.locks:
+                return self.locks[key]
+            if writing and key in self.shared:
+                return min(self.shared[key])
+        return None
 
-    def holder_under(self, prefix: str) -> str | None:
-        """The transaction holding a lock on a key that starts with `prefix`."""
-        return next((txn for key, txn in self.locks.items() if key.startswith(prefix)), None)
+    def holder_under(self, prefix: str, writing: bool) -> str | None:
+        """A transaction whose lock on a key starting with `prefix` is in the way."""
+        found = next((txn for key, txn in self.locks.items() if key.startswith(prefix)), None)
+        if found is None and writing:
+            found = next(
+                (min(txns) for key, txns in self.shared.items() if key.startswith(prefix)), None
+            )
+        return found
 
     # -- phase 1 ----------------------------------------------------------------
 
-    def vote(self, txn_id: str, timestamp: int, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    def vote(
+        self, txn_id: str, timestamp: int, keys: tuple[str, ...], writes: tuple[str, ...]
+    ) -> dict[str, Any] | None:
         """The answer to a prepare that must not lock (a repeat, a finished
         transaction, a conflict); None when the prepare may go ahead."""
         if txn_id in self.prepared:
             return {"ok": True, "vote": "yes", "succeeded": self.prepared[txn_id].succeeded}
         if txn_id in self.finished:
             return {"ok": True, "vote": "no", "reason": "finished"}
+        in_the_way: dict[str, str] = {}  # holder -> the key it holds
         for key in keys:
             holder = self.locks.get(key)
-            if holder is None:
-                continue
-            theirs = self.prepared[holder].timestamp
-            older = (timestamp, txn_id) < (theirs, holder)
-            return {
-                "ok": True,
-                "vote": "wait" if older else "no",
-                "reason": "locked",
-                "holder": holder,
-                "key": key,
-            }
-        return None
+            if holder is not None and holder != txn_id:
+                in_the_way.setdefault(holder, key)
+            if key in writes:
+                for reader in sorted(self.shared.get(key, ())):
+                    if reader != txn_id:
+                        in_the_way.setdefault(reader, key)
+        if not in_the_way:
+            return None
+        mine = (timestamp, txn_id)
+        older = all(mine < (self.prepared[h].timestamp, h) for h in in_the_way)
+        holder = min(in_the_way)
+        return {
+            "ok": True,
+            "vote": "wait" if older else "no",
+            "reason": "locked",
+            "holder": holder,
+            "key": in_the_way[holder],
+        }
 
     def lock(self, txn_id: str, prepared: Prepared) -> None:
         for key in prepared.keys:
-            self.locks[key] = txn_id
+            if key in prepared.writes:
+                self.locks[key] = txn_id
+            else:
+                self.shared.setdefault(key, set()).add(txn_id)
         self.prepared[txn_id] = prepared
 
     # -- the decision ---------------------------------------------------------
@@ -140,6 +174,11 @@ class TxnTables:
             for key in prepared.keys:
                 if self.locks.get(key) == txn_id:
                     del self.locks[key]
+                readers = self.shared.get(key)
+                if readers is not None:
+                    readers.discard(txn_id)
+                    if not readers:
+                        del self.shared[key]
         return prepared
 
     def remember(self, txn_id: str, finished: Finished) -> None:
@@ -153,7 +192,7 @@ class TxnTables:
         """The tables as msgpack-ready rows, for node.kv's snapshot."""
         prepared = [
             [txn, p.timestamp, p.coordinator, list(p.participants), list(p.keys),
-             p.succeeded, _op_rows(p.success), _op_rows(p.failure), p.index]
+             list(p.writes), p.succeeded, _op_rows(p.success), _op_rows(p.failure), p.index]
             for txn, p in self.prepared.items()
         ]  # fmt: skip
         records = [
@@ -170,17 +209,8 @@ class TxnTables:
         """What `rows` wrote; TypeError or ValueError if it is not that."""
         prepared_rows, record_rows, finished_rows = rows
         tables = cls()
-        for (
-            txn,
-            timestamp,
-            coordinator,
-            participants,
-            keys,
-            succeeded,
-            yes,
-            no,
-            index,
-        ) in prepared_rows:
+        for row in prepared_rows:
+            txn, timestamp, coordinator, participants, keys, writes, succeeded, yes, no, index = row
             tables.lock(
                 str(txn),
                 Prepared(
@@ -188,6 +218,7 @@ class TxnTables:
                     int(coordinator),
                     tuple(int(shard) for shard in participants),
                     tuple(str(key) for key in keys),
+                    tuple(str(key) for key in writes),
                     bool(succeeded),
                     _ops(yes),
                     _ops(no),

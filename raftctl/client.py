@@ -287,6 +287,16 @@ class Client:
                 )
         return [outcomes[index] for index in sorted(outcomes)]
 
+    def notify(self, operation: Operation, shard: int | None = None) -> None:
+        """Send an idempotent write to its shard's leader (as far as this client
+        knows) and do not wait: sequence 0, no session. Its answer, if one comes,
+        is dropped by whichever call reads next; if it is lost, so is the write."""
+        target = shard or self._route(operation)
+        node = self._pick(self._leaders.get(target), target)
+        request = ClientRequest(self._take_request_id(), self.client_id, 0, 0, operation)
+        with contextlib.suppress(zmq.Again):
+            self._sockets[node].send(encode_message(request), zmq.NOBLOCK)
+
     def status(self, node_id: str, timeout_s: float = 1.0) -> dict[str, Any] | None:
         """A node's status, or None if it did not answer in time."""
         from node.messages import Status

@@ -35,10 +35,12 @@ from typing import Any
 
 from node.messages import Consistency, Put
 from raftctl.chaos import checks as chaos_checks
+from raftctl.chaos import txn_checks
 from raftctl.chaos.nemesis import Nemesis
 from raftctl.chaos.report import build_report
 from raftctl.chaos.schedule import ScheduledFault, parse_nemesis, schedule
-from raftctl.chaos.workloads import Planned, Verdict, Workload, make_workload
+from raftctl.chaos.shard_faults import CoordinatorKills
+from raftctl.chaos.workloads import BankWorkload, Planned, Verdict, Workload, make_workload
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir
 from raftctl.controller import Controller
@@ -162,7 +164,10 @@ class ChaosRun:
         options.validate()
         self.options = options
         self.out = options.out
-        self.workload: Workload = make_workload(options.workload)
+        self.workload: Workload = make_workload(options.workload, options.shards)
+        self.coordinator_kills = CoordinatorKills()
+        if isinstance(self.workload, BankWorkload):
+            self.workload.coordinator_kills = self.coordinator_kills
         self.specs = parse_nemesis(options.nemesis, options.shards)
         self.schedule: list[ScheduledFault] = schedule(
             self.specs, options.duration_s, options.seed, options.faults_at_once
@@ -236,7 +241,7 @@ class ChaosRun:
                     return self._finish(
                         history, [], None, None, UNAVAILABLE, f"the workload's setup: {error}"
                     )
-            nemesis = Nemesis(self.cluster_path(), history, self.schedule)
+            nemesis = Nemesis(self.cluster_path(), history, self.schedule, self.coordinator_kills)
             with self._interruptible():  # a first Ctrl-C anywhere from here still checks
                 run_start = time.monotonic_ns()
                 self._run_phase(history, nemesis)
@@ -335,7 +340,10 @@ class ChaosRun:
         seen: dict[Any, Any],
     ) -> None:
         consistency = self.options.read_consistency
-        node = rng.choice(node_ids) if consistency == "stale" else None
+        config = client.config
+        if config.shards > 1 and isinstance(op.key, str):  # a stale read asks the key's shard
+            node_ids = config.shard_node_ids(config.shard_of_key(op.key))
+        node = rng.choice(node_ids) if consistency == "stale" and node_ids else None
         history.invoke(index, op.f, op.key, op.value, node)
         done = self.workload.execute(client, op, consistency, node, self.options.op_timeout_s)
         history.complete(index, done.type, done.value, done.node, done.error)
@@ -349,7 +357,8 @@ class ChaosRun:
                 rows = control.status()["nodes"]
             finally:
                 control.close()
-            leader = Controller.established_leader(rows, None)
+            # Shard 1's leader on a sharded cluster, as a bare `leader` means.
+            leader = Controller.established_leader([r for r in rows if r["shard"] == 1], None)
             name, term = leader if leader else (None, None)
             if (name, term) != (self.now_leading.leader, self.now_leading.term):
                 self.now_leading = _Leadership(name, term)
@@ -395,9 +404,12 @@ class ChaosRun:
         """A leader again, and a write that gets through: the cluster recovered."""
         if not self.wait_for_leader(SETTLE_TIMEOUT_S):
             return False
-        with Client(ClusterDir(cluster.path).config, f"chaos-{self.options.seed}-probe") as c:
+        config = ClusterDir(cluster.path).config
+        probes = {config.shard_of_key(f"chaos-probe-{n}"): f"chaos-probe-{n}" for n in range(64)}
+        with Client(config, f"chaos-{self.options.seed}-probe") as c:
             try:
-                c.call(Put("chaos-probe", str(time.time())), timeout_s=SETTLE_TIMEOUT_S)
+                for key in probes.values():  # one write through each shard
+                    c.call(Put(key, str(time.time())), timeout_s=SETTLE_TIMEOUT_S)
             except Unavailable:
                 return False
         return True
@@ -430,11 +442,13 @@ class ChaosRun:
         checks.append(chaos_checks.election_safety(path))
         if recovered:
             with Client(ClusterDir(path).config, f"chaos-{self.options.seed}-digest") as client:
-                checks.append(
-                    chaos_checks.state_digests(ClusterDir(path), client, SETTLE_TIMEOUT_S)
-                )
+                if self.options.shards > 1:
+                    checks.append(txn_checks.transactions(path, client, SETTLE_TIMEOUT_S))
+                checks.append(chaos_checks.state_digests_by_shard(path, client, SETTLE_TIMEOUT_S))
         checks.append(chaos_checks.tracebacks(path))
         figures = chaos_checks.availability(history.events, run_start, run_end, heal_at)
+        if self.options.shards > 1:
+            figures["transactions"] = self._transaction_figures(events, (run_end - run_start) / 1e9)
         verdict = overall_verdict(checks, recovered)
         reason = None if recovered else "no leader, or no write getting through, after healing"
         return self._finish(
@@ -446,6 +460,24 @@ class ChaosRun:
             reason,
             started_wall=started_wall,
         )
+
+    def _transaction_figures(self, events: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+        """In-doubt transactions a resolver finished, the longest lock hold, and
+        transfers across shards against within one (per second)."""
+        collect_logs(self.cluster_path(), self.out)  # the resolvers' lines are in node.log
+        resolved = txn_checks.resolved_in_doubt(self.out / "nodes")
+        control = Controller(self.cluster_path(), 5.0)
+        try:
+            holds = [row.get("txn_longest_hold_ms") or 0 for row in control.status()["nodes"]]
+        finally:
+            control.close()
+        return {
+            "in_doubt_resolved": len(resolved),
+            "in_doubt_committed": sum(1 for o in resolved.values() if o == "committed"),
+            "coordinators_killed": len(self.coordinator_kills.killed),
+            "longest_lock_hold_ms": max(holds, default=0),
+            **txn_checks.transfer_rates(events, seconds),
+        }
 
     def _finish(
         self,
@@ -469,6 +501,7 @@ class ChaosRun:
             "seed": options.seed,
             "workload": options.workload,
             "nodes": options.nodes,
+            "shards": options.shards,
             "clients": options.clients,
             "rate": options.rate,
             "duration_s": options.duration_s,

@@ -83,7 +83,9 @@ def _judge(tables: dict[int, dict[str, Any]]) -> Verdict:
     full = {shard for shard, table in tables.items() if len(table["finished"]) >= FINISHED_MAX}
     broken: list[dict[str, Any]] = []
     for txn, by_shard in outcomes.items():
-        kinds = set(by_shard.values())
+        # A read-only transaction writes nothing: a shard that released it
+        # agrees with any other ending (node.transactions).
+        kinds = set(by_shard.values()) - {"released"}
         if len(kinds) > 1:
             broken.append({"txn": txn, "outcomes": by_shard, "why": "finished differently"})
         elif kinds == {"committed"}:
@@ -94,7 +96,13 @@ def _judge(tables: dict[int, dict[str, Any]]) -> Verdict:
                 )
     committed = sum(1 for by_shard in outcomes.values() if set(by_shard.values()) == {"committed"})
     aborted = sum(1 for by_shard in outcomes.values() if set(by_shard.values()) == {"aborted"})
-    details = {"committed": committed, "aborted": aborted, "shards": len(tables)}
+    released = sum(1 for by_shard in outcomes.values() if set(by_shard.values()) == {"released"})
+    details = {
+        "committed": committed,
+        "aborted": aborted,
+        "read_only": released,
+        "shards": len(tables),
+    }
     if broken:
         first = broken[0]
         return Verdict(
@@ -109,7 +117,7 @@ def _judge(tables: dict[int, dict[str, Any]]) -> Verdict:
         "transactions",
         VALID,
         f"{committed} committed and {aborted} aborted transactions each finished alike on "
-        "every shard; none left in doubt",
+        f"every shard ({released} read-only ones released); none left in doubt",
         details=details,
     )
 

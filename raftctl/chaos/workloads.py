@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from node.messages import Cas, Compare, Get, Keys, Operation, Put, Txn
 from raftctl.client import Client
@@ -27,6 +27,10 @@ from raftctl.judges.bank import check_bank
 from raftctl.judges.linearizable import CHECK_STEPS_PER_KEY, MISMATCH
 from raftctl.judges.linearizable import check as check_linearizable
 from raftctl.judges.sets import check_set
+
+if TYPE_CHECKING:
+    from raftctl.chaos.shard_faults import CoordinatorKills
+from raftctl.txn.child import run_in_child
 from raftctl.txn.coordinator import execute_txn
 
 __all__ = [
@@ -206,7 +210,13 @@ class RegisterWorkload(Workload):
 
 
 class BankWorkload(Workload):
-    """Transfers between accounts as transactions, and reads of every balance."""
+    """Transfers between accounts as transactions, and reads of every balance.
+    On a sharded cluster the accounts spread over the shards: a transfer
+    between two shards and every read of all balances are transactions
+    across shards (two-phase commit), and while `coordinator_kills` is armed
+    (chaos's kill-coordinator) a transfer across shards runs in a child
+    coordinator process that dies between its phases: its outcome is unknown
+    (`info`) until a read shows it."""
 
     name = "bank"
 
@@ -214,6 +224,7 @@ class BankWorkload(Workload):
         self.accounts = [f"a{number}" for number in range(accounts)]
         self.balance = balance
         self.total = accounts * balance
+        self.coordinator_kills: CoordinatorKills | None = None
 
     def setup(self, client: Client, timeout_s: float) -> None:
         for account in self.accounts:
@@ -227,13 +238,20 @@ class BankWorkload(Workload):
         return Planned("transfer", None, {"from": source, "to": target, "amount": amount})
 
     def _balances(
-        self, client: Client, consistency: str, node: str | None, timeout_s: float
+        self,
+        client: Client,
+        consistency: str,
+        node: str | None,
+        timeout_s: float,
+        accounts: list[str] | None = None,
     ) -> dict[str, int | None]:
-        gets = tuple(Get(f"bank/{account}") for account in self.accounts)
+        """The balances of `accounts` (default: all), read atomically."""
+        chosen = accounts or self.accounts
+        gets = tuple(Get(f"bank/{account}") for account in chosen)
         result = execute_txn(client, Txn((), gets, ()), timeout_s, consistency, node)
         return {
             account: None if answer["value"] is None else int(answer["value"])
-            for account, answer in zip(self.accounts, result["results"], strict=True)
+            for account, answer in zip(chosen, result["results"], strict=True)
         }
 
     def execute(
@@ -249,7 +267,9 @@ class BankWorkload(Workload):
             )
         source, target, amount = op.value["from"], op.value["to"], op.value["amount"]
         try:
-            balances = self._balances(client, "linearizable", None, timeout_s)
+            # Only the two accounts it moves money between: a transfer locks
+            # no more than it needs.
+            balances = self._balances(client, "linearizable", None, timeout_s, [source, target])
         except Unavailable:
             return Completion("fail")  # nothing was written
         have, other = balances[source], balances[target]
@@ -263,6 +283,25 @@ class BankWorkload(Workload):
         # The balances it compared go into the history, so that the checker can
         # step the transfer exactly (raftctl.judges.bank).
         recorded = {**op.value, "expected": {source: have, target: other}}
+        shards = sorted({client.config.shard_of_key(f"bank/{a}") for a in (source, target)})
+        if client.config.shards > 1:
+            recorded["shards"] = shards
+        kills = self.coordinator_kills
+        failpoint = kills.failpoint if kills is not None and len(shards) > 1 else None
+        if kills is not None and failpoint is not None and client.config.directory is not None:
+            child = run_in_child(client.config.directory, transfer, failpoint, timeout_s)
+            if child.killed:
+                kills.died(f"{failpoint} {source}->{target}")
+                return Completion("info", {**recorded, "coordinator_killed": failpoint})
+            answer = child.answer or {}
+            if child.exit_code != 0 or not answer.get("ok"):
+                return Completion("info", recorded)
+            return Completion(
+                "ok" if answer.get("succeeded") else "fail",
+                recorded,
+                None,
+                None if answer.get("succeeded") else MISMATCH,
+            )
         try:
             result = execute_txn(client, transfer, timeout_s)
         except Unavailable:
@@ -288,6 +327,8 @@ class BankWorkload(Workload):
                 "total": self.total,
                 "transfers_checked": result.transfers_checked,
                 "transfers_verdict": result.transfers_verdict,
+                "accounts": list(self.accounts),
+                "balance": self.balance,
                 "steps": result.steps,
                 "blocked": result.blocked,
             },
@@ -349,7 +390,11 @@ WORKLOADS: dict[str, type[Workload]] = {
 }
 
 
-def make_workload(name: str) -> Workload:
+def make_workload(name: str, shards: int = 1) -> Workload:
+    """A workload for a cluster of `shards`: the bank then holds two accounts
+    a shard at least, so that transfers cross shards."""
+    if name == "bank" and shards > 1:
+        return BankWorkload(max(BANK_ACCOUNTS, 2 * shards))
     return WORKLOADS[name]()
 
 

@@ -50,8 +50,14 @@ def summary(results: dict[str, Any]) -> str:
     """The verdict for people: first line the verdict, last line the replay."""
     figures = results.get("availability") or {}
     operations = results.get("operations") or {}
+    shards = results.get("shards") or 1
+    on = (
+        f"{shards} shards of {results['nodes']} nodes"
+        if shards > 1
+        else f"{results['nodes']} nodes"
+    )
     lines = [
-        f"{results['verdict'].upper()}: {results['workload']} on {results['nodes']} nodes for "
+        f"{results['verdict'].upper()}: {results['workload']} on {on} for "
         f"{results['duration_s']:g} s, {len(results['faults'])} fault"
         f"{'' if len(results['faults']) == 1 else 's'}"
         + (" (interrupted)" if results.get("interrupted") else "")
@@ -73,6 +79,16 @@ def summary(results: dict[str, Any]) -> str:
                 else ""
             )
         )
+    txn = figures.get("transactions") if figures else None
+    if txn:
+        lines.append(
+            f"  transactions: {txn['cross_shard_ok']} transfers across shards "
+            f"({txn['cross_shard_per_s']}/s), {txn['single_shard_ok']} within one "
+            f"({txn['single_shard_per_s']}/s); {txn['coordinators_killed']} coordinators "
+            f"killed, {txn['in_doubt_resolved']} in doubt finished by a resolver "
+            f"({txn['in_doubt_committed']} committed); longest lock hold "
+            f"{txn['longest_lock_hold_ms']} ms"
+        )
     for note in results.get("notes", []):
         lines.append(f"  note: {note}")
     for fault in results.get("faults_without_effect", []):
@@ -89,7 +105,14 @@ def summary(results: dict[str, Any]) -> str:
 @app.command()
 def chaos(
     ctx: typer.Context,
-    nodes: Annotated[int, typer.Option(help="Cluster size (for a new cluster).")] = 5,
+    nodes: Annotated[int, typer.Option(help="Cluster size, per shard (for a new cluster).")] = 5,
+    shards: Annotated[
+        int,
+        typer.Option(
+            help="Raft groups (for a new cluster); bank transfers then cross shards "
+            "by two-phase commit, and kill-coordinator and partition-shard join --nemesis all."
+        ),
+    ] = 1,
     duration: Annotated[float, typer.Option(help="Seconds of workload and faults.")] = 30.0,
     workload: Annotated[
         str, typer.Option(help="register (read/write/cas), bank (transfers) or set (adds).")
@@ -175,6 +198,7 @@ def chaos(
                 seed=chosen_seed,
                 out=out_dir,
                 nodes=nodes,
+                shards=shards,
                 duration_s=duration,
                 workload=workload,
                 nemesis=nemesis,

@@ -103,6 +103,16 @@ def recheck(
             None,
         )
         workload.total = bank_total or stored_total or workload.total
+        stored_accounts = next(
+            (
+                c["details"].get("accounts")
+                for c in stored.get("checks", [])
+                if c.get("checker") == "bank"
+            ),
+            None,
+        )
+        if stored_accounts:  # a sharded run holds more accounts than the default
+            workload.accounts = list(stored_accounts)
     client_events = [event for event in events if event.get("process") != NEMESIS]
     began = time.monotonic()
     try:

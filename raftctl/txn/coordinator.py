@@ -11,7 +11,15 @@ decision, the participants' votes and locks are all in Raft logs).
    The record that comes back is the one in force: a resolver that found this
    transaction's locks too old may have written "aborted" first.
 3. Finish: every participant applies the decided branch (or nothing) and
-   unlocks; then the record is forgotten.
+   unlocks; then the record is forgotten (sent without waiting: a lost
+   forget leaves one small record behind, never a lock).
+
+A transaction that writes nothing (its branches hold only gets) needs no
+decision: its participants hold shared locks from prepare to finish, so its
+reads are one consistent cut, whatever each shard is told. It is prepared,
+then finished as "released" (results, no writes, unlocked) right away. A
+shard that a resolver finished first answers "aborted" with no results, and
+the read is tried again.
 
 An attempt that aborted (a "no" vote, or a resolver's abort) is retried
 whole under a fresh id with the same timestamp, so it grows older and wins
@@ -34,7 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.messages import Txn, TxnDecide, TxnFinish, TxnForget, TxnPrepare
+from node.messages import Get, Txn, TxnDecide, TxnFinish, TxnForget, TxnPrepare
+from node.transactions import RELEASED
 from raftctl.client import Client, Outcome
 from raftctl.errors import Unavailable
 from raftctl.txn.plan import Plan, assemble, plan
@@ -124,6 +133,8 @@ def _attempt(
     coordinator = layout.coordinator
     votes = _prepare(client, layout, txn_id, timestamp, deadline, listener)
     _failpoint("after-prepare")
+    if votes is not None and _read_only(transaction):
+        return _release(client, transaction, txn_id, votes, deadline, listener)
     commit = votes is not None
     succeeded = commit and all(vote["succeeded"] for vote in (votes or {}).values())
     outcome = "committed" if commit else "aborted"
@@ -150,7 +161,7 @@ def _attempt(
         listener(PhaseEvent(txn_id, "finished", shard, {"outcome": answer["outcome"]},
                             time.time_ns()))  # fmt: skip
     _failpoint("after-finish")
-    client.call(TxnForget(coordinator, txn_id), timeout_s=_left(deadline))
+    client.notify(TxnForget(coordinator, txn_id))
     if not committed:
         return None
     results = {shard: answer["results"] for shard, answer in finished.items()}
@@ -158,6 +169,37 @@ def _attempt(
         "ok": True,
         "succeeded": record["succeeded"],
         "results": assemble(transaction, record["succeeded"], results, client.config.shard_of_key),
+        "revisions": {str(shard): answer.get("revision") for shard, answer in finished.items()},
+    }
+
+
+def _read_only(transaction: Txn) -> bool:
+    return all(isinstance(op, Get) for op in (*transaction.success, *transaction.failure))
+
+
+def _release(
+    client: Client,
+    transaction: Txn,
+    txn_id: str,
+    votes: dict[int, dict[str, Any]],
+    deadline: float,
+    listener: PhaseListener,
+) -> dict[str, Any] | None:
+    """Finish a prepared read-only transaction with its results; None when a
+    shard had already finished it otherwise (a resolver): read again."""
+    succeeded = all(vote["succeeded"] for vote in votes.values())
+    steps = [TxnFinish(shard, txn_id, RELEASED, succeeded) for shard in votes]
+    finished = _all(client, steps, deadline, "release", must=False)
+    for shard, answer in finished.items():
+        listener(PhaseEvent(txn_id, "finished", shard, {"outcome": answer["outcome"]},
+                            time.time_ns()))  # fmt: skip
+    if len(finished) < len(steps) or any(a["outcome"] != RELEASED for a in finished.values()):
+        return None
+    results = {shard: answer["results"] for shard, answer in finished.items()}
+    return {
+        "ok": True,
+        "succeeded": succeeded,
+        "results": assemble(transaction, succeeded, results, client.config.shard_of_key),
         "revisions": {str(shard): answer.get("revision") for shard, answer in finished.items()},
     }
 

@@ -57,13 +57,14 @@ def test_prepare_locks_evaluates_and_finish_applies_the_branch() -> None:
     shard.run(Put("a", "1"))
     vote = shard.run(prepare("t1", 10, Put("a", "2"), Get("b"), compare=(Compare("a", "1"),)))
     assert vote == {"ok": True, "vote": "yes", "succeeded": True, "revision": 1}
-    assert shard.kv.txns.locks == {"a": "t1", "b": "t1"}
+    # A key it writes is locked exclusively, a key it only reads shared.
+    assert shard.kv.txns.locks == {"a": "t1"} and shard.kv.txns.shared == {"b": {"t1"}}
     # Nothing is written before the decision.
     assert shard.kv.data == {"a": "1"}
     done = shard.run(TxnFinish(SHARD, "t1", "committed", True))
     assert done["outcome"] == "committed"
     assert [r.get("previous", r.get("value")) for r in done["results"]] == ["1", None]
-    assert shard.kv.data == {"a": "2"} and not shard.kv.txns.locks
+    assert shard.kv.data == {"a": "2"} and not shard.kv.txns.locks and not shard.kv.txns.shared
     # A repeat is answered from memory and changes nothing.
     assert shard.run(TxnFinish(SHARD, "t1", "committed", True))["results"] == done["results"]
     assert shard.kv.data == {"a": "2"}
@@ -93,6 +94,25 @@ def test_wait_die_the_older_waits_the_younger_dies() -> None:
     assert shard.run(prepare("z-twin", 20, Put("a", "4")))["vote"] == "no"
     # A repeat of the prepare that holds the lock is a yes again.
     assert shard.run(prepare("middle", 20, Put("a", "1")))["vote"] == "yes"
+
+
+def test_readers_share_a_key_and_a_writer_meets_them_all() -> None:
+    shard = Shard()
+    assert shard.run(prepare("r1", 20, Get("a")))["vote"] == "yes"
+    assert shard.run(prepare("r2", 30, Get("a"), compare=(Compare("b", None),)))["vote"] == "yes"
+    assert shard.kv.txns.shared == {"a": {"r1", "r2"}, "b": {"r2"}}
+    # A writer older than both readers waits; one younger than either dies.
+    assert shard.run(prepare("w-old", 10, Put("a", "1")))["vote"] == "wait"
+    assert shard.run(prepare("w-mid", 25, Put("a", "1")))["vote"] == "no"
+    # Plain reads pass shared locks; plain writes wait for them.
+    assert shard.kv.execute(Get("a"))["found"] is False
+    assert shard.kv.execute(Put("a", "1"))["locked"] in ("r1", "r2")
+    shard.run(TxnFinish(SHARD, "r1", "committed", True))
+    shard.run(TxnFinish(SHARD, "r2", "committed", True))
+    assert not shard.kv.txns.shared
+    assert shard.run(prepare("w-mid", 25, Put("a", "1")))["vote"] == "yes"
+    # A reader now meets the writer's exclusive lock.
+    assert shard.run(prepare("r3", 5, Get("a")))["vote"] == "wait"
 
 
 def test_the_decision_record_is_written_once() -> None:
