@@ -71,7 +71,7 @@ def effect_missing(kind: str, detail: dict[str, Any]) -> str | None:
             "the impostor sent nothing",
         ),
         "kill-coordinator": (
-            bool(detail.get("killed")),
+            bool(detail.get("coordinators")),
             "no transaction across shards began while it was armed",
         ),
     }

@@ -32,7 +32,8 @@ class CoordinatorKills:
     def __init__(self) -> None:
         self._failpoint: str | None = None
         self._lock = threading.Lock()
-        self.killed: list[str] = []  # "<failpoint> <txn>" of each coordinator that died
+        self.started: list[str] = []  # "<failpoint> <from>-><to>" of each child coordinator
+        self.killed: list[str] = []  # ... and of each that died at its failpoint
 
     @property
     def failpoint(self) -> str | None:
@@ -42,6 +43,10 @@ class CoordinatorKills:
     def arm(self, failpoint: str | None) -> None:
         with self._lock:
             self._failpoint = failpoint
+
+    def began(self, what: str) -> None:
+        with self._lock:
+            self.started.append(what)
 
     def died(self, what: str) -> None:
         with self._lock:
@@ -56,7 +61,7 @@ class ShardFaults(FaultHands):
         order = list(KILL_POINTS)
         active.rng.shuffle(order)
         armed: list[str] = []
-        already = len(kills.killed)
+        already = len(kills.started)
 
         def next_point() -> None:
             point = order[len(armed) % len(order)]
@@ -65,7 +70,9 @@ class ShardFaults(FaultHands):
 
         def disarm() -> None:
             kills.arm(None)
-            active.detail["killed"] = kills.killed[already:]
+            # A child may die after the fault ends (it starts a Python and
+            # waits for locks): the ones begun while armed are its effect.
+            active.detail["coordinators"] = kills.started[already:]
 
         active.detail["failpoints"] = armed
         active.step, active.step_every_s, active.undo = next_point, 1.0, disarm

@@ -289,6 +289,7 @@ class BankWorkload(Workload):
         kills = self.coordinator_kills
         failpoint = kills.failpoint if kills is not None and len(shards) > 1 else None
         if kills is not None and failpoint is not None and client.config.directory is not None:
+            kills.began(f"{failpoint} {source}->{target}")
             child = run_in_child(client.config.directory, transfer, failpoint, timeout_s)
             if child.killed:
                 kills.died(f"{failpoint} {source}->{target}")

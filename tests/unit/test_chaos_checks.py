@@ -25,7 +25,10 @@ def test_election_safety_finds_two_leaders_in_one_term(tmp_path: Path) -> None:
     _node(tmp_path, "n3", [{"node": "n3", "event": "BecameLeader", "term": 3, "votes": []}])
     verdict = election_safety(tmp_path)
     assert verdict.verdict == "invalid"
-    assert verdict.offending == [{"term": 3, "leaders": ["n2", "n3"]}]
+    assert verdict.offending == [{"shard": 1, "term": 3, "leaders": ["n2", "n3"]}]
+    # Each shard counts its own terms: leaders of two shards in one term are fine.
+    _node(tmp_path, "s2n1", [{"node": "s2n1", "event": "BecameLeader", "term": 2, "votes": []}])
+    assert election_safety(tmp_path).offending == verdict.offending
 
 
 def test_tracebacks_in_node_logs_are_bugs(tmp_path: Path) -> None:

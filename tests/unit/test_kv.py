@@ -212,7 +212,13 @@ def test_snapshot_pieces_join_to_one_whole_snapshot(
     for sequence, (key, value) in enumerate(writes, start=1):
         log.run(Command("cd"[sequence % 2], sequence, 0, Put(key + "\udcfe", value)))
     whole = msgpack.packb(
-        [log.kv.applied_index, log.kv.data, _session_rows(log.kv), log.kv.changes.to_rows()],
+        [
+            log.kv.applied_index,
+            log.kv.data,
+            _session_rows(log.kv),
+            log.kv.changes.to_rows(),
+            log.kv.txns.rows(),
+        ],
         unicode_errors="surrogateescape",
     )
     assert b"".join(log.kv.snapshot_pieces(items_per_piece)) == whole

@@ -1,0 +1,60 @@
+"""A short chaos run on a sharded cluster: the bank's accounts spread over
+three shards of three nodes, transfers across shards by two-phase commit,
+while coordinators are killed between their phases, one shard's leader is
+cut off from its followers, and a shard's leader is killed while
+coordinators die. It must end valid on every checker, the transactions
+checker among them, with the coordinators' deaths and the resolutions that
+followed on record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from raftctl.chaos.schedule import SHARD_KINDS, parse_nemesis
+from tests.chaos.conftest import run_chaos
+from tests.cli.harness import stop_cluster
+
+NEMESIS = "kill-coordinator,partition-shard,kill:leader+kill-coordinator"
+SEED = 20
+
+
+def test_a_sharded_bank_run_under_faults_is_valid(tmp_path: Path) -> None:
+    kinds = {kind for spec in parse_nemesis(NEMESIS, shards=3) for kind in spec.kinds}
+    assert kinds >= set(SHARD_KINDS)
+    out = tmp_path / "run"
+    try:
+        run = run_chaos(
+            out,
+            *("--shards", "3", "--nodes", "3", "--workload", "bank", "--nemesis", NEMESIS),
+            *("--duration", "20", "--rate", "60", "--seed", str(SEED), "--json"),
+        )
+    finally:
+        stop_cluster(out / "cluster")
+    results: dict[str, Any] = run.results
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert results["verdict"] == "valid" and results["shards"] == 3
+    assert f"--shards 3 --duration 20 --workload bank --nemesis {NEMESIS}" in results["replay"]
+    checks = {check["checker"]: check for check in results["checks"]}
+    assert set(checks) >= {"bank", "transactions", "state-machine-safety", "election-safety"}
+    assert all(check["verdict"] == "valid" for check in checks.values()), checks
+    assert checks["transactions"]["details"]["committed"] > 0
+    figures = results["availability"]["transactions"]
+    assert figures["cross_shard_ok"] > 0 and figures["coordinators_killed"] > 0
+    # A coordinator that died left its prepared parts to the resolvers.
+    assert figures["in_doubt_resolved"] > 0
+    assert results["faults_without_effect"] == []
+    for fault in results["faults"]:
+        assert fault["detail"]["shard"] in (1, 2, 3)  # each fault hit one shard
+        if fault["kind"] == "kill-coordinator":
+            assert fault["detail"]["coordinators"], fault
+    history = run.history()
+    killed = [
+        e
+        for e in history
+        if isinstance(e.get("value"), dict) and e["value"].get("coordinator_killed")
+    ]
+    assert killed and all(e["type"] == "info" for e in killed)
+    assert (out / "report.html").exists()
+    for node_id in ("s1n1", "s2n2", "s3n3"):
+        assert (out / "nodes" / node_id / "node.log").exists()
