@@ -38,15 +38,15 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.messages import Get, Txn, TxnDecide, TxnFinish, TxnForget, TxnPrepare
-from node.transactions import RELEASED
-from raftctl.client import Client, Outcome
+from node.messages import Operation, Txn, TxnDecide, TxnFinish, TxnForget, TxnPrepare
+from raftctl.client import Client
 from raftctl.errors import Unavailable
-from raftctl.txn.plan import Plan, assemble, plan
+from raftctl.txn.attempt import Attempt, Step
+from raftctl.txn.plan import plan
 
 __all__ = ["FAILPOINT_ENV", "PhaseEvent", "execute_txn", "run_transaction"]
 
@@ -106,175 +106,100 @@ def run_transaction(
     while True:
         attempts += 1
         txn_id = f"{client.client_id}.{timestamp}.{attempts}"
-        answer = _attempt(client, transaction, layout, txn_id, timestamp, deadline, listener)
-        if answer is not None:
-            return {**answer, "txn_id": txn_id, "shards": list(layout.participants),
+        attempt = Attempt(transaction, layout, txn_id, timestamp, config.shard_of_key)
+        _drive(client, attempt, deadline, listener)
+        if attempt.answer is not None:
+            return {**attempt.answer, "txn_id": txn_id, "shards": list(layout.participants),
                     "attempts": attempts}  # fmt: skip
         pause = min(PAUSE_MAX_S, random.uniform(*RETRY_PAUSE_S) * attempts)
         if time.monotonic() + pause >= deadline:
             raise Unavailable(
-                f"the transaction was not applied: it lost {attempts} conflicts "
-                "in a row before the deadline"
+                f"the transaction was not applied: {attempts} attempts in a row aborted "
+                "(conflicts, or a shard out of reach) before the deadline"
             )
         time.sleep(pause)
 
 
-def _attempt(
-    client: Client,
-    transaction: Txn,
-    layout: Plan,
-    txn_id: str,
-    timestamp: int,
-    deadline: float,
-    listener: PhaseListener,
-) -> dict[str, Any] | None:
-    """One attempt: the answer if it committed, None if it aborted."""
-    participants = layout.participants
-    coordinator = layout.coordinator
-    votes = _prepare(client, layout, txn_id, timestamp, deadline, listener)
-    _failpoint("after-prepare")
-    if votes is not None and _read_only(transaction):
-        return _release(client, transaction, txn_id, votes, deadline, listener)
-    commit = votes is not None
-    succeeded = commit and all(vote["succeeded"] for vote in (votes or {}).values())
-    outcome = "committed" if commit else "aborted"
-    decide = TxnDecide(coordinator, txn_id, outcome, succeeded, participants)
-    listener(PhaseEvent(txn_id, "decide", coordinator, {"proposed": outcome}, time.time_ns()))
-    try:
-        record = client.call(decide, timeout_s=_left(deadline))
-    except Unavailable as error:
-        if commit:
-            raise Unavailable(
-                f"the commit decision of {txn_id} was sent but not confirmed: the "
-                "transaction's outcome is unknown (it may still be applied)"
-            ) from error
-        raise Unavailable(f"the transaction was not applied ({error})") from error
-    if "outcome" not in record:
-        raise AssertionError(f"shard {coordinator} answered {record} to {decide}")
-    listener(PhaseEvent(txn_id, "decided", coordinator, {"outcome": record["outcome"]},
-                        time.time_ns()))  # fmt: skip
-    _failpoint("after-decide")
-    committed = record["outcome"] == "committed"
-    steps = [TxnFinish(s, txn_id, record["outcome"], record["succeeded"]) for s in participants]
-    finished = _all(client, steps, deadline, "finish", committed)
-    for shard, answer in finished.items():
-        listener(PhaseEvent(txn_id, "finished", shard, {"outcome": answer["outcome"]},
-                            time.time_ns()))  # fmt: skip
-    _failpoint("after-finish")
-    client.notify(TxnForget(coordinator, txn_id))
-    if not committed:
-        return None
-    results = {shard: answer["results"] for shard, answer in finished.items()}
-    return {
-        "ok": True,
-        "succeeded": record["succeeded"],
-        "results": assemble(transaction, record["succeeded"], results, client.config.shard_of_key),
-        "revisions": {str(shard): answer.get("revision") for shard, answer in finished.items()},
-    }
-
-
-def _read_only(transaction: Txn) -> bool:
-    return all(isinstance(op, Get) for op in (*transaction.success, *transaction.failure))
-
-
-def _release(
-    client: Client,
-    transaction: Txn,
-    txn_id: str,
-    votes: dict[int, dict[str, Any]],
-    deadline: float,
-    listener: PhaseListener,
-) -> dict[str, Any] | None:
-    """Finish a prepared read-only transaction with its results; None when a
-    shard had already finished it otherwise (a resolver): read again."""
-    succeeded = all(vote["succeeded"] for vote in votes.values())
-    steps = [TxnFinish(shard, txn_id, RELEASED, succeeded) for shard in votes]
-    finished = _all(client, steps, deadline, "release", must=False)
-    for shard, answer in finished.items():
-        listener(PhaseEvent(txn_id, "finished", shard, {"outcome": answer["outcome"]},
-                            time.time_ns()))  # fmt: skip
-    if len(finished) < len(steps) or any(a["outcome"] != RELEASED for a in finished.values()):
-        return None
-    results = {shard: answer["results"] for shard, answer in finished.items()}
-    return {
-        "ok": True,
-        "succeeded": succeeded,
-        "results": assemble(transaction, succeeded, results, client.config.shard_of_key),
-        "revisions": {str(shard): answer.get("revision") for shard, answer in finished.items()},
-    }
-
-
-def _prepare(
-    client: Client,
-    layout: Plan,
-    txn_id: str,
-    timestamp: int,
-    deadline: float,
-    listener: PhaseListener,
-) -> dict[int, dict[str, Any]] | None:
-    """Every participant's yes (by shard), or None when one said no or the
-    deadline passed before all said yes."""
-    waiting = {
-        part.shard: TxnPrepare(
-            part.shard,
-            txn_id,
-            timestamp,
-            layout.coordinator,
-            layout.participants,
-            part.compare,
-            part.success,
-            part.failure,
-        )
-        for part in layout.parts
-    }
-    yes: dict[int, dict[str, Any]] = {}
-    while waiting:
-        for shard in waiting:
-            listener(PhaseEvent(txn_id, "prepare", shard, {}, time.time_ns()))
-        outcomes = client.pipeline(list(waiting.values()), len(waiting), timeout_s=_left(deadline))
+def _drive(client: Client, attempt: Attempt, deadline: float, listener: PhaseListener) -> None:
+    """Send `attempt`'s steps and feed it the answers until it is done or
+    cannot go on (then it aborted, or never decided: the caller retries)."""
+    steps: list[Step] = attempt.start()
+    while steps or attempt.waiting:
+        if not steps:
+            if time.monotonic() + WAIT_PAUSE_S >= deadline:
+                steps = attempt.give_up()
+                attempt.waiting.clear()
+                continue
+            time.sleep(WAIT_PAUSE_S)
+            steps = attempt.ask_again()
+        for forget in [step for step in steps if isinstance(step, TxnForget)]:
+            _failpoint("after-finish")
+            client.notify(forget)
+        sending = [step for step in steps if not isinstance(step, TxnForget)]
+        if not sending:
+            return
+        _before_sending(attempt, sending, listener)
+        outcomes = client.pipeline(sending, len(sending), timeout_s=_left(deadline))
+        steps = []
         for outcome in outcomes:
             step = outcome.operation
-            assert isinstance(step, TxnPrepare)
-            if outcome.error is not None or outcome.result is None:
-                return None  # unreachable shard: abort (nothing was decided)
-            vote = outcome.result
-            listener(PhaseEvent(txn_id, "vote", step.shard, _vote_detail(vote), time.time_ns()))
-            if vote.get("vote") == "yes":
-                yes[step.shard] = vote
-                del waiting[step.shard]
-            elif vote.get("vote") != "wait":
-                return None
-        if waiting:
-            if time.monotonic() + WAIT_PAUSE_S >= deadline:
-                return None
-            time.sleep(WAIT_PAUSE_S)
-    return yes
+            if outcome.result is None:
+                steps += _lost(attempt, step)
+                continue
+            steps += attempt.on_answer(step, outcome.result)
+            _after_answer(attempt, step, outcome.result, listener)
 
 
-def _all(
-    client: Client, steps: list[TxnFinish], deadline: float, what: str, must: bool
-) -> dict[int, dict[str, Any]]:
-    """Every step's answer by shard. A shard that does not answer in time
-    leaves its part to its resolver; for a committed transaction the results
-    are then unknown to us, so that is Unavailable."""
-    outcomes: list[Outcome] = client.pipeline(steps, len(steps), timeout_s=_left(deadline))
-    answers = {}
-    for outcome in outcomes:
-        step = outcome.operation
-        assert isinstance(step, TxnFinish)
-        if outcome.result is None:
-            if must:
-                raise Unavailable(
-                    f"transaction {step.txn_id} committed, but shard {step.shard} did not "
-                    f"answer its {what} in time: it will apply it (its resolver finishes it)"
-                )
-            continue
-        answers[step.shard] = outcome.result
-    return answers
+def _before_sending(attempt: Attempt, steps: Sequence[Step], listener: PhaseListener) -> None:
+    """The failpoints between phases, and the timeline's events."""
+    first = steps[0]
+    now = time.time_ns()
+    if isinstance(first, TxnDecide) or (
+        isinstance(first, TxnFinish) and attempt.phase == "release"
+    ):
+        _failpoint("after-prepare")
+    if isinstance(first, TxnFinish) and attempt.phase == "finish":
+        _failpoint("after-decide")
+    for step in steps:
+        if isinstance(step, TxnPrepare):
+            listener(PhaseEvent(attempt.txn_id, "prepare", step.shard, {}, now))
+        elif isinstance(step, TxnDecide):
+            listener(PhaseEvent(attempt.txn_id, "decide", step.shard,
+                                {"proposed": step.outcome}, now))  # fmt: skip
 
 
-def _vote_detail(vote: dict[str, Any]) -> dict[str, Any]:
-    return {name: vote[name] for name in ("vote", "reason", "holder") if name in vote}
+def _after_answer(
+    attempt: Attempt, step: Operation, result: dict[str, Any], listener: PhaseListener
+) -> None:
+    now = time.time_ns()
+    if isinstance(step, TxnPrepare):
+        detail: dict[str, Any] = {
+            name: result[name] for name in ("vote", "reason", "holder") if name in result
+        }
+        listener(PhaseEvent(attempt.txn_id, "vote", step.shard, detail, now))
+    elif isinstance(step, TxnDecide):
+        listener(PhaseEvent(attempt.txn_id, "decided", step.shard,
+                            {"outcome": result["outcome"]}, now))  # fmt: skip
+    elif isinstance(step, TxnFinish):
+        listener(PhaseEvent(attempt.txn_id, "finished", step.shard,
+                            {"outcome": result["outcome"]}, now))  # fmt: skip
+
+
+def _lost(attempt: Attempt, step: Operation) -> list[Step]:
+    """A step no shard answered in time."""
+    if isinstance(step, TxnDecide):
+        if attempt.commit_sent:
+            raise Unavailable(
+                f"the commit decision of {attempt.txn_id} was sent but not confirmed: the "
+                "transaction's outcome is unknown (it may still be applied)"
+            )
+        raise Unavailable("the transaction was not applied (its abort is left to the resolvers)")
+    if isinstance(step, TxnFinish) and (attempt.record or {}).get("outcome") == "committed":
+        raise Unavailable(
+            f"transaction {attempt.txn_id} committed, but shard {step.shard} did not answer "
+            "its finish in time: it will apply it (its resolver finishes it)"
+        )
+    return attempt.on_lost(step)
 
 
 def _left(deadline: float) -> float:
