@@ -77,8 +77,18 @@ __all__ = [
     "load",
     "node_id_for",
     "save",
+    "shard_of_key",
     "write_private",
 ]
+
+
+def shard_of_key(key: str | bytes, shards: int) -> int:
+    """The placement rule (this module's docstring): the shard of `key`
+    among `shards`; a str key stands for its bytes as node.messages carries them."""
+    if shards == 1:
+        return 1
+    data = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
+    return 1 + int.from_bytes(hashlib.sha256(data).digest()[:8], "big") % shards
 
 
 def node_id_for(shard: int, number: int, shards: int) -> str:
@@ -198,11 +208,7 @@ class ClusterConfig:
     def shard_of_key(self, key: str | bytes) -> int:
         """The shard that owns `key` (the placement rule in this module's
         docstring); a str key stands for its bytes as node.messages carries them."""
-        if self.shards == 1:
-            return 1
-        data = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
-        digest = hashlib.sha256(data).digest()
-        return 1 + int.from_bytes(digest[:8], "big") % self.shards
+        return shard_of_key(key, self.shards)
 
     def shard_of_node(self, node_id: str) -> int:
         return self.node(node_id).shard

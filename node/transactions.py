@@ -36,9 +36,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.messages import Delete, Get, Put, TxnOperation
+from node.messages import Delete, Get, Put, TxnDecide, TxnFinish, TxnForget, TxnOperation
 
-__all__ = ["ABORTED", "COMMITTED", "RELEASED", "Finished", "Prepared", "Record", "TxnTables"]
+__all__ = [
+    "ABORTED",
+    "COMMITTED",
+    "RELEASED",
+    "Finished",
+    "Prepared",
+    "Record",
+    "Resolution",
+    "TxnTables",
+]
 
 COMMITTED = "committed"
 ABORTED = "aborted"
@@ -241,6 +250,37 @@ class TxnTables:
         """Prepared transactions (id, coordinator shard, the index that prepared
         them), oldest first: what a resolver watches."""
         return [(txn, p.coordinator, p.index) for txn, p in self.prepared.items()]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What a resolver sends for a transaction left prepared too long: ask
+    the record, proposing "aborted" (written only if there is none), tell
+    every participant the outcome in force, and, once all were told, forget
+    a committed record. The resolver never decides alone.
+
+    An aborted record is never forgotten by a resolver: its coordinator may
+    be alive, late, with its commit decision still on the way, and must find
+    "aborted" there rather than write "committed" anew (a tombstone of a few
+    dozen bytes for each transaction a resolver aborted). The coordinator
+    forgets its own record once its decision was answered."""
+
+    txn_id: str
+    coordinator: int
+    participants: tuple[int, ...]
+
+    def ask(self) -> TxnDecide:
+        return TxnDecide(self.coordinator, self.txn_id, ABORTED, False, self.participants)
+
+    def tell(self, record: dict[str, Any]) -> list[TxnFinish]:
+        outcome, succeeded = record["outcome"], record["succeeded"]
+        return [TxnFinish(s, self.txn_id, outcome, succeeded) for s in self.participants]
+
+    def forget(self, record: dict[str, Any]) -> TxnForget | None:
+        """The forget to send once every participant was told, if any."""
+        if record["outcome"] != COMMITTED:
+            return None
+        return TxnForget(self.coordinator, self.txn_id)
 
 
 def _op_rows(ops: tuple[TxnOperation, ...]) -> list[list[str]]:

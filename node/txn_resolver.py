@@ -8,7 +8,8 @@ Rules:
 - The thread asks the coordinator shard for the decision record, proposing
   "aborted" (written only if there is no record: node.transactions), then
   tells every participant shard the outcome in force and, once all did,
-  forgets the record. It never decides alone: the record decides, and the
+  forgets the record if it says committed (an aborted one stays: see
+  node.transactions.Resolution). It never decides alone: the record decides, and the
   coordinator that comes back late finds the same record.
 - It talks to the shards as a client does (ZeroMQ DEALERs, the cluster's
   client key under CURVE), asking every node of a shard at once and taking
@@ -23,7 +24,6 @@ import itertools
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,29 +32,13 @@ import zmq
 from node.config import ClusterConfig, load
 from node.errors import ConfigError, InvalidMessage
 from node.keys import CLIENT, load_key
-from node.messages import (
-    ClientRequest,
-    ClientResponse,
-    Operation,
-    TxnDecide,
-    TxnFinish,
-    TxnForget,
-    decode,
-    encode,
-)
-from node.transactions import ABORTED, TxnTables
+from node.messages import ClientRequest, ClientResponse, Operation, decode, encode
+from node.transactions import Resolution, TxnTables
 
 __all__ = ["Resolver"]
 
 ASK_TIMEOUT_S = 3.0  # per step; an unanswered job is tried again on a later watch
 RESEND_S = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    txn_id: str
-    coordinator: int
-    participants: tuple[int, ...]
 
 
 class Resolver:
@@ -70,7 +54,7 @@ class Resolver:
         self.longest_hold_s = 0.0
         self._since: dict[str, float] = {}
         self._seen: dict[str, float] = {}
-        self._jobs: queue.Queue[_Job] = queue.Queue()
+        self._jobs: queue.Queue[Resolution] = queue.Queue()
         self._done: queue.Queue[str] = queue.Queue()  # journal lines for the loop
         self._busy: set[str] = set()
         self._lock = threading.Lock()
@@ -103,7 +87,7 @@ class Resolver:
                 self._busy.add(txn_id)
             self._seen[txn_id] = now  # if this round fails, the next one waits again
             self._start()
-            self._jobs.put(_Job(txn_id, part.coordinator, part.participants))
+            self._jobs.put(Resolution(txn_id, part.coordinator, part.participants))
         return lines
 
     def close(self) -> None:
@@ -133,17 +117,14 @@ class Resolver:
                     with self._lock:
                         self._busy.discard(job.txn_id)
 
-    def _resolve(self, asker: _Asker, job: _Job) -> str | None:
-        decide = TxnDecide(job.coordinator, job.txn_id, ABORTED, False, job.participants)
-        record = asker.ask(job.coordinator, decide)
+    def _resolve(self, asker: _Asker, job: Resolution) -> str | None:
+        record = asker.ask(job.coordinator, job.ask())
         if record is None:
             return f"txn {job.txn_id}: no answer from shard {job.coordinator} about its record"
-        finished = [
-            asker.ask(shard, TxnFinish(shard, job.txn_id, record["outcome"], record["succeeded"]))
-            for shard in job.participants
-        ]
-        if all(answer is not None for answer in finished):
-            asker.ask(job.coordinator, TxnForget(job.coordinator, job.txn_id))
+        finished = [asker.ask(step.shard, step) for step in job.tell(record)]
+        forget = job.forget(record)
+        if forget is not None and all(answer is not None for answer in finished):
+            asker.ask(job.coordinator, forget)
         self.resolved += 1
         return (
             f"txn {job.txn_id} resolved after its coordinator went quiet: "

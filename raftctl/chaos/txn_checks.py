@@ -18,7 +18,6 @@ hold, and cross-shard against single-shard transfer throughput.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from node.transactions import FINISHED_MAX
 from raftctl.chaos.workloads import Verdict
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
+from raftctl.judges.transactions import check_atomicity
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
 
 __all__ = ["resolved_in_doubt", "transactions", "transfer_rates"]
@@ -74,52 +74,19 @@ def transactions(path: Path, client: Client, timeout_s: float) -> Verdict:
 
 
 def _judge(tables: dict[int, dict[str, Any]]) -> Verdict:
-    outcomes: dict[str, dict[int, str]] = defaultdict(dict)
-    participants: dict[str, set[int]] = defaultdict(set)
-    for shard, table in tables.items():
-        for txn, (outcome, shards) in table["finished"].items():
-            outcomes[txn][shard] = outcome
-            participants[txn].update(shards)
-    full = {shard for shard, table in tables.items() if len(table["finished"]) >= FINISHED_MAX}
-    broken: list[dict[str, Any]] = []
-    for txn, by_shard in outcomes.items():
-        # A read-only transaction writes nothing: a shard that released it
-        # agrees with any other ending (node.transactions).
-        kinds = set(by_shard.values()) - {"released"}
-        if len(kinds) > 1:
-            broken.append({"txn": txn, "outcomes": by_shard, "why": "finished differently"})
-        elif kinds == {"committed"}:
-            missing = sorted(participants[txn] - set(by_shard) - full)
-            if missing:
-                broken.append(
-                    {"txn": txn, "outcomes": by_shard, "why": f"not finished on {missing}"}
-                )
-    committed = sum(1 for by_shard in outcomes.values() if set(by_shard.values()) == {"committed"})
-    aborted = sum(1 for by_shard in outcomes.values() if set(by_shard.values()) == {"aborted"})
-    released = sum(1 for by_shard in outcomes.values() if set(by_shard.values()) == {"released"})
+    finished = {shard: table["finished"] for shard, table in tables.items()}
+    full = frozenset(s for s, table in finished.items() if len(table) >= FINISHED_MAX)
+    result = check_atomicity(finished, full)
     details = {
-        "committed": committed,
-        "aborted": aborted,
-        "read_only": released,
+        "committed": result.committed,
+        "aborted": result.aborted,
+        "read_only": result.read_only,
         "shards": len(tables),
     }
-    if broken:
-        first = broken[0]
-        return Verdict(
-            "transactions",
-            INVALID,
-            f"{len(broken)} transactions not atomic across shards (first: {first['txn']}, "
-            f"{first['why']}: {first['outcomes']})",
-            broken[:20],
-            details,
-        )
-    return Verdict(
-        "transactions",
-        VALID,
-        f"{committed} committed and {aborted} aborted transactions each finished alike on "
-        f"every shard ({released} read-only ones released); none left in doubt",
-        details=details,
-    )
+    explanation = result.explain()
+    if result.verdict == VALID:
+        explanation += "; none left in doubt"
+    return Verdict("transactions", result.verdict, explanation, result.broken[:20], details)
 
 
 def resolved_in_doubt(out_nodes: Path) -> dict[str, str]:

@@ -162,7 +162,11 @@ class SimCluster:
         core_factory: CoreFactory = RaftCore,
         tick_ms: int = 10,
         observer: Observer | None = None,
+        machine_factory: Callable[[], SimMachine] = SimMachine,
     ) -> None:
+        # What each node applies: the registers, or (raftctl.sim.kv_machine) the
+        # real key-value store, transaction tables and all.
+        self.machine_factory = machine_factory
         self.node_ids = list(node_ids)
         self.initial_voters = tuple(node_ids)
         self.rng = rng
@@ -176,7 +180,7 @@ class SimCluster:
         self.observer = observer
         self.checker = SafetyChecker(self.initial_voters)
         self.nodes = {
-            node_id: SimNode(node_id, initial_voters=self.initial_voters)
+            node_id: SimNode(node_id, initial_voters=self.initial_voters, machine=machine_factory())
             for node_id in self.node_ids
         }
         self.now_ms = 0
@@ -213,7 +217,7 @@ class SimCluster:
         if node_id in self.nodes:
             raise ValueError(f"{node_id} already exists")
         self.node_ids.append(node_id)
-        self.nodes[node_id] = SimNode(node_id)
+        self.nodes[node_id] = SimNode(node_id, machine=self.machine_factory())
         self.start(node_id)
 
     # -- running --------------------------------------------------------------
@@ -406,7 +410,7 @@ class SimCluster:
         config = RaftConfig(node_id=node_id, voters=node.initial_voters, **self.config_overrides)
         node.generation += 1
         # The state machine is restored from the snapshot, then the log re-applied.
-        node.machine = SimMachine()
+        node.machine = self.machine_factory()
         if node.storage.snapshot is not None:
             node.machine.restore(node.storage.snapshot_data)
         node.waiting_reads = []

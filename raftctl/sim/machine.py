@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from node.messages import Entry, EntryKind
 
@@ -22,10 +23,12 @@ __all__ = ["Applied", "SimMachine", "cas_command", "write_command"]
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What one command did: `ok` False for a cas whose comparison failed."""
+    """What one command did: `ok` False for a cas whose comparison failed;
+    `result` the key-value store's answer (raftctl.sim.kv_machine)."""
 
     op_id: str
     ok: bool
+    result: dict[str, Any] | None = None
 
 
 def write_command(op_id: str, key: str, value: str) -> bytes:

@@ -169,6 +169,13 @@ class Attempt:
             return []
         releasing = self.phase == "release"
         self.phase = "done"
+        if not releasing:
+            decided = (self.record or {}).get("outcome")
+            strays = {s: a["outcome"] for s, a in self.finished.items() if a["outcome"] != decided}
+            if strays:
+                raise AttemptFailed(
+                    f"{self.txn_id}: the record says {decided}, but shards finished it {strays}"
+                )
         if releasing:
             # A shard a resolver finished first gave no results: try again.
             self.committed = all(a["outcome"] == RELEASED for a in self.finished.values())

@@ -34,6 +34,7 @@ coordinator crash.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -51,6 +52,7 @@ from raftctl.txn.plan import plan
 __all__ = ["FAILPOINT_ENV", "PhaseEvent", "execute_txn", "run_transaction"]
 
 FAILPOINT_ENV = "RAFTCTL_TXN_FAILPOINT"
+_SERIALS = itertools.count(1)
 WAIT_PAUSE_S = 0.01  # before asking a shard that said "wait" again
 RETRY_PAUSE_S = (0.005, 0.05)  # before retrying an aborted attempt, at random
 PAUSE_MAX_S = 0.2
@@ -103,9 +105,12 @@ def run_transaction(
     timestamp = time.time_ns()
     listener = on_phase or (lambda event: None)
     attempts = 0
+    serial = next(_SERIALS)
     while True:
         attempts += 1
-        txn_id = f"{client.client_id}.{timestamp}.{attempts}"
+        # Unique by construction (a clock may read the same twice): the
+        # client's session, this process's count of transactions, the attempt.
+        txn_id = f"{client.client_id}.{serial}.{attempts}"
         attempt = Attempt(transaction, layout, txn_id, timestamp, config.shard_of_key)
         _drive(client, attempt, deadline, listener)
         if attempt.answer is not None:

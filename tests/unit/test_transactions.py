@@ -25,7 +25,7 @@ from node.messages import (
     TxnPrepare,
     encode_command,
 )
-from node.transactions import FINISHED_MAX, Finished, TxnTables
+from node.transactions import FINISHED_MAX, Finished, Resolution, TxnTables
 
 SHARD = 2
 
@@ -182,3 +182,15 @@ def test_finished_transactions_are_remembered_up_to_a_bound() -> None:
         tables.remember(f"t{number}", Finished("aborted", ()))
     assert len(tables.finished) == FINISHED_MAX and "t0" not in tables.finished
     assert f"t{FINISHED_MAX + 4}" in tables.finished
+
+
+def test_a_resolver_forgets_only_a_committed_record() -> None:
+    """An aborted record a resolver wrote must stay: a late coordinator's
+    commit decision would otherwise find no record and write "committed"
+    over transactions its participants already aborted (found by the
+    transactions swarm)."""
+    job = Resolution("t1", 1, (1, 2))
+    assert job.ask().outcome == "aborted"
+    assert job.forget({"outcome": "aborted", "succeeded": False}) is None
+    assert job.forget({"outcome": "committed", "succeeded": True}) == TxnForget(1, "t1")
+    assert [step.shard for step in job.tell({"outcome": "committed", "succeeded": True})] == [1, 2]
