@@ -47,6 +47,16 @@ class Journal:
             self.recent_events.append(document)
             self.line(line)
 
+    def server_event(self, name: str, text: str, **fields: Any) -> None:
+        """An event of the server rather than the core (a transaction a
+        resolver finished, say): in events.jsonl as `name` with `fields`, and
+        in node.log as `text`."""
+        document = {"time": time.time(), "node": self.node_id, "event": name, **fields}
+        document["text"] = text
+        self._events.write(json.dumps(document) + "\n")
+        self.recent_events.append(document)
+        self.line(text)
+
     def line(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
         self._log.write(f"{stamp} {text}\n")

@@ -204,8 +204,17 @@ class NodeServer:
                 if self._address_book_stamp() != self.config_stamp:
                     self._refresh_address_book()
                 leading = self.core.role is Role.LEADER
-                for line in self.resolver.watch(self.kv.txns, leading, now):
-                    self.journal.line(line)
+                for done in self.resolver.watch(self.kv.txns, leading, now):
+                    if done.outcome is None:
+                        self.journal.line(done.text)
+                    else:
+                        self.journal.server_event(
+                            "TxnResolved",
+                            done.text,
+                            txn=done.txn_id,
+                            outcome=done.outcome,
+                            coordinator=done.coordinator,
+                        )
             for identity, frame, role in frames:
                 self.handle_frame(identity, frame, role)
             self.clients.propose_pending()

@@ -24,6 +24,7 @@ import itertools
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,24 @@ ASK_TIMEOUT_S = 3.0  # per step; an unanswered job is tried again on a later wat
 RESEND_S = 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What one resolution came to: the record's outcome (None: no answer)."""
+
+    txn_id: str
+    outcome: str | None
+    coordinator: int
+
+    @property
+    def text(self) -> str:
+        if self.outcome is None:
+            return f"txn {self.txn_id}: no answer from shard {self.coordinator} about its record"
+        return (
+            f"txn {self.txn_id} resolved after its coordinator went quiet: "
+            f"{self.outcome} (the record at shard {self.coordinator})"
+        )
+
+
 class Resolver:
     """Watches this shard's prepared transactions; resolves stale ones in a thread."""
 
@@ -55,15 +74,15 @@ class Resolver:
         self._since: dict[str, float] = {}
         self._seen: dict[str, float] = {}
         self._jobs: queue.Queue[Resolution] = queue.Queue()
-        self._done: queue.Queue[str] = queue.Queue()  # journal lines for the loop
+        self._done: queue.Queue[Resolved] = queue.Queue()  # for the loop to journal
         self._busy: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def watch(self, txns: TxnTables, leading: bool, now: float) -> list[str]:
-        """Hand over what waited too long; the lines the thread has to say."""
-        lines = []
+    def watch(self, txns: TxnTables, leading: bool, now: float) -> list[Resolved]:
+        """Hand over what waited too long; what the thread has done since."""
+        lines: list[Resolved] = []
         with contextlib.suppress(queue.Empty):
             while True:
                 lines.append(self._done.get_nowait())
@@ -110,26 +129,21 @@ class Resolver:
                 except queue.Empty:
                     continue
                 try:
-                    line = self._resolve(asker, job)
-                    if line:
-                        self._done.put(line)
+                    self._done.put(self._resolve(asker, job))
                 finally:
                     with self._lock:
                         self._busy.discard(job.txn_id)
 
-    def _resolve(self, asker: _Asker, job: Resolution) -> str | None:
+    def _resolve(self, asker: _Asker, job: Resolution) -> Resolved:
         record = asker.ask(job.coordinator, job.ask())
         if record is None:
-            return f"txn {job.txn_id}: no answer from shard {job.coordinator} about its record"
+            return Resolved(job.txn_id, None, job.coordinator)
         finished = [asker.ask(step.shard, step) for step in job.tell(record)]
         forget = job.forget(record)
         if forget is not None and all(answer is not None for answer in finished):
             asker.ask(job.coordinator, forget)
         self.resolved += 1
-        return (
-            f"txn {job.txn_id} resolved after its coordinator went quiet: "
-            f"{record['outcome']} (the record at shard {job.coordinator})"
-        )
+        return Resolved(job.txn_id, str(record["outcome"]), job.coordinator)
 
 
 class _Asker:

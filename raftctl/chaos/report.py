@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from raftctl.chaos.checks import fault_windows
+from raftctl.chaos.report_txn import load_phases, transactions_section
 from raftctl.judges.history import load_history
 from raftctl.judges.operations import PairedOperation, pair_operations
 
@@ -226,6 +227,25 @@ def _timeline(
     parts.append(_axis(scale, top + len(processes) * ROW_H + 4))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _transactions(
+    phases: list[dict[str, Any]],
+    node_events: list[dict[str, Any]],
+    clock: dict[str, Any] | None,
+    scale: _Scale,
+) -> str:
+    """raftctl.chaos.report_txn's section, on this report's time axis."""
+    if not phases:
+        return ""
+
+    def to_history(wall: float) -> int:
+        return int((wall - clock["wall"]) * 1e9 + clock["monotonic_ns"]) if clock else 0
+
+    section = transactions_section(
+        phases, node_events, to_history if clock else None, scale.x, LEFT + PLOT_W + RIGHT, LEFT
+    )
+    return section + f'<svg width="{LEFT + PLOT_W + RIGHT}" height="24">{_axis(scale, 2)}</svg>'
 
 
 def _axis(scale: _Scale, y: float) -> str:
@@ -428,7 +448,10 @@ window.addEventListener('error', function (event) {
 
 
 def render_report(
-    results: dict[str, Any], events: list[dict[str, Any]], node_events: list[dict[str, Any]]
+    results: dict[str, Any],
+    events: list[dict[str, Any]],
+    node_events: list[dict[str, Any]],
+    phases: list[dict[str, Any]] | None = None,
 ) -> str:
     ops = pair_operations(events)
     times = [int(event["time"]) for event in events] or [0, 1]
@@ -444,6 +467,7 @@ def render_report(
     figure_rows = [
         ("workload", results.get("workload")),
         ("nodes", results.get("nodes")),
+        ("shards", results.get("shards") if (results.get("shards") or 1) > 1 else None),
         ("duration", f"{scale.seconds(scale.end):.1f} s of history"),
         ("operations", f"{counts['ok']} ok, {counts['fail']} fail, {counts['info']} info"),
         ("ok/s", figures.get("ok_per_s")),
@@ -452,6 +476,17 @@ def render_report(
         ("recovery after healing", figures.get("recovery_s")),
         ("seed", results.get("seed")),
     ]
+    txn = figures.get("transactions")
+    if txn:
+        figure_rows += [
+            (
+                "transfers across / within shards",
+                f"{txn['cross_shard_per_s']} / {txn['single_shard_per_s']} ok/s",
+            ),
+            ("coordinators killed", txn["coordinators_killed"]),
+            ("in doubt, finished by a resolver", txn["in_doubt_resolved"]),
+            ("longest lock hold", f"{txn['longest_lock_hold_ms']} ms"),
+        ]
     figure_html = "".join(
         f"<tr><td>{_e(name)}</td><td>{_e(value)}</td></tr>"
         for name, value in figure_rows
@@ -486,6 +521,7 @@ def render_report(
 <span style="background:hsl(47,65%,82%)"></span>leader and term</p>
 <div id="op-detail">hover over an operation</div>
 <div id="timeline-wrap">{_timeline(ops, events, scale, leaders, marked)}</div>
+{_transactions(phases or [], node_events, clock, scale)}
 <h2>Throughput and latency</h2>
 {_rates(ops, events, scale)}
 <h2>Faults</h2>
@@ -506,6 +542,7 @@ def build_report(
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
     events = load_history(history or out / "history.jsonl")
     node_events = load_node_events(out / "nodes")
+    phases = load_phases(out / "txn-phases.jsonl")
     page = out / "report.html"
-    page.write_text(render_report(results, events, node_events))
+    page.write_text(render_report(results, events, node_events, phases))
     return page

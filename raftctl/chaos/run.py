@@ -47,6 +47,7 @@ from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
 from raftctl.judges.history import History
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
+from raftctl.txn.coordinator import PhaseLog
 
 __all__ = [
     "CHAOS_CLUSTER_SETTINGS",
@@ -168,6 +169,8 @@ class ChaosRun:
         self.coordinator_kills = CoordinatorKills()
         if isinstance(self.workload, BankWorkload):
             self.workload.coordinator_kills = self.coordinator_kills
+            if options.shards > 1:
+                self.workload.phases = PhaseLog(options.out / "txn-phases.jsonl")
         self.specs = parse_nemesis(options.nemesis, options.shards)
         self.schedule: list[ScheduledFault] = schedule(
             self.specs, options.duration_s, options.seed, options.faults_at_once

@@ -17,7 +17,7 @@ hold, and cross-shard against single-shard transfer throughput.
 
 from __future__ import annotations
 
-import re
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,6 @@ from raftctl.judges.transactions import check_atomicity
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
 
 __all__ = ["resolved_in_doubt", "transactions", "transfer_rates"]
-
-RESOLVED_LINE = re.compile(r"txn (\S+) resolved after its coordinator went quiet: (\w+)")
 
 
 def transactions(path: Path, client: Client, timeout_s: float) -> Verdict:
@@ -91,11 +89,16 @@ def _judge(tables: dict[int, dict[str, Any]]) -> Verdict:
 
 def resolved_in_doubt(out_nodes: Path) -> dict[str, str]:
     """The transactions a resolver finished (the coordinator had gone quiet),
-    from the node logs: txn id -> the outcome the record held."""
+    from the nodes' events: txn id -> the outcome the record held."""
     found: dict[str, str] = {}
-    for log in sorted(out_nodes.glob("*/node.log")):
-        for match in RESOLVED_LINE.finditer(log.read_text(errors="replace")):
-            found[match.group(1)] = match.group(2)
+    for path in sorted(out_nodes.glob("*/events.jsonl")):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a line torn by kill -9 mid-write
+            if event.get("event") == "TxnResolved":
+                found[str(event["txn"])] = str(event["outcome"])
     return found
 
 

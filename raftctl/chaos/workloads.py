@@ -31,7 +31,7 @@ from raftctl.judges.sets import check_set
 if TYPE_CHECKING:
     from raftctl.chaos.shard_faults import CoordinatorKills
 from raftctl.txn.child import run_in_child
-from raftctl.txn.coordinator import execute_txn
+from raftctl.txn.coordinator import PhaseLog, execute_txn
 
 __all__ = [
     "WORKLOADS",
@@ -225,6 +225,7 @@ class BankWorkload(Workload):
         self.balance = balance
         self.total = accounts * balance
         self.coordinator_kills: CoordinatorKills | None = None
+        self.phases: PhaseLog | None = None  # where transactions across shards log their steps
 
     def setup(self, client: Client, timeout_s: float) -> None:
         for account in self.accounts:
@@ -248,7 +249,9 @@ class BankWorkload(Workload):
         """The balances of `accounts` (default: all), read atomically."""
         chosen = accounts or self.accounts
         gets = tuple(Get(f"bank/{account}") for account in chosen)
-        result = execute_txn(client, Txn((), gets, ()), timeout_s, consistency, node)
+        result = execute_txn(
+            client, Txn((), gets, ()), timeout_s, consistency, node, on_phase=self.phases
+        )
         return {
             account: None if answer["value"] is None else int(answer["value"])
             for account, answer in zip(chosen, result["results"], strict=True)
@@ -290,7 +293,13 @@ class BankWorkload(Workload):
         failpoint = kills.failpoint if kills is not None and len(shards) > 1 else None
         if kills is not None and failpoint is not None and client.config.directory is not None:
             kills.began(f"{failpoint} {source}->{target}")
-            child = run_in_child(client.config.directory, transfer, failpoint, timeout_s)
+            child = run_in_child(
+                client.config.directory,
+                transfer,
+                failpoint,
+                timeout_s,
+                self.phases.path if self.phases is not None else None,
+            )
             if child.killed:
                 kills.died(f"{failpoint} {source}->{target}")
                 return Completion("info", {**recorded, "coordinator_killed": failpoint})
@@ -304,7 +313,7 @@ class BankWorkload(Workload):
                 None if answer.get("succeeded") else MISMATCH,
             )
         try:
-            result = execute_txn(client, transfer, timeout_s)
+            result = execute_txn(client, transfer, timeout_s, on_phase=self.phases)
         except Unavailable:
             return Completion("info", recorded)
         if not result.get("succeeded"):  # the balances changed meanwhile: evidence

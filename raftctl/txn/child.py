@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from node.messages import Get, Put, Txn, TxnOperation
-from raftctl.txn.coordinator import FAILPOINT_ENV
+from raftctl.txn.coordinator import FAILPOINT_ENV, PHASES_ENV
 
 __all__ = ["ChildOutcome", "run_in_child", "txn_document"]
 
@@ -44,13 +44,21 @@ def txn_document(transaction: Txn) -> dict[str, Any]:
 
 
 def run_in_child(
-    cluster_dir: Path, transaction: Txn, failpoint: str | None, timeout_s: float
+    cluster_dir: Path,
+    transaction: Txn,
+    failpoint: str | None,
+    timeout_s: float,
+    phases: Path | None = None,
 ) -> ChildOutcome:
-    """Run `transaction` in `python -m raftctl txn`, dying at `failpoint`."""
+    """Run `transaction` in `python -m raftctl txn`, dying at `failpoint`,
+    its phases appended to `phases`."""
     environment = {**os.environ}
     environment.pop(FAILPOINT_ENV, None)
+    environment.pop(PHASES_ENV, None)
     if failpoint is not None:
         environment[FAILPOINT_ENV] = failpoint
+    if phases is not None:
+        environment[PHASES_ENV] = str(phases)
     command = [sys.executable, "-m", "raftctl", "--dir", str(cluster_dir), "--json"]
     command += ["txn", "--timeout", f"{timeout_s:g}"]
     result = subprocess.run(

@@ -35,12 +35,15 @@ coordinator crash.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from node.messages import Operation, Txn, TxnDecide, TxnFinish, TxnForget, TxnPrepare
@@ -49,9 +52,17 @@ from raftctl.errors import Unavailable
 from raftctl.txn.attempt import Attempt, Step
 from raftctl.txn.plan import plan
 
-__all__ = ["FAILPOINT_ENV", "PhaseEvent", "execute_txn", "run_transaction"]
+__all__ = [
+    "FAILPOINT_ENV",
+    "PHASES_ENV",
+    "PhaseEvent",
+    "PhaseLog",
+    "execute_txn",
+    "run_transaction",
+]
 
 FAILPOINT_ENV = "RAFTCTL_TXN_FAILPOINT"
+PHASES_ENV = "RAFTCTL_TXN_PHASES"
 _SERIALS = itertools.count(1)
 WAIT_PAUSE_S = 0.01  # before asking a shard that said "wait" again
 RETRY_PAUSE_S = (0.005, 0.05)  # before retrying an aborted attempt, at random
@@ -60,16 +71,47 @@ PAUSE_MAX_S = 0.2
 
 @dataclass(frozen=True, slots=True)
 class PhaseEvent:
-    """One step of a transaction, for a history or a report's timeline."""
+    """One step of a transaction, for a history or a report's timeline;
+    `time_ns` is monotonic (the history's clock, one for every process)."""
 
     txn_id: str
-    phase: str  # prepare | vote | decide | finish | forget
+    phase: str  # prepare | vote | decide | decided | finished
     shard: int
     detail: dict[str, Any] = field(default_factory=dict)
     time_ns: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time_ns,
+            "txn": self.txn_id,
+            "phase": self.phase,
+            "shard": self.shard,
+            **self.detail,
+        }
+
 
 PhaseListener = Callable[[PhaseEvent], None]
+
+
+class PhaseLog:
+    """Phase events as JSON lines appended to one file, by every thread and
+    process that coordinates (each line one write: O_APPEND keeps them whole)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def __call__(self, event: PhaseEvent) -> None:
+        line = json.dumps(event.to_dict()) + "\n"
+        with self._lock, self.path.open("a") as file:
+            file.write(line)
+
+
+def phase_log_from_environment() -> PhaseListener | None:
+    """RAFTCTL_TXN_PHASES names a file to append this process's phases to
+    (chaos hands it to the coordinators it starts as child processes)."""
+    path = os.environ.get(PHASES_ENV)
+    return PhaseLog(Path(path)) if path else None
 
 
 def execute_txn(
@@ -103,7 +145,7 @@ def run_transaction(
     layout = plan(transaction, config.shard_of_key)
     deadline = time.monotonic() + timeout_s
     timestamp = time.time_ns()
-    listener = on_phase or (lambda event: None)
+    listener = on_phase or phase_log_from_environment() or (lambda event: None)
     attempts = 0
     serial = next(_SERIALS)
     while True:
@@ -158,7 +200,7 @@ def _drive(client: Client, attempt: Attempt, deadline: float, listener: PhaseLis
 def _before_sending(attempt: Attempt, steps: Sequence[Step], listener: PhaseListener) -> None:
     """The failpoints between phases, and the timeline's events."""
     first = steps[0]
-    now = time.time_ns()
+    now = time.monotonic_ns()
     if isinstance(first, TxnDecide) or (
         isinstance(first, TxnFinish) and attempt.phase == "release"
     ):
@@ -176,7 +218,7 @@ def _before_sending(attempt: Attempt, steps: Sequence[Step], listener: PhaseList
 def _after_answer(
     attempt: Attempt, step: Operation, result: dict[str, Any], listener: PhaseListener
 ) -> None:
-    now = time.time_ns()
+    now = time.monotonic_ns()
     if isinstance(step, TxnPrepare):
         detail: dict[str, Any] = {
             name: result[name] for name in ("vote", "reason", "holder") if name in result

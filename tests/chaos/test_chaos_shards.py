@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from raftctl.chaos.schedule import SHARD_KINDS, parse_nemesis
+from tests.chaos.browser import open_report
 from tests.chaos.conftest import run_chaos
 from tests.cli.harness import stop_cluster
 
@@ -55,6 +56,12 @@ def test_a_sharded_bank_run_under_faults_is_valid(tmp_path: Path) -> None:
         if isinstance(e.get("value"), dict) and e["value"].get("coordinator_killed")
     ]
     assert killed and all(e["type"] == "info" for e in killed)
-    assert (out / "report.html").exists()
+    # The report draws each transaction's phases per shard, those a resolver
+    # finished after their coordinator died outlined, and lists them.
+    opened = open_report(out / "report.html", out / "report.png")
+    assert not opened.console_errors, opened.console_errors
+    assert '<body data-ready="1">' in opened.dom
+    assert 'id="transactions-svg"' in opened.dom and opened.dom.count('class="txn"') > 10
+    assert 'stroke="#d62728"' in opened.dom and 'id="resolved-table"' in opened.dom
     for node_id in ("s1n1", "s2n2", "s3n3"):
         assert (out / "nodes" / node_id / "node.log").exists()
