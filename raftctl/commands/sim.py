@@ -3,7 +3,7 @@ the command line (raftctl/sim does the work)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -26,6 +26,14 @@ def sim(
             "snapshot, membership, transfer, disk, election (default: all that the seed draws)."
         ),
     ] = None,
+    transactions: Annotated[
+        bool,
+        typer.Option(
+            "--transactions",
+            help="The transactions swarm instead: bank transfers across simulated shards "
+            "by two-phase commit, coordinators crashing between phases.",
+        ),
+    ] = False,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: UnusedTimeoutOption = None,
@@ -33,6 +41,7 @@ def sim(
     """Run the deterministic simulation of the Raft core under random faults.
 
     Example: raftctl sim --seed 42 --story --faults partition,crash
+    (raftctl sim --transactions --seeds 50: transactions across shards)
     """
     # Imported here: the simulator is heavy, and every other command starts faster.
     from node.events import Event, describe
@@ -42,6 +51,13 @@ def sim(
     output = Output()
     with reported(output):
         output.output_format = settings(ctx, directory, json_mode, None).output_format
+        if transactions:
+            if nodes is not None or story or faults is not None:
+                raise UsageError(
+                    "--transactions draws its own faults: no --nodes, --story, --faults"
+                )
+            if seed is None and seeds < 1:
+                raise UsageError(f"--seeds must be at least 1, not {seeds}")
         if nodes is not None and nodes not in (3, 5, 7):
             raise UsageError("--nodes must be 3, 5 or 7")
         if seed is None and seeds < 1:
@@ -54,6 +70,8 @@ def sim(
                 raise UsageError(
                     f"unknown fault kinds {', '.join(unknown)} (use {', '.join(FAULT_KINDS)})"
                 )
+    if transactions:
+        _transactions(output, seed, seeds)
     if seed is not None:
         observer = None
         if story and not output.wants_document:
@@ -92,4 +110,45 @@ def sim(
         )
     else:
         typer.echo(f"ok: {len(results)} seeds passed every safety and liveness check")
+    raise typer.Exit(1 if failed else 0)
+
+
+def _transactions(output: Output, seed: int | None, seeds: int) -> NoReturn:
+    """`raftctl sim --transactions`: the transactions swarm, seed by seed."""
+    from raftctl.sim.txn_swarm import run_txn_seed
+
+    chosen = range(seed, seed + 1) if seed is not None else range(1, seeds + 1)
+    results = [run_txn_seed(number) for number in chosen]
+    failed = next((r for r in results if not r.ok), None)
+    totals = {
+        "committed": sum(r.committed for r in results),
+        "aborted": sum(r.aborted for r in results),
+        "transfers_ok": sum(r.transfers_ok for r in results),
+        "coordinators_crashed": sum(r.coordinators_crashed for r in results),
+        "resolved": sum(r.resolved for r in results),
+    }
+    replay = "raftctl sim --transactions --seed {seed}"
+    if output.wants_document:
+        failure = None
+        if failed is not None:
+            failure = {
+                "seed": failed.options.seed,
+                "message": failed.failure,
+                "replay": replay.format(seed=failed.options.seed),
+            }
+        output.document({"ok": failed is None, "seeds": len(results), "failure": failure, **totals})
+    elif failed is not None:
+        typer.echo(failed.options.describe(), err=True)
+        typer.echo(f"FAILED: {failed.failure}", err=True)
+        typer.echo(f"replay: {replay.format(seed=failed.options.seed)}", err=True)
+    else:
+        if seed is not None:
+            typer.echo(results[0].options.describe())
+        typer.echo(
+            f"ok: {len(results)} seeds: {totals['committed']} transactions committed and "
+            f"{totals['aborted']} aborted, {totals['transfers_ok']} transfers, "
+            f"{totals['coordinators_crashed']} coordinators crashed between phases, "
+            f"{totals['resolved']} transactions finished by resolvers; the bank and every "
+            "transaction held"
+        )
     raise typer.Exit(1 if failed else 0)

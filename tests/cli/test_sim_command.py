@@ -41,3 +41,13 @@ def test_sim_faults_keeps_only_the_kinds_named() -> None:
     assert "0 membership changes" in only_partitions.stdout
     result = invoke(["sim", "--faults", "partition,meteor"])
     assert result.exit_code == 2 and "meteor" in result.stderr
+
+
+def test_sim_transactions_runs_the_transactions_swarm() -> None:
+    result = invoke(["sim", "--transactions", "--seed", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is True and document["seeds"] == 1
+    assert document["committed"] > 0 and document["coordinators_crashed"] > 0
+    refused = invoke(["sim", "--transactions", "--nodes", "3"])
+    assert refused.exit_code == 2 and "--transactions" in refused.stderr
