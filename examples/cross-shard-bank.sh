@@ -82,7 +82,7 @@ echo "coordinator killed before its decision: aborted by the resolvers, $from st
 # 4. Clients move money across shards while a participant shard's leader is killed.
 transfer_loop() {
   local seed=$1 moved=0
-  for step in $(seq 1 4); do
+  for step in $(seq 1 3); do
     a=${ACCOUNTS[$(( (seed + step) % 6 ))]}; b=${ACCOUNTS[$(( (seed + 2 * step + 1) % 6 ))]}
     [ "$a" = "$b" ] && continue
     body=$(transfer_json "$a" "$b" 2) || continue

@@ -263,11 +263,16 @@ def complete_node(ctx: typer.Context, incomplete: str) -> list[str]:
 
     given = ctx.params.get("directory") or ctx.find_root().params.get("directory")
     path = Path(given or os.environ.get("RAFTCTL_DIR") or DEFAULT_DIR)
+    words: list[str] = list(NODE_WORDS)
     try:
-        ids = list(ClusterDir(path).node_ids())
+        config = ClusterDir(path).config
+        ids = list(config.node_ids)
+        if config.shards > 1:  # leader@s2 ...
+            shards = range(1, config.shards + 1)
+            words += [f"{word}@s{shard}" for word in NODE_WORDS for shard in shards]
     except RaftctlError:
         ids = []
-    return [word for word in (*ids, *NODE_WORDS) if word.startswith(incomplete)]
+    return [word for word in (*ids, *words) if word.startswith(incomplete)]
 
 
 def completing(*choices: str) -> Callable[[str], list[str]]:
@@ -279,7 +284,11 @@ NODE_WORDS = ("leader", "follower", "random")
 
 NodeArgument = Annotated[
     str,
-    typer.Argument(help="A node id, or leader, follower or random.", autocompletion=complete_node),
+    typer.Argument(
+        help="A node id, or leader, follower or random; on a sharded cluster with a "
+        "shard, as in leader@s2 (a bare word means shard 1).",
+        autocompletion=complete_node,
+    ),
 ]
 
 

@@ -4,7 +4,7 @@ raftctl.cluster_ops does the work; these parse and print."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -182,51 +182,80 @@ def member_list(
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         document = control.status()
-        answered = [row for row in document["nodes"] if row["voters"] is not None]
-        source = next(
-            (row for row in answered if row["id"] == document["leader"]),
-            max(answered, key=lambda row: row["term"], default=None),
-        )
-        voters = source["voters"] if source else []
-        learners = source["learners"] if source else []
+        configurations = [
+            _configuration(document, shard["id"], shard["leader"]) for shard in document["shards"]
+        ]
         members = []
         for row in document["nodes"]:
+            _, voters, learners = configurations[row["shard"] - 1]
             address = control.cluster.config.node(row["id"]).endpoint
             place = (
                 "voter" if row["id"] in voters else "learner" if row["id"] in learners else "none"
             )
-            members.append(
-                {
-                    "id": row["id"],
-                    "membership": place,
-                    "address": address,
-                    "process": row["process"],
-                    "is_leader": row["id"] == document["leader"],
-                }
-            )
+            member = {
+                "id": row["id"],
+                "membership": place,
+                "address": address,
+                "process": row["process"],
+                "is_leader": any(row["id"] == shard["leader"] for shard in document["shards"]),
+            }
+            if len(configurations) > 1:
+                member["shard"] = row["shard"]
+            members.append(member)
+        source, voters, learners = configurations[0]
         from rich.table import Table
 
-        table = Table(
-            title=f"configuration from {source['id'] if source else 'no node (none answered)'}",
-            title_justify="left",
+        sharded = len(configurations) > 1
+        sources = ", ".join(
+            (f"shard {n}: " if sharded else "") + (found["id"] if found else "no node answered")
+            for n, (found, _, _) in enumerate(configurations, start=1)
         )
-        for header in ("node", "membership", "address", "process", "leader"):
+        table = Table(title=f"configuration from {sources}", title_justify="left")
+        headers = ("node", "shard") if sharded else ("node",)
+        for header in (*headers, "membership", "address", "process", "leader"):
             table.add_column(header, no_wrap=True)
         for member in members:
             table.add_row(
                 member["id"],
+                *((str(member["shard"]),) if sharded else ()),
                 member["membership"],
                 member["address"],
                 member["process"],
                 "yes" if member["is_leader"] else "",
             )
+        body: dict[str, Any] = {
+            "ok": True,
+            "from": source["id"] if source else None,
+            "voters": voters,
+            "learners": learners,
+            "members": members,
+        }
+        if sharded:  # the top level is shard 1's, as a bare `leader` is
+            body["shards"] = [
+                {
+                    "id": n,
+                    "from": found["id"] if found else None,
+                    "voters": shard_voters,
+                    "learners": shard_learners,
+                }
+                for n, (found, shard_voters, shard_learners) in enumerate(configurations, start=1)
+            ]
         output.document(
-            {
-                "ok": True,
-                "from": source["id"] if source else None,
-                "voters": voters,
-                "learners": learners,
-                "members": members,
-            },
+            body,
             table,
         )
+
+
+def _configuration(
+    document: dict[str, Any], shard: int, leader: str | None
+) -> tuple[dict[str, Any] | None, list[str], list[str]]:
+    """A shard's configuration: its leader's, or, with no leader, that of its
+    node with the latest term; (the row it came from, voters, learners)."""
+    answered = [
+        row for row in document["nodes"] if row["shard"] == shard and row["voters"] is not None
+    ]
+    source = next(
+        (row for row in answered if row["id"] == leader),
+        max(answered, key=lambda row: row["term"], default=None),
+    )
+    return source, (source["voters"] if source else []), (source["learners"] if source else [])

@@ -28,14 +28,14 @@ def test_a_sharded_bank_run_under_faults_is_valid(tmp_path: Path) -> None:
         run = run_chaos(
             out,
             *("--shards", "3", "--nodes", "3", "--workload", "bank", "--nemesis", NEMESIS),
-            *("--duration", "20", "--rate", "60", "--seed", str(SEED), "--json"),
+            *("--duration", "15", "--rate", "60", "--seed", str(SEED), "--json"),
         )
     finally:
         stop_cluster(out / "cluster")
     results: dict[str, Any] = run.results
     assert run.exit_code == 0, run.stdout + run.stderr
     assert results["verdict"] == "valid" and results["shards"] == 3
-    assert f"--shards 3 --duration 20 --workload bank --nemesis {NEMESIS}" in results["replay"]
+    assert f"--shards 3 --duration 15 --workload bank --nemesis {NEMESIS}" in results["replay"]
     checks = {check["checker"]: check for check in results["checks"]}
     assert set(checks) >= {"bank", "transactions", "state-machine-safety", "election-safety"}
     assert all(check["verdict"] == "valid" for check in checks.values()), checks

@@ -158,3 +158,15 @@ def test_add_node_joins_the_shard_it_is_given(tmp_path: Path) -> None:
         assert status["shards"][0]["nodes"] == ["s1n1"]
         result = run("--dir", str(path), "add-node", "--shard", "3")
         assert result.returncode == 2 and "no shard 3" in result.stderr
+
+
+def test_member_list_shows_each_shards_configuration(sharded: Path) -> None:
+    code, document = run_json("--dir", str(sharded), "member", "list")
+    assert code == 0
+    assert [(m["id"], m["shard"], m["membership"]) for m in document["members"]] == [
+        ("s1n1", 1, "voter"),
+        ("s2n1", 2, "voter"),
+        ("s3n1", 3, "voter"),
+    ]
+    assert [shard["voters"] for shard in document["shards"]] == [["s1n1"], ["s2n1"], ["s3n1"]]
+    assert document["voters"] == ["s1n1"]  # the top level is shard 1's
