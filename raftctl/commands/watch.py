@@ -5,6 +5,11 @@ The store numbers its changes by revision and keeps the latest ones
 the last revision it printed, by linearizable reads, so it misses none and
 shows none twice, across leader changes too; a revision the store no longer
 keeps is said, never skipped in silence.
+
+On a sharded cluster a key is watched on its shard. A prefix is watched on
+every shard at once, each from its own revision: a shard numbers its own
+changes, so the events carry their `shard` and are in revision order within
+it, not across shards; --from-revision starts every shard there.
 """
 
 from __future__ import annotations
@@ -58,39 +63,50 @@ def watch(
             raise UsageError(f"--from-revision takes a revision from 1, not {from_revision}")
         if count is not None and count < 1:
             raise UsageError(f"--count takes at least 1, not {count}")
-        if prefix and control.cluster.config.shards > 1:
-            # Each shard numbers its own changes: one prefix's changes have no
-            # single order of revisions to resume from.
-            raise UsageError(
-                "watch --prefix needs one revision order, and each shard of this "
-                "cluster numbers its own changes: watch single keys instead"
-            )
+        config = control.cluster.config
+        # The shards to ask: the key's own, or every one for a prefix.
+        shards = list(range(1, config.shards + 1)) if prefix else [config.shard_of_key(key)]
+        sharded = config.shards > 1
 
-        def ask(after: int) -> dict[str, Any]:
-            answer = control.client.call(Changes(key, prefix, after), timeout_s=control.timeout_s)
+        def ask(shard: int, after: int) -> dict[str, Any]:
+            answer = control.client.call(
+                Changes(key, prefix, after), timeout_s=control.timeout_s, shard=shard
+            )
             if not answer["ok"]:
                 raise Compacted(answer["error"])
             return answer
 
         # Asking after the largest revision there can be is asking for the current one.
-        after = from_revision - 1 if from_revision is not None else ask(WIRE_INT_MAX)["revision"]
+        after = {
+            shard: from_revision - 1
+            if from_revision is not None
+            else ask(shard, WIRE_INT_MAX)["revision"]
+            for shard in shards
+        }
         seen = 0
         try:
             while count is None or seen < count:
-                answer = ask(after)
-                changes = answer["changes"]
-                if count is not None:
-                    changes = changes[: count - seen]
-                for revision, changed, value in changes:
-                    kind = "put" if value is not None else "delete"
-                    event = {"revision": revision, "type": kind, "key": changed, "value": value}
-                    words = f"{revision} {kind.upper()} {shown(changed)}"
-                    output.line(
-                        with_encoding(event),
-                        words + (f" {shown(value)}" if value is not None else ""),
-                    )
-                    after, seen = revision, seen + 1
-                if not answer["changes"]:
+                quiet = True
+                for shard in shards:
+                    answer = ask(shard, after[shard])
+                    changes = answer["changes"]
+                    quiet = quiet and not changes
+                    if count is not None:
+                        changes = changes[: count - seen]
+                    for revision, changed, value in changes:
+                        kind = "put" if value is not None else "delete"
+                        event = {"revision": revision, "type": kind, "key": changed, "value": value}
+                        if sharded:
+                            event["shard"] = shard
+                        words = f"{revision} {kind.upper()} {shown(changed)}"
+                        output.line(
+                            with_encoding(event),
+                            (f"s{shard} " if sharded and prefix else "")
+                            + words
+                            + (f" {shown(value)}" if value is not None else ""),
+                        )
+                        after[shard], seen = revision, seen + 1
+                if quiet:
                     time.sleep(POLL_S)
         except KeyboardInterrupt:
             return  # the way a watch ends

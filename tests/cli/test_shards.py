@@ -117,9 +117,33 @@ def test_prefix_commands_merge_every_shard_in_key_order(sharded: Path) -> None:
     assert run("--dir", directory, "keys", "merge/").stdout == ""
 
 
-def test_watch_of_a_prefix_needs_one_revision_order(sharded: Path) -> None:
-    result = run("--dir", str(sharded), "watch", "a", "--prefix", "--count", "1")
-    assert result.returncode == 2 and "each shard" in result.stderr
+def test_watch_follows_a_key_on_its_shard_and_a_prefix_on_every_shard(sharded: Path) -> None:
+    directory = str(sharded)
+    names = [f"watched/{number}" for number in range(9)]
+    assert {owner(name) for name in names} == {1, 2, 3}
+    for name in names:
+        assert run("--dir", directory, "put", name, "v").returncode == 0
+    result = run(
+        "--dir",
+        directory,
+        "--json",
+        "watch",
+        "watched/",
+        "--prefix",
+        "--from-revision",
+        "1",
+        "--count",
+        "9",
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(event["key"] for event in events) == names
+    for event in events:  # each event names its shard, whose own revision it carries
+        assert event["shard"] == owner(event["key"]) and event["type"] == "put"
+    one = names[0]
+    result = run("--dir", directory, "--json", "watch", one, "--from-revision", "1", "--count", "1")
+    (event,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (event["key"], event["shard"]) == (one, owner(one))
 
 
 def test_a_single_shard_transaction_runs_on_its_shard(sharded: Path) -> None:

@@ -7,7 +7,6 @@ pid in the finalizer even if the script is killed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,39 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.harness import stop_cluster
+from tests.examples.scripts import ALL_EXAMPLES, SCRIPT_TIMEOUT_S, SHARDED, run_script
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.sh"))
-BIN = str(Path(sys.executable).parent)
+# The sharded examples (nine nodes each) run in a file of their own, which
+# another worker takes: test_sharded_examples.py.
+EXAMPLES = [path for path in ALL_EXAMPLES if path.name not in SHARDED]
 AT_ONCE = 3
-SCRIPT_TIMEOUT_S = 300
 DEMO = "demo"
 # The longest first, so that three at a time finish together.
 LONGEST_FIRST = (DEMO, "prevote", "chaos", "split-brain", "membership")
-
-
-def _run_script(script: Path, cluster: Path) -> subprocess.CompletedProcess[str]:
-    chaos_out = cluster.parent / f"{cluster.name}-chaos"
-    environment = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "RAFTCTL_DIR": str(cluster),
-        "CHAOS_OUT": str(chaos_out),  # chaos.sh's runs, so that leftovers are stopped
-    }
-    try:
-        return subprocess.run(
-            ["bash", str(script)],
-            capture_output=True,
-            text=True,
-            timeout=SCRIPT_TIMEOUT_S,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-        )
-    finally:
-        stop_cluster(cluster)
-        for toml in sorted(chaos_out.glob("*/cluster/cluster.toml")):
-            stop_cluster(toml.parent)
 
 
 def _run_demo() -> subprocess.CompletedProcess[str]:
@@ -71,7 +46,7 @@ def runs(
     with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
         futures = {DEMO: pool.submit(_run_demo)}
         for script in ordered:
-            futures[script.stem] = pool.submit(_run_script, script, base / script.stem)
+            futures[script.stem] = pool.submit(run_script, script, base / script.stem)
         yield futures
 
 
