@@ -3,7 +3,8 @@ the command line (raftctl/sim does the work)."""
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from collections.abc import Sequence
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -87,18 +88,9 @@ def sim(
     )
     failed = next((r for r in results if not r.ok), None)
     if output.wants_document:
-        failure = None
-        if failed is not None:
-            failure = {
-                "seed": failed.options.seed,
-                "message": failed.failure,
-                "replay": replay.format(seed=failed.options.seed),
-            }
-        output.document({"ok": failed is None, "seeds": len(results), "failure": failure})
+        output.document(_verdict(results, failed, replay))
     elif failed is not None:
-        typer.echo(failed.options.describe(), err=True)
-        typer.echo(f"FAILED: {failed.failure}", err=True)
-        typer.echo(f"replay: {replay.format(seed=failed.options.seed)}", err=True)
+        _say_failure(failed, replay)
     elif seed is not None:
         typer.echo(results[0].options.describe())
         result = results[0]
@@ -129,18 +121,9 @@ def _transactions(output: Output, seed: int | None, seeds: int) -> NoReturn:
     }
     replay = "raftctl sim --transactions --seed {seed}"
     if output.wants_document:
-        failure = None
-        if failed is not None:
-            failure = {
-                "seed": failed.options.seed,
-                "message": failed.failure,
-                "replay": replay.format(seed=failed.options.seed),
-            }
-        output.document({"ok": failed is None, "seeds": len(results), "failure": failure, **totals})
+        output.document({**_verdict(results, failed, replay), **totals})
     elif failed is not None:
-        typer.echo(failed.options.describe(), err=True)
-        typer.echo(f"FAILED: {failed.failure}", err=True)
-        typer.echo(f"replay: {replay.format(seed=failed.options.seed)}", err=True)
+        _say_failure(failed, replay)
     else:
         if seed is not None:
             typer.echo(results[0].options.describe())
@@ -152,3 +135,21 @@ def _transactions(output: Output, seed: int | None, seeds: int) -> NoReturn:
             "transaction held"
         )
     raise typer.Exit(1 if failed else 0)
+
+
+def _verdict(results: Sequence[Any], failed: Any, replay: str) -> dict[str, Any]:
+    """The JSON document of a run of seeds: ok, how many, the first failure."""
+    failure = None
+    if failed is not None:
+        failure = {
+            "seed": failed.options.seed,
+            "message": failed.failure,
+            "replay": replay.format(seed=failed.options.seed),
+        }
+    return {"ok": failed is None, "seeds": len(results), "failure": failure}
+
+
+def _say_failure(failed: Any, replay: str) -> None:
+    typer.echo(failed.options.describe(), err=True)
+    typer.echo(f"FAILED: {failed.failure}", err=True)
+    typer.echo(f"replay: {replay.format(seed=failed.options.seed)}", err=True)

@@ -168,11 +168,21 @@ def tour(root: Path) -> int:
     t.run("heal")
     t.run("wait", "--caught-up", "--timeout", "30")
     t.run("inspect", "log", "--count", "8")
-    repaired = t.new_events(("EntriesTruncated", "BecameFollower"))
+    repaired = t.new_events(("EntriesTruncated", "SnapshotInstalled", "BecameFollower"))
+    # The stranded entry goes one of two ways: truncated by AppendEntries, or,
+    # when the others compacted past it meanwhile (a slow machine), replaced
+    # with the rest of the log by the leader's snapshot.
+    by_snapshot = any(
+        e["event"] == "SnapshotInstalled" and e.get("node") == second for e in repaired
+    )
     t.expect(
-        any(e["event"] == "EntriesTruncated" for e in repaired),
+        any(e["event"] == "EntriesTruncated" for e in repaired) or by_snapshot,
         "no conflicting entry was repaired after healing",
     )
+    if by_snapshot:
+        print(
+            f"\n  {second} was repaired by the leader's snapshot: its stranded entry went with it."
+        )
     t.run("get", "lost-write")
     status = t.document("status")
     logs = {(row["last_log_index"], row["applied_index"]) for row in status["nodes"]}

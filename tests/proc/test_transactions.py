@@ -71,6 +71,33 @@ def transfer(client: Client, source: str, target: str, amount: int) -> bool:
     return bool(execute_txn(client, move, 30)["succeeded"])
 
 
+def transfer_killed_at(
+    bank: ClusterDir, failpoint: str, before: dict[str, int], amount: int
+) -> tuple[str, str]:
+    """`raftctl txn` moving `amount` between two accounts on different
+    shards, SIGKILLed by its failpoint; the two accounts."""
+    source = ACCOUNTS[0]
+    shard_of = bank.config.shard_of_key
+    target = next(a for a in ACCOUNTS if shard_of(a) != shard_of(source))
+    body = {
+        "compare": [],
+        "success": [
+            {"op": "put", "key": source, "value": str(before[source] - amount)},
+            {"op": "put", "key": target, "value": str(before[target] + amount)},
+        ],
+    }
+    result = subprocess.run(
+        [RAFTCTL, "--dir", str(bank.path), "txn", "--timeout", "20"],
+        input=json.dumps(body),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, FAILPOINT_ENV: failpoint},
+    )
+    assert result.returncode == -9, result.stderr  # SIGKILL at the failpoint
+    return source, target
+
+
 def locks_held(directory: ClusterDir) -> int:
     with Client(directory.config) as client:
         total = 0
@@ -120,25 +147,7 @@ def test_a_coordinator_killed_between_phases_is_finished_by_the_resolvers(
 ) -> None:
     with Client(bank.config, f"killed-{failpoint}") as client:
         before = balances(client)
-        source = ACCOUNTS[0]
-        shard_of = bank.config.shard_of_key
-        target = next(a for a in ACCOUNTS if shard_of(a) != shard_of(source))
-        body = {
-            "compare": [],
-            "success": [
-                {"op": "put", "key": source, "value": str(before[source] - 7)},
-                {"op": "put", "key": target, "value": str(before[target] + 7)},
-            ],
-        }
-        result = subprocess.run(
-            [RAFTCTL, "--dir", str(bank.path), "txn", "--timeout", "20"],
-            input=json.dumps(body),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, FAILPOINT_ENV: failpoint},
-        )
-        assert result.returncode == -9, result.stderr  # SIGKILL at the failpoint
+        source, target = transfer_killed_at(bank, failpoint, before, 7)
         # Its locks block a plain read until a resolver finishes it from the record.
         started = time.monotonic()
         after = balances(client)
@@ -156,26 +165,8 @@ def test_a_prepared_transaction_survives_its_participants_restart(bank: ClusterD
     still applies the decision there."""
     with Client(bank.config, f"restart-{os.getpid()}") as client:
         before = balances(client)
-    source = ACCOUNTS[0]
-    shard_of = bank.config.shard_of_key
-    target = next(a for a in ACCOUNTS if shard_of(a) != shard_of(source))
-    body = {
-        "compare": [],
-        "success": [
-            {"op": "put", "key": source, "value": str(before[source] - 4)},
-            {"op": "put", "key": target, "value": str(before[target] + 4)},
-        ],
-    }
-    result = subprocess.run(
-        [RAFTCTL, "--dir", str(bank.path), "txn", "--timeout", "20"],
-        input=json.dumps(body),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, FAILPOINT_ENV: "after-decide"},
-    )
-    assert result.returncode == -9, result.stderr
-    (participant,) = bank.config.shard_node_ids(shard_of(target))
+    source, target = transfer_killed_at(bank, "after-decide", before, 4)
+    (participant,) = bank.config.shard_node_ids(bank.config.shard_of_key(target))
     bank.kill(participant)
     bank.start(participant)
     with Client(bank.config, f"after-restart-{os.getpid()}") as client:
