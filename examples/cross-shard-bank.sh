@@ -82,7 +82,7 @@ echo "coordinator killed before its decision: aborted by the resolvers, $from st
 # 4. Clients move money across shards while a participant shard's leader is killed.
 transfer_loop() {
   local seed=$1 moved=0
-  for step in $(seq 1 3); do
+  for step in $(seq 1 2); do
     a=${ACCOUNTS[$(( (seed + step) % 6 ))]}; b=${ACCOUNTS[$(( (seed + 2 * step + 1) % 6 ))]}
     [ "$a" = "$b" ] && continue
     body=$(transfer_json "$a" "$b" 2) || continue
@@ -102,6 +102,6 @@ raftctl restart "$victim" >/dev/null
 for client in "${clients[@]}"; do wait "$client" || fail "a transfer client failed"; done
 moved=0
 for count in "$moved_dir"/*; do moved=$((moved + $(cat "$count"))); done
-[ "$moved" -ge 3 ] || fail "only $moved transfers went through: too little to judge"
+[ "$moved" -ge 2 ] || fail "only $moved transfers went through: too little to judge"
 total=$(check_total) || fail "the total changed"
 echo "OK: $moved transfers across shards while $victim (shard 2's leader) was killed; every read summed to $total"

@@ -27,7 +27,7 @@ def test_a_sharded_bank_run_under_faults_is_valid(tmp_path: Path) -> None:
         run = run_chaos(
             out,
             *("--shards", "3", "--nodes", "3", "--workload", "bank", "--nemesis", NEMESIS),
-            *("--duration", "10", "--rate", "60", "--seed", str(SEED), "--json"),
+            *("--duration", "10", "--rate", "40", "--seed", str(SEED), "--json"),
         )
     finally:
         stop_cluster(out / "cluster")
