@@ -9,7 +9,7 @@ trap 'raftctl destroy --yes >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ACCOUNTS=(a0 a1 a2 a3 a4)
 
-raftctl start --base-port 0 --election-timeout 1000-2000 --timeout 60 >/dev/null
+raftctl start --base-port 0 --election-timeout 1000-2000 --heartbeat 100 --timeout 60 >/dev/null
 for account in "${ACCOUNTS[@]}"; do raftctl put "$account" 100 >/dev/null; done
 
 balances_txn='{"success": [{"op":"get","key":"a0"},{"op":"get","key":"a1"},{"op":"get","key":"a2"},{"op":"get","key":"a3"},{"op":"get","key":"a4"}]}'

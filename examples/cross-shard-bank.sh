@@ -15,7 +15,7 @@ trap 'raftctl destroy --yes >/dev/null 2>&1 || true; kill $(jobs -p) 2>/dev/null
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ACCOUNTS=(a0 a1 a2 a3 a4 a5)
 
-raftctl start --shards 3 --nodes 3 --base-port 0 --election-timeout 1000-2000 --timeout 60 >/dev/null
+raftctl start --shards 3 --nodes 3 --base-port 0 --election-timeout 1000-2000 --heartbeat 100 --timeout 60 >/dev/null
 for account in "${ACCOUNTS[@]}"; do raftctl put "$account" 100 >/dev/null; done
 # The placement rule is documented: any client can compute a key's shard.
 shard_of() {

@@ -6,7 +6,7 @@ export RAFTCTL_DIR="${RAFTCTL_DIR:-$(mktemp -d)/cluster}"
 trap 'raftctl destroy --yes >/dev/null 2>&1 || true' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-raftctl start --base-port 0 --election-timeout 1000-2000 --timeout 60 >/dev/null
+raftctl start --base-port 0 --election-timeout 1000-2000 --heartbeat 100 --timeout 60 >/dev/null
 for i in $(seq 1 5); do raftctl put "key$i" "value$i" >/dev/null; done
 
 old=$(raftctl leader)

@@ -7,7 +7,7 @@ export RAFTCTL_DIR="${RAFTCTL_DIR:-$(mktemp -d)/cluster}"
 trap 'raftctl destroy --yes >/dev/null 2>&1 || true' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-raftctl start --base-port 0 --election-timeout 1000-2000 --timeout 60 >/dev/null
+raftctl start --base-port 0 --election-timeout 1000-2000 --heartbeat 100 --timeout 60 >/dev/null
 raftctl net --drop 0.3 --delay 30:20 --duplicate 0.1 >/dev/null
 raftctl put counter 0 >/dev/null --timeout 30
 for i in $(seq 1 6); do

@@ -36,7 +36,7 @@ wait_until() {  # wait_until SECONDS DESCRIPTION PREDICATE: poll with a deadline
 }
 
 # 1. With PreVote: the loner times out again and again, its term stays put.
-raftctl start --base-port 0 --election-timeout 1000-2000 --timeout 60 >/dev/null
+raftctl start --base-port 0 --election-timeout 1000-2000 --heartbeat 100 --timeout 60 >/dev/null
 isolate_a_follower
 wait_until 30 "three election timeouts on $loner" timed_out_thrice
 [ "$(field "$loner" term)" = "$term" ] || fail "with PreVote $loner raised its term"
@@ -48,7 +48,7 @@ with_prevote="$loner timed out $(timeouts_of) times cut off; $leader kept leadin
 raftctl destroy --yes >/dev/null
 
 # 2. Without PreVote: every timeout raises the loner's term; back, it deposes the leader.
-raftctl start --base-port 0 --election-timeout 1000-2000 --no-prevote --timeout 60 >/dev/null
+raftctl start --base-port 0 --election-timeout 1000-2000 --heartbeat 100 --no-prevote --timeout 60 >/dev/null
 isolate_a_follower
 wait_until 30 "$loner's term rising past $((term + 2))" loner_term_inflated
 raftctl heal >/dev/null

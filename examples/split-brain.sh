@@ -7,7 +7,7 @@ export RAFTCTL_DIR="${RAFTCTL_DIR:-$(mktemp -d)/cluster}"
 trap 'raftctl destroy --yes >/dev/null 2>&1 || true' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-raftctl start --nodes 5 --base-port 0 --election-timeout 1000-2000 --timeout 60 >/dev/null
+raftctl start --nodes 5 --base-port 0 --election-timeout 1000-2000 --heartbeat 100 --timeout 60 >/dev/null
 raftctl put before-partition 1 >/dev/null
 old=$(raftctl leader)
 other=$(for n in n1 n2 n3 n4 n5; do [ "$n" != "$old" ] && echo "$n" && break; done)

@@ -122,6 +122,8 @@ def tour(root: Path) -> int:
         "0",
         "--election-timeout",
         "1000-2000",
+        "--heartbeat",
+        "100",
         "--timeout",
         "30",
     )
