@@ -246,11 +246,6 @@ class TxnTables:
             )
         return tables
 
-    def in_doubt(self) -> list[tuple[str, int, int]]:
-        """Prepared transactions (id, coordinator shard, the index that prepared
-        them), oldest first: what a resolver watches."""
-        return [(txn, p.coordinator, p.index) for txn, p in self.prepared.items()]
-
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
