@@ -172,18 +172,6 @@ def test_a_new_cluster_refuses_a_shard_count_out_of_range(tmp_path: Path) -> Non
     assert not (tmp_path / "c" / "cluster.toml").exists()
 
 
-def test_add_node_joins_the_shard_it_is_given(tmp_path: Path) -> None:
-    with started_cluster(tmp_path / "c", "--shards", "2", "--nodes", "1") as path:
-        code, document = run_json("--dir", str(path), "add-node", "--shard", "2", "--timeout", "40")
-        assert code == 0 and document["node"].startswith("s2n")
-        assert sorted(document["voters"]) == sorted(["s2n1", document["node"]])
-        code, status = run_json("--dir", str(path), "status")
-        assert status["shards"][1]["nodes"] == ["s2n1", document["node"]]
-        assert status["shards"][0]["nodes"] == ["s1n1"]
-        result = run("--dir", str(path), "add-node", "--shard", "3")
-        assert result.returncode == 2 and "no shard 3" in result.stderr
-
-
 def test_member_list_shows_each_shards_configuration(sharded: Path) -> None:
     code, document = run_json("--dir", str(sharded), "member", "list")
     assert code == 0
@@ -194,3 +182,16 @@ def test_member_list_shows_each_shards_configuration(sharded: Path) -> None:
     ]
     assert [shard["voters"] for shard in document["shards"]] == [["s1n1"], ["s2n1"], ["s3n1"]]
     assert document["voters"] == ["s1n1"]  # the top level is shard 1's
+
+
+def test_add_node_joins_the_shard_it_is_given(sharded: Path) -> None:
+    """Last in this file: it grows the shared cluster's shard 2."""
+    directory = str(sharded)
+    code, document = run_json("--dir", directory, "add-node", "--shard", "2", "--timeout", "40")
+    assert code == 0 and document["node"].startswith("s2n")
+    assert sorted(document["voters"]) == sorted(["s2n1", document["node"]])
+    code, status = run_json("--dir", directory, "status")
+    assert status["shards"][1]["nodes"] == ["s2n1", document["node"]]
+    assert status["shards"][0]["nodes"] == ["s1n1"]
+    result = run("--dir", directory, "add-node", "--shard", "4")
+    assert result.returncode == 2 and "no shard 4" in result.stderr
