@@ -41,7 +41,7 @@ from raftctl.judges.linearizable import MISMATCH
 from raftctl.sim.errors import HistoryViolation
 from raftctl.sim.shards import SimShards
 from raftctl.txn.attempt import Attempt, AttemptFailed, Step
-from raftctl.txn.plan import plan
+from raftctl.txn.plan import Plan, plan
 
 __all__ = ["ATTEMPTS_MAX", "BankFaults", "SimBankClient"]
 
@@ -156,7 +156,7 @@ class SimBankClient:
                 else:
                     self._complete("fail", recorded, MISMATCH)
 
-            self._transaction(move, moved, crashable=True, recorded=recorded)
+            self._transaction(move, moved, crashable=True)
 
         self._transaction(Txn((), pair, ()), balances_read, crashable=False)
 
@@ -172,7 +172,6 @@ class SimBankClient:
         transaction: Txn,
         done: Done,
         crashable: bool,
-        recorded: dict[str, Any] | None = None,
     ) -> None:
         layout = plan(transaction, self.shard_of)
         if len(layout.parts) == 1:
@@ -196,7 +195,7 @@ class SimBankClient:
     def _attempt(
         self,
         transaction: Txn,
-        layout: Any,
+        layout: Plan,
         timestamp: int,
         serial: str,
         number: int,
@@ -325,8 +324,10 @@ class _AttemptRun:
             # over without an answer (an abort, or a committed one whose
             # results we lack: unknown to the caller).
             self.over = True
-            committed = (attempt.record or {}).get("outcome") == "committed"
-            self.lost_commit() if committed else self.finished()
+            if (attempt.record or {}).get("outcome") == "committed":
+                self.lost_commit()
+            else:
+                self.finished()
             return
         self.go(attempt.on_lost(step))
 
