@@ -113,9 +113,7 @@ def answer_admin(
                 "applied_index": node.kv.applied_index,
                 "prepared": {txn: list(p.participants) for txn, p in txns.prepared.items()},
                 "records": {txn: r.outcome for txn, r in txns.records.items()},
-                "finished": {
-                    txn: [f.outcome, list(f.participants)] for txn, f in txns.finished.items()
-                },
+                "finished": txns.outcomes(),
             }
         case Digest():
             kv = node.kv

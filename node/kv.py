@@ -245,15 +245,15 @@ class KVStateMachine:
                 }
             case TxnFinish(_, txn_id, outcome, succeeded):
                 done = txns.finished.get(txn_id)
+                held = txns.prepared.get(txn_id)
+                if done is None and outcome == RELEASED and held is not None and held.writes:
+                    # Only a transaction of gets is released without a decision.
+                    return {"ok": False, "error": "a transaction that writes was released"}
                 if done is None:
                     prepared = txns.release(txn_id)
                     results: list[Result] = []
                     if outcome in (COMMITTED, RELEASED) and prepared is not None:
                         branch = prepared.success if succeeded else prepared.failure
-                        if outcome == RELEASED and any(not isinstance(o, Get) for o in branch):
-                            # Only a transaction of gets is released without a decision.
-                            txns.lock(txn_id, prepared)
-                            return {"ok": False, "error": "a transaction that writes was released"}
                         results = [self._execute(op) for op in branch]
                     shards = prepared.participants if prepared is not None else ()
                     done = Finished(outcome, tuple(results), shards)

@@ -190,6 +190,11 @@ class TxnTables:
                         del self.shared[key]
         return prepared
 
+    def outcomes(self) -> dict[str, list[Any]]:
+        """How each remembered transaction finished here: txn -> [outcome,
+        participant shards] (what raftctl.judges.transactions judges)."""
+        return {txn: [f.outcome, list(f.participants)] for txn, f in self.finished.items()}
+
     def remember(self, txn_id: str, finished: Finished) -> None:
         self.finished[txn_id] = finished
         while len(self.finished) > FINISHED_MAX:

@@ -127,6 +127,7 @@ class Client:
         self._dropped: set[str] = set()
         self._poller = zmq.Poller()
         self._shard_of: dict[str, int] = {}
+        self._nodes_of: dict[int, list[str]] = {}  # shard -> its nodes, in address-book order
         for node in config.nodes:
             self._add_socket(
                 node.id,
@@ -181,6 +182,7 @@ class Client:
     def _add_socket(self, node_id: str, dealer: zmq.Socket[bytes], shard: int) -> None:
         self._sockets[node_id] = dealer
         self._shard_of[node_id] = shard
+        self._nodes_of.setdefault(shard, []).append(node_id)
         self._node_of[dealer] = node_id
         self._poller.register(dealer, zmq.POLLIN)
         monitor = dealer.get_monitor_socket(
@@ -354,7 +356,7 @@ class Client:
         redirects."""
         if preferred is not None and self._shard_of.get(preferred) == shard:
             return preferred
-        ids = [node_id for node_id, of in self._shard_of.items() if of == shard]
+        ids = self._nodes_of[shard]
         now = time.monotonic()
         for _ in range(len(ids)):
             self._round_robin = (self._round_robin + 1) % len(ids)

@@ -73,8 +73,7 @@ def transactions(path: Path, client: Client, timeout_s: float) -> Verdict:
 
 def _judge(tables: dict[int, dict[str, Any]]) -> Verdict:
     finished = {shard: table["finished"] for shard, table in tables.items()}
-    full = frozenset(s for s, table in finished.items() if len(table) >= FINISHED_MAX)
-    result = check_atomicity(finished, full)
+    result = check_atomicity(finished, FINISHED_MAX)
     details = {
         "committed": result.committed,
         "aborted": result.aborted,

@@ -6,7 +6,7 @@ A transaction is atomic when every shard that finished it finished it the
 same way (a read-only one, "released", agrees with any ending: it wrote
 nothing), and when one committed anywhere finished committed on every
 participant shard it named, unless that shard's memory is full (it forgets
-the oldest past a bound: `full` names such shards, which are not judged).
+the oldest past a bound, `remembered_max`: such shards are not judged).
 Isolation is the bank checker's: it steps every transfer from the balances
 it compared.
 """
@@ -45,10 +45,15 @@ class AtomicityResult:
 
 
 def check_atomicity(
-    finished: Mapping[int, Mapping[str, tuple[str, list[int]] | list[Any]]],
-    full: frozenset[int] = frozenset(),
+    finished: Mapping[int, Mapping[str, list[Any]]], remembered_max: int | None = None
 ) -> AtomicityResult:
-    """`finished`: shard -> {txn id: (outcome, participant shards)}."""
+    """`finished`: shard -> {txn id: [outcome, participant shards]}; a shard
+    that remembers `remembered_max` transactions may have forgotten some."""
+    full = frozenset(
+        shard
+        for shard, table in finished.items()
+        if remembered_max is not None and len(table) >= remembered_max
+    )
     outcomes: dict[str, dict[int, str]] = defaultdict(dict)
     participants: dict[str, set[int]] = defaultdict(set)
     for shard, table in finished.items():

@@ -40,10 +40,13 @@ class KVSimMachine(SimMachine):
 
     def apply(self, entry: Entry) -> Applied | None:
         self.applied_index = entry.index
-        result = self.kv.apply(entry)
-        if result is None or entry.kind is not EntryKind.COMMAND:
+        if entry.kind is not EntryKind.COMMAND:
+            self.kv.apply(entry)
             return None
-        command = decode_command(entry.data)
+        command = decode_command(entry.data)  # once: the store takes it as it is
+        result = self.kv.apply(entry, command)
+        if result is None:
+            return None
         self.values = self.kv.data
         return Applied(
             command_id(command.client_id, command.sequence, entry.data),

@@ -41,7 +41,7 @@ from raftctl.sim.resolvers import WATCH_MS, SimResolver
 from raftctl.sim.shards import SimShards
 from raftctl.txn.attempt import Attempt
 
-__all__ = ["TxnSeedResult", "TxnSwarmOptions", "draw_options", "run_txn_seed", "run_txn_seeds"]
+__all__ = ["TxnSeedResult", "TxnSwarmOptions", "draw_options", "run_txn_seed"]
 
 BALANCE = 50
 SETTLE_MS_MAX = 30_000
@@ -289,12 +289,8 @@ class _Run:
             store = self.shards.leader_store(shard)
             if store is None:
                 raise LivenessFailure(f"shard {shard} has no leader at the end")
-            finished[shard] = {
-                txn: (done.outcome, list(done.participants))
-                for txn, done in store.txns.finished.items()
-            }
-        full = frozenset(s for s, table in finished.items() if len(table) >= FINISHED_MAX)
-        atomicity = check_atomicity(finished, full)
+            finished[shard] = store.txns.outcomes()
+        atomicity = check_atomicity(finished, FINISHED_MAX)
         result.committed, result.aborted = atomicity.committed, atomicity.aborted
         result.transfers_ok = bank.transfers_ok
         result.coordinators_crashed = sum(client.crashed for client in self.clients)
@@ -321,10 +317,6 @@ def run_txn_seed(
         return _Run(chosen, make_kv, attempt_class, resolver_class).run()
     except (SimulationFailure, NodeError) as failure:
         return TxnSeedResult(chosen, f"{type(failure).__name__}: {failure}")
-
-
-def run_txn_seeds(seeds: range, **kinds: object) -> list[TxnSeedResult]:
-    return [run_txn_seed(seed, **kinds) for seed in seeds]  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:
