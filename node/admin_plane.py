@@ -259,6 +259,7 @@ def status(node: AdminNode) -> dict[str, Any]:
         "txn_locks": len(node.kv.txns.locks),
         "txn_records": len(node.kv.txns.records),
         "txn_resolved": node.resolver.resolved,
+        "txn_blocked": len(node.resolver.blocked),
         "txn_longest_hold_ms": round(node.resolver.longest_hold_s * 1000),
         **chaos_state(node),
     }

@@ -25,6 +25,9 @@ Rules:
     next_node_number = 4
     shards = 1            # Raft groups; where a key lives: below
     txn_resolve_after_ms = 2000  # a transaction prepared this long is resolved (node.txn_resolver)
+    txn_protocol = "2pc"  # 2pc | 2pc-classic | 3pc: how transactions cross shards (below)
+    coordinator_port = 0  # 2pc-classic and 3pc: where the coordinator process listens
+    coordinator_public_key = "..."
     curve = true          # false: `raftctl start --insecure`, no authentication
     controller_public_key = "..."  # Z85; the secrets are in keys/ (node.keys)
     client_public_key = "..."
@@ -50,6 +53,13 @@ not). The shard count is fixed when the cluster is created. A node sees only
 its own shard (`ClusterConfig.shard_view`): its peers, its voters, who may
 sign in.
 
+Transactions across shards (`txn_protocol`): "2pc" runs two-phase commit
+from the client with the decision replicated in a shard's log
+(node.transactions). "2pc-classic" and "3pc" are the textbook protocols: one
+coordinator process, id `coord` (raftctl.txn.coordinator_process), decides
+alone and keeps its decisions in its own WAL; the shards are its
+participants. It listens on 127.0.0.1:coordinator_port.
+
 The nodes are the address book. Membership itself lives in the Raft log and
 snapshots: the nodes with `bootstrap = true` are the voters the cluster was
 created with; a node added later starts knowing no configuration and waits for
@@ -71,6 +81,8 @@ from node.errors import ConfigError
 from node.raft_config import RaftConfig
 
 __all__ = [
+    "COORDINATOR_ID",
+    "TXN_PROTOCOLS",
     "ClusterConfig",
     "ConfigError",
     "NodeAddress",
@@ -80,6 +92,10 @@ __all__ = [
     "shard_of_key",
     "write_private",
 ]
+
+
+TXN_PROTOCOLS = ("2pc", "2pc-classic", "3pc")
+COORDINATOR_ID = "coord"  # the coordinator process of 2pc-classic and 3pc
 
 
 def shard_of_key(key: str | bytes, shards: int) -> int:
@@ -135,6 +151,9 @@ class ClusterConfig:
     watch_history_bytes: int = 4 << 20
     shards: int = 1
     txn_resolve_after_ms: int = 2000
+    txn_protocol: str = "2pc"
+    coordinator_port: int = 0
+    coordinator_public_key: str = ""
     curve: bool = False
     controller_public_key: str = ""
     client_public_key: str = ""
@@ -151,6 +170,8 @@ class ClusterConfig:
         ports = [(node.host, node.port) for node in self.nodes]
         if len(set(ports)) != len(ports):
             raise ConfigError("two nodes share a host and port in cluster.toml")
+        if self.coordinator_port and (self.nodes[0].host, self.coordinator_port) in ports:
+            raise ConfigError("the coordinator shares a port with a node in cluster.toml")
         if self.key_bytes_max < 1 or self.value_bytes_max < 1:
             raise ConfigError("key_bytes_max and value_bytes_max must be >= 1")
         if self.watch_history_changes < 1 or self.watch_history_bytes < 1:
@@ -160,6 +181,18 @@ class ClusterConfig:
         strays = [node.id for node in self.nodes if not 1 <= node.shard <= self.shards]
         if strays:
             raise ConfigError(f"nodes {strays} name a shard outside 1..{self.shards}")
+        if self.txn_protocol not in TXN_PROTOCOLS:
+            raise ConfigError(
+                f"txn_protocol {self.txn_protocol!r} is not one of {', '.join(TXN_PROTOCOLS)}"
+            )
+        if (self.txn_protocol != "2pc") != (self.coordinator_port > 0):
+            raise ConfigError(
+                "txn_protocol 2pc-classic and 3pc need a coordinator_port, and 2pc none"
+            )
+        if self.curve and self.coordinator_port and not self.coordinator_public_key:
+            raise ConfigError("curve = true needs the coordinator's public key")
+        if COORDINATOR_ID in ids:
+            raise ConfigError(f"{COORDINATOR_ID!r} names the coordinator process, not a node")
         if self.txn_resolve_after_ms < 1:
             raise ConfigError("txn_resolve_after_ms must be >= 1")
         if self.slow_factor < 1:
@@ -198,6 +231,17 @@ class ClusterConfig:
     @property
     def node_ids(self) -> tuple[str, ...]:
         return tuple(node.id for node in self.nodes)
+
+    @property
+    def coordinator(self) -> NodeAddress | None:
+        """The coordinator process of 2pc-classic and 3pc (shard 0: it belongs
+        to none); None under 2pc."""
+        if not self.coordinator_port:
+            return None
+        host = self.nodes[0].host
+        return NodeAddress(
+            COORDINATOR_ID, host, self.coordinator_port, True, self.coordinator_public_key, 0
+        )
 
     def initial_voters(self, shard: int = 1) -> tuple[str, ...]:
         """The voters shard `shard` was created with."""

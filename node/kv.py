@@ -57,7 +57,10 @@ from node.messages import (
     TxnDecide,
     TxnFinish,
     TxnForget,
+    TxnPreCommit,
     TxnPrepare,
+    TxnQuery,
+    TxnStep,
     data_bytes,
     decode_command,
     is_read_only,
@@ -204,13 +207,15 @@ class KVStateMachine:
                     "succeeded": succeeded,
                     "results": [self._execute(op) for op in branch],
                 }
-            case TxnPrepare() | TxnDecide() | TxnFinish() | TxnForget():
+            case (
+                TxnPrepare() | TxnDecide() | TxnFinish() | TxnForget() | TxnPreCommit() | TxnQuery()
+            ):
                 if self.shard is not None and operation.shard != self.shard:
                     return {"ok": False, "error": f"shard {operation.shard}'s step at {self.shard}"}
                 return self._txn_step(operation)
         raise AssertionError(f"unknown operation {operation!r}")
 
-    def _txn_step(self, step: TxnPrepare | TxnDecide | TxnFinish | TxnForget) -> Result:
+    def _txn_step(self, step: TxnStep) -> Result:
         txns = self.txns
         match step:
             case TxnPrepare(_, txn_id, timestamp, coordinator, participants, compare, yes, no):
@@ -256,11 +261,15 @@ class KVStateMachine:
                         branch = prepared.success if succeeded else prepared.failure
                         results = [self._execute(op) for op in branch]
                     shards = prepared.participants if prepared is not None else ()
-                    done = Finished(outcome, tuple(results), shards)
+                    done = Finished(outcome, tuple(results), shards, succeeded)
                     txns.remember(txn_id, done)
                 return {"ok": True, "outcome": done.outcome, "results": list(done.results)}
             case TxnForget(_, txn_id):
                 return {"ok": True, "forgotten": txns.forget(txn_id)}
+            case TxnPreCommit(_, txn_id, succeeded):
+                return txns.precommit(txn_id, succeeded)
+            case TxnQuery(_, txn_id):
+                return txns.query(txn_id)
         raise AssertionError(f"unknown transaction step {step!r}")
 
     def _lock_holder(self, operation: Operation) -> str | None:

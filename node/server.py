@@ -154,7 +154,13 @@ class NodeServer:
         )
         self.last_snapshot: dict[str, Any] | None = None
         self.snapshot_taker = SnapshotTaker(self.storage)
-        self.resolver = Resolver(cluster_dir, node_id, self.config.txn_resolve_after_ms / 1000)
+        self.resolver = Resolver(
+            cluster_dir,
+            node_id,
+            self.config.txn_resolve_after_ms / 1000,
+            self.config.txn_protocol,
+            self.config.shard_of_node(node_id),
+        )
         # TakeSnapshot requests waiting for a snapshot at or past an index.
         self.snapshot_waiters: list[tuple[int, Callable[[dict[str, Any]], None]]] = []
         # --slow N: ticks N times longer make every timer N times slower. A chaos
@@ -205,11 +211,11 @@ class NodeServer:
                     self._refresh_address_book()
                 leading = self.core.role is Role.LEADER
                 for done in self.resolver.watch(self.kv.txns, leading, now):
-                    if done.outcome is None:
+                    if done.event is None:
                         self.journal.line(done.text)
                     else:
                         self.journal.server_event(
-                            "TxnResolved",
+                            done.event,
                             done.text,
                             txn=done.txn_id,
                             outcome=done.outcome,

@@ -47,6 +47,7 @@ __all__ = [
     "Record",
     "Resolution",
     "TxnTables",
+    "timeout_outcome",
 ]
 
 COMMITTED = "committed"
@@ -74,6 +75,8 @@ class Prepared:
     success: tuple[TxnOperation, ...]  # this shard's ops of each branch
     failure: tuple[TxnOperation, ...]
     index: int  # the log index that prepared it
+    # 3PC: the branch a preCommit announced (None: no preCommit came).
+    precommit: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class Finished:
     outcome: str
     results: tuple[dict[str, Any], ...]
     participants: tuple[int, ...] = ()  # as prepared here; () when it never was
+    succeeded: bool = False  # the branch a committed one ran
 
 
 @dataclass(slots=True)
@@ -190,6 +194,32 @@ class TxnTables:
                         del self.shared[key]
         return prepared
 
+    def precommit(self, txn_id: str, succeeded: bool) -> dict[str, Any]:
+        """3PC's preCommit: acknowledged by a prepared transaction; one that
+        already finished here (its participant timed out and decided alone)
+        answers what it did, and its coordinator must abort."""
+        prepared = self.prepared.get(txn_id)
+        if prepared is not None:
+            prepared.precommit = succeeded
+            return {"ok": True, "ack": True}
+        done = self.finished.get(txn_id)
+        return {"ok": True, "ack": False, "outcome": done.outcome if done else None}
+
+    def query(self, txn_id: str) -> dict[str, Any]:
+        """What this shard knows of `txn_id`: its outcome once finished here,
+        "prepared" (voted yes, waiting), or "unknown" (never prepared)."""
+        done = self.finished.get(txn_id)
+        if done is not None:
+            return {
+                "ok": True,
+                "state": "finished",
+                "outcome": done.outcome,
+                "succeeded": done.succeeded,
+            }
+        if txn_id in self.prepared:
+            return {"ok": True, "state": "prepared", "outcome": None}
+        return {"ok": True, "state": "unknown", "outcome": None}
+
     def outcomes(self) -> dict[str, list[Any]]:
         """How each remembered transaction finished here: txn -> [outcome,
         participant shards] (what raftctl.judges.transactions judges)."""
@@ -206,14 +236,15 @@ class TxnTables:
         """The tables as msgpack-ready rows, for node.kv's snapshot."""
         prepared = [
             [txn, p.timestamp, p.coordinator, list(p.participants), list(p.keys),
-             list(p.writes), p.succeeded, _op_rows(p.success), _op_rows(p.failure), p.index]
+             list(p.writes), p.succeeded, _op_rows(p.success), _op_rows(p.failure), p.index,
+             p.precommit]
             for txn, p in self.prepared.items()
         ]  # fmt: skip
         records = [
             [txn, r.outcome, r.succeeded, list(r.participants)] for txn, r in self.records.items()
         ]
         finished = [
-            [txn, f.outcome, list(f.results), list(f.participants)]
+            [txn, f.outcome, list(f.results), list(f.participants), f.succeeded]
             for txn, f in self.finished.items()
         ]
         return [prepared, records, finished]
@@ -224,7 +255,11 @@ class TxnTables:
         prepared_rows, record_rows, finished_rows = rows
         tables = cls()
         for row in prepared_rows:
-            txn, timestamp, coordinator, participants, keys, writes, succeeded, yes, no, index = row
+            # A snapshot written before 3PC has no precommit column.
+            txn, timestamp, coordinator, participants, keys, writes, succeeded, yes, no, index = (
+                row[:10]
+            )
+            precommit = row[10] if len(row) > 10 else None
             tables.lock(
                 str(txn),
                 Prepared(
@@ -237,17 +272,19 @@ class TxnTables:
                     _ops(yes),
                     _ops(no),
                     int(index),
+                    None if precommit is None else bool(precommit),
                 ),
             )
         for txn, outcome, succeeded, participants in record_rows:
             tables.records[str(txn)] = Record(
                 str(outcome), bool(succeeded), tuple(int(shard) for shard in participants)
             )
-        for txn, outcome, results, participants in finished_rows:
+        for txn, outcome, results, participants, *succeeded in finished_rows:
             tables.finished[str(txn)] = Finished(
                 str(outcome),
                 tuple(dict(r) for r in results),
                 tuple(int(shard) for shard in participants),
+                bool(succeeded[0]) if succeeded else False,
             )
         return tables
 
@@ -281,6 +318,16 @@ class Resolution:
         if record["outcome"] != COMMITTED:
             return None
         return TxnForget(self.coordinator, self.txn_id)
+
+
+def timeout_outcome(prepared: Prepared) -> tuple[str, bool]:
+    """3PC's participant rule when its coordinator is silent past the
+    timeout: one that received preCommit commits (with the branch it was
+    told); one that did not aborts. Each side of a partition applies it to
+    what it alone saw, which is how 3PC can end inconsistent (the notes)."""
+    if prepared.precommit is None:
+        return ABORTED, False
+    return COMMITTED, prepared.precommit
 
 
 def _op_rows(ops: tuple[TxnOperation, ...]) -> list[list[str]]:

@@ -1,7 +1,19 @@
-"""The resolver: a shard's leader finishes transactions whose coordinator
-went quiet, so that a crashed client blocks no one for long.
+"""The resolver: a shard's leader acts on transactions whose coordinator
+went quiet, each by the rule of the cluster's txn_protocol.
 
-Rules:
+- 2pc (the default): it finishes them from the decision record, so that a
+  crashed client blocks no one for long (below).
+- 3pc: the participant's timeout rule (node.transactions.timeout_outcome):
+  it commits a transaction that received preCommit and aborts one that did
+  not, on its own; the coordinator is not asked.
+- 2pc-classic: it asks the coordinator process for the outcome; when that
+  is unreachable, it asks the other participants (the notes' "mutual
+  inquiry") and takes an outcome one of them has applied. When every
+  participant voted yes and none has heard, no one can decide: the
+  transaction stays prepared, its locks held, and is reported blocked
+  (a "TxnBlocked" event, once) until the coordinator answers.
+
+Rules (2pc):
 - The loop calls `watch` a few times a second. A transaction prepared here
   for `after_s` (cluster.toml's txn_resolve_after_ms, counted from when this
   node, as leader, first saw it) is handed to one thread.
@@ -11,69 +23,65 @@ Rules:
   forgets the record if it says committed (an aborted one stays: see
   node.transactions.Resolution). It never decides alone: the record decides, and the
   coordinator that comes back late finds the same record.
-- It talks to the shards as a client does (ZeroMQ DEALERs, the cluster's
-  client key under CURVE), asking every node of a shard at once and taking
-  the leader's "ok"; transaction steps are idempotent, so they need no session
-  (sequence 0). It touches nothing of the node but its two queues.
+- It talks to the shards as a client does (node.shard_asker). It touches
+  nothing of the node but its two queues.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import queue
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import zmq
+from node.messages import TxnFinish, TxnQuery
+from node.shard_asker import ShardAsker
+from node.transactions import ABORTED, COMMITTED, Prepared, Resolution, TxnTables, timeout_outcome
 
-from node.config import ClusterConfig, load
-from node.errors import ConfigError, InvalidMessage
-from node.keys import CLIENT, load_key
-from node.messages import ClientRequest, ClientResponse, Operation, decode, encode
-from node.transactions import Resolution, TxnTables
-
-__all__ = ["Resolver"]
-
-ASK_TIMEOUT_S = 3.0  # per step; an unanswered job is tried again on a later watch
-RESEND_S = 0.5
+__all__ = ["Resolved", "Resolver"]
 
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """What one resolution came to: the record's outcome (None: no answer)."""
+    """What one resolution came to: the outcome applied (None: none yet),
+    how it was reached, and the event to journal ("TxnResolved",
+    "TxnBlocked", or None for a plain line)."""
 
     txn_id: str
     outcome: str | None
     coordinator: int
+    text: str
+    event: str | None
 
-    @property
-    def text(self) -> str:
-        if self.outcome is None:
-            return f"txn {self.txn_id}: no answer from shard {self.coordinator} about its record"
-        return (
-            f"txn {self.txn_id} resolved after its coordinator went quiet: "
-            f"{self.outcome} (the record at shard {self.coordinator})"
-        )
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    txn_id: str
+    part: Prepared
 
 
 class Resolver:
     """Watches this shard's prepared transactions; resolves stale ones in a thread."""
 
-    def __init__(self, cluster_dir: Path, node_id: str, after_s: float) -> None:
+    def __init__(
+        self, cluster_dir: Path, node_id: str, after_s: float, protocol: str, shard: int
+    ) -> None:
         self.cluster_dir = cluster_dir
         self.node_id = node_id
         self.after_s = after_s
+        self.protocol = protocol
+        self.shard = shard
         self.resolved = 0
+        self.blocked: set[str] = set()  # 2pc-classic: prepared, and no one can say how it ends
         # The longest a transaction held its locks here, as watched (to a
         # watch's period): from when it was first seen prepared until gone.
         self.longest_hold_s = 0.0
         self._since: dict[str, float] = {}
-        self._seen: dict[str, float] = {}
-        self._jobs: queue.Queue[Resolution] = queue.Queue()
+        # When this node, leading, first saw each transaction in its present
+        # state (3PC's timeout counts again from the preCommit).
+        self._seen: dict[str, tuple[float, bool | None]] = {}
+        self._jobs: queue.Queue[_Job] = queue.Queue()
         self._done: queue.Queue[Resolved] = queue.Queue()  # for the loop to journal
         self._busy: set[str] = set()
         self._lock = threading.Lock()
@@ -93,20 +101,24 @@ class Resolver:
             self._since.setdefault(txn_id, now)
         for gone in [txn for txn in self._seen if txn not in prepared]:
             del self._seen[gone]
+        self.blocked &= set(prepared)
         if not leading:
             self._seen.clear()  # a new leader counts from when it leads
             return lines
         for txn_id, part in prepared.items():
-            first = self._seen.setdefault(txn_id, now)
+            first, state = self._seen.get(txn_id, (now, part.precommit))
+            if state != part.precommit:
+                first, state = now, part.precommit
+            self._seen[txn_id] = (first, state)
             if now - first < self.after_s:
                 continue
             with self._lock:
                 if txn_id in self._busy:
                     continue
                 self._busy.add(txn_id)
-            self._seen[txn_id] = now  # if this round fails, the next one waits again
+            self._seen[txn_id] = (now, state)  # if this round fails, the next one waits again
             self._start()
-            self._jobs.put(Resolution(txn_id, part.coordinator, part.participants))
+            self._jobs.put(_Job(txn_id, part))
         return lines
 
     def close(self) -> None:
@@ -122,7 +134,8 @@ class Resolver:
             self._thread.start()
 
     def _run(self) -> None:
-        with _Asker(self.cluster_dir, f"resolver-{self.node_id}", self._stop) as asker:
+        client_id = f"resolver-{self.node_id}"
+        with ShardAsker(self.cluster_dir, client_id, self._stop, self.node_id) as asker:
             while not self._stop.is_set():
                 try:
                     job = self._jobs.get(timeout=0.2)
@@ -134,93 +147,74 @@ class Resolver:
                     with self._lock:
                         self._busy.discard(job.txn_id)
 
-    def _resolve(self, asker: _Asker, job: Resolution) -> Resolved:
-        record = asker.ask(job.coordinator, job.ask())
+    def _resolve(self, asker: ShardAsker, job: _Job) -> Resolved:
+        if self.protocol == "3pc":
+            return self._time_out(asker, job)
+        if self.protocol == "2pc-classic":
+            return self._inquire(asker, job)
+        txn_id, part = job.txn_id, job.part
+        resolution = Resolution(txn_id, part.coordinator, part.participants)
+        record = asker.ask(part.coordinator, resolution.ask())
         if record is None:
-            return Resolved(job.txn_id, None, job.coordinator)
-        finished = [asker.ask(step.shard, step) for step in job.tell(record)]
-        forget = job.forget(record)
+            text = f"txn {txn_id}: no answer from shard {part.coordinator} about its record"
+            return Resolved(txn_id, None, part.coordinator, text, None)
+        finished = [asker.ask(step.shard, step) for step in resolution.tell(record)]
+        forget = resolution.forget(record)
         if forget is not None and all(answer is not None for answer in finished):
-            asker.ask(job.coordinator, forget)
+            asker.ask(part.coordinator, forget)
         self.resolved += 1
-        return Resolved(job.txn_id, str(record["outcome"]), job.coordinator)
+        outcome = str(record["outcome"])
+        text = (
+            f"txn {txn_id} resolved after its coordinator went quiet: "
+            f"{outcome} (the record at shard {part.coordinator})"
+        )
+        return Resolved(txn_id, outcome, part.coordinator, text, "TxnResolved")
 
+    def _time_out(self, asker: ShardAsker, job: _Job) -> Resolved:
+        """3PC: decide alone, by what this shard saw."""
+        outcome, succeeded = timeout_outcome(job.part)
+        why = "it had received preCommit" if outcome == COMMITTED else "no preCommit came"
+        return self._apply(
+            asker, job, outcome, succeeded, f"on its own, as 3PC's timeout says ({why})"
+        )
 
-class _Asker:
-    """Requests to whole shards, as a client; used by one thread only."""
+    def _inquire(self, asker: ShardAsker, job: _Job) -> Resolved:
+        """Classic 2PC: ask the coordinator, then the other participants."""
+        txn_id = job.txn_id
+        answer = asker.ask(0, TxnQuery(0, txn_id))
+        if answer is not None and answer.get("outcome") in (COMMITTED, ABORTED):
+            outcome = str(answer["outcome"])
+            return self._apply(asker, job, outcome, bool(answer.get("succeeded")),
+                               "as the coordinator answered")  # fmt: skip
+        if answer is not None:
+            text = f"txn {txn_id}: the coordinator has not decided yet"
+            return Resolved(txn_id, None, 0, text, None)
+        for shard in job.part.participants:
+            if shard == self.shard:
+                continue
+            told = asker.ask(shard, TxnQuery(shard, txn_id))
+            if told is not None and told.get("outcome") in (COMMITTED, ABORTED):
+                outcome = str(told["outcome"])
+                return self._apply(asker, job, outcome, bool(told.get("succeeded")),
+                                   f"as shard {shard} had (mutual inquiry)")  # fmt: skip
+        if txn_id in self.blocked:
+            return Resolved(txn_id, None, 0, f"txn {txn_id}: still blocked", None)
+        self.blocked.add(txn_id)
+        text = (
+            f"txn {txn_id} is blocked: the coordinator does not answer, and no other "
+            "participant knows the outcome; having voted yes, this shard may neither commit "
+            "nor abort, and holds its locks until the coordinator is back"
+        )
+        return Resolved(txn_id, None, 0, text, "TxnBlocked")
 
-    def __init__(self, cluster_dir: Path, client_id: str, stop: threading.Event) -> None:
-        self.cluster_dir = cluster_dir
-        self.client_id = client_id
-        self.stop = stop
-        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self.sockets: dict[str, zmq.Socket[bytes]] = {}
-        self.request_ids = itertools.count(1)
-
-    def __enter__(self) -> _Asker:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for dealer in self.sockets.values():
-            dealer.close(linger=0)
-        self.context.term()
-
-    def ask(self, shard: int, operation: Operation) -> dict[str, Any] | None:
-        """The answer of `shard`'s leader to `operation`, or None in time."""
-        try:
-            config = load(self.cluster_dir / "cluster.toml")
-            dealers = [self._socket(config, node_id) for node_id in config.shard_node_ids(shard)]
-        except ConfigError:
-            return None  # cluster.toml or a key unreadable for now: a later watch asks again
-        deadline = time.monotonic() + ASK_TIMEOUT_S
-        poller = zmq.Poller()
-        for dealer in dealers:
-            poller.register(dealer, zmq.POLLIN)
-        asked: set[int] = set()
-        next_send = 0.0
-        while (now := time.monotonic()) < deadline and not self.stop.is_set():
-            if now >= next_send:
-                request_id = next(self.request_ids)
-                asked.add(request_id)
-                frame = encode(ClientRequest(request_id, self.client_id, 0, 0, operation))
-                for dealer in dealers:
-                    with contextlib.suppress(zmq.Again):
-                        dealer.send(frame, zmq.NOBLOCK)
-                next_send = now + RESEND_S
-            for dealer, _ in poller.poll(max(1, int((min(next_send, deadline) - now) * 1000))):
-                with contextlib.suppress(zmq.Again):
-                    while True:
-                        answer = self._answer(dealer.recv(zmq.NOBLOCK), asked)
-                        if answer is not None:
-                            return answer
-        return None
-
-    @staticmethod
-    def _answer(frame: bytes, asked: set[int]) -> dict[str, Any] | None:
-        try:
-            message = decode(frame)
-        except InvalidMessage:
-            return None
-        if (
-            isinstance(message, ClientResponse)
-            and message.request_id in asked
-            and message.status == "ok"
-            and message.result.get("ok")
-        ):
-            return message.result
-        return None
-
-    def _socket(self, config: ClusterConfig, node_id: str) -> zmq.Socket[bytes]:
-        dealer = self.sockets.get(node_id)
-        if dealer is None:
-            node = config.node(node_id)
-            dealer = self.context.socket(zmq.DEALER)
-            dealer.setsockopt(zmq.LINGER, 0)
-            if config.curve:
-                public, secret = load_key(self.cluster_dir, CLIENT)
-                dealer.setsockopt(zmq.CURVE_SERVERKEY, node.public_key.encode())
-                dealer.setsockopt(zmq.CURVE_PUBLICKEY, public)
-                dealer.setsockopt(zmq.CURVE_SECRETKEY, secret)
-            dealer.connect(node.endpoint)
-            self.sockets[node_id] = dealer
-        return dealer
+    def _apply(
+        self, asker: ShardAsker, job: _Job, outcome: str, succeeded: bool, how: str
+    ) -> Resolved:
+        txn_id = job.txn_id
+        answer = asker.ask(self.shard, TxnFinish(self.shard, txn_id, outcome, succeeded))
+        if answer is None:
+            text = f"txn {txn_id}: {outcome} {how}, but this shard did not confirm it yet"
+            return Resolved(txn_id, None, 0, text, None)
+        self.resolved += 1
+        text = f"txn {txn_id} {answer['outcome']} at shard {self.shard} {how}"
+        return Resolved(txn_id, str(answer["outcome"]), 0, text, "TxnResolved")

@@ -134,6 +134,17 @@ class Client:
                 node_socket(self.context, config, node.endpoint, node.public_key),
                 node.shard,
             )
+        coordinator = config.coordinator
+        if coordinator is not None:  # 2pc-classic and 3pc: the coordinator process is "shard 0"
+            self._add_socket(
+                coordinator.id,
+                node_socket(self.context, config, coordinator.endpoint, coordinator.public_key),
+                0,
+            )
+        # Which processes this client may reach; None: all. The coordinator
+        # process sets it from faults.toml, so that a partition separates it
+        # from the shards it coordinates (a client is never cut otherwise).
+        self.reachable: Callable[[str], bool] | None = None
         self._leaders: dict[int, str] = {}  # shard -> the node last known to lead it
         self._next_request_id = 1
         self._next_sequence = 1
@@ -257,7 +268,7 @@ class Client:
                 if operation is None:
                     exhausted = True
                     break
-                target_shard = shard or self._route(operation)
+                target_shard = shard if shard is not None else self._route(operation)
                 sequence = 0 if is_read_only(operation) else self._take_sequence()
                 state = _Operation(
                     position, operation, sequence, now, now + timeout_s, target_shard
@@ -293,9 +304,11 @@ class Client:
         """Send an idempotent write to its shard's leader (as far as this client
         knows) and do not wait: sequence 0, no session. Its answer, if one comes,
         is dropped by whichever call reads next; if it is lost, so is the write."""
-        target = shard or self._route(operation)
+        target = shard if shard is not None else self._route(operation)
         node = self._pick(self._leaders.get(target), target)
         request = ClientRequest(self._take_request_id(), self.client_id, 0, 0, operation)
+        if self.reachable is not None and not self.reachable(node):
+            return
         with contextlib.suppress(zmq.Again):
             self._sockets[node].send(encode_message(request), zmq.NOBLOCK)
 
@@ -379,9 +392,11 @@ class Client:
             state.operation,
             Consistency(consistency),
         )
-        # A full queue makes this a silent attempt: it times out and moves on.
-        with contextlib.suppress(zmq.Again):
-            self._sockets[node].send(encode_message(request), zmq.NOBLOCK)
+        # A full queue, or a cut link, makes this a silent attempt: it times
+        # out and moves on.
+        if self.reachable is None or self.reachable(node):
+            with contextlib.suppress(zmq.Again):
+                self._sockets[node].send(encode_message(request), zmq.NOBLOCK)
         inflight[request_id] = _Attempt(state, node, time.monotonic())
 
     def _wait_ms(

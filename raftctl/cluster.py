@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from node.config import (
+    COORDINATOR_ID,
     ClusterConfig,
     ConfigError,
     NodeAddress,
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["ClusterDir", "free_ports", "wait_for"]
 
 _CREATE_TIME_TOLERANCE_S = 0.05
+# The coordinator process of 2pc-classic and 3pc (its id is COORDINATOR_ID).
+COORDINATOR_MODULE = "raftctl.txn.coordinator_process"
 
 
 EPHEMERAL_LOW_DEFAULT = 32768
@@ -144,12 +147,21 @@ class ClusterDir:
         ]
         node_ids = [node_id for node_id, _ in placed]
         curve = bool(settings.pop("curve", True))
+        # 2pc-classic and 3pc: a coordinator process, with a port and key of its own.
+        coordinated = settings.get("txn_protocol", "2pc") != "2pc"
+        coordinator_port = 0
+        if coordinated:
+            coordinator_port = free_ports(1)[0] if base_port == 0 else base_port + total + 1
+            while coordinator_port in ports:
+                coordinator_port = free_ports(1)[0]
         keys: dict[str, str] = {}
         if curve:
             # The keys first, in a directory only this user may enter (node.keys).
             path.mkdir(parents=True, exist_ok=True)
+            coordinator = [COORDINATOR_ID] if coordinated else []
             keys = {
-                name: create_key(path, name).decode() for name in [*node_ids, CONTROLLER, CLIENT]
+                name: create_key(path, name).decode()
+                for name in [*node_ids, *coordinator, CONTROLLER, CLIENT]
             }
         nodes = tuple(
             NodeAddress(node_id, "127.0.0.1", port, public_key=keys.get(node_id, ""), shard=shard)
@@ -163,6 +175,8 @@ class ClusterDir:
                 curve=curve,
                 controller_public_key=keys.get(CONTROLLER, ""),
                 client_public_key=keys.get(CLIENT, ""),
+                coordinator_port=coordinator_port,
+                coordinator_public_key=keys.get(COORDINATOR_ID, ""),
                 **settings,  # type: ignore[arg-type]
             )
         except ConfigError as error:
@@ -229,11 +243,18 @@ class ClusterDir:
             return self.config.shard_node_ids(self.shard)
         return self.config.node_ids
 
+    def process_ids(self) -> tuple[str, ...]:
+        """Every process of the cluster: its nodes, and the coordinator
+        process of 2pc-classic and 3pc (never scoped to a shard)."""
+        coordinator = () if self.config.coordinator is None else (COORDINATOR_ID,)
+        return (*self.node_ids(), *coordinator)
+
     def check_node(self, node_id: str) -> str:
+        if node_id == COORDINATOR_ID and self.config.coordinator is not None:
+            return node_id
         if node_id not in self.config.node_ids:
-            raise UnknownNode(
-                f"no node {node_id!r} in this cluster (nodes: {', '.join(self.config.node_ids)})"
-            )
+            known = ", ".join((*self.config.node_ids, *self.process_ids()[len(self.node_ids()) :]))
+            raise UnknownNode(f"no node {node_id!r} in this cluster (nodes: {known})")
         return node_id
 
     def process(self, node_id: str) -> psutil.Process | None:
@@ -275,7 +296,8 @@ class ClusterDir:
         if existing is not None:
             return int(existing.pid)
         node_dir = self.path / node_id
-        self._refuse_a_vanished_voter(node_id)
+        if node_id != COORDINATOR_ID:
+            self._refuse_a_vanished_voter(node_id)
         try:
             node_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             (node_dir / "exit.json").unlink(missing_ok=True)
@@ -285,6 +307,8 @@ class ClusterDir:
                 "(move it aside, or `raftctl destroy --yes` and start again)"
             ) from None
         command = [sys.executable, "-m", "node", "--dir", str(self.path), "--id", node_id]
+        if node_id == COORDINATOR_ID:
+            command = [sys.executable, "-m", COORDINATOR_MODULE, "--dir", str(self.path)]
         if after_power_loss:
             command.append("--after-power-loss")
         pid = _spawn_detached(command, node_dir / "node.log")
@@ -384,7 +408,7 @@ class ClusterDir:
             self.start(node_id, after_power_loss=True)
 
     def stop_all(self, grace_s: float = 5.0) -> None:
-        self.stop_many(self.node_ids(), grace_s)
+        self.stop_many(self.process_ids(), grace_s)
 
     def start_failure(self, node_ids: list[str]) -> str | None:
         """Why one of `node_ids`, just started, stopped at once (its exit.json),

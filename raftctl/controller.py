@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.config import COORDINATOR_ID
 from node.messages import Consistency, Operation
 from raftctl.client import Client
 from raftctl.cluster import ClusterDir, wait_for
@@ -51,7 +52,20 @@ NODE_FIELDS = (
     "txn_prepared",  # transactions across shards prepared here, holding locks (node.transactions)
     "txn_locks",
     "txn_resolved",  # ... and those this node finished for a coordinator that went quiet
+    "txn_blocked",  # ... and, under 2pc-classic, those no one can finish while it is away
     "txn_longest_hold_ms",  # ... and the longest a transaction held its locks here
+)
+# What the coordinator process of 2pc-classic and 3pc reports (raftctl.txn.coordinator_process).
+COORDINATOR_FIELDS = (
+    "in_flight",
+    "unfinished",
+    "decided",
+    "committed",
+    "aborted",
+    "unknown",
+    "diverged",
+    "held",
+    "failpoints",
 )
 NODE_WORDS = ("leader", "follower", "random")  # raftctl.app keeps the same, for completion
 
@@ -164,6 +178,8 @@ class Controller:
             "term": shards[0]["term"],
             "nodes": rows,
             "shards": shards,
+            "txn_protocol": config.txn_protocol,
+            "coordinator": self.coordinator_status(),
             "faults": faults,
             "protocol": {
                 "pre_vote": config.pre_vote,
@@ -173,6 +189,26 @@ class Controller:
                 "security": "curve" if config.curve else "insecure",
             },
         }
+
+    def coordinator_status(self) -> dict[str, Any] | None:
+        """The coordinator process of 2pc-classic and 3pc (None under 2pc):
+        its process, and what it reports (None fields when it does not answer)."""
+        if self.cluster.config.coordinator is None:
+            return None
+        process_state = self.cluster.state(COORDINATOR_ID)
+        process = self.cluster.process(COORDINATOR_ID)
+        answer = None
+        if process_state == "running":
+            answer = self.client.status(COORDINATOR_ID, min(0.5, max(0.05, self.remaining_s())))
+        row: dict[str, Any] = {
+            "id": COORDINATOR_ID,
+            "pid": process.pid if process else None,
+            "process": process_state,
+            "role": "coordinator" if answer else None,
+        }
+        for field in COORDINATOR_FIELDS:
+            row[field] = answer.get(field) if answer else None
+        return row
 
     @staticmethod
     def shard_summary(shard: int, rows: list[dict[str, Any]]) -> dict[str, Any]:

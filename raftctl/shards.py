@@ -28,7 +28,9 @@ from node.messages import (
     TxnDecide,
     TxnFinish,
     TxnForget,
+    TxnPreCommit,
     TxnPrepare,
+    TxnQuery,
 )
 from raftctl.errors import UnknownNode, UsageError
 
@@ -57,7 +59,7 @@ def operation_shards(config: ClusterConfig, operation: Operation) -> frozenset[i
             return every if prefix else frozenset((config.shard_of_key(key),))
         case Keys(_) | GetPrefix(_) | DeletePrefix(_):
             return every
-        case TxnPrepare() | TxnDecide() | TxnFinish() | TxnForget():
+        case TxnPrepare() | TxnDecide() | TxnFinish() | TxnForget() | TxnPreCommit() | TxnQuery():
             return frozenset((operation.shard,))
         case Txn():
             keys = txn_keys(operation)

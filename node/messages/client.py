@@ -38,7 +38,9 @@ __all__ = [
     "TxnFinish",
     "TxnForget",
     "TxnOperation",
+    "TxnPreCommit",
     "TxnPrepare",
+    "TxnQuery",
     "TxnStep",
     "data_bytes",
     "data_text",
@@ -210,7 +212,28 @@ class TxnForget:
     txn_id: str
 
 
-TxnStep = TxnPrepare | TxnDecide | TxnFinish | TxnForget
+@dataclass(frozen=True, slots=True)
+class TxnPreCommit:
+    """3PC's middle phase at `shard`: every participant voted yes, and the
+    transaction will commit with the branch `succeeded` names unless the
+    coordinator aborts it first. A participant that was told this and then
+    hears nothing commits on its own (node.transactions.timeout_outcome)."""
+
+    shard: int
+    txn_id: str
+    succeeded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TxnQuery:
+    """What `shard` (0: the coordinator process) knows of a transaction:
+    classic 2PC's participants ask it when their coordinator went quiet."""
+
+    shard: int
+    txn_id: str
+
+
+TxnStep = TxnPrepare | TxnDecide | TxnFinish | TxnForget | TxnPreCommit | TxnQuery
 Operation = Get | Put | Delete | Cas | Keys | Txn | GetPrefix | DeletePrefix | Changes | TxnStep
 
 

@@ -11,8 +11,16 @@ from typing import Annotated, Any
 
 import typer
 
-from node.config import ClusterConfig
-from raftctl.app import DirOption, JsonOption, NodeArgument, TimeoutOption, app, session
+from node.config import TXN_PROTOCOLS, ClusterConfig
+from raftctl.app import (
+    DirOption,
+    JsonOption,
+    NodeArgument,
+    TimeoutOption,
+    app,
+    completing,
+    session,
+)
 from raftctl.cluster import ClusterDir
 from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
@@ -195,6 +203,15 @@ def start(
             help="No CURVE keys: anyone on this machine may talk to the nodes (an experiment).",
         ),
     ] = False,
+    txn_protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--txn-protocol",
+            help="How transactions cross shards: 2pc (default: decisions replicated by Raft), "
+            "2pc-classic or 3pc (a coordinator process, id coord).",
+            autocompletion=completing(*TXN_PROTOCOLS),
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option("--force", help="Start more nodes than this machine is estimated to hold."),
@@ -214,7 +231,9 @@ def start(
 
     With --shards S the cluster is S Raft groups (ids s1n1, s2n1, ...); each
     key lives in one shard (by a SHA-256 of the key) and transactions across
-    shards commit atomically by two-phase commit.
+    shards commit atomically by two-phase commit. --txn-protocol 2pc-classic or
+    3pc runs the textbook protocols instead, with a coordinator process (id
+    coord) that kill, pause and restart accept like a node.
 
     Example: raftctl start --nodes 5 --base-port 0
     """
@@ -227,7 +246,10 @@ def start(
             "fsync": fsync,
             "slow_factor": slow,
             "curve": False if insecure else None,
+            "txn_protocol": txn_protocol,
         }
+        if txn_protocol is not None and txn_protocol not in TXN_PROTOCOLS:
+            raise UsageError(f"--txn-protocol takes {', '.join(TXN_PROTOCOLS)}")
         settings = _requested_settings(election_timeout, heartbeat, snapshot_threshold, switches)
         if nodes is not None and nodes < 1:
             raise UsageError("--nodes must be at least 1")
@@ -244,7 +266,7 @@ def start(
             ClusterDir.create(control.path, nodes or 3, port, shards or 1, **settings)
         cluster = control.cluster
         started, paused = [], []
-        for node_id in cluster.node_ids():
+        for node_id in cluster.process_ids():
             state = cluster.state(node_id)
             if state == "stopped":
                 cluster.start(node_id)
@@ -508,7 +530,9 @@ def stop(
     """Stop nodes gracefully (a paused node is resumed first). Example: raftctl stop n2"""
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         cluster = control.cluster
-        targets = [control.resolve(word) for word in nodes] if nodes else list(cluster.node_ids())
+        targets = (
+            [control.resolve(word) for word in nodes] if nodes else list(cluster.process_ids())
+        )
         already = [node_id for node_id in targets if cluster.state(node_id) == "stopped"]
         cluster.stop_many(targets, grace_s=control.stop_grace_s())
         moved = [node_id for node_id in targets if node_id not in already]

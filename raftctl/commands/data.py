@@ -357,9 +357,10 @@ def txn(
             raise UsageError(f"txn: stdin is not UTF-8 JSON ({error})") from None
         transaction = parse_txn(text)
         if control.client.shard_of(transaction) is None:  # keys on several shards
-            from raftctl.txn.coordinator import run_transaction
+            from raftctl.txn.coordinator import execute_txn
 
-            result = run_transaction(control.client, transaction, control.remaining_s())
+            # 2pc: this process coordinates; 2pc-classic and 3pc: the coordinator process.
+            result = execute_txn(control.client, transaction, control.remaining_s())
         else:
             result = control.client.call(transaction, timeout_s=control.remaining_s())
         document = {"ok": True, "succeeded": result["succeeded"], "results": result["results"]}

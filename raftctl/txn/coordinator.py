@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from node.messages import Operation, Txn, TxnDecide, TxnFinish, TxnForget, TxnPrepare
 from raftctl.client import Client
@@ -55,6 +55,7 @@ from raftctl.txn.plan import plan
 __all__ = [
     "FAILPOINT_ENV",
     "PHASES_ENV",
+    "Decider",
     "PhaseEvent",
     "PhaseLog",
     "execute_txn",
@@ -127,7 +128,26 @@ def execute_txn(
     made under locks)."""
     if client.config.shards == 1 or client.shard_of(transaction) is not None:
         return client.call(transaction, consistency, node, timeout_s=timeout_s)
+    if client.config.coordinator is not None:
+        # 2pc-classic and 3pc: the coordinator process runs it (its phases
+        # are in its own log, raftctl.txn.coordinator_process).
+        return client.call(transaction, timeout_s=timeout_s, shard=0)
     return run_transaction(client, transaction, timeout_s, on_phase)
+
+
+class Decider(Protocol):
+    """Where a coordinator keeps its decisions, if not in a shard's record
+    (the coordinator process of classic 2PC and 3PC: its own log)."""
+
+    def begin(self, attempt: Attempt) -> None: ...
+
+    def decide(
+        self, client: Client, attempt: Attempt, step: TxnDecide, deadline: float
+    ) -> dict[str, Any]:
+        """The record in force, answered as a shard answers a TxnDecide."""
+        ...
+
+    def end(self, attempt: Attempt) -> None: ...
 
 
 def run_transaction(
@@ -135,6 +155,7 @@ def run_transaction(
     transaction: Txn,
     timeout_s: float,
     on_phase: PhaseListener | None = None,
+    decider: Decider | None = None,
 ) -> dict[str, Any]:
     """Run `transaction` atomically across its shards; its answer as a
     single-shard txn gives it, plus `txn_id`, `shards` and `attempts`.
@@ -154,7 +175,7 @@ def run_transaction(
         # client's session, this process's count of transactions, the attempt.
         txn_id = f"{client.client_id}.{serial}.{attempts}"
         attempt = Attempt(transaction, layout, txn_id, timestamp, config.shard_of_key)
-        _drive(client, attempt, deadline, listener)
+        _drive(client, attempt, deadline, listener, decider)
         if attempt.answer is not None:
             return {**attempt.answer, "txn_id": txn_id, "shards": list(layout.participants),
                     "attempts": attempts}  # fmt: skip
@@ -167,10 +188,18 @@ def run_transaction(
         time.sleep(pause)
 
 
-def _drive(client: Client, attempt: Attempt, deadline: float, listener: PhaseListener) -> None:
+def _drive(
+    client: Client,
+    attempt: Attempt,
+    deadline: float,
+    listener: PhaseListener,
+    decider: Decider | None = None,
+) -> None:
     """Send `attempt`'s steps and feed it the answers until it is done or
     cannot go on (then it aborted, or never decided: the caller retries)."""
     steps: list[Step] = attempt.start()
+    if decider is not None and not attempt.read_only:
+        decider.begin(attempt)
     while steps or attempt.waiting:
         if not steps:
             if time.monotonic() + WAIT_PAUSE_S >= deadline:
@@ -181,10 +210,20 @@ def _drive(client: Client, attempt: Attempt, deadline: float, listener: PhaseLis
             steps = attempt.ask_again()
         for forget in [step for step in steps if isinstance(step, TxnForget)]:
             _failpoint("after-finish")
-            client.notify(forget)
+            if decider is None:
+                client.notify(forget)
+            else:
+                decider.end(attempt)
         sending = [step for step in steps if not isinstance(step, TxnForget)]
         if not sending:
             return
+        if decider is not None and isinstance(sending[0], TxnDecide):
+            decide = sending[0]
+            _before_sending(attempt, sending, listener)
+            record = decider.decide(client, attempt, decide, deadline)
+            steps = attempt.on_answer(decide, record)
+            _after_answer(attempt, decide, record, listener)
+            continue
         _before_sending(attempt, sending, listener)
         outcomes = client.pipeline(sending, len(sending), timeout_s=_left(deadline))
         steps = []
