@@ -61,8 +61,10 @@ class ShardAsker:
             dealer.close(linger=0)
         self.context.term()
 
-    def ask(self, shard: int, operation: Operation) -> dict[str, Any] | None:
-        """The answer of `shard`'s leader to `operation`, or None in time."""
+    def ask(
+        self, shard: int, operation: Operation, timeout_s: float = ASK_TIMEOUT_S
+    ) -> dict[str, Any] | None:
+        """The answer of `shard`'s leader to `operation`, or None within `timeout_s`."""
         try:
             config = load(self.cluster_dir / "cluster.toml")
             addresses = _addresses(config, shard)
@@ -77,7 +79,7 @@ class ShardAsker:
             return None  # cluster.toml or a key unreadable for now: a later watch asks again
         if not dealers:
             return None  # cut off from all of them: as unanswered as a lost message
-        deadline = time.monotonic() + ASK_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         poller = zmq.Poller()
         for dealer in dealers:
             poller.register(dealer, zmq.POLLIN)

@@ -41,6 +41,10 @@ from node.transactions import ABORTED, COMMITTED, Prepared, Resolution, TxnTable
 
 __all__ = ["Resolved", "Resolver"]
 
+# Classic 2PC: how long a participant waits for the coordinator's answer
+# before it asks the other participants instead.
+COORDINATOR_ASK_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
@@ -181,7 +185,7 @@ class Resolver:
     def _inquire(self, asker: ShardAsker, job: _Job) -> Resolved:
         """Classic 2PC: ask the coordinator, then the other participants."""
         txn_id = job.txn_id
-        answer = asker.ask(0, TxnQuery(0, txn_id))
+        answer = asker.ask(0, TxnQuery(0, txn_id), COORDINATOR_ASK_S)
         if answer is not None and answer.get("outcome") in (COMMITTED, ABORTED):
             outcome = str(answer["outcome"])
             return self._apply(asker, job, outcome, bool(answer.get("succeeded")),

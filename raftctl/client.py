@@ -479,6 +479,9 @@ class Client:
         elif response.status == "refused":  # a definite no: never applied
             message = str((response.result or {}).get("message", "refused"))
             self._finish(state, None, Refused(message), source, outcomes, on_done)
+        elif response.status == "unavailable":  # a coordinator gave up, and says how
+            message = str((response.result or {}).get("message", "unavailable"))
+            self._finish(state, None, Unavailable(message), source, outcomes, on_done)
         elif response.status == "not_leader":
             hint = response.leader_id
             if hint is not None and hint not in self._sockets:

@@ -273,7 +273,9 @@ class ClientRequest:
 @dataclass(frozen=True, slots=True)
 class ClientResponse:
     """`status`: ok | not_leader (see leader_id) | retry (outcome unknown:
-    ask again with the same sequence) | error (result["message"])."""
+    ask again with the same sequence) | error (result["message"]) |
+    unavailable (the coordinator process gave up: result["message"] says
+    whether the transaction was applied)."""
 
     request_id: int
     status: str

@@ -21,40 +21,24 @@ checkers can fail.
   the set checker must find them lost.
 
 Each writes the same OUT as a chaos run (history.jsonl, results.json, the
-nodes' logs) and its results name the control and what it observed.
+nodes' logs) and its results name the control and what it observed
+(raftctl.chaos.controls runs them; raftctl.chaos.txn_controls holds the
+transactions' controls).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from node.messages import AdminCommand, LieAboutLog, SkewClock
-from raftctl.chaos import checks as chaos_checks
-from raftctl.chaos.report import build_report
-from raftctl.chaos.run import (
-    CHAOS_CLUSTER_SETTINGS,
-    EXIT_CODES,
-    EXIT_UNAVAILABLE,
-    clock_pair,
-    collect_logs,
-    overall_verdict,
-    write_results,
-)
-from raftctl.chaos.workloads import Planned, RegisterWorkload, SetWorkload, Verdict, Workload
-from raftctl.client import Client
-from raftctl.cluster import ClusterDir, wait_for
-from raftctl.controller import Controller
-from raftctl.errors import Unavailable, UsageError
-from raftctl.judges.history import History
-from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
+from node.messages import LieAboutLog, SkewClock
+from raftctl.chaos.control_run import STEP_TIMEOUT_S, ControlRun, ControlScript
+from raftctl.chaos.workloads import Planned, RegisterWorkload, SetWorkload, Workload
+from raftctl.cluster import wait_for
+from raftctl.errors import Unavailable
 
-__all__ = ["CONTROLS", "run_control"]
+__all__ = ["RAFT_CONTROLS"]
 
-CONTROL_NODES = 3
-STEP_TIMEOUT_S = 20.0
 POWER_LOSS_ADDS = 30
 LIAR_ADDS = 20
 # Heartbeats stay inside the followers' election timeout (75 ms / 0.15 = 500 ms
@@ -62,111 +46,7 @@ LIAR_ADDS = 20
 SLOW_CLOCK_RATE = 0.15
 
 
-class _Control:
-    """The scaffolding of one control: its cluster, history, client and notes."""
-
-    def __init__(self, name: str, seed: int, out: Path, workload: Workload, **settings: Any):
-        if out.exists() and any(out.iterdir()):
-            raise UsageError(f"{out} already holds a run: choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        self.name, self.seed, self.out, self.workload = name, seed, out, workload
-        self.path = out / "cluster"
-        self.cluster = ClusterDir.create(
-            self.path, CONTROL_NODES, 0, **{**CHAOS_CLUSTER_SETTINGS, **settings}
-        )
-        self.history = History(1, out / "history.jsonl")
-        self.notes: list[str] = []
-        self.faults: list[dict[str, Any]] = []
-        self.started = time.monotonic()
-        self.clock = clock_pair()
-        for node_id in self.cluster.node_ids():
-            self.cluster.start(node_id)
-        self.client = Client(self.cluster.config, f"control-{name}-{seed}")
-
-    def control(self) -> Controller:
-        return Controller(self.path, STEP_TIMEOUT_S)
-
-    def leader(self) -> str:
-        control = self.control()
-        try:
-            return control.leader()[0]
-        finally:
-            control.close()
-
-    def do(self, op: Planned, consistency: str = "linearizable", node: str | None = None) -> Any:
-        """Run one operation through the history; returns its completion."""
-        self.history.invoke(0, op.f, op.key, op.value, node)
-        done = self.workload.execute(self.client, op, consistency, node, STEP_TIMEOUT_S / 2)
-        self.history.complete(0, done.type, done.value, done.node, done.error)
-        return done
-
-    def fault(self, name: str, phase: str, **detail: Any) -> None:
-        self.history.fault(name, phase, **detail)
-        if phase == "end":
-            self.faults.append({"kind": name, "detail": detail})
-
-    def set_network(self, partition: tuple[tuple[str, ...], ...] = ()) -> None:
-        control = self.control()
-        try:
-            control.write_faults(partition=partition, links=())
-        finally:
-            control.close()
-
-    def admin(self, node_id: str, command: AdminCommand) -> None:
-        answer = self.client.admin(node_id, command, timeout_s=2.0)
-        if not answer or not answer.get("ok"):
-            raise Unavailable(f"{node_id} did not accept {command}: {answer}")
-
-    def finish(self) -> tuple[int, dict[str, Any]]:
-        self.history.close_open()
-        checks: list[Verdict] = [self.workload.check(self.history.client_events())]
-        checks.append(chaos_checks.election_safety(self.path))
-        checks.append(chaos_checks.tracebacks(self.path))
-        verdict = overall_verdict(checks)
-        exit_code = EXIT_CODES[verdict]
-        events = self.history.events
-        first, last = (events[0]["time"], events[-1]["time"]) if events else (0, 0)
-        figures = chaos_checks.availability(events, first, last, None)
-        results = {
-            "ok": verdict == VALID,
-            "verdict": verdict,
-            "valid": "unknown" if verdict == UNKNOWN else verdict == VALID,
-            "exit_code": exit_code,
-            "reason": None,
-            "control": self.name,
-            "expected": INVALID,
-            "notes": self.notes,
-            "replay": f"raftctl chaos --control {self.name} --seed {self.seed}",
-            "seed": self.seed,
-            "workload": self.workload.name,
-            "nodes": CONTROL_NODES,
-            "clients": 1,
-            "duration_s": round(time.monotonic() - self.started, 1),
-            "read_consistency": None,
-            "nemesis": [],
-            "interrupted": False,
-            "out": str(self.out),
-            "cluster_dir": str(self.path),
-            "operations": figures["operations"],
-            "availability": figures,
-            "checks": [check.to_dict() for check in checks],
-            "faults": self.faults,
-            "schedule": [],
-            "leaders": [],
-            "clock": self.clock,
-            "history_events": len(events),
-        }
-        write_results(self.out, results)
-        return exit_code, results
-
-    def close(self) -> None:
-        self.client.close()
-        self.history.close()
-        collect_logs(self.path, self.out)
-        self.cluster.stop_all(grace_s=3.0)
-
-
-def _stale_read(run: _Control) -> None:
+def _stale_read(run: ControlRun) -> None:
     leader = run.leader()
     follower = next(n for n in run.cluster.node_ids() if n != leader)
     run.do(Planned("write", "r0", "before"))
@@ -189,7 +69,7 @@ def _stale_read(run: _Control) -> None:
     run.do(Planned("read", "r0", None))
 
 
-def _lease_drift(run: _Control) -> None:
+def _lease_drift(run: ControlRun) -> None:
     # Phase 1: a paused leader, drift bound 0.
     old = run.leader()
     run.do(Planned("write", "r0", "a"))
@@ -231,7 +111,7 @@ def _lease_drift(run: _Control) -> None:
     run.do(Planned("read", "r0", None))
 
 
-def _power_loss(run: _Control) -> None:
+def _power_loss(run: ControlRun) -> None:
     leader = run.leader()
     lagging = next(n for n in run.cluster.node_ids() if n != leader)
     majority = [n for n in run.cluster.node_ids() if n != lagging]
@@ -256,7 +136,7 @@ def _power_loss(run: _Control) -> None:
     )
 
 
-def _liar(run: _Control) -> None:
+def _liar(run: ControlRun) -> None:
     leader = run.leader()
     liar, honest = sorted(n for n in run.cluster.node_ids() if n != leader)
     run.do(Planned("add", "set", "0.before"))
@@ -285,34 +165,9 @@ def _liar(run: _Control) -> None:
     )
 
 
-CONTROLS: dict[str, tuple[Callable[[_Control], None], Callable[[], Workload], dict[str, Any]]] = {
+RAFT_CONTROLS: dict[str, tuple[ControlScript, Callable[[], Workload], dict[str, Any]]] = {
     "stale-read": (_stale_read, RegisterWorkload, {}),
     "lease-drift": (_lease_drift, RegisterWorkload, {"lease_drift_ms": 0}),
     "power-loss": (_power_loss, SetWorkload, {"fsync": False, "power_loss_mode": True}),
     "liar": (_liar, SetWorkload, {}),
 }
-
-
-def run_control(
-    name: str, seed: int, out: Path, progress: Callable[[str, bool], None] | None = None
-) -> tuple[int, dict[str, Any]]:
-    """Run the control `name`; (exit code, results). A control that could not
-    play its script (no leader) exits 3 and says where it stopped."""
-    script, workload, settings = CONTROLS[name]
-    run = _Control(name, seed, out, workload(), **settings)
-    try:
-        if progress:
-            progress(f"control {name}: running its script on {CONTROL_NODES} nodes", True)
-        try:
-            script(run)
-        except Unavailable as error:
-            _, results = run.finish()
-            results.update(verdict="unavailable", exit_code=EXIT_UNAVAILABLE, ok=False, valid=False)
-            results["reason"] = f"the script could not go on: {error}"
-            write_results(out, results)
-            return EXIT_UNAVAILABLE, results
-        return run.finish()
-    finally:
-        run.close()
-        if (out / "results.json").exists():
-            build_report(out)

@@ -167,8 +167,8 @@ def chaos(
 
     Example: raftctl chaos --workload bank --nemesis partition,kill:leader --duration 60
     """
+    from raftctl.chaos.controls import CONTROLS, run_control
     from raftctl.chaos.export import write_exports
-    from raftctl.chaos.negative_controls import CONTROLS, run_control
     from raftctl.chaos.run import ChaosOptions, ChaosRun, write_results
     from raftctl.judges.history import load_history
 

@@ -209,7 +209,9 @@ class CoordinatorServer:
                 encode(ClientResponse(request.request_id, "refused", {"message": message})),
             )
             return
-        key = (request.client_id, request.sequence)
+        # A read-only transaction comes with no session (sequence 0): each
+        # request is its own, and a repeat of one is harmless.
+        key = (request.client_id, request.sequence or -request.request_id)
         session = self.sessions.get(key)
         if session is None:
             session = self.sessions[key] = _Session()
@@ -326,13 +328,12 @@ class CoordinatorServer:
         except AttemptFailed as error:
             # 3PC's failure: a participant decided alone, unlike the decision.
             self.counts["diverged"] += 1
-            return "error", {"message": f"the participants diverged: {error}"}
+            return "unavailable", {
+                "message": f"the participants diverged, the outcome is unknown: {error}"
+            }
         except Unavailable as error:
-            applied_maybe = "unknown" in str(error)
-            self.counts["unknown" if applied_maybe else "aborted"] += 1
-            if applied_maybe:
-                return "error", {"message": str(error)}
-            return "refused", {"message": str(error)}
+            self.counts["unknown" if "unknown" in str(error) else "aborted"] += 1
+            return "unavailable", {"message": str(error)}
         self.counts["committed"] += 1
         return "ok", result
 
