@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node.config import TXN_PROTOCOLS
 from node.messages import Consistency, Put
 from raftctl.chaos import checks as chaos_checks
 from raftctl.chaos import txn_checks
@@ -108,6 +109,7 @@ class ChaosOptions:
     op_timeout_s: float = 3.0
     insecure: bool = False  # a new cluster without CURVE (byzantine needs it)
     faults_at_once: int = 1  # kinds joined into each compound fault
+    txn_protocol: str = "2pc"  # how transactions cross shards (node.config)
     cluster_settings: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -123,6 +125,13 @@ class ChaosOptions:
             raise UsageError("--rate must be >= 0 (0: as fast as the clients can)")
         if self.read_consistency not in tuple(Consistency):
             raise UsageError("--read-consistency is linearizable, lease or stale")
+        if self.txn_protocol not in TXN_PROTOCOLS:
+            raise UsageError(f"--txn-protocol takes {', '.join(TXN_PROTOCOLS)}")
+        if self.txn_protocol != "2pc" and self.shards < 2:
+            raise UsageError(
+                f"--txn-protocol {self.txn_protocol} needs --shards 2 or more: "
+                "with one shard no transaction crosses shards"
+            )
         if not 1 <= self.faults_at_once <= 4:
             raise UsageError("--faults-at-once is 1 to 4")
         specs = parse_nemesis(self.nemesis, self.shards)
@@ -137,6 +146,7 @@ class ChaosOptions:
         return (
             f"raftctl chaos --nodes {self.nodes} "
             + (f"--shards {self.shards} " if self.shards > 1 else "")
+            + (f"--txn-protocol {self.txn_protocol} " if self.txn_protocol != "2pc" else "")
             + f"--duration {self.duration_s:g} "
             f"--workload {self.workload} --nemesis {self.nemesis} --clients {self.clients} "
             f"--rate {self.rate:g} --read-consistency {self.read_consistency} "
@@ -199,6 +209,8 @@ class ChaosRun:
         path = self.cluster_path()
         if not (path / "cluster.toml").exists():
             settings = {**CHAOS_CLUSTER_SETTINGS, **self.options.cluster_settings}
+            if self.options.txn_protocol != "2pc":
+                settings["txn_protocol"] = self.options.txn_protocol
             if self.options.insecure:
                 settings["curve"] = False
             if any("power-cut" in spec.kinds for spec in self.specs):
@@ -208,7 +220,7 @@ class ChaosRun:
         cluster = ClusterDir(path)
         if cluster.config.curve and any("byzantine" in spec.kinds for spec in self.specs):
             raise UsageError(f"{path} uses CURVE: --nemesis byzantine needs an --insecure cluster")
-        for node_id in cluster.node_ids():
+        for node_id in cluster.process_ids():
             if cluster.state(node_id) == "paused":
                 cluster.resume(node_id)
             cluster.start(node_id)
@@ -469,16 +481,27 @@ class ChaosRun:
         transfers across shards against within one (per second)."""
         collect_logs(self.cluster_path(), self.out)  # the resolvers' lines are in node.log
         resolved = txn_checks.resolved_in_doubt(self.out / "nodes")
+        blocked = txn_checks.resolved_in_doubt(self.out / "nodes", "TxnBlocked")
         control = Controller(self.cluster_path(), 5.0)
         try:
-            holds = [row.get("txn_longest_hold_ms") or 0 for row in control.status()["nodes"]]
+            status = control.status()
         finally:
             control.close()
+        holds = [row.get("txn_longest_hold_ms") or 0 for row in status["nodes"]]
+        coordinator = status.get("coordinator")
+        # 2pc-classic and 3pc: the coordinator process's own kills and counts.
+        process_kills = sum(
+            1 for f in self.schedule for part in f.parts() if part.kind == "kill-coordinator"
+        )
         return {
+            "txn_protocol": self.options.txn_protocol,
             "in_doubt_resolved": len(resolved),
             "in_doubt_committed": sum(1 for o in resolved.values() if o == "committed"),
-            "coordinators_killed": len(self.coordinator_kills.killed),
+            "in_doubt_blocked": len(blocked),
+            "coordinators_killed": len(self.coordinator_kills.killed)
+            + (process_kills if coordinator is not None else 0),
             "longest_lock_hold_ms": max(holds, default=0),
+            "coordinator": coordinator,
             **txn_checks.transfer_rates(events, seconds),
         }
 
@@ -505,6 +528,7 @@ class ChaosRun:
             "workload": options.workload,
             "nodes": options.nodes,
             "shards": options.shards,
+            "txn_protocol": options.txn_protocol,
             "clients": options.clients,
             "rate": options.rate,
             "duration_s": options.duration_s,

@@ -1,7 +1,9 @@
 """Faults that exist only on a sharded cluster: the coordinator of a
 transaction killed between its phases, and one shard's leader cut off.
 
-- kill-coordinator: while it holds, the bank workload runs each transfer
+- kill-coordinator: under 2pc-classic and 3pc, the coordinator process is
+  killed and restarted when the fault ends (its participants wait, or under
+  3PC decide alone). Under 2pc, while it holds, the bank workload runs each transfer
   across shards in a `raftctl txn` child process that SIGKILLs itself at a
   failpoint (raftctl.txn.coordinator: after-prepare, then after-decide, one
   second each in turn). Its locks stay until the participants' resolvers
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import threading
 
+from node.config import COORDINATOR_ID
 from raftctl.chaos.effects import link_totals
 from raftctl.chaos.hands import ActiveFault, FaultHands
+from raftctl.controller import Controller
 
 __all__ = ["CoordinatorKills", "ShardFaults"]
 
@@ -57,6 +61,10 @@ class ShardFaults(FaultHands):
     coordinator_kills: CoordinatorKills
 
     def _start_kill_coordinator(self, active: ActiveFault) -> None:
+        with self._control() as control:
+            if control.cluster.config.coordinator is not None:
+                self._kill_coordinator_process(control, active)
+                return
         kills = self.coordinator_kills
         order = list(KILL_POINTS)
         active.rng.shuffle(order)
@@ -85,3 +93,17 @@ class ShardFaults(FaultHands):
             control.write_faults(partition=((leader,),), links=())
         active.detail["nodes"] = [leader]
         active.undo = self._observing_network(active, before)
+
+    def _kill_coordinator_process(self, control: Controller, active: ActiveFault) -> None:
+        """2pc-classic and 3pc: the coordinator is one process; SIGKILL it
+        and start it again when the fault ends (it recovers from its log)."""
+        control.cluster.kill(COORDINATOR_ID)
+        active.nodes = [COORDINATOR_ID]
+        if control.cluster.state(COORDINATOR_ID) == "stopped":  # the effect, seen
+            active.detail["coordinators"] = [COORDINATOR_ID]
+
+        def restart() -> None:
+            with self._control() as later:
+                later.cluster.start(COORDINATOR_ID)
+
+        active.undo = restart

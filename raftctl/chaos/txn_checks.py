@@ -86,9 +86,10 @@ def _judge(tables: dict[int, dict[str, Any]]) -> Verdict:
     return Verdict("transactions", result.verdict, explanation, result.broken[:20], details)
 
 
-def resolved_in_doubt(out_nodes: Path) -> dict[str, str]:
+def resolved_in_doubt(out_nodes: Path, event_name: str = "TxnResolved") -> dict[str, str]:
     """The transactions a resolver finished (the coordinator had gone quiet),
-    from the nodes' events: txn id -> the outcome the record held."""
+    from the nodes' events: txn id -> the outcome applied. With
+    "TxnBlocked": those classic 2PC's participants could not finish (-> "")."""
     found: dict[str, str] = {}
     for path in sorted(out_nodes.glob("*/events.jsonl")):
         for line in path.read_text(errors="replace").splitlines():
@@ -96,8 +97,8 @@ def resolved_in_doubt(out_nodes: Path) -> dict[str, str]:
                 event = json.loads(line)
             except ValueError:
                 continue  # a line torn by kill -9 mid-write
-            if event.get("event") == "TxnResolved":
-                found[str(event["txn"])] = str(event["outcome"])
+            if event.get("event") == event_name:
+                found[str(event["txn"])] = str(event.get("outcome") or "")
     return found
 
 

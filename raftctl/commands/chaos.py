@@ -56,6 +56,8 @@ def summary(results: dict[str, Any]) -> str:
         if shards > 1
         else f"{results['nodes']} nodes"
     )
+    if results.get("txn_protocol", "2pc") != "2pc":
+        on += f", {results['txn_protocol']}"
     lines = [
         f"{results['verdict'].upper()}: {results['workload']} on {on} for "
         f"{results['duration_s']:g} s, {len(results['faults'])} fault"
@@ -113,6 +115,14 @@ def chaos(
             "by two-phase commit, and kill-coordinator and partition-shard join --nemesis all."
         ),
     ] = 1,
+    txn_protocol: Annotated[
+        str,
+        typer.Option(
+            "--txn-protocol",
+            help="How bank transfers cross shards: 2pc (replicated decisions), "
+            "2pc-classic or 3pc (a coordinator process that kill-coordinator kills).",
+        ),
+    ] = "2pc",
     duration: Annotated[float, typer.Option(help="Seconds of workload and faults.")] = 30.0,
     workload: Annotated[
         str, typer.Option(help="register (read/write/cas), bank (transfers) or set (adds).")
@@ -199,6 +209,7 @@ def chaos(
                 out=out_dir,
                 nodes=nodes,
                 shards=shards,
+                txn_protocol=txn_protocol,
                 duration_s=duration,
                 workload=workload,
                 nemesis=nemesis,
