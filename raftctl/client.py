@@ -97,6 +97,7 @@ class _Operation:
     deadline: float
     shard: int
     attempts: int = 0
+    locked_by: str | None = None  # the transaction whose lock it last met
 
 
 @dataclass(slots=True)
@@ -496,6 +497,7 @@ class Client:
             else:
                 resend.append((time.monotonic() + BACKOFF_S, state))
         else:  # retry (outcome unknown) or error: ask again with the same sequence
+            state.locked_by = (response.result or {}).get("locked")
             if response.leader_id in self._sockets:
                 self._set_leader(state.shard, response.leader_id)
             resend.append((time.monotonic() + BACKOFF_S, state))
@@ -536,6 +538,11 @@ class Client:
         waited = time.monotonic() - state.started_at
         what = "write" if state.sequence else "read"
         message = f"no leader answered the {what} within {waited:.1f}s"
+        if state.locked_by is not None:
+            message = (
+                f"the {what} waited {waited:.1f}s for a lock: transaction {state.locked_by} "
+                "holds its key, prepared and waiting for its coordinator's decision"
+            )
         if state.sequence:
             message += "; its outcome is unknown (it may still be applied)"
         self._finish(state, None, Unavailable(message), None, outcomes, on_done)

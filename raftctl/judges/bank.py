@@ -116,19 +116,36 @@ def check_bank(
     reads = transfers_ok = 0
     problems: list[str] = []
     bad_reads: list[dict[str, Any]] = []
+    began = next((int(e["time"]) for e in events if isinstance(e.get("time"), int)), 0)
+    # Transfers that ended since the last read that looked right: the
+    # suspects when the next read does not (those of unknown outcome first).
+    since_good: list[Mapping[str, Any]] = []
     for event in events:
+        if event.get("f") == "transfer" and event.get("type") in ("ok", "info"):
+            since_good.append(event)
         if event.get("type") != "ok":
             continue
         if event.get("f") == "transfer":
             transfers_ok += 1
         elif event.get("f") == "read":
             reads += 1
-            bad = _read_problems(event, total, accounts)
-            if bad:
-                problems.extend(bad)
-                bad_reads.append(
-                    {"process": event.get("process"), "time": event.get("time"), "why": bad}
-                )
+            bad = _read_problems(event, total, accounts, began)
+            if not bad:
+                since_good = []
+                continue
+            suspects = sorted(since_good, key=lambda e: e.get("type") != "info")
+            named = [_transfer_words(e) for e in suspects[:3]]
+            if named:
+                bad = [*bad[:-1], f"{bad[-1]}; the transfers since the last good read: "
+                       + "; ".join(named)]  # fmt: skip
+            problems.extend(bad)
+            bad_reads.append({
+                "process": event.get("process"),
+                "time": event.get("time"),
+                "at_s": _seconds(event.get("time"), began),
+                "why": bad,
+                "suspects": [dict(e) for e in suspects[:3]],
+            })  # fmt: skip
     result = BankResult(UNKNOWN, reads, transfers_ok, problems, bad_reads)
     if problems:
         result.verdict = INVALID
@@ -160,9 +177,29 @@ def check_bank(
     return result
 
 
-def _read_problems(event: Mapping[str, Any], total: int, accounts: list[str] | None) -> list[str]:
+def _seconds(time: Any, began: Any) -> float | None:
+    if not isinstance(time, int) or not isinstance(began, int):
+        return None
+    return round((time - began) / 1e9, 3)
+
+
+def _transfer_words(event: Mapping[str, Any]) -> str:
+    """A transfer for the explanation: what, by whom, how it ended."""
+    recorded = event.get("value")
+    value: Mapping[str, Any] = recorded if isinstance(recorded, Mapping) else {}
+    how = "outcome unknown" if event.get("type") == "info" else "acknowledged"
+    return (
+        f"{value.get('amount')} from {value.get('from')} to {value.get('to')} by process "
+        f"{event.get('process')} ({how})"
+    )
+
+
+def _read_problems(
+    event: Mapping[str, Any], total: int, accounts: list[str] | None, began: int = 0
+) -> list[str]:
     balances = event.get("value")
-    when = f"process {event.get('process')} at {event.get('time')}"
+    at = _seconds(event.get("time"), began)
+    when = f"the read by process {event.get('process')}" + (f" at +{at:g} s" if at else "")
     if not isinstance(balances, Mapping):
         return [f"{when} read {balances!r}, not balances"]
     found = []

@@ -81,7 +81,8 @@ from raftctl.txn.decisions import Decision, DecisionLog
 __all__ = ["CoordinatorServer", "main"]
 
 WORKERS = 8
-TXN_TIMEOUT_S = 10.0
+# Shorter than a client's usual deadline, so that the client hears why.
+TXN_TIMEOUT_S = 5.0
 POLL_MS = 20
 SESSIONS_MAX = 10_000
 FAILPOINT_NAMES = ("crash-after-decide", "hold-after-first-precommit")

@@ -1,6 +1,6 @@
-"""`make demo`: a short tour of a real five-node cluster, narrated: an election,
-failover, a partitioned leader whose entry is repaired (seen in the log view),
-and a follower caught up through InstallSnapshot.
+"""`raftctl tour raft` (and `make demo`): a real five-node cluster, narrated:
+an election, failover, a partitioned leader whose entry is repaired (seen in
+the log view), and a follower caught up through InstallSnapshot.
 
 Every step is a real `raftctl` command, shown before it runs, against real
 node processes in a temporary directory; between steps the cluster's own
@@ -8,81 +8,22 @@ events tell what happened (elections, votes, truncated entries). The tour
 checks its own story and exits non-zero if the cluster misbehaved. It stops
 every node it started, by pid, whatever happens.
 
-    python -m raftctl.demo
+    raftctl tour raft
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from typing import Any
 
 import zmq
 
 from node.messages import ClientRequest, ClientResponse, Put, decode, encode
 from raftctl.client import Client, node_socket
 from raftctl.cluster import ClusterDir
+from raftctl.tours.narration import Tour, heading, run_tour
 
-RAFTCTL = str(Path(sys.executable).parent / "raftctl")
-
-
-class Tour:
-    def __init__(self, root: Path) -> None:
-        self.path = root / "cluster"
-        self.events_seen = 0
-        self.problems: list[str] = []
-
-    def run(
-        self, *args: str, show: bool = True, quiet: bool = False
-    ) -> subprocess.CompletedProcess[str]:
-        command = ["raftctl", *args]
-        if show:
-            print(f"\n  $ {' '.join(command)}")
-        result = subprocess.run(
-            [RAFTCTL, "--dir", str(self.path), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "COLUMNS": "110"},
-        )
-        if show and not quiet:
-            for line in (result.stdout + result.stderr).rstrip().splitlines():
-                print(f"    {line}")
-        return result
-
-    def document(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "--json", show=False).stdout)
-
-    def new_events(self, kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        """Events since the last call, told in the cluster's own words."""
-        events = self.document("events")["events"]
-        fresh: list[dict[str, Any]] = events[self.events_seen :]
-        self.events_seen = len(events)
-        shown = [
-            e
-            for e in fresh
-            if e["event"] != "TermChanged"
-            and not e["text"].endswith("(started)")
-            and (not kinds or e["event"] in kinds)
-        ]
-        for event in shown:
-            print(f"    | {event['text']}")
-        return fresh
-
-    def expect(self, condition: bool, problem: str) -> None:
-        if not condition:
-            self.problems.append(problem)
-            print(f"    !! {problem}")
-
-
-def heading(text: str) -> None:
-    print(f"\n== {text} ==")
+__all__ = ["main", "story"]
 
 
 def stuck_client(tour: Tour, node_id: str) -> zmq.Socket[bytes]:
@@ -110,8 +51,7 @@ def stranded_write(dealer: zmq.Socket[bytes], wait_s: float) -> list[str]:
     return answers
 
 
-def tour(root: Path) -> int:
-    t = Tour(root)
+def story(t: Tour) -> None:
     print("raftctl demo: a five-node Raft cluster on this machine, driven by raftctl")
     heading("1. Start five nodes; they elect a leader")
     t.run(
@@ -217,28 +157,16 @@ def tour(root: Path) -> int:
 
     heading("7. Stop everything")
     t.run("destroy", "--yes")
-    if t.problems:
-        print("\ndemo FAILED: " + "; ".join(t.problems), file=sys.stderr)
-        return 1
-    print(
-        "\nDone. Every node was stopped. Next: `raftctl start`, then the examples/ scripts, "
-        "or `make sim` for the deterministic simulation."
-    )
-    return 0
+    if not t.problems:
+        print(
+            "\nDone. Every node was stopped. Next: `raftctl start`, then the examples/ "
+            "scripts, `raftctl tour` for the other tours, or `make sim` for the "
+            "deterministic simulation."
+        )
 
 
 def main() -> int:
-    root = Path(tempfile.mkdtemp(prefix="raftctl-demo-"))
-    try:
-        return tour(root)
-    finally:
-        cluster_path = root / "cluster"
-        if (cluster_path / "cluster.toml").exists():
-            cluster = ClusterDir(cluster_path)
-            cluster.stop_all(grace_s=3)
-            for node_id in cluster.node_ids():
-                cluster.kill(node_id)
-        shutil.rmtree(root, ignore_errors=True)
+    return run_tour(story, "tour-raft")
 
 
 if __name__ == "__main__":

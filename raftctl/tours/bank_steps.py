@@ -1,0 +1,142 @@
+"""The bank of the transaction tours: accounts bank/<name> holding integer
+balances, moved by `raftctl txn` (comparisons on both balances, then both
+writes, as raftctl.chaos's bank workload does) and read whole by a `txn` of
+gets. Every transfer and read is recorded in a history in Jepsen's shape,
+so that the tour ends by handing it to `raftctl check`, the same bank
+checker a chaos run uses.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from raftctl.judges.history import History
+from raftctl.tours.narration import RAFTCTL, Tour
+
+__all__ = ["Bank", "Pending"]
+
+
+class Pending:
+    """A transfer running in the background (its `raftctl txn` process)."""
+
+    def __init__(self, process: subprocess.Popen[str], value: dict[str, Any]) -> None:
+        self.process = process
+        self.value = value
+
+
+class Bank:
+    def __init__(self, tour: Tour, accounts: dict[str, int], name: str = "history") -> None:
+        self.tour = tour
+        self.accounts = sorted(accounts)
+        self.initial = dict(accounts)
+        self.total = sum(accounts.values())
+        self.path: Path = tour.root / name / "history.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Client 0 is this class's; a story may play clients 1 and 2 by hand.
+        self.history = History(3, self.path)
+
+    def seed(self) -> None:
+        for name, balance in self.initial.items():
+            self.tour.run("put", f"bank/{name}", str(balance))
+
+    def read(self, show: bool = True) -> dict[str, int | None]:
+        """Every balance, read atomically (one transaction of gets)."""
+        gets = [{"op": "get", "key": f"bank/{name}"} for name in self.accounts]
+        text = json.dumps({"compare": [], "success": gets, "failure": []}, separators=(",", ":"))
+        self.history.invoke(0, "read", None)
+        result = self.tour.run("txn", "--json", stdin=text, show=show, quiet=True)
+        if result.returncode != 0:
+            self.history.complete(0, "fail")
+            if show:
+                print(f"    (no answer: {result.stderr.strip()})")
+            return {}
+        answers = json.loads(result.stdout)["results"]
+        balances = {
+            name: None if a["value"] is None else int(a["value"])
+            for name, a in zip(self.accounts, answers, strict=True)
+        }
+        self.history.complete(0, "ok", balances)
+        if show:
+            shown = ", ".join(f"{name} = {value}" for name, value in balances.items())
+            held = sum(v for v in balances.values() if v is not None)
+            print(f"    {shown}   (the bank holds {held})")
+        return balances
+
+    def transfer_text(self, source: str, target: str, amount: int) -> tuple[str, dict[str, Any]]:
+        """The transfer's `raftctl txn` input, made from the balances read now."""
+        balances = self.read(show=False)
+        have, other = balances[source] or 0, balances[target] or 0
+        document = {
+            "compare": [
+                {"key": f"bank/{source}", "value": str(have)},
+                {"key": f"bank/{target}", "value": str(other)},
+            ],
+            "success": [
+                {"op": "put", "key": f"bank/{source}", "value": str(have - amount)},
+                {"op": "put", "key": f"bank/{target}", "value": str(other + amount)},
+            ],
+            "failure": [],
+        }
+        value = {"from": source, "to": target, "amount": amount,
+                 "expected": {source: have, target: other}}  # fmt: skip
+        return json.dumps(document, separators=(",", ":")), value
+
+    def transfer(self, source: str, target: str, amount: int, *options: str) -> int:
+        """Move `amount` by one `raftctl txn`, shown; its exit code."""
+        text, value = self.transfer_text(source, target, amount)
+        self.history.invoke(0, "transfer", None, {"from": source, "to": target, "amount": amount})
+        result = self.tour.run("txn", "--json", *options, stdin=text)
+        self._complete(result.returncode, result.stdout, value)
+        return result.returncode
+
+    def start_transfer(self, source: str, target: str, amount: int, *options: str) -> Pending:
+        """The same, left running in the background."""
+        text, value = self.transfer_text(source, target, amount)
+        self.history.invoke(0, "transfer", None, {"from": source, "to": target, "amount": amount})
+        print(f"\n  $ echo '{text}' \\\n      | raftctl txn --json {' '.join(options)} &")
+        process = subprocess.Popen(
+            [RAFTCTL, "--dir", str(self.tour.path), "txn", "--json", *options],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdin is not None
+        process.stdin.write(text)
+        process.stdin.close()
+        return Pending(process, value)
+
+    def finish_transfer(self, pending: Pending, timeout_s: float = 60.0) -> int:
+        """Wait for a background transfer; show how it ended."""
+        try:
+            code = pending.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pending.process.kill()
+            code = pending.process.wait()
+        out = pending.process.stdout.read() if pending.process.stdout else ""
+        err = pending.process.stderr.read() if pending.process.stderr else ""
+        print(f"    [the background txn exited {code}] {(out + err).strip()}")
+        self._complete(code, out, pending.value)
+        return code
+
+    def _complete(self, code: int, stdout: str, value: dict[str, Any]) -> None:
+        if code == 0:
+            succeeded = bool(json.loads(stdout).get("succeeded")) if stdout.strip() else False
+            if succeeded:
+                self.history.complete(0, "ok", value)
+            else:
+                self.history.complete(0, "fail", value, None, "mismatch")
+        else:  # no answer, or the coordinator gave up: it may or may not have happened
+            self.history.complete(0, "info", value)
+
+    def check(self) -> dict[str, Any]:
+        """`raftctl check` on the tour's history, shown; its JSON document."""
+        self.history.close()
+        arguments = ("check", str(self.path), "--workload", "bank", "--bank-total", str(self.total))
+        self.tour.run(*arguments)
+        answer = self.tour.run(*arguments, "--json", show=False)
+        document: dict[str, Any] = json.loads(answer.stdout)
+        return document
