@@ -37,7 +37,7 @@ sim: $(STAMP)
 	$(BIN)/python -m raftctl.sim.swarm $(if $(SEED),--seed $(SEED),--seeds $(SEEDS))
 
 demo: $(STAMP)
-	$(BIN)/python -m raftctl.demo.live
+	$(BIN)/raftctl tour raft
 
 # The same story told by the deterministic simulator, from the core's events.
 sim-demo: $(STAMP)

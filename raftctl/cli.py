@@ -37,6 +37,7 @@ MODULES = (
     "chaos",
     "check",
     "sim",
+    "tour",
 )
 
 # The module that registers each command (a group, for `inspect`).
@@ -54,6 +55,7 @@ COMMAND_MODULES = {
         ("transfer-leader", "snapshot", "add-node", "remove-node", "rejoin", "member"), "protocol"
     ),
     "sim": "sim",
+    "tour": "tour",
 }
 
 

@@ -538,6 +538,8 @@ class Client:
         waited = time.monotonic() - state.started_at
         what = "write" if state.sequence else "read"
         message = f"no leader answered the {what} within {waited:.1f}s"
+        if state.shard == 0:
+            message = f"the coordinator process did not answer within {waited:.1f}s"
         if state.locked_by is not None:
             message = (
                 f"the {what} waited {waited:.1f}s for a lock: transaction {state.locked_by} "

@@ -250,7 +250,10 @@ def status_table(
         if header in shown:
             shown.remove(header)
             hidden.append(header)
-    caption = f"hidden to fit: {', '.join(hidden)} (-w fields shows all)" if hidden else None
+    captions = [_coordinator_line(document.get("coordinator"), document.get("txn_protocol"))]
+    if hidden:
+        captions.append(f"hidden to fit: {', '.join(hidden)} (-w fields shows all)")
+    caption = "\n".join(line for line in captions if line) or None
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for header in shown:
         table.add_column(header, no_wrap=True)
@@ -268,6 +271,25 @@ def status_table(
             )
         )
     return table
+
+
+def _coordinator_line(row: dict[str, Any] | None, protocol: Any) -> str:
+    """The coordinator process of 2pc-classic and 3pc, under the table."""
+    if not row:
+        return ""
+    line = f"coordinator {row['id']} ({protocol}): {row['process']}"
+    if row.get("pid"):
+        line += f", pid {row['pid']}"
+    if row.get("role"):
+        line += (
+            f"; {row['committed']} committed, {row['aborted']} aborted, "
+            f"{row['in_flight']} in flight"
+        )
+        if row.get("diverged"):
+            line += f", {row['diverged']} diverged"
+        if row.get("held"):
+            line += f", holding {', '.join(row['held'])} at a failpoint"
+    return line
 
 
 def _table_width(headers: list[str], texts: dict[str, list[str]]) -> int:

@@ -84,12 +84,32 @@ class Bank:
                  "expected": {source: have, target: other}}  # fmt: skip
         return json.dumps(document, separators=(",", ":")), value
 
-    def transfer(self, source: str, target: str, amount: int, *options: str) -> int:
+    def transfer(
+        self,
+        source: str,
+        target: str,
+        amount: int,
+        *options: str,
+        env: dict[str, str] | None = None,
+    ) -> int:
         """Move `amount` by one `raftctl txn`, shown; its exit code."""
         text, value = self.transfer_text(source, target, amount)
-        self.history.invoke(0, "transfer", None, {"from": source, "to": target, "amount": amount})
-        result = self.tour.run("txn", "--json", *options, stdin=text)
-        self._complete(result.returncode, result.stdout, value)
+        return self.submit(text, value, *options, env=env)
+
+    def submit(
+        self,
+        text: str,
+        value: dict[str, Any],
+        *options: str,
+        env: dict[str, str] | None = None,
+        client: int = 0,
+    ) -> int:
+        """Run a transfer's `raftctl txn` (made by transfer_text), shown and
+        recorded as history client `client`; its exit code."""
+        invoked = {name: value[name] for name in ("from", "to", "amount")}
+        self.history.invoke(client, "transfer", None, invoked)
+        result = self.tour.run("txn", "--json", *options, stdin=text, env=env)
+        self._complete(result.returncode, result.stdout, value, client)
         return result.returncode
 
     def start_transfer(self, source: str, target: str, amount: int, *options: str) -> Pending:
@@ -122,15 +142,15 @@ class Bank:
         self._complete(code, out, pending.value)
         return code
 
-    def _complete(self, code: int, stdout: str, value: dict[str, Any]) -> None:
+    def _complete(self, code: int, stdout: str, value: dict[str, Any], client: int = 0) -> None:
         if code == 0:
             succeeded = bool(json.loads(stdout).get("succeeded")) if stdout.strip() else False
             if succeeded:
-                self.history.complete(0, "ok", value)
+                self.history.complete(client, "ok", value)
             else:
-                self.history.complete(0, "fail", value, None, "mismatch")
+                self.history.complete(client, "fail", value, None, "mismatch")
         else:  # no answer, or the coordinator gave up: it may or may not have happened
-            self.history.complete(0, "info", value)
+            self.history.complete(client, "info", value)
 
     def check(self) -> dict[str, Any]:
         """`raftctl check` on the tour's history, shown; its JSON document."""

@@ -59,6 +59,8 @@ class Tour:
         if show and not quiet:
             for line in (result.stdout + result.stderr).rstrip().splitlines():
                 print(f"    {line}")
+            if result.returncode < 0:
+                print(f"    [killed by signal {-result.returncode}]")
         return result
 
     def document(self, *args: str) -> Any:

@@ -6,7 +6,7 @@ It is the textbook's coordinator: clients send it a transaction across
 shards (a `txn` whose keys span shards, routed here by
 raftctl.txn.coordinator.execute_txn); it runs the protocol against the
 shards, which are its participants, and keeps its decisions only in its own
-log (raftctl.txn.decisions). It is a single point of failure by design, so
+log (node.decisions). It is a single point of failure by design, so
 that the laboratory can show what that costs.
 
 - 2pc-classic: prepare, vote, then the decision (logged and synced), then
@@ -52,6 +52,7 @@ from typing import Any
 import zmq
 
 from node.config import COORDINATOR_ID, ClusterConfig, load
+from node.decisions import Decision, DecisionLog
 from node.errors import ConfigError, InvalidMessage, StorageError
 from node.faults import FaultFilter
 from node.keys import load_key
@@ -76,7 +77,6 @@ from raftctl.errors import Unavailable
 from raftctl.txn.attempt import AttemptFailed
 from raftctl.txn.coordinator import phase_log_from_environment, run_transaction
 from raftctl.txn.deciders import ClassicDecider, ThreePhaseDecider
-from raftctl.txn.decisions import Decision, DecisionLog
 
 __all__ = ["CoordinatorServer", "main"]
 

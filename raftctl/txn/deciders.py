@@ -2,7 +2,7 @@
 classic 2PC logs the decision and is done; 3PC first sends preCommit to every
 participant and decides commit only once all acknowledged it.
 
-Both keep the decision in the coordinator's own log (raftctl.txn.decisions),
+Both keep the decision in the coordinator's own log (node.decisions),
 never in a shard: that is what makes them the textbook protocols, and what
 the laboratory's controls break.
 """
@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+from node.decisions import Decision, DecisionLog
 from node.messages import TxnDecide, TxnPreCommit
 from node.transactions import ABORTED, COMMITTED
 from raftctl.client import Client
 from raftctl.txn.attempt import Attempt
 from raftctl.txn.coordinator import PhaseEvent, PhaseListener
-from raftctl.txn.decisions import Decision, DecisionLog
 
 __all__ = ["PRECOMMIT_ACK_TIMEOUT_S", "ClassicDecider", "ThreePhaseDecider"]
 

@@ -28,7 +28,7 @@ LONGEST_FIRST = (DEMO, "prevote", "chaos", "split-brain", "membership")
 
 def _run_demo() -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "raftctl.demo.live"],
+        [sys.executable, "-m", "raftctl.tours.raft"],
         capture_output=True,
         text=True,
         timeout=SCRIPT_TIMEOUT_S,

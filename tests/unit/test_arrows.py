@@ -39,6 +39,7 @@ STORAGE_AND_CONFIG = {
     "node.config",
     "node.transport",
     "node.faults",
+    "node.decisions",
 }
 
 

@@ -1,7 +1,7 @@
-"""The coordinator process's own log of its transactions (classic 2PC and
-3PC): the only place their decisions live, so that a coordinator that
-crashes and comes back knows what it decided (the notes: "the coordinator
-is a single point of failure").
+"""The log of the coordinator process of classic 2PC and 3PC
+(raftctl.txn.coordinator_process): the only place their decisions live, so
+that a coordinator that crashes and comes back knows what it decided (the
+notes: "the coordinator is a single point of failure").
 
 Rules:
 - Three records per transaction: begin (before the first prepare is sent:
