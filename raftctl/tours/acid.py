@@ -14,9 +14,7 @@ checker, then the same steps inside transactions, which the checker passes:
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
 
 from raftctl.tours.bank_steps import Bank
 from raftctl.tours.narration import Tour, heading, run_tour, wait_until
@@ -45,7 +43,7 @@ def story(t: Tour) -> None:
     print(f"    [killed after the debit, before the credit: exit {child.exit_code}]")
     t.expect(child.killed, "the naive transfer was not killed between its writes")
     bank.read()
-    t.expect(bank.check().get("verdict") == "invalid", "the checker missed the destroyed money")
+    t.expect(bank.check() == "invalid", "the checker missed the destroyed money")
 
     heading("3. Atomicity kept: the same crash inside a transaction")
     bank = Bank(t, {"a0": 100, "a1": 100}, "atomicity-kept")
@@ -58,12 +56,12 @@ def story(t: Tour) -> None:
     bank.transfer("a1", "a0", 30, env={"RAFTCTL_TXN_FAILPOINT": "after-prepare"})
     print("\n  Each shard's leader finds the transaction prepared too long, writes the decision")
     print("  record 'aborted' (there was none), and releases the locks:")
-    released = wait_until(lambda: not any(row.get("txn_prepared") for row in _nodes(t)))
+    released = wait_until(lambda: not any(row.get("txn_prepared") for row in t.node_statuses()))
     t.expect(released, "the shards did not resolve the orphaned transaction")
     t.new_events(("TxnResolved",))
     balances = bank.read()
     t.expect(sum(v or 0 for v in balances.values()) == bank.total, "the transaction lost money")
-    t.expect(bank.check().get("verdict") == "valid", "the checker faulted an atomic transfer")
+    t.expect(bank.check() == "valid", "the checker faulted an atomic transfer")
 
     heading("4. Isolation lost: two transfers out of a0, both read before either writes")
     bank = Bank(t, {"a0": 100, "a1": 100, "a2": 100}, "isolation-lost")
@@ -85,7 +83,7 @@ def story(t: Tour) -> None:
         bank.history.complete(client, "ok", value)
     balances = bank.read()
     t.expect(sum(v or 0 for v in balances.values()) != bank.total, "no update was lost")
-    t.expect(bank.check().get("verdict") == "invalid", "the checker missed the lost update")
+    t.expect(bank.check() == "invalid", "the checker missed the lost update")
 
     heading("5. Isolation kept: each transfer compares the balances it read, in one transaction")
     bank = Bank(t, {"a0": 100, "a1": 100, "a2": 100}, "isolation-kept")
@@ -100,7 +98,7 @@ def story(t: Tour) -> None:
     bank.transfer("a0", "a2", 20)
     balances = bank.read()
     t.expect(sum(v or 0 for v in balances.values()) == bank.total, "the transactions lost money")
-    t.expect(bank.check().get("verdict") == "valid", "the checker faulted isolated transfers")
+    t.expect(bank.check() == "valid", "the checker faulted isolated transfers")
     print(
         "\n  Atomicity: all of a transfer or none of it, whoever crashes. Isolation: a\n"
         "  transfer that read stale balances is refused, not applied. Both are the\n"
@@ -112,12 +110,6 @@ def story(t: Tour) -> None:
 def _get(t: Tour, key: str) -> int:
     answer = t.run("get", key)
     return int(answer.stdout.strip())
-
-
-def _nodes(t: Tour) -> list[dict[str, Any]]:
-    answer = t.run("status", "--json", show=False)
-    rows: list[dict[str, Any]] = json.loads(answer.stdout)["nodes"]
-    return rows
 
 
 def main() -> int:

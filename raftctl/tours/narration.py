@@ -33,6 +33,24 @@ class Tour:
         self.path = root / "cluster"
         self.events_seen = 0
         self.problems: list[str] = []
+        self._client: Client | None = None
+
+    def client(self) -> Client:
+        """A client of the tour's own, for what it looks up without showing
+        (cheaper than a `raftctl` process per look while it waits)."""
+        if self._client is None:
+            self._client = Client(ClusterDir(self.path).config, "tour")
+        return self._client
+
+    def node_statuses(self) -> list[dict[str, Any]]:
+        """Each node's status (an empty one for a node that does not answer)."""
+        client = self.client()
+        return [client.status(node_id, 1.0) or {} for node_id in client.config.node_ids]
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def run(
         self,
@@ -100,6 +118,7 @@ def run_tour(story: Callable[[Tour], None], prefix: str) -> int:
     try:
         story(tour)
     finally:
+        tour.close()
         cluster_path = root / "cluster"
         if (cluster_path / "cluster.toml").exists():
             cluster = ClusterDir(cluster_path)
@@ -116,8 +135,7 @@ def run_tour(story: Callable[[Tour], None], prefix: str) -> int:
 def admin(tour: Tour, node_id: str, command: AdminCommand) -> dict[str, Any] | None:
     """An admin request a tour makes behind the scenes (a failpoint), as
     the chaos controls do: there is no command for it, by design."""
-    with Client(ClusterDir(tour.path).config, "tour-admin") as client:
-        return client.admin(node_id, command, timeout_s=2.0)
+    return tour.client().admin(node_id, command, timeout_s=2.0)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:

@@ -11,7 +11,6 @@ money is gone, and `raftctl check` says which read exposed it.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from node.config import COORDINATOR_ID
@@ -56,7 +55,7 @@ def story(t: Tour) -> None:
         "  its abort is cut too. The participants wait 2 s, then each decides by what it saw:"
     )
     bank.finish_transfer(pending)
-    decided = wait_until(lambda: not any(row.get("txn_prepared") for row in _nodes(t)))
+    decided = wait_until(lambda: not any(row.get("txn_prepared") for row in t.node_statuses()))
     t.expect(decided, "the participants did not decide on their timeouts")
     resolved = t.new_events(("TxnResolved",))
     outcomes = {e.get("outcome") for e in resolved if e["event"] == "TxnResolved"}
@@ -69,21 +68,14 @@ def story(t: Tour) -> None:
     t.expect(held_now != bank.total, "the bank still holds its total: 3PC did not diverge")
 
     heading("5. What the bank checker says")
-    document = bank.check()
-    t.expect(document.get("verdict") == "invalid", "the checker did not find the lost money")
+    verdict = bank.check()
+    t.expect(verdict == "invalid", "the checker did not find the lost money")
     print(
         f"\n  Shard 1 committed the debit, shard 2 never the credit: {bank.total - held_now} is\n"
         "  gone. 3PC traded 2PC's blocking for this: a participant that decides alone can\n"
         "  be wrong. The default --txn-protocol 2pc keeps the decision in a Raft log instead."
     )
     t.run("destroy", "--yes")
-
-
-def _nodes(t: Tour) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = json.loads(t.run("status", "--json", show=False).stdout)[
-        "nodes"
-    ]
-    return rows
 
 
 def main() -> int:

@@ -13,9 +13,7 @@ lost (`raftctl check` says valid), but the accounts were frozen meanwhile.
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
 
 from node.config import COORDINATOR_ID
 from node.messages import ArmFailpoint
@@ -49,7 +47,7 @@ def story(t: Tour) -> None:
     code = bank.transfer("a1", "a0", 30, "--timeout", "3")
     t.expect(code == 3, f"the transfer's outcome should be unknown (exit 3), not exit {code}")
     t.run("status")
-    blocked = wait_until(lambda: all(row.get("txn_blocked") for row in _nodes(t)))
+    blocked = wait_until(lambda: all(row.get("txn_blocked") for row in t.node_statuses()))
     t.expect(blocked, "the participants did not report themselves blocked")
     t.new_events(("TxnBlocked",))
 
@@ -64,28 +62,22 @@ def story(t: Tour) -> None:
 
     heading("5. The coordinator comes back and finishes the transfer from its log")
     t.run("restart", COORDINATOR_ID)
-    finished = wait_until(lambda: not any(row.get("txn_prepared") for row in _nodes(t)))
+    finished = wait_until(lambda: not any(row.get("txn_prepared") for row in t.node_statuses()))
     t.expect(finished, "the restarted coordinator did not finish the transaction")
     balances = bank.read()
     t.expect(balances == {"a0": 140, "a1": 60}, f"the transfer was not applied: {balances}")
-    holds = {row["id"]: row.get("txn_longest_hold_ms") for row in _nodes(t)}
+    holds = {row["id"]: row.get("txn_longest_hold_ms") for row in t.node_statuses()}
     print(f"\n  The longest each shard held the transfer's locks (ms): {holds}")
 
     heading("6. What the bank checker says")
-    document = bank.check()
-    t.expect(document.get("verdict") == "valid", "the checker found a problem in a 2PC run")
+    verdict = bank.check()
+    t.expect(verdict == "valid", "the checker found a problem in a 2PC run")
     print(
         "\n  No money was lost: 2PC is safe. Its price is the blocking above, as long as the\n"
         "  coordinator is down. `raftctl tour 3pc` shows what removing it costs; the default\n"
         "  --txn-protocol 2pc replicates the decision by Raft, so no single process can block."
     )
     t.run("destroy", "--yes")
-
-
-def _nodes(t: Tour) -> list[dict[str, Any]]:
-    answer = t.run("status", "--json", show=False)
-    rows: list[dict[str, Any]] = json.loads(answer.stdout)["nodes"]
-    return rows
 
 
 def main() -> int:
