@@ -154,7 +154,14 @@ def _two_pc_blocking(run: ControlRun) -> list[Verdict]:
     wait_for(lambda: False, max(0.0, BLOCKING_DOWNTIME_S - (time.monotonic() - crashed_at)))
     run.cluster.start(COORDINATOR_ID)
     run.fault("kill", "end", target="coordinator", nodes=[COORDINATOR_ID])
-    if not _wait_nodes(run, lambda rows: all(not r.get("txn_prepared") for r in rows.values())):
+    # Finished everywhere, and each shard's watch has seen the locks go (the hold measured).
+    finished = _wait_nodes(
+        run,
+        lambda rows: all(
+            not r.get("txn_prepared") and r.get("txn_longest_hold_ms") for r in rows.values()
+        ),
+    )
+    if not finished:
         raise Unavailable("the restarted coordinator did not finish the transaction")
     unblocked_s = time.monotonic() - crashed_at
     rows = _node_fields(run)
