@@ -27,8 +27,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from node.config import COORDINATOR_ID
 from raftctl.chaos.checks import fault_windows
-from raftctl.chaos.report_txn import load_phases, transactions_section
+from raftctl.chaos.report_txn import diverged, load_phases, transactions_section
 from raftctl.judges.history import load_history
 from raftctl.judges.operations import PairedOperation, pair_operations
 
@@ -98,6 +99,16 @@ def _offending_indexes(results: dict[str, Any], ops: list[PairedOperation]) -> d
                 op = by_ret.get((item["process"], item["time"]))
                 if op is not None:
                     marked[op.index] = "bad read: " + "; ".join(item.get("why", []))[:80]
+                # ... and the transfers since the last good read: the suspects.
+                for suspect in item.get("suspects", []):
+                    moved = by_ret.get((suspect.get("process"), suspect.get("time")))
+                    if moved is not None and moved.index not in marked:
+                        value = moved.value if isinstance(moved.value, dict) else {}
+                        how = "outcome unknown" if moved.type == "info" else moved.type
+                        marked[moved.index] = (
+                            f"suspect: {value.get('amount')} from {value.get('from')} to "
+                            f"{value.get('to')} ({how})"
+                        )
             elif "lost" in item or "unexpected" in item:  # set
                 element = item.get("lost", item.get("unexpected"))
                 word = "lost" if "lost" in item else "unexpected"
@@ -219,10 +230,14 @@ def _timeline(
             f"<title>{_e(title)}</title></rect>"
         )
     for x0, y, text in labels[:20]:
+        # A label near the right edge runs leftwards, so that it stays on the page.
+        toward = -1 if x0 > LEFT + PLOT_W * 0.6 else 1
+        anchor = ' text-anchor="end"' if toward < 0 else ""
         parts.append(
-            f'<g class="callout"><line x1="{x0:.1f}" y1="{y - 2}" x2="{x0 + 12:.1f}" '
-            f'y2="{y - 12}" stroke="#d00" stroke-width="1.5"/><text x="{x0 + 14:.1f}" '
-            f'y="{y - 12}" font-size="11" font-weight="bold" fill="#d00">{_e(text)}</text></g>'
+            f'<g class="callout"><line x1="{x0:.1f}" y1="{y - 2}" x2="{x0 + 12 * toward:.1f}" '
+            f'y2="{y - 12}" stroke="#d00" stroke-width="1.5"/><text x="{x0 + 14 * toward:.1f}" '
+            f'y="{y - 12}" font-size="11" font-weight="bold" fill="#d00"{anchor}>{_e(text)}</text>'
+            "</g>"
         )
     parts.append(_axis(scale, top + len(processes) * ROW_H + 4))
     parts.append("</svg>")
@@ -246,6 +261,19 @@ def _transactions(
         phases, node_events, to_history if clock else None, scale.x, LEFT + PLOT_W + RIGHT, LEFT
     )
     return section + f'<svg width="{LEFT + PLOT_W + RIGHT}" height="24">{_axis(scale, 2)}</svg>'
+
+
+def _diverged(
+    phases: list[dict[str, Any]], node_events: list[dict[str, Any]], clock: dict[str, Any] | None
+) -> list[str]:
+    """The transactions whose shards finished them differently."""
+    if not phases or not clock:
+        return []
+
+    def to_history(wall: float) -> int:
+        return int((wall - clock["wall"]) * 1e9 + clock["monotonic_ns"])
+
+    return diverged(phases, node_events, to_history)
 
 
 def _axis(scale: _Scale, y: float) -> str:
@@ -483,8 +511,10 @@ def render_report(
                 "transfers across / within shards",
                 f"{txn['cross_shard_per_s']} / {txn['single_shard_per_s']} ok/s",
             ),
+            ("commit protocol", txn.get("txn_protocol")),
             ("coordinators killed", txn["coordinators_killed"]),
             ("in doubt, finished by a resolver", txn["in_doubt_resolved"]),
+            ("in doubt, blocked (classic 2PC)", txn.get("in_doubt_blocked")),
             ("longest lock hold", f"{txn['longest_lock_hold_ms']} ms"),
         ]
     figure_html = "".join(
@@ -499,6 +529,13 @@ def render_report(
             f'<p id="offending-note"><b>{len(marked)} operation(s) outlined in red</b>; the first '
             f"at {scale.seconds(ops[first].call):.3f} s on the row of process "
             f"{_e(ops[first].process)}: {_e(marked[first])}.</p>"
+        )
+    split = _diverged(phases or [], node_events, clock)
+    if split:
+        offending_note += (
+            '<p id="diverged-note" class="callout-text"><b>The shards disagree:</b> '
+            + "; ".join(_e(line) for line in split[:5])
+            + " (see Transactions across shards below).</p>"
         )
     legend = "".join(
         f'<span style="background:{colour}"></span>{kind}' for kind, colour in COLOURS.items()
@@ -542,7 +579,10 @@ def build_report(
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
     events = load_history(history or out / "history.jsonl")
     node_events = load_node_events(out / "nodes")
-    phases = load_phases(out / "txn-phases.jsonl")
+    # The coordinators' steps: chaos's own (2pc), and the coordinator process's.
+    phases = load_phases(out / "txn-phases.jsonl") + load_phases(
+        out / "nodes" / COORDINATOR_ID / "phases.jsonl"
+    )
     page = out / "report.html"
     page.write_text(render_report(results, events, node_events, phases))
     return page

@@ -1,8 +1,11 @@
 """The report's section on transactions across shards: one row per shard,
 each transaction a bar on every shard it touched, from its prepare there to
-its finish there, coloured by how it ended, with a tick at its decision. A
-transaction whose coordinator died is finished by a shard's resolver: its
-bars run to that moment, outlined, so a person sees it survive the kill.
+its finish there (its lock-hold window), coloured by how it ended, with a
+tick at its decision. A transaction whose coordinator died is finished by a
+shard's resolver: its bars run to that moment, outlined, so a person sees it
+survive the kill. One that classic 2PC's participants reported blocked is
+dashed orange (in doubt). One whose shards finished it differently (3PC
+under a partition) gets a red callout naming it and each shard's outcome.
 
 Its inputs: OUT/txn-phases.jsonl (the coordinators' steps, monotonic time,
 raftctl.txn.coordinator.PhaseLog) and the nodes' TxnResolved events (wall
@@ -13,13 +16,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_phases", "transactions_section"]
+__all__ = ["diverged", "load_phases", "transactions_section"]
 
 ROW_H = 30
 LANES = 3
@@ -32,7 +36,41 @@ class _Txn:
     prepared: dict[int, int] = field(default_factory=dict)  # shard -> first prepare
     finished: dict[int, tuple[int, str]] = field(default_factory=dict)  # shard -> (time, outcome)
     decided: tuple[int, int, str] | None = None  # (time, coordinator shard, outcome)
-    resolved: tuple[int, str, str] | None = None  # (time, outcome, by node)
+    resolved: tuple[int, str, str] | None = None  # (time, outcome, by node): the first
+    resolved_on: dict[int, tuple[int, str]] = field(
+        default_factory=dict
+    )  # shard -> (time, outcome)
+    blocked: dict[int, int] = field(default_factory=dict)  # shard -> when it said so (2pc-classic)
+
+    def end_on(self, shard: int) -> tuple[int, str, bool] | None:
+        """When and how `shard` finished it, and whether a resolver did."""
+        if shard in self.finished:
+            return (*self.finished[shard], False)
+        if shard in self.resolved_on:
+            return (*self.resolved_on[shard], True)
+        if self.resolved is not None:  # a resolver finished it for every participant
+            return (self.resolved[0], self.resolved[1], True)
+        return None
+
+    def outcomes(self) -> dict[int, str]:
+        """How each shard finished it, as far as the run saw."""
+        found = {}
+        for shard in self.prepared:
+            end = self.end_on(shard)
+            if end is not None:
+                found[shard] = end[1]
+        return found
+
+    @property
+    def diverged(self) -> bool:
+        """Committed on one shard and aborted on another: the atomicity broken."""
+        return {"committed", "aborted"} <= set(self.outcomes().values())
+
+
+def _shard_of_node(node_id: str) -> int:
+    """A node's shard from its id (`s2n1`; a bare `n1` is shard 1's)."""
+    match = re.fullmatch(r"s(\d+)n\d+", node_id)
+    return int(match.group(1)) if match else 1
 
 
 def load_phases(path: Path) -> list[dict[str, Any]]:
@@ -63,11 +101,19 @@ def _transactions(
             txn.finished[shard] = (moment, str(event.get("outcome")))
     if to_history is not None:
         for event in node_events:
-            if event.get("event") == "TxnResolved" and str(event.get("txn")) in txns:
-                txn = txns[str(event["txn"])]
-                moment = to_history(float(event["time"]))
-                if txn.resolved is None or moment < txn.resolved[0]:
-                    txn.resolved = (moment, str(event["outcome"]), str(event.get("node")))
+            name = event.get("event")
+            if name not in ("TxnResolved", "TxnBlocked") or str(event.get("txn")) not in txns:
+                continue
+            txn = txns[str(event["txn"])]
+            moment = to_history(float(event["time"]))
+            node = str(event.get("node"))
+            if name == "TxnBlocked":
+                txn.blocked.setdefault(_shard_of_node(node), moment)
+                continue
+            if event.get("coordinator") == 0:  # 3PC or classic 2PC: each shard for itself
+                txn.resolved_on.setdefault(_shard_of_node(node), (moment, str(event["outcome"])))
+            elif txn.resolved is None or moment < txn.resolved[0]:
+                txn.resolved = (moment, str(event["outcome"]), node)
     return txns
 
 
@@ -103,22 +149,35 @@ def transactions_section(
     ):
         lane = number % LANES
         for shard, start in txn.prepared.items():
-            end, outcome = txn.finished.get(shard, (None, None))
-            by_resolver = end is None and txn.resolved is not None
-            if by_resolver and txn.resolved is not None:
-                end, outcome = txn.resolved[0], txn.resolved[1]
-            if end is None:
+            ended = txn.end_on(shard)
+            if ended is None:
                 continue  # never seen finished (the run ended first): nothing to draw to
+            end, outcome, by_resolver = ended
             x0, x1 = x(start), x(end)
             y = row_of[shard] * ROW_H + 3 + lane * 8
             colour = OUTCOME_COLOURS.get(str(outcome), "#555")
-            story = f"{txn_id} on shard {shard}: {outcome}"
-            if by_resolver and txn.resolved is not None:
-                story += f", finished by the resolver on {txn.resolved[2]} (its coordinator died)"
-            outline = ' stroke="#d62728" stroke-width="1.2"' if by_resolver else ""
+            held = (end - start) / 1e6
+            story = f"{txn_id} on shard {shard}: {outcome}; its locks held {held:.0f} ms"
+            outline = ""
+            if by_resolver:
+                story += ", finished by a resolver (its coordinator went quiet)"
+                outline = ' stroke="#d62728" stroke-width="1.2"'
+            if shard in txn.blocked:
+                story += ", in doubt: blocked, waiting for its coordinator"
+                outline = ' stroke="#ff7f0e" stroke-width="2" stroke-dasharray="4 2"'
             parts.append(
-                f'<rect class="txn" x="{x0:.1f}" y="{y}" width="{max(1.5, x1 - x0):.1f}" '
-                f'height="6" fill="{colour}"{outline}><title>{e(story)}</title></rect>'
+                f'<rect class="txn{" in-doubt" if shard in txn.blocked else ""}" x="{x0:.1f}" '
+                f'y="{y}" width="{max(1.5, x1 - x0):.1f}" height="6" fill="{colour}"{outline}>'
+                f"<title>{e(story)}</title></rect>"
+            )
+        if txn.diverged:
+            moment = max(end[0] for end in map(txn.end_on, txn.prepared) if end is not None)
+            told = ", ".join(f"{o} on shard {s}" for s, o in sorted(txn.outcomes().items()))
+            parts.append(
+                f'<g class="callout diverged"><line x1="{x(moment):.1f}" y1="0" '
+                f'x2="{x(moment):.1f}" y2="{height}" stroke="#d00" stroke-width="1.5"/>'
+                f'<text x="{x(moment) + 4:.1f}" y="11" font-size="11" font-weight="bold" '
+                f'fill="#d00">{e(f"diverged: {txn_id} {told}")}</text></g>'
             )
         if txn.decided is not None:
             moment, shard, outcome = txn.decided
@@ -129,7 +188,7 @@ def transactions_section(
                     f'y2="{y + 10}" stroke="#222"><title>{e(f"{txn_id} decided {outcome}")}'
                     "</title></line>"
                 )
-        if txn.resolved is not None:
+        if txn.resolved is not None or txn.resolved_on or txn.blocked:
             resolved_rows.append((txn_id, txn))
     parts.append("</svg>")
     legend = "".join(
@@ -142,30 +201,57 @@ def transactions_section(
         f'<p class="legend">one row per shard; each transaction a bar from its prepare to '
         f"its finish on that shard, a tick at its decision: {legend}"
         '<span style="background:#fff;border:1px solid #d62728"></span>finished by a '
-        "resolver after its coordinator died</p>"
+        "resolver after its coordinator went quiet"
+        '<span style="background:#fff;border:2px dashed #ff7f0e"></span>in doubt: blocked '
+        "until its coordinator came back (classic 2PC)</p>"
         f'<div id="transactions-wrap">{"".join(parts)}</div>{table}'
     )
 
 
 def _resolved_table(rows: list[tuple[str, _Txn]]) -> str:
+    """The transactions left in doubt: finished by a resolver, or blocked."""
     if not rows:
-        return "<p>No transaction needed a resolver.</p>"
+        return "<p>No transaction was left in doubt.</p>"
     e = html.escape
     lines = []
     for txn_id, txn in rows[:RESOLVED_SHOWN_MAX]:
-        start = min(txn.prepared.values(), default=0)
-        assert txn.resolved is not None
-        held = (txn.resolved[0] - start) / 1e6
-        decided = txn.decided[2] if txn.decided else "none (died before deciding)"
+        decided = txn.decided[2] if txn.decided else "none seen (it died deciding, or before)"
+        ends = {shard: txn.end_on(shard) for shard in sorted(txn.prepared)}
+        finished = "; ".join(
+            f"shard {shard}: {end[1]}{' by a resolver' if end[2] else ''}"
+            if end is not None else f"shard {shard}: never seen"
+            for shard, end in ends.items()
+        )  # fmt: skip
+        held = max(
+            ((end[0] - txn.prepared[shard]) / 1e6 for shard, end in ends.items() if end),
+            default=0.0,
+        )
+        how = "blocked, then finished" if txn.blocked else "resolved"
+        if txn.diverged:
+            how = "DIVERGED"
         lines.append(
-            f"<tr><td>{e(txn_id)}</td><td>{e(','.join(map(str, sorted(txn.prepared))))}</td>"
-            f"<td>{e(decided)}</td><td>{e(txn.resolved[1])} by {e(txn.resolved[2])}</td>"
+            f"<tr{' class=diverged' if txn.diverged else ''}><td>{e(txn_id)}</td>"
+            f"<td>{e(how)}</td><td>{e(decided)}</td><td>{e(finished)}</td>"
             f"<td>{held:.0f} ms</td></tr>"
         )
     more = len(rows) - RESOLVED_SHOWN_MAX
     caption = f"<caption>and {more} more</caption>" if more > 0 else ""
     return (
-        '<table id="resolved-table"><thead><tr><th>transaction</th><th>shards</th>'
-        "<th>its coordinator's decision</th><th>finished as</th><th>locks held</th></tr>"
-        f"</thead><tbody>{''.join(lines)}</tbody>{caption}</table>"
+        '<table id="resolved-table"><thead><tr><th>transaction in doubt</th><th>what became '
+        "of it</th><th>its coordinator's decision</th><th>finished as</th><th>locks held "
+        f"(longest)</th></tr></thead><tbody>{''.join(lines)}</tbody>{caption}</table>"
     )
+
+
+def diverged(
+    phases: list[dict[str, Any]],
+    node_events: list[dict[str, Any]],
+    to_history: Callable[[float], int] | None,
+) -> list[str]:
+    """Each transaction whose shards finished it differently, said in words."""
+    return [
+        f"transaction {txn_id} finished "
+        + ", ".join(f"{o} on shard {s}" for s, o in sorted(txn.outcomes().items()))
+        for txn_id, txn in _transactions(phases, node_events, to_history).items()
+        if txn.diverged
+    ]

@@ -589,7 +589,7 @@ def collect_logs(cluster_path: Path, out: Path) -> None:
     if not cluster_path.is_dir():
         return
     for node_dir in sorted(p for p in cluster_path.iterdir() if p.is_dir()):
-        for name in ("node.log", "events.jsonl", "exit.json"):
+        for name in ("node.log", "events.jsonl", "exit.json", "phases.jsonl"):
             if (node_dir / name).exists():
                 target = out / "nodes" / node_dir.name
                 target.mkdir(parents=True, exist_ok=True)

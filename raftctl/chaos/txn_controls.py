@@ -122,8 +122,9 @@ def _three_pc_partition(run: ControlRun) -> None:
     balances = read.value or {}
     run.notes.append(
         f"3PC moved {TRANSFER} from {source} (shard 1) to {target} (shard 2); preCommit "
-        f"reached shard 1 only, then the coordinator was cut off. The client was told "
-        f"{getattr(answer, 'type', 'nothing')} ({getattr(answer, 'error', None) or 'no reason'}). "
+        f"reached shard 1 only, then the coordinator was cut off. The client's transfer "
+        f"ended {getattr(answer, 'type', 'without an answer')}"
+        f"{' (its outcome unknown)' if getattr(answer, 'type', None) == 'info' else ''}. "
         f"Afterwards {source} = {balances.get(source)} and {target} = {balances.get(target)}: "
         f"the bank holds {sum(v for v in balances.values() if v is not None)}"
         f" (it began with {run.workload.total})"  # type: ignore[attr-defined]

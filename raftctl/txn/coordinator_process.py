@@ -75,12 +75,18 @@ from node.zap import ZapHandler
 from raftctl.client import Client
 from raftctl.errors import Unavailable
 from raftctl.txn.attempt import AttemptFailed
-from raftctl.txn.coordinator import phase_log_from_environment, run_transaction
+from raftctl.txn.coordinator import (
+    PhaseEvent,
+    PhaseLog,
+    phase_log_from_environment,
+    run_transaction,
+)
 from raftctl.txn.deciders import ClassicDecider, ThreePhaseDecider
 
 __all__ = ["CoordinatorServer", "main"]
 
 WORKERS = 8
+PHASES_FILE = "phases.jsonl"
 # Shorter than a client's usual deadline, so that the client hears why.
 TXN_TIMEOUT_S = 5.0
 POLL_MS = 20
@@ -131,7 +137,9 @@ class CoordinatorServer:
         self.release = threading.Event()  # a held transaction goes on when set
         self.held: set[str] = set()
         self.counts = {"committed": 0, "aborted": 0, "unknown": 0, "diverged": 0}
-        self.listener = phase_log_from_environment()
+        # Its steps, for a report's timeline: to RAFTCTL_TXN_PHASES if set, else
+        # to its own directory (chaos collects DIR/coord/phases.jsonl).
+        self.listener = phase_log_from_environment() or PhaseLog(self.directory / PHASES_FILE)
         decider_of = ThreePhaseDecider if self.config.txn_protocol == "3pc" else ClassicDecider
         self.decider = decider_of(self.log, self)
         self.threads = [
@@ -353,6 +361,13 @@ class CoordinatorServer:
                         for shard in decision.participants
                     ]
                     outcomes = client.pipeline(steps, len(steps), timeout_s=2.0)
+                    for outcome in outcomes:
+                        if outcome.ok and outcome.result is not None:
+                            step = outcome.operation
+                            assert isinstance(step, TxnFinish)
+                            detail = {"outcome": outcome.result["outcome"], "recovered": True}
+                            self.listener(PhaseEvent(decision.txn_id, "finished", step.shard,
+                                                     detail, time.monotonic_ns()))  # fmt: skip
                     if all(outcome.ok for outcome in outcomes):
                         self.log.end(decision.txn_id)
                     else:

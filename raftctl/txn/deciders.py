@@ -30,7 +30,8 @@ PRECOMMIT_ACK_TIMEOUT_S = 1.0
 class Process(Protocol):
     """What a decider needs of the coordinator process."""
 
-    listener: PhaseListener | None
+    @property
+    def listener(self) -> PhaseListener | None: ...
 
     def failpoint(self, name: str, txn_id: str) -> None: ...
 
