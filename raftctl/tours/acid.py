@@ -32,7 +32,7 @@ def story(t: Tour) -> None:
     heading("2. Atomicity lost: a transfer as two plain writes, killed between them")
     bank = Bank(t, {"a0": 100, "a1": 100}, "atomicity-lost")
     bank.seed()
-    bank.read()
+    bank.read(command=True)
     print(
         f"\n  $ python -m raftctl.txn.naive --dir {t.path} --from a1 --to a0 --amount 30 "
         "--crash-between"

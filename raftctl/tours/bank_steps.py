@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from node.messages import Get, Txn
+from node.messages import Get, Put, Txn
+from raftctl.errors import Unavailable
 from raftctl.judges.history import History
 from raftctl.tours.narration import RAFTCTL, Tour
 from raftctl.txn.coordinator import execute_txn
@@ -43,13 +44,12 @@ class Bank:
         self.history = History(3, self.path)
 
     def seed(self) -> None:
-        """Every account's first balance, written by one transaction."""
-        puts = [
-            {"op": "put", "key": f"bank/{name}", "value": str(balance)}
-            for name, balance in self.initial.items()
-        ]
-        text = json.dumps({"compare": [], "success": puts, "failure": []}, separators=(",", ":"))
-        self.tour.run("txn", stdin=text, quiet=True)
+        """Every account's first balance, written by one transaction (the
+        tour's own client: said, not shown as a command)."""
+        puts = tuple(Put(f"bank/{name}", str(balance)) for name, balance in self.initial.items())
+        execute_txn(self.tour.client(), Txn((), puts, ()), READ_TIMEOUT_S)
+        opening = ", ".join(f"{name} = {balance}" for name, balance in self.initial.items())
+        print(f"\n  The bank opens: {opening}.")
 
     def peek(self) -> dict[str, int | None]:
         """Every balance, read atomically by the tour's own client: not shown,
@@ -61,27 +61,36 @@ class Bank:
             for name, answer in zip(self.accounts, result["results"], strict=True)
         }
 
-    def read(self, show: bool = True) -> dict[str, int | None]:
-        """Every balance, read atomically (one transaction of gets)."""
+    def read(self, command: bool = False) -> dict[str, int | None]:
+        """Every balance, read atomically (one transaction of gets) and
+        recorded in the history; with `command`, as the `raftctl txn` a
+        person would type, else by the tour's own client (cheaper)."""
         gets = [{"op": "get", "key": f"bank/{name}"} for name in self.accounts]
         text = json.dumps({"compare": [], "success": gets, "failure": []}, separators=(",", ":"))
         self.history.invoke(0, "read", None)
-        result = self.tour.run("txn", "--json", stdin=text, show=show, quiet=True)
-        if result.returncode != 0:
-            self.history.complete(0, "fail")
-            if show:
+        if command:
+            result = self.tour.run("txn", "--json", stdin=text, quiet=True)
+            if result.returncode != 0:
+                self.history.complete(0, "fail")
                 print(f"    (no answer: {result.stderr.strip()})")
-            return {}
-        answers = json.loads(result.stdout)["results"]
-        balances = {
-            name: None if a["value"] is None else int(a["value"])
-            for name, a in zip(self.accounts, answers, strict=True)
-        }
+                return {}
+            answers = json.loads(result.stdout)["results"]
+            balances = {
+                name: None if a["value"] is None else int(a["value"])
+                for name, a in zip(self.accounts, answers, strict=True)
+            }
+        else:
+            try:
+                balances = self.peek()
+            except Unavailable as error:
+                self.history.complete(0, "fail")
+                print(f"\n  Every balance, read in one transaction: no answer ({error})")
+                return {}
         self.history.complete(0, "ok", balances)
-        if show:
-            shown = ", ".join(f"{name} = {value}" for name, value in balances.items())
-            held = sum(v for v in balances.values() if v is not None)
-            print(f"    {shown}   (the bank holds {held})")
+        shown = ", ".join(f"{name} = {value}" for name, value in balances.items())
+        held = sum(v for v in balances.values() if v is not None)
+        lead = "    " if command else "\n  Every balance, read in one transaction: "
+        print(f"{lead}{shown}   (the bank holds {held})")
         return balances
 
     def transfer_text(self, source: str, target: str, amount: int) -> tuple[str, dict[str, Any]]:

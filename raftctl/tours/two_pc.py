@@ -35,7 +35,7 @@ def story(t: Tour) -> None:
     heading("2. A bank of two accounts, and a transfer across the shards that works")
     bank = Bank(t, {"a0": 100, "a1": 100})
     bank.seed()
-    bank.read()
+    bank.read(command=True)
     t.expect(bank.transfer("a1", "a0", 10) == 0, "the healthy 2PC transfer failed")
 
     heading("3. The coordinator dies after logging commit, before telling anyone")

@@ -10,12 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.test_chaos import _assert_report
-
 INVALID_CONTROLS = {
     # control: (the total its final read sees, the transfer it names)
     "3pc-partition": (370, "30 from a1 to a0"),
-    "no-isolation": (410, "from a0 to a"),
+    "no-isolation": (410, "20 from a0 to a2"),
     "no-atomicity": (370, "30 from a1 to a0"),
 }
 
@@ -36,7 +34,12 @@ def test_a_bank_without_its_guarantees_is_found_invalid(chaos: Any, control: str
     assert f"read a total of {total}, not 400" in bank["explanation"]
     assert transfer in bank["explanation"] and bad_read["at_s"] is not None
     assert all(c["verdict"] == "valid" for c in results["checks"][1:])  # only the bank failed
-    _assert_report(run.out, run.history(), valid=False)
+    # The report outlines the bad read and its suspects (drawn in a browser by
+    # the Raft controls' test; here its words are enough).
+    page = (run.out / "report.html").read_text()
+    assert "bad read: " in page and "suspect: " + transfer in page
+    if control == "3pc-partition":  # ... and names the transaction the shards split on
+        assert 'id="diverged-note"' in page and "committed on shard 1, aborted on shard 2" in page
 
 
 def test_classic_two_phase_commit_blocks_while_its_coordinator_is_down(chaos: Any) -> None:
