@@ -80,13 +80,43 @@ def test_swarm_catches_mutant(mutant: type[RaftCore]) -> None:
     assert_caught(mutant)
 
 
+# The CI seed that caught each mutant when this table was written (the hunt
+# run in full, `cost_fair` order): tried first, it spares the suite most of
+# the hunt. A change to the simulator that moves the catch falls back to the
+# whole hunt, which still must catch the mutant among CI's seeds, and prints
+# the new seed for this table.
+CAUGHT_AT = {
+    "VotesWithoutUpToDateCheck": 6,
+    "CommitsEarlierTermByCounting": 23,
+    "KeepsConflictingEntries": 6,
+    "AnswersVoteBeforePersisting": 47,
+    "GrantsTwoVotesPerTerm": 6,
+    "ReadIndexWithoutConfirmation": 10,
+    "LeaseReadAfterExpiry": 33,
+    "TwoMembershipChangesPending": 19,
+    "MembershipChangeBeforeOwnTermCommit": 106,
+    "InstallSnapshotDiscardsMatchingLog": 34,
+    "SnapshotLosesLastTerm": 7,
+    "CountsOwnEntryBeforeFsync": 5,
+    "TruncationKeepsConfiguration": 20,
+    "CountsStaleVotes": 2,
+    "GrantsStaleTermVote": 60,
+    "LeaseFromAnswerArrival": 58,
+}
+
+
 def assert_caught(mutant: type[RaftCore]) -> None:
     """One of CI's swarm seeds catches `mutant`, with a failure of a known kind."""
     caught = None
-    for result in run_seeds(cost_fair(range(1, SEEDS_DEFAULT + 1)), core_factory=mutant):
-        if not result.ok:
-            caught = result
-            break
+    known = CAUGHT_AT.get(mutant.__name__)
+    if known is not None and 1 <= known <= SEEDS_DEFAULT:
+        first = run_seed(known, core_factory=mutant)
+        caught = None if first.ok else first
+    if caught is None:
+        for result in run_seeds(cost_fair(range(1, SEEDS_DEFAULT + 1)), core_factory=mutant):
+            if not result.ok:
+                caught = result
+                break
     assert caught is not None, (
         f"{mutant.__name__} survived the {SEEDS_DEFAULT} seeds of CI's swarm: the "
         f"simulation is too weak to see this rule broken ({mutant.__doc__})"
