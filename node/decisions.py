@@ -54,7 +54,7 @@ class DecisionLog:
         self.wal = wal
         self.open = open_  # begun or decided, not ended
         self.decided = 0
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
 
     @classmethod
     def open_at(cls, directory: Path, fsync: bool = True) -> tuple[DecisionLog, list[Decision]]:
@@ -78,12 +78,12 @@ class DecisionLog:
 
     def begin(self, txn_id: str, participants: tuple[int, ...]) -> None:
         self._write(["begin", txn_id, list(participants)])
-        with self._lock:
+        with self.lock:
             self.open[txn_id] = Decision(txn_id, participants)
 
     def decide(self, txn_id: str, outcome: str, succeeded: bool) -> Decision:
         """Record the decision (the first one stands, like a shard's record)."""
-        with self._lock:
+        with self.lock:
             current = self.open.get(txn_id)
             if current is not None and current.outcome is not None:
                 return current
@@ -95,19 +95,19 @@ class DecisionLog:
 
     def end(self, txn_id: str) -> None:
         self._write(["end", txn_id])
-        with self._lock:
+        with self.lock:
             self.open.pop(txn_id, None)
 
     def query(self, txn_id: str) -> Decision | None:
         """What is known of `txn_id` while it is open (None: ended or never begun)."""
-        with self._lock:
+        with self.lock:
             return self.open.get(txn_id)
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
             self.wal.close()
 
     def _write(self, record: list[object]) -> None:
         data = msgpack.packb(record)
-        with self._lock:
+        with self.lock:
             self.wal.append([Entry(self.wal.last_index + 1, _TERM, data=data)], None)

@@ -105,7 +105,8 @@ class Resolver:
             self._since.setdefault(txn_id, now)
         for gone in [txn for txn in self._seen if txn not in prepared]:
             del self._seen[gone]
-        self.blocked &= set(prepared)
+        with self._lock:  # the thread adds to it
+            self.blocked &= set(prepared)
         if not leading:
             self._seen.clear()  # a new leader counts from when it leads
             return lines
@@ -201,9 +202,11 @@ class Resolver:
                 outcome = str(told["outcome"])
                 return self._apply(asker, job, outcome, bool(told.get("succeeded")),
                                    f"as shard {shard} had (mutual inquiry)")  # fmt: skip
-        if txn_id in self.blocked:
+        with self._lock:
+            told_before = txn_id in self.blocked
+            self.blocked.add(txn_id)
+        if told_before:
             return Resolved(txn_id, None, 0, f"txn {txn_id}: still blocked", None)
-        self.blocked.add(txn_id)
         text = (
             f"txn {txn_id} is blocked: the coordinator does not answer, and no other "
             "participant knows the outcome; having voted yes, this shard may neither commit "

@@ -89,6 +89,7 @@ WORKERS = 8
 PHASES_FILE = "phases.jsonl"
 # Shorter than a client's usual deadline, so that the client hears why.
 TXN_TIMEOUT_S = 5.0
+HOLD_MAX_S = 60.0  # a held transaction goes on by itself after this (a forgotten disarm)
 POLL_MS = 20
 SESSIONS_MAX = 10_000
 FAILPOINT_NAMES = ("crash-after-decide", "hold-after-first-precommit")
@@ -137,6 +138,7 @@ class CoordinatorServer:
         self.release = threading.Event()  # a held transaction goes on when set
         self.held: set[str] = set()
         self.counts = {"committed": 0, "aborted": 0, "unknown": 0, "diverged": 0}
+        self._books = threading.Lock()  # held and counts: the workers write, status reads
         # Its steps, for a report's timeline: to RAFTCTL_TXN_PHASES if set, else
         # to its own directory (chaos collects DIR/coord/phases.jsonl).
         self.listener = phase_log_from_environment() or PhaseLog(self.directory / PHASES_FILE)
@@ -161,9 +163,11 @@ class CoordinatorServer:
         if name == "crash-after-decide":
             _write_exit(self.directory, f"crashed at failpoint {name} ({txn_id})")
             os._exit(86)
-        self.held.add(txn_id)
-        self.release.wait(timeout=60.0)
-        self.held.discard(txn_id)
+        with self._books:
+            self.held.add(txn_id)
+        self.release.wait(timeout=HOLD_MAX_S)
+        with self._books:
+            self.held.discard(txn_id)
 
     # -- the loop ---------------------------------------------------------------
 
@@ -296,7 +300,10 @@ class CoordinatorServer:
         return {"ok": False, "error": f"the coordinator does not take {type(command).__name__}"}
 
     def status(self) -> dict[str, Any]:
-        open_ = list(self.log.open.values())
+        with self.log.lock:
+            open_ = list(self.log.open.values())
+        with self._books:
+            counts, held = dict(self.counts), sorted(self.held)
         return {
             "ok": True,
             "id": COORDINATOR_ID,
@@ -307,8 +314,8 @@ class CoordinatorServer:
             "in_flight": sum(1 for d in open_ if d.outcome is None),
             "unfinished": sum(1 for d in open_ if d.outcome is not None),
             "decided": self.log.decided,
-            **self.counts,
-            "held": sorted(self.held),
+            **counts,
+            "held": held,
             "failpoints": sorted(self.armed),
             "faults_version": self.faults.faults.version,
         }
@@ -336,15 +343,19 @@ class CoordinatorServer:
             )
         except AttemptFailed as error:
             # 3PC's failure: a participant decided alone, unlike the decision.
-            self.counts["diverged"] += 1
+            self._count("diverged")
             return "unavailable", {
                 "message": f"the participants diverged, the outcome is unknown: {error}"
             }
         except Unavailable as error:
-            self.counts["unknown" if "unknown" in str(error) else "aborted"] += 1
+            self._count("unknown" if "unknown" in str(error) else "aborted")
             return "unavailable", {"message": str(error)}
-        self.counts["committed"] += 1
+        self._count("committed")
         return "ok", result
+
+    def _count(self, outcome: str) -> None:
+        with self._books:
+            self.counts[outcome] += 1
 
     def _finish_recovered(self) -> None:
         """Tell the participants of every decided, unfinished transaction
