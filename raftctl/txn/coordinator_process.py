@@ -71,6 +71,7 @@ from node.messages import (
     decode,
     encode,
 )
+from node.transactions import COMMITTED
 from node.zap import ZapHandler
 from raftctl.client import Client
 from raftctl.errors import Unavailable
@@ -82,6 +83,7 @@ from raftctl.txn.coordinator import (
     run_transaction,
 )
 from raftctl.txn.deciders import ClassicDecider, ThreePhaseDecider
+from raftctl.txn.plan import assemble
 
 __all__ = ["CoordinatorServer", "main"]
 
@@ -142,8 +144,7 @@ class CoordinatorServer:
         # Its steps, for a report's timeline: to RAFTCTL_TXN_PHASES if set, else
         # to its own directory (chaos collects DIR/coord/phases.jsonl).
         self.listener = phase_log_from_environment() or PhaseLog(self.directory / PHASES_FILE)
-        decider_of = ThreePhaseDecider if self.config.txn_protocol == "3pc" else ClassicDecider
-        self.decider = decider_of(self.log, self)
+        self.decider_of = ThreePhaseDecider if self.config.txn_protocol == "3pc" else ClassicDecider
         self.threads = [
             threading.Thread(target=self._work, args=(number,), name=f"coord-{number}", daemon=True)
             for number in range(WORKERS)
@@ -334,12 +335,59 @@ class CoordinatorServer:
                     key, transaction = self.jobs.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                self.replies.put((key, *self._run(client, transaction)))
+                client_id, sequence = key
+                # Asked again after a restart: answer from the decision, never run it twice.
+                known = self.log.for_request(client_id, sequence) if sequence > 0 else None
+                if known is not None and known.outcome == COMMITTED:
+                    self.replies.put((key, *self._answer_again(client, transaction, known)))
+                else:  # never begun here, or its latest attempt aborted: nothing applied
+                    self.replies.put((key, *self._run(client, transaction, key)))
 
-    def _run(self, client: Client, transaction: Txn) -> tuple[str, dict[str, Any]]:
+    def _answer_again(
+        self, client: Client, transaction: Txn, decision: Decision
+    ) -> tuple[str, dict[str, Any]]:
+        """The answer of a committed transaction, from its participants'
+        finish (idempotent: each answers what it applied)."""
+        steps = [
+            TxnFinish(shard, decision.txn_id, COMMITTED, decision.succeeded)
+            for shard in decision.participants
+        ]
+        outcomes = client.pipeline(steps, len(steps), timeout_s=TXN_TIMEOUT_S)
+        answers: dict[int, dict[str, Any]] = {}
+        for step, outcome in zip(steps, outcomes, strict=True):
+            if not outcome.ok or outcome.result is None:
+                return "unavailable", {
+                    "message": f"transaction {decision.txn_id} committed, but shard "
+                    f"{step.shard} did not confirm it in time: it will apply it"
+                }
+            answers[step.shard] = outcome.result
+        shard_of_key = self.config.shard_of_key
+        try:
+            results = assemble(
+                transaction,
+                decision.succeeded,
+                {shard: list(answer["results"]) for shard, answer in answers.items()},
+                shard_of_key,
+            )
+        except AssertionError:  # a shard forgot it long ago (node.transactions.FINISHED_MAX)
+            results = []
+        return "ok", {
+            "ok": True,
+            "succeeded": decision.succeeded,
+            "results": results,
+            "txn_id": decision.txn_id,
+            "shards": list(decision.participants),
+            "attempts": int(decision.txn_id.rsplit(".", 1)[-1]),
+            "revisions": {str(s): a.get("revision") for s, a in answers.items()},
+        }
+
+    def _run(
+        self, client: Client, transaction: Txn, key: tuple[str, int]
+    ) -> tuple[str, dict[str, Any]]:
+        decider = self.decider_of(self.log, self, key if key[1] > 0 else None)
         try:
             result = run_transaction(
-                client, transaction, TXN_TIMEOUT_S, self.listener, decider=self.decider
+                client, transaction, TXN_TIMEOUT_S, self.listener, decider=decider
             )
         except AttemptFailed as error:
             # 3PC's failure: a participant decided alone, unlike the decision.

@@ -40,12 +40,15 @@ class ClassicDecider:
     """Classic 2PC: the decision is synced to the coordinator's log, then
     (by the attempt) sent to every participant."""
 
-    def __init__(self, log: DecisionLog, process: Process) -> None:
+    def __init__(
+        self, log: DecisionLog, process: Process, request: tuple[str, int] | None = None
+    ) -> None:
         self.log = log
         self.process = process
+        self.request = request  # the client's (id, sequence) this transaction answers
 
     def begin(self, attempt: Attempt) -> None:
-        self.log.begin(attempt.txn_id, attempt.layout.participants)
+        self.log.begin(attempt.txn_id, attempt.layout.participants, self.request)
 
     def decide(
         self, client: Client, attempt: Attempt, step: TxnDecide, deadline: float

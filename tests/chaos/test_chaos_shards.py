@@ -70,3 +70,32 @@ def test_a_sharded_bank_run_under_faults_is_valid(tmp_path: Path) -> None:
     assert 'stroke="#d62728"' in opened.dom and 'id="resolved-table"' in opened.dom
     for node_id in ("s1n1", "s2n1", "s3n1"):
         assert (out / "nodes" / node_id / "node.log").exists()
+
+
+def test_a_classic_two_phase_commit_run_survives_its_coordinator_killed(tmp_path: Path) -> None:
+    """--txn-protocol 2pc-classic under kill-coordinator: the coordinator
+    process is killed and restarted; whatever it left prepared waits for it
+    (or is learned from a participant), and nothing is lost."""
+    out = tmp_path / "classic"
+    try:
+        run = run_chaos(
+            out,
+            *("--shards", "2", "--nodes", "1", "--workload", "bank", "--txn-protocol"),
+            *("2pc-classic", "--nemesis", "kill-coordinator", "--duration", "8"),
+            *("--rate", "30", "--seed", str(SEED), "--json"),
+        )
+    finally:
+        stop_cluster(out / "cluster")
+    results: dict[str, Any] = run.results
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert (results["verdict"], results["txn_protocol"]) == ("valid", "2pc-classic")
+    assert "--txn-protocol 2pc-classic" in results["replay"]
+    figures = results["availability"]["transactions"]
+    assert figures["coordinators_killed"] > 0 and figures["cross_shard_ok"] > 0
+    assert figures["coordinator"]["process"] == "running"  # restarted at the fault's end
+    assert figures["coordinator"]["committed"] > 0
+    kills = [fault for fault in results["faults"] if fault["kind"] == "kill-coordinator"]
+    assert kills and all(fault["detail"]["coordinators"] == ["coord"] for fault in kills)
+    # The coordinator's own steps are in the report's transactions section.
+    assert (out / "nodes" / "coord" / "phases.jsonl").exists()
+    assert 'id="transactions-svg"' in (out / "report.html").read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,31 @@ def test_protocol_mistakes_are_usage_errors(classic: Path, tmp_path: Path) -> No
     assert result.returncode == 2 and "txn_protocol = 2pc-classic" in result.stderr
     result = run("--dir", str(classic), "kill", "coordinator")
     assert result.returncode == 4 and "coord" in result.stderr
+
+
+def test_a_transaction_asked_again_after_the_coordinator_restarts_runs_once(
+    classic: Path,
+) -> None:
+    """The coordinator dies right after logging a commit; the client, still
+    within its deadline, asks again once it is back: it must be answered from
+    the logged decision, not run a second time (whose comparison would fail)."""
+    from node.config import load
+    from node.messages import ArmFailpoint, Compare, Put, Txn
+    from raftctl.client import Client
+    from raftctl.txn.coordinator import execute_txn
+
+    directory = ("--dir", str(classic))
+    assert run_json(*directory, "txn", stdin=ACROSS)[0] == 0  # bank/a1 = "1"
+    config = load(classic / "cluster.toml")
+    transfer = Txn((Compare("bank/a1", "1"),), (Put("bank/a1", "once"), Put("bank/a0", "once")), ())
+    with Client(config, "asks-again") as client, ThreadPoolExecutor(1) as pool:
+        assert client.admin("coord", ArmFailpoint("crash-after-decide"), timeout_s=2.0)
+        answer = pool.submit(execute_txn, client, transfer, 30.0)
+        assert wait_for(lambda: run_json(*directory, "status")[1]["coordinator"]["process"]
+                        == "stopped", timeout_s=20)  # fmt: skip
+        assert run(*directory, "restart", "coord").returncode == 0
+        result = answer.result(timeout=40)
+    assert result["succeeded"] is True, result  # the logged commit, not a second run
+    assert [r["key"] for r in result["results"]] == ["bank/a1", "bank/a0"]
+    code, read = run_json(*directory, "get", "bank/a1")
+    assert code == 0 and read["value"] == "once"

@@ -111,3 +111,21 @@ def test_the_config_keeps_the_coordinator_and_the_protocol_together() -> None:
         ClusterConfig(nodes, shards=2, coordinator_port=7103)
     with pytest.raises(ConfigError, match="shares a port"):
         ClusterConfig(nodes, shards=2, txn_protocol="3pc", coordinator_port=7102)
+
+
+def test_the_log_remembers_which_client_request_each_attempt_served(tmp_path: Path) -> None:
+    log, _ = DecisionLog.open_at(tmp_path)
+    log.begin("c.1.1", (1, 2), ("client", 7))
+    log.decide("c.1.1", "aborted", False)
+    log.begin("c.1.2", (1, 2), ("client", 7))  # its retry, which commits
+    log.decide("c.1.2", "committed", True)
+    log.end("c.1.2")
+    log.begin("c.2.1", (1, 2), ("client", 8))  # the coordinator dies before deciding
+    log.close()
+    again, _ = DecisionLog.open_at(tmp_path)
+    latest = again.for_request("client", 7)
+    assert latest is not None and (latest.txn_id, latest.outcome) == ("c.1.2", "committed")
+    undecided = again.for_request("client", 8)
+    assert undecided is not None and undecided.outcome == "aborted"  # presumed abort
+    assert again.for_request("client", 9) is None
+    again.close()
