@@ -145,20 +145,30 @@ class Controller:
     # -- status ---------------------------------------------------------------
 
     def node_status(self, node_id: str) -> dict[str, Any]:
-        process_state = self.cluster.state(node_id)
-        process = self.cluster.process(node_id)
+        shard = self.cluster.config.shard_of_node(node_id)
+        row, _ = self._process_row(node_id, NODE_FIELDS, shard=shard)
+        return row
+
+    def _process_row(
+        self, process_id: str, fields: tuple[str, ...], **known: Any
+    ) -> tuple[dict[str, Any], bool]:
+        """A process's line of status: its pid and state, `known`, then
+        `fields` as it reports them (None when it does not answer); and
+        whether it answered."""
+        process_state = self.cluster.state(process_id)
+        process = self.cluster.process(process_id)
         answer = None
         if process_state == "running":
-            answer = self.client.status(node_id, min(0.5, max(0.05, self.remaining_s())))
+            answer = self.client.status(process_id, min(0.5, max(0.05, self.remaining_s())))
         row: dict[str, Any] = {
-            "id": node_id,
+            "id": process_id,
             "pid": process.pid if process else None,
             "process": process_state,
-            "shard": self.cluster.config.shard_of_node(node_id),
+            **known,
         }
-        for field in NODE_FIELDS:
+        for field in fields:
             row[field] = answer.get(field) if answer else None
-        return row
+        return row, answer is not None
 
     def status(self) -> dict[str, Any]:
         """The contract's status document: {"leader", "term", "nodes": [...]},
@@ -195,19 +205,8 @@ class Controller:
         its process, and what it reports (None fields when it does not answer)."""
         if self.cluster.config.coordinator is None:
             return None
-        process_state = self.cluster.state(COORDINATOR_ID)
-        process = self.cluster.process(COORDINATOR_ID)
-        answer = None
-        if process_state == "running":
-            answer = self.client.status(COORDINATOR_ID, min(0.5, max(0.05, self.remaining_s())))
-        row: dict[str, Any] = {
-            "id": COORDINATOR_ID,
-            "pid": process.pid if process else None,
-            "process": process_state,
-            "role": "coordinator" if answer else None,
-        }
-        for field in COORDINATOR_FIELDS:
-            row[field] = answer.get(field) if answer else None
+        row, answered = self._process_row(COORDINATOR_ID, COORDINATOR_FIELDS, role=None)
+        row["role"] = "coordinator" if answered else None
         return row
 
     @staticmethod

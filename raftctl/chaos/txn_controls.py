@@ -94,6 +94,12 @@ def _setup(run: ControlRun) -> None:
     run.do(Planned("read", None, None))
 
 
+def _final_read(run: ControlRun) -> tuple[dict[str, int | None], int]:
+    """Every balance, read through the history, and what the bank holds."""
+    balances: dict[str, int | None] = run.do(Planned("read", None, None)).value or {}
+    return balances, sum(value for value in balances.values() if value is not None)
+
+
 def _three_pc_partition(run: ControlRun) -> None:
     _setup(run)
     source, target = _accounts_across(run)
@@ -118,15 +124,14 @@ def _three_pc_partition(run: ControlRun) -> None:
     finally:
         control.close()
     answer = done[0] if done else None
-    read = run.do(Planned("read", None, None))
-    balances = read.value or {}
+    balances, held = _final_read(run)
     run.notes.append(
         f"3PC moved {TRANSFER} from {source} (shard 1) to {target} (shard 2); preCommit "
         f"reached shard 1 only, then the coordinator was cut off. The client's transfer "
         f"ended {getattr(answer, 'type', 'without an answer')}"
         f"{' (its outcome unknown)' if getattr(answer, 'type', None) == 'info' else ''}. "
         f"Afterwards {source} = {balances.get(source)} and {target} = {balances.get(target)}: "
-        f"the bank holds {sum(v for v in balances.values() if v is not None)}"
+        f"the bank holds {held}"
         f" (it began with {run.workload.total})"  # type: ignore[attr-defined]
     )
 
@@ -221,12 +226,11 @@ def _no_isolation(run: ControlRun) -> None:
         run.client.call(Txn((), writes, ()), timeout_s=STEP_TIMEOUT_S)  # atomic, not isolated
         value = {"from": shared, "to": to, "amount": amount, "expected": {shared: have, to: other}}
         run.history.complete(process, "ok", value, run.client.leader_hint, None)
-    read = run.do(Planned("read", None, None))
+    _, held = _final_read(run)
     run.notes.append(
         f"two transfers out of {shared} ({plans[0][1]} to {first}, {plans[1][1]} to {second}) "
         f"each read {shared} = {seen[0][0]} before either wrote: the second write overwrote "
-        f"the first debit (a lost update); the bank now holds "
-        f"{sum(v for v in (read.value or {}).values() if v is not None)}"
+        f"the first debit (a lost update); the bank now holds {held}"
     )
 
 
@@ -239,14 +243,12 @@ def _no_atomicity(run: ControlRun) -> None:
     child = naive_transfer_in_child(run.path, source, target, TRANSFER, crash_between=True)
     run.fault("kill", "end", target="client", nodes=["transfer"])
     run.history.complete(1, "info", value, None, "killed between its two writes")
-    read = run.do(Planned("read", None, None))
-    balances = read.value or {}
+    balances, held = _final_read(run)
     run.notes.append(
         f"a transfer of {TRANSFER} from {source} (shard 1) to {target} (shard 2) as two "
         f"independent writes; its process {'was killed' if child.killed else 'exited'} "
         f"between them. Afterwards {source} = {balances.get(source)}, {target} = "
-        f"{balances.get(target)}: the bank holds "
-        f"{sum(v for v in balances.values() if v is not None)}"
+        f"{balances.get(target)}: the bank holds {held}"
     )
 
 

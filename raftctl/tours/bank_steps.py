@@ -16,10 +16,10 @@ from typing import Any
 from node.messages import Get, Put, Txn
 from raftctl.errors import Unavailable
 from raftctl.judges.history import History
-from raftctl.tours.narration import RAFTCTL, Tour
+from raftctl.tours.narration import RAFTCTL, Tour, heading
 from raftctl.txn.coordinator import execute_txn
 
-__all__ = ["Bank", "Pending"]
+__all__ = ["Bank", "Pending", "open_bank"]
 
 READ_TIMEOUT_S = 20.0
 
@@ -186,3 +186,17 @@ class Bank:
         arguments = ("check", str(self.path), "--workload", "bank", "--bank-total", str(self.total))
         answer = self.tour.run(*arguments)
         return answer.stdout.split(":", 1)[0].strip().lower()
+
+
+def open_bank(tour: Tour, protocol: str, explanation: str) -> Bank:
+    """The transaction tours' opening: two shards of one node each with
+    `protocol`, what the tour is about, and a bank of two accounts (a1 on
+    shard 1, a0 on shard 2) read once by the command a person would type."""
+    tour.run("start", "--shards", "2", "--nodes", "1", "--txn-protocol", protocol,
+             "--base-port", "0", "--heartbeat", "100", "--timeout", "30")  # fmt: skip
+    print(explanation)
+    heading("2. A bank of two accounts, and a transfer across the shards that works")
+    bank = Bank(tour, {"a0": 100, "a1": 100})
+    bank.seed()
+    bank.read(command=True)
+    return bank

@@ -15,7 +15,7 @@ import sys
 
 from node.config import COORDINATOR_ID
 from node.messages import ArmFailpoint, DisarmFailpoints, Status
-from raftctl.tours.bank_steps import Bank
+from raftctl.tours.bank_steps import open_bank
 from raftctl.tours.narration import Tour, admin, heading, run_tour, wait_until
 
 __all__ = ["main", "story"]
@@ -24,18 +24,14 @@ __all__ = ["main", "story"]
 def story(t: Tour) -> None:
     print("raftctl tour 3pc: three-phase commit across two shards, and a partition that breaks it")
     heading("1. Two shards (one Raft group each) and a 3PC coordinator process, id coord")
-    t.run("start", "--shards", "2", "--nodes", "1", "--txn-protocol", "3pc",
-          "--base-port", "0", "--heartbeat", "100", "--timeout", "30")  # fmt: skip
-    print(
+    bank = open_bank(
+        t,
+        "3pc",
         "\n  bank/a1 lives on shard 1, bank/a0 on shard 2. The coordinator runs canCommit (the\n"
         "  participants lock and vote), preCommit (every vote was yes), doCommit. A participant\n"
         "  told preCommit that then hears nothing commits on its own after 2 s; one that was\n"
-        "  not told aborts."
+        "  not told aborts.",
     )
-    heading("2. A bank of two accounts, and a transfer across the shards that works")
-    bank = Bank(t, {"a0": 100, "a1": 100})
-    bank.seed()
-    bank.read(command=True)
     t.expect(bank.transfer("a1", "a0", 10) == 0, "the healthy 3PC transfer failed")
     bank.read()
 

@@ -17,7 +17,7 @@ import sys
 
 from node.config import COORDINATOR_ID
 from node.messages import ArmFailpoint
-from raftctl.tours.bank_steps import Bank
+from raftctl.tours.bank_steps import open_bank
 from raftctl.tours.narration import Tour, admin, heading, run_tour, wait_until
 
 __all__ = ["main", "story"]
@@ -26,16 +26,12 @@ __all__ = ["main", "story"]
 def story(t: Tour) -> None:
     print("raftctl tour 2pc: classic two-phase commit, and what a dead coordinator costs")
     heading("1. Two shards and a classic 2PC coordinator process, id coord")
-    t.run("start", "--shards", "2", "--nodes", "1", "--txn-protocol", "2pc-classic",
-          "--base-port", "0", "--heartbeat", "100", "--timeout", "30")  # fmt: skip
-    print(
+    bank = open_bank(
+        t,
+        "2pc-classic",
         "\n  The coordinator asks every shard to prepare (lock, check, vote), logs its decision\n"
-        "  in its own WAL, then tells the shards. That log is the only place the decision lives."
+        "  in its own WAL, then tells the shards. That log is the only place the decision lives.",
     )
-    heading("2. A bank of two accounts, and a transfer across the shards that works")
-    bank = Bank(t, {"a0": 100, "a1": 100})
-    bank.seed()
-    bank.read(command=True)
     t.expect(bank.transfer("a1", "a0", 10) == 0, "the healthy 2PC transfer failed")
 
     heading("3. The coordinator dies after logging commit, before telling anyone")
