@@ -1,0 +1,69 @@
+"""A replica's digest for anti-entropy: its keys spread over BUCKETS buckets
+by a hash of the key, each bucket summarised by one 64-bit number, so that
+two replicas compare their whole state in BUCKETS numbers and then exchange
+only the keys of the buckets that differ (the per-range hashes of Dynamo's
+and Cassandra's repair, one level deep: a laboratory's key counts need no
+deeper Merkle tree).
+
+Rules:
+- A bucket's summary is the XOR of its items' hashes, an item being a key
+  with what it holds (its register's stamp and value, or its set's canonical
+  state). XOR makes the summary independent of order and cheap to keep up to
+  date: a change XORs the old item out and the new one in.
+- Equal states give equal digests on every replica and every run (BLAKE2b,
+  not Python's salted hash). Different states almost always differ: a
+  collision hides a difference with probability 2^-64 per bucket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+__all__ = ["BUCKETS", "Digest", "bucket_of", "differing", "item_hash"]
+
+BUCKETS = 64
+
+
+def bucket_of(key: str) -> int:
+    data = key.encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big") % BUCKETS
+
+
+def item_hash(key: str, state: object) -> int:
+    """The hash of one key and what it holds (`state` must have a stable repr:
+    frozen dataclasses and tuples of them do)."""
+    data = f"{key!r}={state!r}".encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+class Digest:
+    """The bucket summaries of one replica, kept up to date as items change."""
+
+    def __init__(self) -> None:
+        self.buckets = [0] * BUCKETS
+
+    def change(self, key: str, old: object | None, new: object | None) -> None:
+        """`key` went from holding `old` to `new` (None: nothing)."""
+        bucket = bucket_of(key)
+        if old is not None:
+            self.buckets[bucket] ^= item_hash(key, old)
+        if new is not None:
+            self.buckets[bucket] ^= item_hash(key, new)
+
+    def summary(self) -> tuple[int, ...]:
+        return tuple(self.buckets)
+
+    @classmethod
+    def of(cls, items: Mapping[str, object]) -> Digest:
+        digest = cls()
+        for key, state in items.items():
+            digest.change(key, None, state)
+        return digest
+
+
+def differing(mine: tuple[int, ...], theirs: tuple[int, ...]) -> tuple[int, ...]:
+    """The buckets whose summaries differ (every one when the shapes differ)."""
+    if len(mine) != len(theirs):
+        return tuple(range(BUCKETS))
+    return tuple(number for number, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)

@@ -1,0 +1,140 @@
+"""One gossip replica's data: registers (put, get, delete) and observed-remove
+sets (add, members), each key kept with its digest up to date, and the merge
+of what another replica sends. Pure: the core hands in stamps and time.
+
+Rules:
+- Registers and sets are separate kinds of key: an item is ("r", key) or
+  ("s", key) in the digest, so a register and a set of one name never merge.
+- `merge` takes items from another replica and keeps, per key, the merge of
+  both (node.gossip.crdt); it returns the items that changed here, which
+  are what the core persists, and nothing else.
+- Tombstones older than their TTL are dropped by `expire`; the digest forgets
+  them too, so that two replicas that both dropped one agree again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from node.gossip.crdt import TOMBSTONE_TTL_MS, ORSet, Register, Stamp, merge_register
+from node.gossip.digest import Digest, bucket_of
+
+__all__ = ["Item", "Store"]
+
+REGISTER = "r"
+SET = "s"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """What one key holds, as replicas exchange it: a register or a set."""
+
+    kind: str  # "r" or "s"
+    key: str
+    register: Register | None = None
+    members: ORSet | None = None
+
+    def digest_state(self) -> object:
+        return self.register if self.kind == REGISTER else (self.members or ORSet()).canonical()
+
+
+class Store:
+    def __init__(self) -> None:
+        self.registers: dict[str, Register] = {}
+        self.sets: dict[str, ORSet] = {}
+        self.digest = Digest()
+
+    # -- reads --------------------------------------------------------------------
+
+    def get(self, key: str) -> Register | None:
+        """The key's register, tombstone included (None: never written here)."""
+        return self.registers.get(key)
+
+    def members(self, key: str) -> frozenset[str]:
+        found = self.sets.get(key)
+        return found.elements if found is not None else frozenset()
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Live register keys under `prefix`, sorted."""
+        return sorted(
+            k for k, r in self.registers.items() if k.startswith(prefix) and not r.deleted
+        )
+
+    def __len__(self) -> int:
+        return sum(1 for r in self.registers.values() if not r.deleted) + len(self.sets)
+
+    # -- writes -------------------------------------------------------------------
+
+    def write(self, key: str, value: str | None, stamp: Stamp) -> Item:
+        """A local put (or, with None, a delete); the item to persist and spread."""
+        item = Item(REGISTER, key, Register(value, stamp))
+        self.merge([item])
+        return Item(REGISTER, key, self.registers[key])
+
+    def add(self, key: str, element: str, tag: Stamp) -> Item:
+        current = self.sets.get(key, ORSet())
+        return self._set(key, current.add(element, tag))
+
+    def remove(self, key: str, element: str) -> Item:
+        return self._set(key, self.sets.get(key, ORSet()).remove(element))
+
+    def _set(self, key: str, updated: ORSet) -> Item:
+        old = self.sets.get(key)
+        self.sets[key] = updated
+        self.digest.change(_digest_key(SET, key), _state(old), updated.canonical())
+        return Item(SET, key, members=updated)
+
+    def merge(self, items: Iterable[Item]) -> list[Item]:
+        """Take another replica's items; those that changed here."""
+        changed = []
+        for item in items:
+            if item.kind == REGISTER and item.register is not None:
+                old = self.registers.get(item.key)
+                merged = merge_register(old, item.register)
+                if merged is not None and merged != old:
+                    self.registers[item.key] = merged
+                    self.digest.change(_digest_key(REGISTER, item.key), old, merged)
+                    changed.append(Item(REGISTER, item.key, merged))
+            elif item.kind == SET and item.members is not None:
+                current = self.sets.get(item.key)
+                merged_set = item.members if current is None else current.merge(item.members)
+                if merged_set != current:
+                    self._set(item.key, merged_set)
+                    changed.append(Item(SET, item.key, members=merged_set))
+        return changed
+
+    def expire(self, physical_ms: int, ttl_ms: int = TOMBSTONE_TTL_MS) -> list[str]:
+        """Drop tombstones past their TTL; the keys dropped."""
+        gone = [k for k, r in self.registers.items() if r.expired(physical_ms, ttl_ms)]
+        for key in gone:
+            self.digest.change(_digest_key(REGISTER, key), self.registers.pop(key), None)
+        return gone
+
+    # -- anti-entropy -----------------------------------------------------------------
+
+    def items_in(self, buckets: Iterable[int]) -> list[Item]:
+        """Every item whose key falls in one of `buckets`."""
+        wanted = set(buckets)
+        found = [
+            Item(REGISTER, key, register)
+            for key, register in self.registers.items()
+            if bucket_of(_digest_key(REGISTER, key)) in wanted
+        ]
+        found += [
+            Item(SET, key, members=members)
+            for key, members in self.sets.items()
+            if bucket_of(_digest_key(SET, key)) in wanted
+        ]
+        return found
+
+    def items(self) -> list[Item]:
+        return self.items_in(range(len(self.digest.buckets)))
+
+
+def _digest_key(kind: str, key: str) -> str:
+    return f"{kind}:{key}"
+
+
+def _state(members: ORSet | None) -> object | None:
+    return None if members is None else members.canonical()
