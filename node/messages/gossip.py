@@ -16,6 +16,7 @@ __all__ = [
     "SUSPECT",
     "GossipDelta",
     "GossipDigest",
+    "GossipMessage",
     "MemberNews",
     "SwimAck",
     "SwimPing",
@@ -127,4 +128,5 @@ class GossipDelta:
     news: tuple[MemberNews, ...] = ()
 
 
+GossipMessage = SwimPing | SwimAck | SwimPingReq | GossipDigest | GossipDelta
 GOSSIP_MESSAGES = (SwimPing, SwimAck, SwimPingReq, GossipDigest, GossipDelta)
