@@ -80,6 +80,11 @@ TYPE_CODES: dict[str, tuple[int, str]] = {
     "ClientResponse": (21, "node.messages.client"),
     "AdminRequest": (30, "node.messages.admin"),
     "AdminResponse": (31, "node.messages.admin"),
+    "SwimPing": (40, "node.messages.gossip"),
+    "SwimAck": (41, "node.messages.gossip"),
+    "SwimPingReq": (42, "node.messages.gossip"),
+    "GossipDigest": (43, "node.messages.gossip"),
+    "GossipDelta": (44, "node.messages.gossip"),
 }
 
 Encoder = Callable[[Any], Any]

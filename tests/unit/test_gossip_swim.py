@@ -95,3 +95,38 @@ def test_news_outranks_by_incarnation_then_by_gravity() -> None:
     assert not _overrides(MemberNews("n", SUSPECT, 0), alive_1)
     assert _overrides(MemberNews("n", ALIVE, 2), Member(DEAD, 1, 0))
     assert _overrides(MemberNews("n", DEAD, 1), Member(SUSPECT, 1, 0))
+
+
+def test_the_gossip_messages_cross_the_wire() -> None:
+    from node.messages import decode, encode
+    from node.messages.gossip import (
+        GossipDelta,
+        GossipDigest,
+        SwimAck,
+        SwimPing,
+        SwimPingReq,
+        WireItem,
+        WireStamp,
+        WireTag,
+    )
+
+    news = (MemberNews("n2", SUSPECT, 3),)
+    stamp = WireStamp(1_700_000_000_000, 2, "n1")
+    for message in (
+        SwimPing("n1", "n2", 7, "", news),
+        SwimAck("n2", "n1", 7, "n2", "n3", news),
+        SwimPingReq("n1", "n3", 8, "n2"),
+        GossipDigest("n1", "n2", 4, tuple(range(64)), news),
+        GossipDelta(
+            "n2",
+            "n1",
+            4,
+            (
+                WireItem("r", "k", "v", stamp),
+                WireItem("r", "gone", None, stamp),
+                WireItem("s", "set", adds=(WireTag("x", stamp),), removed=(stamp,)),
+            ),
+            (1, 5),
+        ),
+    ):
+        assert decode(encode(message)) == message
