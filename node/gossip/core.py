@@ -1,0 +1,204 @@
+"""The gossip replica's core: local writes stamped by a hybrid logical clock,
+anti-entropy with FANOUT random live peers every GOSSIP_EVERY ticks, and
+SWIM's membership, all pure: ticks, messages and writes in, one
+GossipReady at a time out (messages to send, items to make durable, local
+writes acknowledged once those are durable), like the Raft core's Ready.
+
+Rules:
+- A write is applied to this replica at once and acknowledged once its item
+  is durable (the driver persists `rd.persist`, then answers `rd.acknowledged`).
+  No other replica is waited for: the write is available under any
+  partition, and spreads by gossip.
+- Anti-entropy is push-pull in three messages: my digest (64 numbers); your
+  items of the buckets that differ, and which buckets you want; mine of
+  those. A converged pair exchanges the digest alone.
+- Every message carries SWIM's news; gossip goes only to members SWIM does
+  not hold dead.
+- Reading the state is the driver's business (`store`): a read is served by
+  whichever replica receives it, with whatever it holds (no quorum).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from node.gossip.crdt import Stamp, advance_clock, observe_clock
+from node.gossip.digest import differing
+from node.gossip.store import Item, Store
+from node.gossip.swim import Swim, SwimOptions
+from node.gossip.wire import item_from_wire, item_to_wire
+from node.messages.gossip import (
+    GossipDelta,
+    GossipDigest,
+    GossipMessage,
+    SwimAck,
+    SwimPing,
+    SwimPingReq,
+)
+
+__all__ = ["GossipCore", "GossipOptions", "GossipReady"]
+
+
+@dataclass(frozen=True, slots=True)
+class GossipOptions:
+    tick_ms: int = 25
+    gossip_every_ticks: int = 8  # anti-entropy rounds: every 200 ms at 25 ms ticks
+    fanout: int = 2
+    expire_every_ticks: int = 400
+    tombstone_ttl_ms: int = 10 * 60 * 1000
+    swim: SwimOptions = field(default_factory=SwimOptions)
+
+
+@dataclass(frozen=True, slots=True)
+class GossipReady:
+    messages: tuple[GossipMessage, ...]
+    persist: tuple[Item, ...]  # make durable, in order (the WAL)
+    acknowledged: tuple[int, ...]  # tokens of local writes: answer them once `persist` is durable
+
+
+class GossipCore:
+    def __init__(
+        self,
+        node_id: str,
+        peers: Iterable[str],
+        rng: random.Random,
+        options: GossipOptions | None = None,
+        recovered: Iterable[Item] = (),
+        incarnation: int = 0,
+        start_ms: int = 0,
+    ) -> None:
+        self.node_id = node_id
+        self.rng = rng
+        self.options = options or GossipOptions()
+        self.store = Store()
+        self.store.merge(recovered)
+        self.swim = Swim(node_id, peers, rng, self.options.swim, incarnation)
+        self.start_ms = start_ms
+        self.ticks = 0
+        latest = max((_stamps(item) for item in recovered), default=Stamp(0, 0, node_id))
+        self.clock = Stamp(max(latest.wall_ms, start_ms), latest.logical, node_id)
+        self.round = 0
+        self.peer_digests: dict[str, tuple[int, ...]] = {}  # the last each peer sent
+        self._messages: list[GossipMessage] = []
+        self._persist: list[Item] = []
+        self._acknowledged: list[int] = []
+        self._next_token = 1
+        self.sent_items = 0  # items this replica sent (anti-entropy's cost)
+
+    @property
+    def physical_ms(self) -> int:
+        return self.start_ms + self.ticks * self.options.tick_ms
+
+    # -- writes ---------------------------------------------------------------------
+
+    def put(self, key: str, value: str | None) -> int:
+        """Write `value` (None: delete); a token, acknowledged once durable."""
+        return self._local(self.store.write(key, value, self._stamp()))
+
+    def add(self, key: str, element: str) -> int:
+        return self._local(self.store.add(key, element, self._stamp()))
+
+    def remove(self, key: str, element: str) -> int:
+        return self._local(self.store.remove(key, element))
+
+    def _stamp(self) -> Stamp:
+        self.clock = advance_clock(self.clock, self.physical_ms)
+        return self.clock
+
+    def _local(self, item: Item) -> int:
+        token = self._next_token
+        self._next_token += 1
+        self._persist.append(item)
+        self._acknowledged.append(token)
+        return token
+
+    # -- time and messages -------------------------------------------------------------
+
+    def tick(self) -> None:
+        self.ticks += 1
+        options = self.options
+        self._messages += self.swim.tick()
+        if self.ticks % options.gossip_every_ticks == 0:
+            self._gossip()
+        if self.ticks % options.expire_every_ticks == 0:
+            self.store.expire(self.physical_ms, options.tombstone_ttl_ms)
+
+    def _gossip(self) -> None:
+        live = self.swim.live()
+        if not live:
+            return
+        self.round += 1
+        summary = self.store.digest.summary()
+        for peer in self.rng.sample(sorted(live), min(self.options.fanout, len(live))):
+            self._messages.append(
+                GossipDigest(self.node_id, peer, self.round, summary, self.swim.news())
+            )
+
+    def step(self, message: GossipMessage) -> None:
+        match message:
+            case SwimPing() | SwimAck() | SwimPingReq():
+                self._messages += self.swim.receive(message)
+            case GossipDigest(src=src, round=round_, buckets=buckets, news=news):
+                self.swim.learn(news)
+                self.peer_digests[src] = buckets
+                wanted = differing(self.store.digest.summary(), buckets)
+                if wanted:
+                    self._send_items(src, round_, wanted, want=wanted)
+            case GossipDelta(src=src, round=round_, items=items, want=want, news=news):
+                self.swim.learn(news)
+                self._take([item_from_wire(wire) for wire in items])
+                if want:
+                    self._send_items(src, round_, want, want=())
+
+    def _send_items(
+        self, peer: str, round_: int, buckets: tuple[int, ...], want: tuple[int, ...]
+    ) -> None:
+        items = tuple(item_to_wire(item) for item in self.store.items_in(buckets))
+        self.sent_items += len(items)
+        self._messages.append(
+            GossipDelta(self.node_id, peer, round_, items, want, self.swim.news())
+        )
+
+    def _take(self, items: list[Item]) -> None:
+        for item in items:
+            self.clock = observe_clock(self.clock, _stamps(item), self.physical_ms)
+        self._persist += self.store.merge(items)
+
+    # -- the hand-off ------------------------------------------------------------------
+
+    def has_ready(self) -> bool:
+        return bool(self._messages or self._persist or self._acknowledged)
+
+    def ready(self) -> GossipReady:
+        rd = GossipReady(tuple(self._messages), tuple(self._persist), tuple(self._acknowledged))
+        self._messages, self._persist, self._acknowledged = [], [], []
+        return rd
+
+    def status(self) -> dict[str, object]:
+        """What status shows: the membership view, the state's size and digest,
+        and how far behind each peer's last digest this replica is."""
+        summary = self.store.digest.summary()
+        behind = {}
+        for peer, theirs in sorted(self.peer_digests.items()):
+            buckets = differing(summary, theirs)
+            behind[peer] = len(self.store.items_in(buckets)) if buckets else 0
+        return {
+            "members": {node: status for node, (status, _) in self.swim.view().items()},
+            "incarnation": self.swim.incarnation,
+            "keys": len(self.store),
+            "digest": hashlib.blake2b(repr(summary).encode(), digest_size=8).hexdigest(),
+            "behind_by": behind,
+        }
+
+
+def _stamps(item: Item) -> Stamp:
+    """The latest stamp an item carries (its register's, or its set's newest tag)."""
+    if item.register is not None:
+        return item.register.stamp
+    members = item.members
+    tags = [tag for tags in (members.adds.values() if members else ()) for tag in tags]
+    tags += list(members.removed if members else ())
+    return max(tags, default=Stamp(0, 0, ""))
