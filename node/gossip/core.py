@@ -21,9 +21,9 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from node.gossip.crdt import Stamp, advance_clock, observe_clock
 from node.gossip.digest import differing
@@ -38,6 +38,9 @@ from node.messages.gossip import (
     SwimPing,
     SwimPingReq,
 )
+
+if TYPE_CHECKING:
+    import random  # injected, never created here: the core stays deterministic
 
 __all__ = ["GossipCore", "GossipOptions", "GossipReady"]
 

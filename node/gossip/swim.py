@@ -24,9 +24,9 @@ Rules:
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from node.messages.gossip import (
     ALIVE,
@@ -37,6 +37,9 @@ from node.messages.gossip import (
     SwimPing,
     SwimPingReq,
 )
+
+if TYPE_CHECKING:
+    import random  # injected, never created here: the core stays deterministic
 
 __all__ = ["Member", "Swim", "SwimOptions"]
 
