@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from node.gossip import anti_entropy
 from node.gossip.crdt import Stamp, advance_clock, observe_clock
 from node.gossip.digest import differing
 from node.gossip.store import Item, Store
@@ -134,7 +135,7 @@ class GossipCore:
         if not live:
             return
         self.round += 1
-        summary = self.store.digest.summary()
+        summary = anti_entropy.digest(self.store)
         for peer in self.rng.sample(sorted(live), min(self.options.fanout, len(live))):
             self._messages.append(
                 GossipDigest(self.node_id, peer, self.round, summary, self.swim.news())
@@ -147,28 +148,25 @@ class GossipCore:
             case GossipDigest(src=src, round=round_, buckets=buckets, news=news):
                 self.swim.learn(news)
                 self.peer_digests[src] = buckets
-                wanted = differing(self.store.digest.summary(), buckets)
+                pushed, wanted = anti_entropy.on_digest(self.store, buckets)
                 if wanted:
-                    self._send_items(src, round_, wanted, want=wanted)
-            case GossipDelta(src=src, round=round_, items=items, want=want, news=news):
+                    self._send_items(src, round_, pushed, want=wanted)
+            case GossipDelta(src=src, round=round_, items=wires, want=want, news=news):
                 self.swim.learn(news)
-                self._take([item_from_wire(wire) for wire in items])
+                items = [item_from_wire(wire) for wire in wires]
+                for item in items:
+                    self.clock = observe_clock(self.clock, _stamps(item), self.physical_ms)
+                changed, pulled = anti_entropy.on_items(self.store, items, want)
+                self._persist += changed
                 if want:
-                    self._send_items(src, round_, want, want=())
+                    self._send_items(src, round_, pulled, want=())
 
-    def _send_items(
-        self, peer: str, round_: int, buckets: tuple[int, ...], want: tuple[int, ...]
-    ) -> None:
-        items = tuple(item_to_wire(item) for item in self.store.items_in(buckets))
+    def _send_items(self, peer: str, round_: int, items: list[Item], want: tuple[int, ...]) -> None:
         self.sent_items += len(items)
+        wires = tuple(item_to_wire(item) for item in items)
         self._messages.append(
-            GossipDelta(self.node_id, peer, round_, items, want, self.swim.news())
+            GossipDelta(self.node_id, peer, round_, wires, want, self.swim.news())
         )
-
-    def _take(self, items: list[Item]) -> None:
-        for item in items:
-            self.clock = observe_clock(self.clock, _stamps(item), self.physical_ms)
-        self._persist += self.store.merge(items)
 
     # -- the hand-off ------------------------------------------------------------------
 

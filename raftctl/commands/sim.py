@@ -12,12 +12,19 @@ from raftctl.app import DirOption, JsonOption, UnusedTimeoutOption, app, reporte
 from raftctl.errors import UsageError
 from raftctl.render import Output
 
+SWARM_SEEDS = 100
+EPIDEMIC_SEEDS = 3
+EPIDEMIC_MAX = 100_000
+
 
 @app.command()
 def sim(
     ctx: typer.Context,
     seed: Annotated[int | None, typer.Option(help="Replay this one seed.")] = None,
-    seeds: Annotated[int, typer.Option(help="Run seeds 1..N (without --seed).")] = 100,
+    seeds: Annotated[
+        int | None,
+        typer.Option(help="Run seeds 1..N (without --seed; default 100, with --epidemic 3)."),
+    ] = None,
     nodes: Annotated[int | None, typer.Option(help="Force the cluster size (3, 5 or 7).")] = None,
     story: Annotated[bool, typer.Option(help="With --seed: print every event.")] = False,
     faults: Annotated[
@@ -35,6 +42,16 @@ def sim(
             "by two-phase commit, coordinators crashing between phases.",
         ),
     ] = False,
+    epidemic: Annotated[
+        str | None,
+        typer.Option(
+            help="Gossip's epidemic instead: rounds for one write to reach N replicas by "
+            "push-pull anti-entropy, for each comma-separated N, against log N.",
+        ),
+    ] = None,
+    fanout: Annotated[
+        int, typer.Option(help="With --epidemic: peers each replica opens per round.")
+    ] = 2,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: UnusedTimeoutOption = None,
@@ -42,7 +59,8 @@ def sim(
     """Run the deterministic simulation of the Raft core under random faults.
 
     Example: raftctl sim --seed 42 --story --faults partition,crash
-    (raftctl sim --transactions --seeds 50: transactions across shards)
+    (raftctl sim --transactions --seeds 50: transactions across shards;
+    raftctl sim --epidemic 10,100,1000,10000: gossip's rounds against log N)
     """
     # Imported here: the simulator is heavy, and every other command starts faster.
     from node.events import Event, describe
@@ -52,6 +70,18 @@ def sim(
     output = Output()
     with reported(output):
         output.output_format = settings(ctx, directory, json_mode, None).output_format
+        if epidemic is not None:
+            sizes = _sizes(epidemic)
+            if seed is not None or transactions or nodes is not None or story or faults:
+                raise UsageError("--epidemic takes only --seeds and --fanout")
+            if not 1 <= fanout <= 10:
+                raise UsageError(f"--fanout takes 1 to 10, not {fanout}")
+            if seeds is not None and not 1 <= seeds <= 100:
+                raise UsageError(f"--seeds takes 1 to 100 with --epidemic, not {seeds}")
+    if epidemic is not None:
+        _epidemic(output, sizes, fanout, seeds or EPIDEMIC_SEEDS)
+    seeds = SWARM_SEEDS if seeds is None else seeds
+    with reported(output):
         if transactions:
             if nodes is not None or story or faults is not None:
                 raise UsageError(
@@ -103,6 +133,43 @@ def sim(
     else:
         typer.echo(f"ok: {len(results)} seeds passed every safety and liveness check")
     raise typer.Exit(1 if failed else 0)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(
+            f"--epidemic takes replica counts like 10,100,1000, not {text!r}"
+        ) from None
+    if not sizes or any(not 2 <= size <= EPIDEMIC_MAX for size in sizes):
+        raise UsageError(f"--epidemic takes replica counts from 2 to {EPIDEMIC_MAX}")
+    return sizes
+
+
+def _epidemic(output: Output, sizes: list[int], fanout: int, seeds: int) -> NoReturn:
+    """`raftctl sim --epidemic`: rounds to spread one write, against log N."""
+    from raftctl.sim.epidemic import spread
+
+    results = [spread(size, fanout, seeds) for size in sizes]
+    if output.wants_document:
+        output.document({"ok": True, "epidemic": [result.to_dict() for result in results]})
+        raise typer.Exit(0)
+    growth = 2 * fanout + 1
+    typer.echo(
+        f"one write spread by push-pull anti-entropy, {fanout} peers per replica per round, "
+        f"{seeds} seeds each:"
+    )
+    typer.echo(f"{'replicas':>9} {'rounds':>8} {'log2 N':>7} {f'log{growth} N':>7}   per seed")
+    for result in results:
+        typer.echo(
+            f"{result.replicas:>9} {result.mean:>8.2f} {result.log2:>7.2f} "
+            f"{result.log_growth:>7.2f}   {result.rounds}"
+        )
+    typer.echo(
+        "rounds grow with log N: each tenfold more replicas costs about the same few rounds more"
+    )
+    raise typer.Exit(0)
 
 
 def _transactions(output: Output, seed: int | None, seeds: int) -> NoReturn:

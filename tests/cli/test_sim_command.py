@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from raftctl import __version__
-from tests.cli.harness import invoke
+from tests.cli.harness import invoke, run, run_json
 
 
 def test_version() -> None:
@@ -51,3 +51,15 @@ def test_sim_transactions_runs_the_transactions_swarm() -> None:
     assert document["committed"] > 0 and document["coordinators_crashed"] > 0
     refused = invoke(["sim", "--transactions", "--nodes", "3"])
     assert refused.exit_code == 2 and "--transactions" in refused.stderr
+
+
+def test_sim_epidemic_prints_rounds_against_log_n() -> None:
+    code, document = run_json("sim", "--epidemic", "10,100", "--seeds", "2")
+    assert code == 0
+    assert [row["replicas"] for row in document["epidemic"]] == [10, 100]
+    assert all(len(row["rounds"]) == 2 and "log5_n" in row for row in document["epidemic"])
+    table = run("sim", "--epidemic", "10,100", "--fanout", "1").stdout
+    assert "log3 N" in table and "rounds grow with log N" in table
+    for wrong in (["--epidemic", "1"], ["--epidemic", "ten"], ["--epidemic", "10", "--seed", "3"]):
+        result = run("sim", *wrong)
+        assert result.returncode == 2, wrong
