@@ -12,8 +12,9 @@ Rules:
 - Anti-entropy is push-pull in three messages: my digest (64 numbers); your
   items of the buckets that differ, and which buckets you want; mine of
   those. A converged pair exchanges the digest alone.
-- Every message carries SWIM's news; gossip goes only to members SWIM does
-  not hold dead.
+- Every message carries SWIM's news; gossip goes to members SWIM does not
+  hold dead, and now and then to one it does (a healed partition would
+  otherwise leave two sides that each declared the other dead apart).
 - Reading the state is the driver's business (`store`): a read is served by
   whichever replica receives it, with whatever it holds (no quorum).
 """
@@ -51,6 +52,7 @@ class GossipOptions:
     tick_ms: int = 25
     gossip_every_ticks: int = 8  # anti-entropy rounds: every 200 ms at 25 ms ticks
     fanout: int = 2
+    reconnect_probability: float = 0.25  # a round also gossips with one member held dead
     expire_every_ticks: int = 400
     tombstone_ttl_ms: int = 10 * 60 * 1000
     swim: SwimOptions = field(default_factory=SwimOptions)
@@ -131,12 +133,18 @@ class GossipCore:
             self.store.expire(self.physical_ms, options.tombstone_ttl_ms)
 
     def _gossip(self) -> None:
-        live = self.swim.live()
-        if not live:
+        live, dead = sorted(self.swim.live()), sorted(self.swim.dead())
+        peers = self.rng.sample(live, min(self.options.fanout, len(live)))
+        # Gossip to the dead now and then (Serf's reconnect): after a partition
+        # heals, two sides that each declared the other dead find each other
+        # again, refute, and converge; without it they would stay apart.
+        if dead and self.rng.random() < self.options.reconnect_probability:
+            peers.append(self.rng.choice(dead))
+        if not peers:
             return
         self.round += 1
         summary = anti_entropy.digest(self.store)
-        for peer in self.rng.sample(sorted(live), min(self.options.fanout, len(live))):
+        for peer in peers:
             self._messages.append(
                 GossipDigest(self.node_id, peer, self.round, summary, self.swim.news())
             )
@@ -147,12 +155,14 @@ class GossipCore:
                 self._messages += self.swim.receive(message)
             case GossipDigest(src=src, round=round_, buckets=buckets, news=news):
                 self.swim.learn(news)
+                self.swim.heard_from(src)
                 self.peer_digests[src] = buckets
                 pushed, wanted = anti_entropy.on_digest(self.store, buckets)
                 if wanted:
                     self._send_items(src, round_, pushed, want=wanted)
             case GossipDelta(src=src, round=round_, items=wires, want=want, news=news):
                 self.swim.learn(news)
+                self.swim.heard_from(src)
                 items = [item_from_wire(wire) for wire in wires]
                 for item in items:
                     self.clock = observe_clock(self.clock, _stamps(item), self.physical_ms)

@@ -113,6 +113,9 @@ class Swim:
         """Members not known dead (suspects included: they may still answer)."""
         return [node for node, m in self.members.items() if m.status != DEAD]
 
+    def dead(self) -> list[str]:
+        return [node for node, m in self.members.items() if m.status == DEAD]
+
     # -- time -------------------------------------------------------------------------
 
     def tick(self) -> list[SwimMessage]:
@@ -166,7 +169,7 @@ class Swim:
 
     def receive(self, message: SwimMessage) -> list[SwimMessage]:
         self.learn(message.news)
-        self._heard_from(message.src)
+        self.heard_from(message.src)
         match message:
             case SwimPing(src=src, seq=seq, on_behalf_of=asker):
                 return [SwimAck(self.node_id, src, seq, self.node_id, asker, self.news())]
@@ -184,11 +187,11 @@ class Swim:
                 probe = self._probe
                 if probe is not None and probe.seq == seq and probe.target == target:
                     probe.acked = True
-                    self._heard_from(target)
+                    self.heard_from(target)
                 return []
         return []
 
-    def _heard_from(self, node_id: str) -> None:
+    def heard_from(self, node_id: str) -> None:
         """A message from `node_id` itself. Only it may clear a suspicion or
         a death (with a higher incarnation), so tell it what it is accused
         of: the news rides on the answer, and it refutes."""

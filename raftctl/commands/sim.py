@@ -14,6 +14,7 @@ from raftctl.render import Output
 
 SWARM_SEEDS = 100
 EPIDEMIC_SEEDS = 3
+GOSSIP_SEEDS = 50
 EPIDEMIC_MAX = 100_000
 
 
@@ -23,7 +24,9 @@ def sim(
     seed: Annotated[int | None, typer.Option(help="Replay this one seed.")] = None,
     seeds: Annotated[
         int | None,
-        typer.Option(help="Run seeds 1..N (without --seed; default 100, with --epidemic 3)."),
+        typer.Option(
+            help="Run seeds 1..N (without --seed; default 100; --gossip 50; --epidemic 3)."
+        ),
     ] = None,
     nodes: Annotated[int | None, typer.Option(help="Force the cluster size (3, 5 or 7).")] = None,
     story: Annotated[bool, typer.Option(help="With --seed: print every event.")] = False,
@@ -40,6 +43,14 @@ def sim(
             "--transactions",
             help="The transactions swarm instead: bank transfers across simulated shards "
             "by two-phase commit, coordinators crashing between phases.",
+        ),
+    ] = False,
+    gossip: Annotated[
+        bool,
+        typer.Option(
+            "--gossip",
+            help="The gossip swarm instead: clusters of the gossip replica under partitions, "
+            "loss and crashes must converge and lose no acknowledged add.",
         ),
     ] = False,
     epidemic: Annotated[
@@ -60,6 +71,7 @@ def sim(
 
     Example: raftctl sim --seed 42 --story --faults partition,crash
     (raftctl sim --transactions --seeds 50: transactions across shards;
+    raftctl sim --gossip: the gossip replica's swarm;
     raftctl sim --epidemic 10,100,1000,10000: gossip's rounds against log N)
     """
     # Imported here: the simulator is heavy, and every other command starts faster.
@@ -80,6 +92,13 @@ def sim(
                 raise UsageError(f"--seeds takes 1 to 100 with --epidemic, not {seeds}")
     if epidemic is not None:
         _epidemic(output, sizes, fanout, seeds or EPIDEMIC_SEEDS)
+    if gossip:
+        with reported(output):
+            if transactions or nodes is not None or story or faults is not None:
+                raise UsageError("--gossip draws its own faults: no --nodes, --story, --faults")
+            if seeds is not None and seeds < 1:
+                raise UsageError(f"--seeds must be at least 1, not {seeds}")
+        _gossip(output, seed, seeds or GOSSIP_SEEDS)
     seeds = SWARM_SEEDS if seeds is None else seeds
     with reported(output):
         if transactions:
@@ -170,6 +189,39 @@ def _epidemic(output: Output, sizes: list[int], fanout: int, seeds: int) -> NoRe
         "rounds grow with log N: each tenfold more replicas costs about the same few rounds more"
     )
     raise typer.Exit(0)
+
+
+def _gossip(output: Output, seed: int | None, seeds: int) -> NoReturn:
+    """`raftctl sim --gossip`: the gossip swarm, seed by seed."""
+    from raftctl.sim.gossip_swarm import run_gossip_seed
+
+    chosen = range(seed, seed + 1) if seed is not None else range(1, seeds + 1)
+    results = [run_gossip_seed(number) for number in chosen]
+    failed = next((r for r in results if not r.ok), None)
+    rounds = [r.converge_rounds for r in results if r.converge_rounds is not None]
+    totals = {
+        "seeds": len(results),
+        "writes_acked": sum(r.writes_acked for r in results),
+        "adds_acked": sum(r.adds_acked for r in results),
+        "crashes": sum(r.crashes for r in results),
+        "partitions": sum(r.partitions for r in results),
+        "converge_rounds_max": max(rounds, default=None),
+    }
+    if output.wants_document:
+        failure = None if failed is None else {"seed": failed.seed, "failure": failed.failure}
+        output.document({"ok": failed is None, **totals, "failed": failure})
+    elif failed is not None:
+        typer.echo(f"seed {failed.seed} failed: {failed.failure}", err=True)
+        typer.echo(f"replay: raftctl sim --gossip --seed {failed.seed}", err=True)
+    else:
+        typer.echo(
+            f"ok: {totals['seeds']} seeds: {totals['writes_acked']} writes and "
+            f"{totals['adds_acked']} adds acknowledged through {totals['crashes']} crashes and "
+            f"{totals['partitions']} partitions; every cluster converged within "
+            f"{totals['converge_rounds_max']} anti-entropy rounds of the heal, no acknowledged "
+            "add lost, every register's latest acknowledged write kept"
+        )
+    raise typer.Exit(1 if failed else 0)
 
 
 def _transactions(output: Output, seed: int | None, seeds: int) -> NoReturn:

@@ -63,3 +63,11 @@ def test_sim_epidemic_prints_rounds_against_log_n() -> None:
     for wrong in (["--epidemic", "1"], ["--epidemic", "ten"], ["--epidemic", "10", "--seed", "3"]):
         result = run("sim", *wrong)
         assert result.returncode == 2, wrong
+
+
+def test_sim_gossip_runs_the_gossip_swarm() -> None:
+    code, document = run_json("sim", "--gossip", "--seeds", "3")
+    assert code == 0 and document["ok"] is True and document["seeds"] == 3
+    assert document["writes_acked"] > 0 and document["converge_rounds_max"] >= 1
+    result = run("sim", "--gossip", "--nodes", "3")
+    assert result.returncode == 2 and "--gossip" in result.stderr
