@@ -95,6 +95,7 @@ class NodeServer:
         # This node's shard alone: its peers, voters and who may sign in.
         # An unknown id is a configuration error.
         self.config: ClusterConfig = load(cluster_dir / "cluster.toml").shard_view(node_id)
+        self.shard = self.config.shard_of_node(node_id)
         self.config_stamp = (cluster_dir / "cluster.toml").stat().st_mtime
         self.node_dir = cluster_dir / node_id
         self.node_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +119,7 @@ class NodeServer:
         self.kv = KVStateMachine(
             changes_max=self.config.watch_history_changes,
             changes_bytes_max=self.config.watch_history_bytes,
-            shard=self.config.shard_of_node(node_id),
+            shard=self.shard,
         )
         if recovered.snapshot is not None and recovered.snapshot_data is not None:
             try:
@@ -159,7 +160,7 @@ class NodeServer:
             node_id,
             self.config.txn_resolve_after_ms / 1000,
             self.config.txn_protocol,
-            self.config.shard_of_node(node_id),
+            self.shard,
         )
         # TakeSnapshot requests waiting for a snapshot at or past an index.
         self.snapshot_waiters: list[tuple[int, Callable[[dict[str, Any]], None]]] = []
@@ -220,6 +221,7 @@ class NodeServer:
                             txn=done.txn_id,
                             outcome=done.outcome,
                             coordinator=done.coordinator,
+                            shard=self.shard,
                         )
             for identity, frame, role in frames:
                 self.handle_frame(identity, frame, role)

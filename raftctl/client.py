@@ -307,11 +307,7 @@ class Client:
         is dropped by whichever call reads next; if it is lost, so is the write."""
         target = shard if shard is not None else self._route(operation)
         node = self._pick(self._leaders.get(target), target)
-        request = ClientRequest(self._take_request_id(), self.client_id, 0, 0, operation)
-        if self.reachable is not None and not self.reachable(node):
-            return
-        with contextlib.suppress(zmq.Again):
-            self._sockets[node].send(encode_message(request), zmq.NOBLOCK)
+        self._deliver(node, ClientRequest(self._take_request_id(), self.client_id, 0, 0, operation))
 
     def status(self, node_id: str, timeout_s: float = 1.0) -> dict[str, Any] | None:
         """A node's status, or None if it did not answer in time."""
@@ -393,12 +389,16 @@ class Client:
             state.operation,
             Consistency(consistency),
         )
-        # A full queue, or a cut link, makes this a silent attempt: it times
-        # out and moves on.
+        self._deliver(node, request)
+        inflight[request_id] = _Attempt(state, node, time.monotonic())
+
+    def _deliver(self, node: str, request: ClientRequest) -> None:
+        """Send without waiting. A full queue, or a link the coordinator is cut
+        off on (`reachable`), makes it a silent attempt: it times out and
+        moves on."""
         if self.reachable is None or self.reachable(node):
             with contextlib.suppress(zmq.Again):
                 self._sockets[node].send(encode_message(request), zmq.NOBLOCK)
-        inflight[request_id] = _Attempt(state, node, time.monotonic())
 
     def _wait_ms(
         self, inflight: dict[int, _Attempt], resend: list[tuple[float, _Operation]]

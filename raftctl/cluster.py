@@ -253,7 +253,8 @@ class ClusterDir:
         if node_id == COORDINATOR_ID and self.config.coordinator is not None:
             return node_id
         if node_id not in self.config.node_ids:
-            known = ", ".join((*self.config.node_ids, *self.process_ids()[len(self.node_ids()) :]))
+            coordinator = () if self.config.coordinator is None else (COORDINATOR_ID,)
+            known = ", ".join((*self.config.node_ids, *coordinator))
             raise UnknownNode(f"no node {node_id!r} in this cluster (nodes: {known})")
         return node_id
 

@@ -43,9 +43,12 @@ class Digest:
     def __init__(self) -> None:
         self.buckets = [0] * BUCKETS
 
-    def change(self, key: str, old: object | None, new: object | None) -> None:
-        """`key` went from holding `old` to `new` (None: nothing)."""
-        bucket = bucket_of(key)
+    def change(
+        self, key: str, old: object | None, new: object | None, bucket: int | None = None
+    ) -> None:
+        """`key` (in `bucket`, when the caller knows it) went from holding
+        `old` to `new` (None: nothing)."""
+        bucket = bucket_of(key) if bucket is None else bucket
         if old is not None:
             self.buckets[bucket] ^= item_hash(key, old)
         if new is not None:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from node.gossip.crdt import TOMBSTONE_TTL_MS, ORSet, Register, Stamp, merge_register
-from node.gossip.digest import Digest, bucket_of
+from node.gossip.digest import BUCKETS, Digest, bucket_of
 
 __all__ = ["Item", "Store"]
 
@@ -35,15 +35,15 @@ class Item:
     register: Register | None = None
     members: ORSet | None = None
 
-    def digest_state(self) -> object:
-        return self.register if self.kind == REGISTER else (self.members or ORSet()).canonical()
-
 
 class Store:
     def __init__(self) -> None:
         self.registers: dict[str, Register] = {}
         self.sets: dict[str, ORSet] = {}
         self.digest = Digest()
+        # Each bucket's keys, (kind, key), so that an exchange reads only the
+        # buckets that differ instead of hashing every key to find them.
+        self._in_bucket: list[set[tuple[str, str]]] = [set() for _ in range(BUCKETS)]
 
     # -- reads --------------------------------------------------------------------
 
@@ -82,8 +82,18 @@ class Store:
     def _set(self, key: str, updated: ORSet) -> Item:
         old = self.sets.get(key)
         self.sets[key] = updated
-        self.digest.change(_digest_key(SET, key), _state(old), updated.canonical())
+        self._changed(SET, key, _state(old), updated.canonical())
         return Item(SET, key, members=updated)
+
+    def _changed(self, kind: str, key: str, old: object | None, new: object | None) -> None:
+        """Keep the digest and the bucket index up to date with one key's change."""
+        digest_key = _digest_key(kind, key)
+        bucket = bucket_of(digest_key)
+        self.digest.change(digest_key, old, new, bucket)
+        if new is None:
+            self._in_bucket[bucket].discard((kind, key))
+        elif old is None:
+            self._in_bucket[bucket].add((kind, key))
 
     def merge(self, items: Iterable[Item]) -> list[Item]:
         """Take another replica's items; those that changed here."""
@@ -94,7 +104,7 @@ class Store:
                 merged = merge_register(old, item.register)
                 if merged is not None and merged != old:
                     self.registers[item.key] = merged
-                    self.digest.change(_digest_key(REGISTER, item.key), old, merged)
+                    self._changed(REGISTER, item.key, old, merged)
                     changed.append(Item(REGISTER, item.key, merged))
             elif item.kind == SET and item.members is not None:
                 current = self.sets.get(item.key)
@@ -108,24 +118,20 @@ class Store:
         """Drop tombstones past their TTL; the keys dropped."""
         gone = [k for k, r in self.registers.items() if r.expired(physical_ms, ttl_ms)]
         for key in gone:
-            self.digest.change(_digest_key(REGISTER, key), self.registers.pop(key), None)
+            self._changed(REGISTER, key, self.registers.pop(key), None)
         return gone
 
     # -- anti-entropy -----------------------------------------------------------------
 
     def items_in(self, buckets: Iterable[int]) -> list[Item]:
         """Every item whose key falls in one of `buckets`."""
-        wanted = set(buckets)
-        found = [
-            Item(REGISTER, key, register)
-            for key, register in self.registers.items()
-            if bucket_of(_digest_key(REGISTER, key)) in wanted
-        ]
-        found += [
-            Item(SET, key, members=members)
-            for key, members in self.sets.items()
-            if bucket_of(_digest_key(SET, key)) in wanted
-        ]
+        found = []
+        for bucket in sorted(set(buckets)):
+            for kind, key in sorted(self._in_bucket[bucket]):
+                if kind == REGISTER:
+                    found.append(Item(REGISTER, key, self.registers[key]))
+                else:
+                    found.append(Item(SET, key, members=self.sets[key]))
         return found
 
     def items(self) -> list[Item]:

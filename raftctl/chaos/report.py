@@ -29,7 +29,7 @@ from typing import Any
 
 from node.config import COORDINATOR_ID
 from raftctl.chaos.checks import fault_windows
-from raftctl.chaos.report_txn import diverged, load_phases, transactions_section
+from raftctl.chaos.report_txn import load_phases, transactions_section
 from raftctl.judges.history import load_history
 from raftctl.judges.operations import PairedOperation, pair_operations
 
@@ -249,31 +249,21 @@ def _transactions(
     node_events: list[dict[str, Any]],
     clock: dict[str, Any] | None,
     scale: _Scale,
-) -> str:
-    """raftctl.chaos.report_txn's section, on this report's time axis."""
+) -> tuple[str, list[str]]:
+    """raftctl.chaos.report_txn's section on this report's time axis, and the
+    transactions whose shards finished them differently."""
     if not phases:
-        return ""
+        return "", []
 
     def to_history(wall: float) -> int:
         return int((wall - clock["wall"]) * 1e9 + clock["monotonic_ns"]) if clock else 0
 
-    section = transactions_section(
+    section, split = transactions_section(
         phases, node_events, to_history if clock else None, scale.x, LEFT + PLOT_W + RIGHT, LEFT
     )
-    return section + f'<svg width="{LEFT + PLOT_W + RIGHT}" height="24">{_axis(scale, 2)}</svg>'
-
-
-def _diverged(
-    phases: list[dict[str, Any]], node_events: list[dict[str, Any]], clock: dict[str, Any] | None
-) -> list[str]:
-    """The transactions whose shards finished them differently."""
-    if not phases or not clock:
-        return []
-
-    def to_history(wall: float) -> int:
-        return int((wall - clock["wall"]) * 1e9 + clock["monotonic_ns"])
-
-    return diverged(phases, node_events, to_history)
+    if section:
+        section += f'<svg width="{LEFT + PLOT_W + RIGHT}" height="24">{_axis(scale, 2)}</svg>'
+    return section, split
 
 
 def _axis(scale: _Scale, y: float) -> str:
@@ -530,7 +520,7 @@ def render_report(
             f"at {scale.seconds(ops[first].call):.3f} s on the row of process "
             f"{_e(ops[first].process)}: {_e(marked[first])}.</p>"
         )
-    split = _diverged(phases or [], node_events, clock)
+    transactions, split = _transactions(phases or [], node_events, clock, scale)
     if split:
         offending_note += (
             '<p id="diverged-note" class="callout-text"><b>The shards disagree:</b> '
@@ -558,7 +548,7 @@ def render_report(
 <span style="background:hsl(47,65%,82%)"></span>leader and term</p>
 <div id="op-detail">hover over an operation</div>
 <div id="timeline-wrap">{_timeline(ops, events, scale, leaders, marked)}</div>
-{_transactions(phases or [], node_events, clock, scale)}
+{transactions}
 <h2>Throughput and latency</h2>
 {_rates(ops, events, scale)}
 <h2>Faults</h2>

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["diverged", "load_phases", "transactions_section"]
+__all__ = ["load_phases", "transactions_section"]
 
 ROW_H = 30
 LANES = 3
@@ -67,12 +66,6 @@ class _Txn:
         return {"committed", "aborted"} <= set(self.outcomes().values())
 
 
-def _shard_of_node(node_id: str) -> int:
-    """A node's shard from its id (`s2n1`; a bare `n1` is shard 1's)."""
-    match = re.fullmatch(r"s(\d+)n\d+", node_id)
-    return int(match.group(1)) if match else 1
-
-
 def load_phases(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -106,12 +99,12 @@ def _transactions(
                 continue
             txn = txns[str(event["txn"])]
             moment = to_history(float(event["time"]))
-            node = str(event.get("node"))
+            node, shard = str(event.get("node")), int(event.get("shard") or 1)
             if name == "TxnBlocked":
-                txn.blocked.setdefault(_shard_of_node(node), moment)
+                txn.blocked.setdefault(shard, moment)
                 continue
             if event.get("coordinator") == 0:  # 3PC or classic 2PC: each shard for itself
-                txn.resolved_on.setdefault(_shard_of_node(node), (moment, str(event["outcome"])))
+                txn.resolved_on.setdefault(shard, (moment, str(event["outcome"])))
             elif txn.resolved is None or moment < txn.resolved[0]:
                 txn.resolved = (moment, str(event["outcome"]), node)
     return txns
@@ -124,11 +117,18 @@ def transactions_section(
     x: Callable[[float], float],
     width: float,
     left: float,
-) -> str:
-    """The section's HTML, or "" for a run without transactions across shards."""
+) -> tuple[str, list[str]]:
+    """The section's HTML ("" for a run without transactions across shards),
+    and each transaction whose shards finished it differently, in words."""
     txns = _transactions(phases, node_events, to_history)
     if not txns:
-        return ""
+        return "", []
+    split = [
+        f"transaction {txn_id} finished "
+        + ", ".join(f"{o} on shard {s}" for s, o in sorted(txn.outcomes().items()))
+        for txn_id, txn in txns.items()
+        if txn.diverged
+    ]
     shards = sorted({shard for txn in txns.values() for shard in txn.prepared})
     height = len(shards) * ROW_H + 10
     e = html.escape
@@ -204,7 +204,8 @@ def transactions_section(
         "resolver after its coordinator went quiet"
         '<span style="background:#fff;border:2px dashed #ff7f0e"></span>in doubt: blocked '
         "until its coordinator came back (classic 2PC)</p>"
-        f'<div id="transactions-wrap">{"".join(parts)}</div>{table}'
+        f'<div id="transactions-wrap">{"".join(parts)}</div>{table}',
+        split,
     )
 
 
@@ -241,17 +242,3 @@ def _resolved_table(rows: list[tuple[str, _Txn]]) -> str:
         "of it</th><th>its coordinator's decision</th><th>finished as</th><th>locks held "
         f"(longest)</th></tr></thead><tbody>{''.join(lines)}</tbody>{caption}</table>"
     )
-
-
-def diverged(
-    phases: list[dict[str, Any]],
-    node_events: list[dict[str, Any]],
-    to_history: Callable[[float], int] | None,
-) -> list[str]:
-    """Each transaction whose shards finished it differently, said in words."""
-    return [
-        f"transaction {txn_id} finished "
-        + ", ".join(f"{o} on shard {s}" for s, o in sorted(txn.outcomes().items()))
-        for txn_id, txn in _transactions(phases, node_events, to_history).items()
-        if txn.diverged
-    ]

@@ -37,6 +37,7 @@ from raftctl.chaos.control_run import STEP_TIMEOUT_S, ControlRun, ControlScript
 from raftctl.chaos.workloads import BankWorkload, Planned, Verdict, Workload
 from raftctl.client import Client
 from raftctl.cluster import wait_for
+from raftctl.controller import Controller
 from raftctl.errors import Unavailable
 from raftctl.judges.verdicts import VALID
 from raftctl.txn.naive import naive_transfer_in_child
@@ -76,17 +77,24 @@ def _coordinator_answers(run: ControlRun, check: Callable[[dict[str, Any]], bool
         control.close()
 
 
-def _node_fields(run: ControlRun) -> dict[str, dict[str, Any]]:
-    control = run.control()
+def _node_fields(run: ControlRun, control: Controller | None = None) -> dict[str, dict[str, Any]]:
+    """Each node's status (through `control`, else a controller of its own)."""
+    own = control is None
+    control = control or run.control()
     try:
         return {node_id: control.client.status(node_id, 1.0) or {}
                 for node_id in run.cluster.node_ids()}  # fmt: skip
     finally:
-        control.close()
+        if own:
+            control.close()
 
 
 def _wait_nodes(run: ControlRun, check: Callable[[dict[str, dict[str, Any]]], bool]) -> bool:
-    return wait_for(lambda: check(_node_fields(run)), STEP_TIMEOUT_S, interval_s=0.1)
+    control = run.control()  # one for the whole wait, not one per look
+    try:
+        return wait_for(lambda: check(_node_fields(run, control)), STEP_TIMEOUT_S, interval_s=0.1)
+    finally:
+        control.close()
 
 
 def _setup(run: ControlRun) -> None:

@@ -56,9 +56,13 @@ class Bank:
         not recorded (what a transfer compares is recorded with it)."""
         gets = tuple(Get(f"bank/{name}") for name in self.accounts)
         result = execute_txn(self.tour.client(), Txn((), gets, ()), READ_TIMEOUT_S)
+        return self._balances(result["results"])
+
+    def _balances(self, answers: list[dict[str, Any]]) -> dict[str, int | None]:
+        """Each account's balance from the gets' answers, in account order."""
         return {
             name: None if answer["value"] is None else int(answer["value"])
-            for name, answer in zip(self.accounts, result["results"], strict=True)
+            for name, answer in zip(self.accounts, answers, strict=True)
         }
 
     def read(self, command: bool = False) -> dict[str, int | None]:
@@ -74,11 +78,7 @@ class Bank:
                 self.history.complete(0, "fail")
                 print(f"    (no answer: {result.stderr.strip()})")
                 return {}
-            answers = json.loads(result.stdout)["results"]
-            balances = {
-                name: None if a["value"] is None else int(a["value"])
-                for name, a in zip(self.accounts, answers, strict=True)
-            }
+            balances = self._balances(json.loads(result.stdout)["results"])
         else:
             try:
                 balances = self.peek()

@@ -31,7 +31,7 @@ from node.messages import (
     TxnPrepare,
 )
 from node.transactions import ABORTED, COMMITTED, RELEASED
-from raftctl.txn.plan import Plan, assemble
+from raftctl.txn.plan import Plan, answer_of
 
 __all__ = ["Attempt", "AttemptFailed"]
 
@@ -183,11 +183,5 @@ class Attempt:
             self.committed = (self.record or {}).get("outcome") == COMMITTED
         if self.committed:
             succeeded = self.succeeded if releasing else bool((self.record or {})["succeeded"])
-            results = {s: a["results"] for s, a in self.finished.items()}
-            self.answer = {
-                "ok": True,
-                "succeeded": succeeded,
-                "results": assemble(self.transaction, succeeded, results, self.shard_of_key),
-                "revisions": {str(s): a.get("revision") for s, a in self.finished.items()},
-            }
+            self.answer = answer_of(self.transaction, succeeded, self.finished, self.shard_of_key)
         return [] if releasing else [TxnForget(self.layout.coordinator, self.txn_id)]

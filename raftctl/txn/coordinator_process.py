@@ -83,7 +83,7 @@ from raftctl.txn.coordinator import (
     run_transaction,
 )
 from raftctl.txn.deciders import ClassicDecider, ThreePhaseDecider
-from raftctl.txn.plan import assemble
+from raftctl.txn.plan import answer_of
 
 __all__ = ["CoordinatorServer", "main"]
 
@@ -361,24 +361,15 @@ class CoordinatorServer:
                     f"{step.shard} did not confirm it in time: it will apply it"
                 }
             answers[step.shard] = outcome.result
-        shard_of_key = self.config.shard_of_key
         try:
-            results = assemble(
-                transaction,
-                decision.succeeded,
-                {shard: list(answer["results"]) for shard, answer in answers.items()},
-                shard_of_key,
-            )
+            answer = answer_of(transaction, decision.succeeded, answers, self.config.shard_of_key)
         except AssertionError:  # a shard forgot it long ago (node.transactions.FINISHED_MAX)
-            results = []
+            answer = {"ok": True, "succeeded": decision.succeeded, "results": [], "revisions": {}}
         return "ok", {
-            "ok": True,
-            "succeeded": decision.succeeded,
-            "results": results,
+            **answer,
             "txn_id": decision.txn_id,
             "shards": list(decision.participants),
             "attempts": int(decision.txn_id.rsplit(".", 1)[-1]),
-            "revisions": {str(s): a.get("revision") for s, a in answers.items()},
         }
 
     def _run(

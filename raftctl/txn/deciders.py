@@ -60,10 +60,6 @@ class ClassicDecider:
     def end(self, attempt: Attempt) -> None:
         self.log.end(attempt.txn_id)
 
-    def _phase(self, txn_id: str, phase: str, shard: int, **detail: Any) -> None:
-        if self.process.listener is not None:
-            self.process.listener(PhaseEvent(txn_id, phase, shard, detail, time.monotonic_ns()))
-
 
 class ThreePhaseDecider(ClassicDecider):
     """3PC: preCommit to every participant, one at a time, before the
@@ -96,6 +92,11 @@ class ThreePhaseDecider(ClassicDecider):
             if not acked:
                 return False
         return True
+
+    def _phase(self, txn_id: str, phase: str, shard: int, **detail: Any) -> None:
+        """preCommit's steps on the timeline, beside the attempt's own."""
+        if self.process.listener is not None:
+            self.process.listener(PhaseEvent(txn_id, phase, shard, detail, time.monotonic_ns()))
 
 
 def _record(decision: Decision) -> dict[str, Any]:

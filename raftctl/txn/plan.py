@@ -13,7 +13,7 @@ from typing import Any
 
 from node.messages import Compare, Txn, TxnOperation
 
-__all__ = ["Part", "Plan", "assemble", "plan"]
+__all__ = ["Part", "Plan", "answer_of", "assemble", "plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +73,19 @@ def assemble(
     if any(taken[shard] != len(results[shard]) for shard in results):
         raise AssertionError(f"shards answered {results} for the branch {branch}")
     return ordered
+
+
+def answer_of(
+    transaction: Txn,
+    succeeded: bool,
+    finished: dict[int, dict[str, Any]],
+    shard_of_key: Callable[[str], int],
+) -> dict[str, Any]:
+    """A committed transaction's answer, from each shard's finish answer."""
+    results = {shard: answer["results"] for shard, answer in finished.items()}
+    return {
+        "ok": True,
+        "succeeded": succeeded,
+        "results": assemble(transaction, succeeded, results, shard_of_key),
+        "revisions": {str(s): a.get("revision") for s, a in finished.items()},
+    }
