@@ -47,33 +47,38 @@ from node.storage import Storage
 from node.transport import Transport
 from node.txn_resolver import Resolver
 
-__all__ = ["AdminNode", "answer_admin", "role_name"]
+__all__ = ["AdminNode", "ChaosNode", "answer_admin", "chaos_switch", "role_name"]
 
 FSYNC_DELAY_MS_MAX = 10_000
 CLOCK_RATE_MIN, CLOCK_RATE_MAX = 0.05, 20.0
 
 
-class AdminNode(Protocol):
-    """What the admin plane sees of a running node (node.server.NodeServer)."""
+class ChaosNode(Protocol):
+    """What the chaos switches see of a node, of any protocol."""
 
     node_id: str
-    config: ClusterConfig
-    core: RaftCore
-    kv: KVStateMachine
     storage: Storage
-    filter: FaultFilter
-    transport: Transport
     failpoints: Failpoints
     journal: Journal
     clock_rate: float
     lying: bool
+
+    def set_clock_rate(self, rate: float) -> None: ...
+
+
+class AdminNode(ChaosNode, Protocol):
+    """What the admin plane sees of a running Raft node (node.server.NodeServer)."""
+
+    config: ClusterConfig
+    core: RaftCore
+    kv: KVStateMachine
+    filter: FaultFilter
+    transport: Transport
     admission: Admission
     resolver: Resolver
     last_snapshot: dict[str, Any] | None
 
     def snapshot_soon(self, reply: Callable[[dict[str, Any]], None]) -> None: ...
-
-    def set_clock_rate(self, rate: float) -> None: ...
 
 
 def answer_admin(
@@ -105,7 +110,7 @@ def answer_admin(
             node.filter.reload(force=True)
             return {"ok": True, "faults_version": node.filter.faults.version}
         case ArmFailpoint() | DisarmFailpoints() | SlowDisk() | SkewClock() | LieAboutLog():
-            return _chaos_switch(node, command)
+            return chaos_switch(node, command)
         case Transactions():
             txns = node.kv.txns
             return {
@@ -127,8 +132,8 @@ def answer_admin(
             assert_never(command)
 
 
-def _chaos_switch(
-    node: AdminNode,
+def chaos_switch(
+    node: ChaosNode,
     command: ArmFailpoint | DisarmFailpoints | SlowDisk | SkewClock | LieAboutLog,
 ) -> dict[str, Any]:
     """Faults a chaos run switches on inside the node: failpoints, a slow
@@ -159,7 +164,7 @@ def _chaos_switch(
     return {"ok": True, **chaos_state(node)}
 
 
-def chaos_state(node: AdminNode) -> dict[str, Any]:
+def chaos_state(node: ChaosNode) -> dict[str, Any]:
     return {
         "failpoints": node.failpoints.armed(),
         "fsync_delay_ms": node.storage.disk.faults.fsync_delay_ms,

@@ -26,6 +26,7 @@ from node.errors import InvalidMessage
 from node.keys import CLIENT, CONTROLLER, node_role
 from node.kv import KVStateMachine
 from node.messages import InstallSnapshot, Message
+from node.messages.gossip import GossipMessage
 
 __all__ = ["Admission", "Refusal"]
 
@@ -64,9 +65,9 @@ class Admission:
         self.refused[kind] += 1
 
     def admits_peer_message(
-        self, identity: bytes, message: Message, role: str | None = None
+        self, identity: bytes, message: Message | GossipMessage, role: str | None = None
     ) -> bool:
-        """A Raft message for us, from a node of the cluster, under its own
+        """A peer's message (Raft's or gossip's) for us, from a node of the cluster, under its own
         key (or, without CURVE, its own identity); otherwise counted and False."""
         if self.curve and role != node_role(message.src):
             self.refuse(Refusal.UNAUTHORIZED)

@@ -38,6 +38,10 @@ from node.messages import (
     Keys,
     Operation,
     Put,
+    SetAdd,
+    SetMembers,
+    SetOperation,
+    SetRemove,
     Txn,
     TxnPrepare,
     data_bytes,
@@ -119,6 +123,11 @@ class ClientPlane:
         problem = data_problem(request.operation, self.key_bytes_max, self.value_bytes_max)
         if size > REQUEST_BYTES_MAX:
             problem = f"a request of {size} bytes is over {REQUEST_BYTES_MAX}"
+        if isinstance(request.operation, SetOperation):
+            problem = (
+                "the observed-remove set is protocol gossip's; "
+                "under raft a set is the keys under a prefix"
+            )
         if problem is not None:
             # A definite no, before it costs the log, the network and every replica.
             self.answer(identity, request.request_id, "refused", {"message": problem})
@@ -265,8 +274,11 @@ def data_problem(operation: Operation, key_bytes_max: int, value_bytes_max: int)
             keys.append(prefix)
         case Changes(key, False, _):
             keys.append(key)
-        case Get(key) | Delete(key):
+        case Get(key) | Delete(key) | SetMembers(key):
             keys.append(key)
+        case SetAdd(key, element) | SetRemove(key, element):
+            keys.append(key)
+            values.append(element)
         case Put(key, value):
             keys.append(key)
             values.append(value)

@@ -28,6 +28,9 @@ Rules:
     txn_protocol = "2pc"  # 2pc | 2pc-classic | 3pc: how transactions cross shards (below)
     coordinator_port = 0  # 2pc-classic and 3pc: where the coordinator process listens
     coordinator_public_key = "..."
+    protocol = "raft"     # raft | gossip: how the nodes replicate (below)
+    gossip_fanout = 2     # gossip: peers each anti-entropy round talks to
+    gossip_interval_ms = 200  # gossip: one anti-entropy round this often
     curve = true          # false: `raftctl start --insecure`, no authentication
     controller_public_key = "..."  # Z85; the secrets are in keys/ (node.keys)
     client_public_key = "..."
@@ -60,6 +63,13 @@ coordinator process, id `coord` (raftctl.txn.coordinator_process), decides
 alone and keeps its decisions in its own WAL; the shards are its
 participants. It listens on 127.0.0.1:coordinator_port.
 
+Protocols (`protocol`): "raft" is everything above. "gossip" is a
+leaderless, always-writable store (node.gossip, run by node.gossip_server):
+every node takes reads and writes, stamps writes with a hybrid logical clock
+(the latest stamp wins), and replicas converge by anti-entropy with
+`gossip_fanout` random peers every `gossip_interval_ms`; SWIM tells who is
+alive. A gossip cluster has one shard and no cross-shard transactions.
+
 The nodes are the address book. Membership itself lives in the Raft log and
 snapshots: the nodes with `bootstrap = true` are the voters the cluster was
 created with; a node added later starts knowing no configuration and waits for
@@ -82,6 +92,7 @@ from node.raft_config import RaftConfig
 
 __all__ = [
     "COORDINATOR_ID",
+    "PROTOCOLS",
     "TXN_PROTOCOLS",
     "ClusterConfig",
     "ConfigError",
@@ -95,6 +106,7 @@ __all__ = [
 
 
 TXN_PROTOCOLS = ("2pc", "2pc-classic", "3pc")
+PROTOCOLS = ("raft", "gossip")
 COORDINATOR_ID = "coord"  # the coordinator process of 2pc-classic and 3pc
 
 
@@ -154,6 +166,9 @@ class ClusterConfig:
     txn_protocol: str = "2pc"
     coordinator_port: int = 0
     coordinator_public_key: str = ""
+    protocol: str = "raft"
+    gossip_fanout: int = 2
+    gossip_interval_ms: int = 200
     curve: bool = False
     controller_public_key: str = ""
     client_public_key: str = ""
@@ -193,6 +208,14 @@ class ClusterConfig:
             raise ConfigError("curve = true needs the coordinator's public key")
         if COORDINATOR_ID in ids:
             raise ConfigError(f"{COORDINATOR_ID!r} names the coordinator process, not a node")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        if self.protocol == "gossip" and (self.shards > 1 or self.txn_protocol != "2pc"):
+            raise ConfigError("protocol gossip has one shard and no txn_protocol")
+        if self.gossip_fanout < 1:
+            raise ConfigError("gossip_fanout must be >= 1")
+        if self.gossip_interval_ms < self.tick_ms:
+            raise ConfigError("gossip_interval_ms must be at least tick_ms")
         if self.txn_resolve_after_ms < 1:
             raise ConfigError("txn_resolve_after_ms must be >= 1")
         if self.slow_factor < 1:

@@ -1,4 +1,6 @@
 """The node process: `python -m node --dir DIR --id n1 [--after-power-loss]`.
+(A cluster whose cluster.toml says `protocol = "gossip"` runs
+node.gossip_server's replica instead; this module is the Raft node.)
 
 Rules:
 - One loop, one thread (etcd raftexample's serveChannels). A turn: poll until
@@ -50,6 +52,7 @@ from node.errors import (
 )
 from node.failpoints import EXIT_FAILPOINT, Failpoints
 from node.faults import FaultFilter
+from node.gossip_server import GossipServer
 from node.journal import Journal, write_exit
 from node.keys import load_key
 from node.kv import KVStateMachine
@@ -488,7 +491,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.umask(0o077)  # everything the node writes is its user's alone
     try:
-        server = NodeServer(args.dir, args.id, args.after_power_loss)
+        server: NodeServer | GossipServer
+        if load(args.dir / "cluster.toml").protocol == "gossip":
+            server = GossipServer(args.dir, args.id, args.after_power_loss)
+        else:
+            server = NodeServer(args.dir, args.id, args.after_power_loss)
     except (ConfigError, StorageError, OSError) as error:
         # Say why in exit.json, so that raftctl start and restart report it at once.
         code = EXIT_CONFIG if isinstance(error, ConfigError) else EXIT_STORAGE

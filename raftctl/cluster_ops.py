@@ -128,6 +128,35 @@ def add_node(
     }
 
 
+def add_gossip_node(control: Controller) -> dict[str, Any]:
+    """A fresh gossip replica: written into cluster.toml (the address book
+    the others re-read), started, and done once every running replica's SWIM
+    view holds it alive. Returns {"node", "pid", "role", "members", "elapsed_ms"}."""
+    started = time.monotonic()
+    node_id = control.cluster.add_node(1)
+    control.forget_client()
+    pid = control.cluster.start(node_id)
+    members: list[str] = []
+
+    def known() -> bool:
+        rows = [row for row in control.status()["nodes"] if row["process"] == "running"]
+        members[:] = [row["id"] for row in rows]
+        return node_id in members and all(
+            row["role"] is not None
+            and (row["id"] == node_id or (row["members"] or {}).get(node_id) == "alive")
+            for row in rows
+        )
+
+    control.wait_until(known, f"{node_id} known alive to every running replica")
+    return {
+        "node": node_id,
+        "pid": pid,
+        "role": "replica",
+        "members": members,
+        "elapsed_ms": round((time.monotonic() - started) * 1000),
+    }
+
+
 def rejoin(control: Controller, node_id: str) -> dict[str, Any]:
     """Bring back a node whose storage cannot be trusted (it lost entries it
     had acknowledged, its log is corrupt, or its storage was wiped): stop it,

@@ -55,6 +55,19 @@ NODE_FIELDS = (
     "txn_blocked",  # ... and, under 2pc-classic, those no one can finish while it is away
     "txn_longest_hold_ms",  # ... and the longest a transaction held its locks here
 )
+# A gossip replica's row (node.gossip_admin): no term, leader or commit
+# index (null), and instead its SWIM view of the others, its keys, its
+# state's digest, and how far it is behind each peer's last digest.
+GOSSIP_FIELDS = (
+    *NODE_FIELDS[:13],
+    "members",
+    "incarnation",
+    "keys",
+    "digest",
+    "behind_by",
+    "gossip_rounds",
+    "items_sent",
+)
 # What the coordinator process of 2pc-classic and 3pc reports (raftctl.txn.coordinator_process).
 COORDINATOR_FIELDS = (
     "in_flight",
@@ -145,8 +158,9 @@ class Controller:
     # -- status ---------------------------------------------------------------
 
     def node_status(self, node_id: str) -> dict[str, Any]:
-        shard = self.cluster.config.shard_of_node(node_id)
-        row, _ = self._process_row(node_id, NODE_FIELDS, shard=shard)
+        config = self.cluster.config
+        fields = GOSSIP_FIELDS if config.protocol == "gossip" else NODE_FIELDS
+        row, _ = self._process_row(node_id, fields, shard=config.shard_of_node(node_id))
         return row
 
     def _process_row(
@@ -191,7 +205,13 @@ class Controller:
             "txn_protocol": config.txn_protocol,
             "coordinator": self.coordinator_status(),
             "faults": faults,
-            "protocol": {
+            "protocol": config.protocol,
+            "gossip": (
+                {"fanout": config.gossip_fanout, "interval_ms": config.gossip_interval_ms}
+                if config.protocol == "gossip"
+                else None
+            ),
+            "switches": {
                 "pre_vote": config.pre_vote,
                 "check_quorum": config.check_quorum,
                 "fsync": config.fsync,
@@ -303,6 +323,8 @@ class Controller:
             if base != word:
                 raise UsageError(f"{word!r}: only leader, follower and random take @s<N>")
             return self.cluster.check_node(word)
+        if base != "random":
+            self.require_raft(f"the word {base!r}", "there is no leader; use random or an id")
         members = self.cluster.config.shard_node_ids(shard)
         if prefer is not None and base != "leader":
             chosen = [n for n in members if self.cluster.state(n) == prefer]
@@ -320,6 +342,22 @@ class Controller:
         if not followers:
             raise UnknownNode("the cluster has no running follower")
         return random.choice(followers)
+
+    def require_raft(self, what: str, why: str) -> None:
+        """A usage error (exit 2) naming the protocol, for what only Raft has."""
+        protocol = self.cluster.config.protocol
+        if protocol != "raft":
+            raise UsageError(f"{what} has no meaning under protocol {protocol}: {why}")
+
+    def data_node(self, word: str | None) -> str | None:
+        """The node a data command asks: `word`'s (answering), else under
+        gossip a random running node (any replica serves), else None (the
+        leader, found by the client)."""
+        if word is not None:
+            return self.answering(self.resolve(word))
+        if self.cluster.config.protocol == "gossip":
+            return self.resolve("random")
+        return None
 
     def on_every_shard(
         self,

@@ -170,9 +170,35 @@ _STATUS_COLUMNS = (
     ("group", "group"),
     ("link faults", "link_faults"),
 )
+# A gossip cluster's table: no leader, term or log; each replica's SWIM view
+# of the others, its keys and digest, and how far behind each peer it is.
+_GOSSIP_COLUMNS = (
+    ("node", "id"),
+    ("shard", "shard"),
+    ("pid", "pid"),
+    ("process", "process"),
+    ("role", "role"),
+    ("members", "members"),
+    ("keys", "keys"),
+    ("digest", "digest"),
+    ("behind by", "behind_by"),
+    ("group", "group"),
+    ("link faults", "link_faults"),
+)
 # The fields the table shows, for whoever watches them change.
-STATUS_FIELDS = tuple(field for _, field in _STATUS_COLUMNS)
-DROP_ORDER = ("pid", "snapshot", "last log", "group", "leader", "term", "link faults", "applied")
+STATUS_FIELDS = tuple(field for _, field in _STATUS_COLUMNS + _GOSSIP_COLUMNS)
+DROP_ORDER = (
+    "pid",
+    "snapshot",
+    "last log",
+    "group",
+    "leader",
+    "term",
+    "link faults",
+    "applied",
+    "digest",
+    "behind by",
+)
 
 
 def rule_effects(rule: dict[str, Any]) -> list[str]:
@@ -216,8 +242,16 @@ def status_table(
         )
     else:
         title = f"leader {document['leader'] or '-'}, term {_cell(document['term'])}"
-    protocol = document.get("protocol")
-    if protocol:
+    gossip = document.get("protocol") == "gossip"
+    columns = _GOSSIP_COLUMNS if gossip else _STATUS_COLUMNS
+    protocol = document.get("switches")
+    if gossip:
+        settings = document.get("gossip") or {}
+        title = (
+            f"protocol gossip: no leader, every node takes writes (fanout "
+            f"{settings.get('fanout')}, a round every {settings.get('interval_ms')} ms)"
+        )
+    elif protocol:
         switches = [
             f"PreVote {'on' if protocol['pre_vote'] else 'off'}",
             f"CheckQuorum {'on' if protocol['check_quorum'] else 'off'}",
@@ -232,13 +266,9 @@ def status_table(
 
     rows = document["nodes"]
     texts = {
-        header: [
-            _link_faults_cell(row.get(field)) if field == "link_faults" else _cell(row.get(field))
-            for row in rows
-        ]
-        for header, field in _STATUS_COLUMNS
+        header: [_status_cell(field, row.get(field)) for row in rows] for header, field in columns
     }
-    shown = [header for header, _ in _STATUS_COLUMNS]
+    shown = [header for header, _ in columns]
     if not any(row.get("link_faults") for row in rows):
         shown.remove("link faults")  # no column for what is not there
     if len(shards) <= 1:
@@ -271,6 +301,21 @@ def status_table(
             )
         )
     return table
+
+
+def _status_cell(field: str, value: Any) -> str:
+    if field == "link_faults":
+        return _link_faults_cell(value)
+    if field == "members" and isinstance(value, dict):
+        # SWIM's view: "n2 n3 alive, n4 dead" (who is what, grouped).
+        by_status: dict[str, list[str]] = {}
+        for member, status in sorted(value.items()):
+            by_status.setdefault(status, []).append(member)
+        return ", ".join(f"{' '.join(ids)} {status}" for status, ids in by_status.items()) or "-"
+    if field == "behind_by" and isinstance(value, dict):
+        behind = [f"{peer} {count}" for peer, count in sorted(value.items()) if count]
+        return ", ".join(behind) or "0"
+    return _cell(value)
 
 
 def _coordinator_line(row: dict[str, Any] | None, protocol: Any) -> str:

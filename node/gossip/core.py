@@ -132,6 +132,12 @@ class GossipCore:
         if self.ticks % options.expire_every_ticks == 0:
             self.store.expire(self.physical_ms, options.tombstone_ttl_ms)
 
+    def skip(self, ticks: int) -> None:
+        """Time that passed while this replica could not run (a paused
+        process): its clock moves on, but the rounds and probes it missed
+        are not all run at once when it resumes."""
+        self.ticks += ticks
+
     def _gossip(self) -> None:
         live, dead = sorted(self.swim.live()), sorted(self.swim.dead())
         peers = self.rng.sample(live, min(self.options.fanout, len(live)))

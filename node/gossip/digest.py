@@ -1,5 +1,6 @@
 """A replica's digest for anti-entropy: its keys spread over BUCKETS buckets
-by a hash of the key, each bucket summarised by one 64-bit number, so that
+by a hash of the key, each bucket summarised by one 62-bit number (the wire's
+largest integer, node.messages.codec), so that
 two replicas compare their whole state in BUCKETS numbers and then exchange
 only the keys of the buckets that differ (the per-range hashes of Dynamo's
 and Cassandra's repair, one level deep: a laboratory's key counts need no
@@ -12,7 +13,7 @@ Rules:
   date: a change XORs the old item out and the new one in.
 - Equal states give equal digests on every replica and every run (BLAKE2b,
   not Python's salted hash). Different states almost always differ: a
-  collision hides a difference with probability 2^-64 per bucket.
+  collision hides a difference with probability 2^-62 per bucket.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 __all__ = ["BUCKETS", "Digest", "bucket_of", "differing", "item_hash"]
 
 BUCKETS = 64
+_SUMMARY_MASK = (1 << 62) - 1  # a frame carries integers up to 2**62 (WIRE_INT_MAX)
 
 
 def bucket_of(key: str) -> int:
@@ -34,7 +36,7 @@ def item_hash(key: str, state: object) -> int:
     """The hash of one key and what it holds (`state` must have a stable repr:
     frozen dataclasses and tuples of them do)."""
     data = f"{key!r}={state!r}".encode("utf-8", "surrogateescape")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big") & _SUMMARY_MASK
 
 
 class Digest:

@@ -16,7 +16,9 @@ Rules:
   over suspect over alive. A node that hears itself suspected or declared
   dead refutes it: its incarnation becomes one more than the one accused,
   and "alive" at that incarnation spreads (so a paused node that resumes, or
-  a killed one that restarts, comes back). A node that hears from a member
+  a killed one that restarts, comes back). Accused at an older incarnation
+  than its own (by a member that restarted and knows only incarnation 0),
+  it spreads its "alive" again. A node that hears from a member
   it holds suspect or dead tells it so on its answer, so that it refutes.
 - A node first heard of in news is a new member (a join through any live one).
 """
@@ -208,6 +210,11 @@ class Swim:
             if item.node == self.node_id:
                 if item.status != ALIVE and item.incarnation >= self.incarnation:
                     self.incarnation = item.incarnation + 1  # refute
+                    self.spread(MemberNews(self.node_id, ALIVE, self.incarnation))
+                elif item.status != ALIVE and self.node_id not in self._news:
+                    # Accused at an incarnation older than ours (by a member
+                    # that restarted and never heard our latest): our news
+                    # already wins, but it must reach the accuser again.
                     self.spread(MemberNews(self.node_id, ALIVE, self.incarnation))
                 continue
             known = self.members.get(item.node)

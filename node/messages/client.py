@@ -33,6 +33,10 @@ __all__ = [
     "Keys",
     "Operation",
     "Put",
+    "SetAdd",
+    "SetMembers",
+    "SetOperation",
+    "SetRemove",
     "Txn",
     "TxnDecide",
     "TxnFinish",
@@ -128,6 +132,33 @@ class DeletePrefix:
     every key, and a typo away from losing them all)."""
 
     prefix: Data
+
+
+@dataclass(frozen=True, slots=True)
+class SetAdd:
+    """Add `element` to the observed-remove set at `key` (protocol gossip:
+    node.gossip.crdt.ORSet, whose merge is a union: no add is ever lost)."""
+
+    key: Data
+    element: Data
+
+
+@dataclass(frozen=True, slots=True)
+class SetRemove:
+    """Remove the adds of `element` this replica has seen (a concurrent add wins)."""
+
+    key: Data
+    element: Data
+
+
+@dataclass(frozen=True, slots=True)
+class SetMembers:
+    """The elements of the set at `key`, as this replica holds it."""
+
+    key: Data
+
+
+SetOperation = SetAdd | SetRemove | SetMembers
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,12 +265,24 @@ class TxnQuery:
 
 
 TxnStep = TxnPrepare | TxnDecide | TxnFinish | TxnForget | TxnPreCommit | TxnQuery
-Operation = Get | Put | Delete | Cas | Keys | Txn | GetPrefix | DeletePrefix | Changes | TxnStep
+Operation = (
+    Get
+    | Put
+    | Delete
+    | Cas
+    | Keys
+    | Txn
+    | GetPrefix
+    | DeletePrefix
+    | Changes
+    | TxnStep
+    | SetOperation
+)
 
 
 def is_read_only(operation: Operation) -> bool:
     """True for operations that change nothing (a transaction of gets included)."""
-    if isinstance(operation, Get | Keys | GetPrefix | Changes):
+    if isinstance(operation, Get | Keys | GetPrefix | Changes | SetMembers):
         return True
     if isinstance(operation, Txn):
         return all(isinstance(op, Get) for op in (*operation.success, *operation.failure))

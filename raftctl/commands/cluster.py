@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.config import TXN_PROTOCOLS, ClusterConfig
+from node.config import PROTOCOLS, TXN_PROTOCOLS, ClusterConfig
 from raftctl.app import (
     DirOption,
     JsonOption,
@@ -212,6 +212,23 @@ def start(
             autocompletion=completing(*TXN_PROTOCOLS),
         ),
     ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="raft (default: consistent, the minority side refuses writes) or gossip "
+            "(leaderless: every node takes writes, replicas converge by anti-entropy).",
+            autocompletion=completing(*PROTOCOLS),
+        ),
+    ] = None,
+    fanout: Annotated[
+        int | None,
+        typer.Option(help="gossip: peers each anti-entropy round talks to (default 2)."),
+    ] = None,
+    gossip_interval: Annotated[
+        int | None,
+        typer.Option(help="gossip: milliseconds between anti-entropy rounds (default 200)."),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option("--force", help="Start more nodes than this machine is estimated to hold."),
@@ -235,6 +252,11 @@ def start(
     3pc runs the textbook protocols instead, with a coordinator process (id
     coord) that kill, pause and restart accept like a node.
 
+    With --protocol gossip there is no leader: every node takes reads and
+    writes, stamps each write with a hybrid logical clock (the latest wins)
+    and spreads it by gossip to --fanout peers every --gossip-interval ms;
+    start waits until every node answers.
+
     Example: raftctl start --nodes 5 --base-port 0
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
@@ -247,9 +269,13 @@ def start(
             "slow_factor": slow,
             "curve": False if insecure else None,
             "txn_protocol": txn_protocol,
+            "protocol": protocol,
+            "gossip_fanout": fanout,
+            "gossip_interval_ms": gossip_interval,
         }
         if txn_protocol is not None and txn_protocol not in TXN_PROTOCOLS:
             raise UsageError(f"--txn-protocol takes {', '.join(TXN_PROTOCOLS)}")
+        _check_protocol(protocol, fanout, gossip_interval, shards, txn_protocol)
         settings = _requested_settings(election_timeout, heartbeat, snapshot_threshold, switches)
         if nodes is not None and nodes < 1:
             raise UsageError("--nodes must be at least 1")
@@ -280,10 +306,11 @@ def start(
             if problem:
                 failure.append(problem)
                 return True
-            return _has_leader(control)
+            return _ready(control)
 
+        awaited = "a leader" if control.cluster.config.protocol == "raft" else "every node"
         try:
-            control.wait_until(ready, "a leader")
+            control.wait_until(ready, awaited)
         except Unavailable as error:
             raise Unavailable(
                 f"{error}; the nodes keep running and may still elect one "
@@ -309,9 +336,34 @@ def _width(output: Output) -> int | None:
     return output.console.width if sys.stdout.isatty() else None
 
 
-def _has_leader(control: Controller) -> bool:
-    """Every shard has a leader a majority of it follows."""
+def _check_protocol(
+    protocol: str | None,
+    fanout: int | None,
+    gossip_interval: int | None,
+    shards: int | None,
+    txn_protocol: str | None,
+) -> None:
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol takes {', '.join(PROTOCOLS)}")
+    if protocol != "gossip" and (fanout is not None or gossip_interval is not None):
+        raise UsageError("--fanout and --gossip-interval need --protocol gossip")
+    if protocol == "gossip" and ((shards or 1) > 1 or txn_protocol not in (None, "2pc")):
+        raise UsageError(
+            "protocol gossip runs one shard and no cross-shard transactions: "
+            "drop --shards and --txn-protocol"
+        )
+    if fanout is not None and fanout < 1:
+        raise UsageError("--fanout must be at least 1")
+    if gossip_interval is not None and gossip_interval < 25:
+        raise UsageError("--gossip-interval takes 25 milliseconds or more")
+
+
+def _ready(control: Controller) -> bool:
+    """Raft: every shard has a leader a majority of it follows. Gossip: every
+    running node answers (there is no leader to wait for)."""
     rows = control.status()["nodes"]
+    if control.cluster.config.protocol == "gossip":
+        return all(row["role"] is not None for row in rows if row["process"] == "running")
     return all(
         control.established_leader([row for row in rows if row["shard"] == shard], None) is not None
         for shard in range(1, control.cluster.config.shards + 1)
@@ -387,6 +439,7 @@ def leader(
     """Print the leader's id (waiting up to --timeout for one); on a sharded
     cluster, shard 1's unless --shard says. Example: raftctl leader"""
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        control.require_raft("leader", "every replica takes writes; there is no leader")
         control.shard_node_ids(shard)
         node_id, term = control.leader(shard=shard)
         output.document({"leader": node_id, "term": term, "shard": shard}, node_id)
@@ -405,6 +458,13 @@ def wait(
             "--caught-up", help="Until the nodes applied everything the leader committed."
         ),
     ] = False,
+    converged: Annotated[
+        bool,
+        typer.Option(
+            "--converged",
+            help="gossip: until every running replica holds the same state (one digest).",
+        ),
+    ] = False,
     node: Annotated[str | None, typer.Option(help="Only this node (default: all running).")] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
@@ -412,11 +472,22 @@ def wait(
 ) -> None:
     """Block until a condition holds (exit 0) or --timeout passes (exit 3).
 
-    Example: raftctl wait --leader --timeout 30
+    Example: raftctl wait --leader --timeout 30; under --protocol gossip,
+    raftctl wait --converged (after a heal, until every replica agrees).
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        if converged:
+            if for_leader or applied is not None or caught_up or node:
+                raise UsageError("--converged waits for every replica alone: drop the others")
+            if control.cluster.config.protocol != "gossip":
+                raise UsageError("--converged is for protocol gossip; under raft use --caught-up")
+            _wait_converged(control, output)
+            return
         if not (for_leader or applied is not None or caught_up):
-            raise UsageError("say what to wait for: --leader, --applied INDEX or --caught-up")
+            raise UsageError(
+                "say what to wait for: --leader, --applied INDEX, --caught-up or --converged"
+            )
+        control.require_raft("wait --leader, --applied and --caught-up", "use wait --converged")
         if applied is not None and applied < 0:
             raise UsageError(f"--applied takes an index >= 0, not {applied}")
         cluster = control.cluster
@@ -455,6 +526,39 @@ def wait(
             },
             "OK",
         )
+
+
+def _wait_converged(control: Controller, output: Output) -> None:
+    """Every running gossip replica reports one digest, and its SWIM view
+    holds every other running replica alive."""
+    seen: dict[str, Any] = {}
+
+    def agreed() -> bool:
+        rows = [row for row in control.status()["nodes"] if row["process"] == "running"]
+        digests = {row["digest"] for row in rows}
+        running = {row["id"] for row in rows}
+        seen["digests"] = {row["id"]: row["digest"] for row in rows}
+        seen["keys"] = rows[0]["keys"] if rows else 0
+        return (
+            len(digests) == 1
+            and None not in digests
+            and all(
+                (row["members"] or {}).get(other) == "alive"
+                for row in rows
+                for other in running - {row["id"]}
+            )
+        )
+
+    started = time.monotonic()
+    try:
+        control.wait_until(agreed, "convergence", interval_s=0.1)
+    except Unavailable as error:
+        raise Unavailable(f"{error} (digests: {seen.get('digests')})") from None
+    took = time.monotonic() - started
+    output.document(
+        {"ok": True, "converged": True, "keys": seen["keys"], "waited_s": round(took, 3)},
+        f"converged: {seen['keys']} keys on every running replica",
+    )
 
 
 def _lacking(control: Controller, targets: list[str], index: int | None, caught_up: bool) -> str:

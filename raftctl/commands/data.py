@@ -62,6 +62,13 @@ def put(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="The key.")],
     value: Annotated[str, typer.Argument(help="The value; '-' reads it from stdin.")],
+    node: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask this node (an id or random; under raft it passes writes to the leader).",
+            autocompletion=complete_node,
+        ),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -70,10 +77,13 @@ def put(
 
     VALUE '-' stores exactly the bytes of stdin: raftctl put photo - < photo.jpg.
     A VALUE that starts with '-' goes after '--': raftctl put temp -- -5.
+    Under --protocol gossip the node asked (--node, else a random running
+    one) takes the write alone and spreads it by gossip.
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         operation = Put(check_key(key), read_value(value))
-        result = control.client.call(operation, timeout_s=control.remaining_s())
+        target = control.data_node(node)
+        result = control.client.call(operation, node=target, timeout_s=control.remaining_s())
         document = {"ok": True, "key": key, "previous": result.get("previous")}
         output.document(with_encoding(document), "OK")
 
@@ -83,12 +93,13 @@ def get(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="The key.")],
     consistency: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="linearizable (default), lease, or stale (local state of --node).",
+            help="linearizable (default), lease, or stale (local state of --node); "
+            "under --protocol gossip only stale (the default there).",
             autocompletion=completing(*CONSISTENCIES),
         ),
-    ] = "linearizable",
+    ] = None,
     node: Annotated[
         str | None,
         typer.Option(
@@ -109,12 +120,19 @@ def get(
     every key starting with KEY and its value, a line each, at one point of
     the log (raftctl get user/ --prefix; exits 1 when none matches).
     """
-    if consistency not in CONSISTENCIES:
+    if consistency is not None and consistency not in CONSISTENCIES:
         raise typer.BadParameter(
             f"use one of {', '.join(CONSISTENCIES)}", param_hint="--consistency"
         )
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        target = control.answering(control.resolve(node)) if node else None
+        if consistency not in (None, "stale"):
+            control.require_raft(
+                f"get --consistency {consistency}",
+                "a replica answers with what it holds; there is no leader to confirm it",
+            )
+        if consistency is None:
+            consistency = "linearizable" if control.cluster.config.protocol == "raft" else "stale"
+        target = control.data_node(node)
         if prefix:
             _get_prefix(control, output, key, Consistency(consistency), target)
             return
@@ -168,6 +186,13 @@ def delete(
     prefix: Annotated[
         bool, typer.Option("--prefix", help="Every key starting with KEY (not the empty one).")
     ] = False,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask this node (an id or random; under raft it passes writes to the leader).",
+            autocompletion=complete_node,
+        ),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -178,8 +203,11 @@ def delete(
     (raftctl delete tmp/ --prefix; exits 1 when none matched).
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        target = control.data_node(node)
         if prefix:
-            deleted = control.on_every_shard(DeletePrefix(check_key(key, "the prefix")), "deleted")
+            deleted = control.on_every_shard(
+                DeletePrefix(check_key(key, "the prefix")), "deleted", node=target
+            )
             document = with_encoding(
                 {
                     "ok": True,
@@ -194,7 +222,9 @@ def delete(
                 _negative(output, document, f"no key starts with {shown(key)}")
             output.document(document, f"deleted {len(deleted['deleted'])} keys")
             return
-        result = control.client.call(Delete(check_key(key)), timeout_s=control.remaining_s())
+        result = control.client.call(
+            Delete(check_key(key)), node=target, timeout_s=control.remaining_s()
+        )
         document = with_encoding({"ok": result["ok"], "key": key, "found": result["found"]})
         if not result["found"]:
             _negative(output, document, f"key not found: {shown(key)}")
@@ -216,6 +246,9 @@ def cas(
     Example: raftctl cas counter 1 2
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        control.require_raft(
+            "cas", "two replicas may both see EXPECTED and both write (no linearizable order)"
+        )
         result = control.client.call(
             Cas(check_key(key), expected, read_value(new)), timeout_s=control.remaining_s()
         )
@@ -234,6 +267,13 @@ def cas(
 def keys(
     ctx: typer.Context,
     prefix: Annotated[str, typer.Argument(help="Only keys starting with this.")] = "",
+    node: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask this node (an id or random; under raft it passes writes to the leader).",
+            autocompletion=complete_node,
+        ),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -244,7 +284,10 @@ def keys(
     UTF-8) is shown in the shell's $'...' quoting; --json has them exactly.
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        result = control.on_every_shard(Keys(prefix), "keys")
+        target = control.data_node(node)
+        gossip = control.cluster.config.protocol == "gossip"
+        consistency = Consistency.STALE if gossip else Consistency.LINEARIZABLE
+        result = control.on_every_shard(Keys(prefix), "keys", consistency, target)
         document = {"ok": True, "prefix": prefix, "keys": result["keys"]}
         output.document(with_encoding(document), "\n".join(shown(k) for k in result["keys"]))
 
@@ -351,6 +394,7 @@ def txn(
     are not UTF-8); the answer says its own encoding the same way.
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        control.require_raft("txn", "transactions need a log, and gossip has none")
         try:
             text = sys.stdin.buffer.read().decode("utf-8")
         except UnicodeDecodeError as error:

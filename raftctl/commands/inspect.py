@@ -51,6 +51,7 @@ def log(
     are drawn in bands, one under another. Example: raftctl inspect log --count 20
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        control.require_raft("inspect log", "a gossip replica keeps items, not a log")
         if (count is not None and not 1 <= count <= COUNT_MAX) or (first is not None and first < 1):
             raise UsageError(f"--count takes 1 to {COUNT_MAX} and --from an index from 1")
         node_ids = control.shard_node_ids(shard)

@@ -27,6 +27,7 @@ def transfer_leader(
     Example: raftctl transfer-leader n3
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        control.require_raft("transfer-leader", "there is no leader to transfer")
         target = control.answering(control.resolve(node), "and cannot take over")
         result = cluster_ops.transfer_leader(control, target)
         target, previous = result["leader"], result["previous"]
@@ -72,6 +73,8 @@ def snapshot(
             ]
         elif nodes:
             targets = [control.answering(control.resolve(node)) for node in nodes]
+        elif cluster.config.protocol == "gossip":
+            targets = [control.resolve("random")]  # no leader: any replica
         else:
             targets = [control.leader()[0]]
         results = cluster_ops.snapshot(control, targets)
@@ -98,11 +101,20 @@ def add_node(
     timeout_s: TimeoutOption = None,
 ) -> None:
     """Add a new node: a fresh id, started as a learner, promoted to voter once
-    it has caught up. Prints its id.
+    it has caught up. Prints its id. Under --protocol gossip it joins through
+    any live replica (SWIM) and is done once every running replica holds it
+    alive; anti-entropy then fills it.
 
     Example: raftctl add-node (on a sharded cluster: raftctl add-node --shard 2)
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        if control.cluster.config.protocol == "gossip":
+            if learner:
+                raise UsageError("--learner has no meaning under protocol gossip: no one votes")
+            result = cluster_ops.add_gossip_node(control)
+            output.note(f"{result['node']} joined in {result['elapsed_ms']} ms")
+            output.document({"ok": True, **result}, result["node"])
+            return
         control.shard_node_ids(shard)  # no such shard: a usage error before anything starts
         result = cluster_ops.add_node(control, learner, shard)
         node_id, learners = result["node"], result["learners"]
@@ -131,6 +143,9 @@ def rejoin(
     Example: raftctl rejoin n3
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        control.require_raft(
+            "rejoin", "a replica that lost its storage starts empty and is filled by gossip"
+        )
         result = cluster_ops.rejoin(control, control.resolve(node))
         output.document(
             {"ok": True, **result},
@@ -154,6 +169,9 @@ def remove_node(
     Example: raftctl remove-node n2
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        control.require_raft(
+            "remove-node", "membership is SWIM's: stop the node and the others declare it dead"
+        )
         result = cluster_ops.remove_node(control, control.resolve(node))
         voters = ",".join(result["voters"])
         output.document({"ok": True, **result}, f"removed {result['node']} (voters {voters})")
@@ -181,6 +199,9 @@ def member_list(
     Example: raftctl member list -w simple
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        control.require_raft(
+            "member list", "there is no configuration in a log; status shows SWIM's view"
+        )
         document = control.status()
         configurations = [
             _configuration(document, shard["id"], shard["leader"]) for shard in document["shards"]

@@ -70,7 +70,8 @@ def test_protocol_switches_are_kept_and_shown(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert "PreVote off, CheckQuorum off, fsync off, timers 2x slower" in result.stdout
         code, status = run_json(*where, "status")
-        assert code == 0 and status["protocol"] == {
+        assert code == 0 and status["protocol"] == "raft" and status["gossip"] is None
+        assert status["switches"] == {
             "pre_vote": False,
             "check_quorum": False,
             "fsync": False,
@@ -78,6 +79,8 @@ def test_protocol_switches_are_kept_and_shown(tmp_path: Path) -> None:
             "security": "curve",
         }
         assert all(row["fsync"] is False for row in status["nodes"])
+        refused = run(*where, "start", "--protocol", "gossip")  # a protocol is for life
+        assert refused.returncode == 2 and "protocol" in refused.stderr
         refused = run(*where, "start", "--prevote")
         assert refused.returncode == 2 and "pre_vote" in refused.stderr
         assert run(*where, "start", "--slow", "0").returncode == 2

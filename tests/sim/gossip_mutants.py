@@ -75,7 +75,10 @@ class TombstonesExpireAtOnce(_Mutant):
 
 
 class NeverGossipsToTheDead(_Mutant):
-    """Two sides of a healed partition that declared each other dead stay apart."""
+    """Two sides of a healed partition that declared each other dead stay apart.
+    (Caught by tests/unit/test_gossip_core.py's directed partition: the
+    swarm's restarts, whose fresh incarnations spread, bridge the two sides
+    too often for its seeds to catch it.)"""
 
     option_changes: ClassVar[dict[str, Any]] = {"reconnect_probability": 0.0}
 
@@ -84,5 +87,4 @@ GOSSIP_MUTANTS: tuple[type[GossipCore], ...] = (
     NonCommutativeMerge,
     DigestSkipsABucket,
     TombstonesExpireAtOnce,
-    NeverGossipsToTheDead,
 )

@@ -1,8 +1,9 @@
 """SWIM (node.gossip.swim) on a tiny in-test network: a killed member is
 suspected, then declared dead by everyone; a paused one is suspected and,
 once it runs again, refutes it and is alive everywhere; a newcomer that
-knows one member is known to all; news outranks by incarnation, then by
-gravity."""
+knows one member is known to all; a restarted member that accused another
+at a stale incarnation learns the live one; news outranks by incarnation,
+then by gravity."""
 
 from __future__ import annotations
 
@@ -78,6 +79,27 @@ def test_a_dead_member_that_comes_back_is_alive_again() -> None:
     net.down.discard("n3")
     net.run(60)
     assert net.views("n3") == {ALIVE}
+
+
+def test_a_restarted_member_that_accuses_a_stale_incarnation_learns_the_live_one() -> None:
+    """Found live: a node restarted knowing every member at incarnation 0
+    lost its first pings, suspected a member whose incarnation is far
+    higher, and held it dead for good (the member ignored an accusation
+    older than itself). Now the accused spreads its "alive" again."""
+    ids = ["n1", "n2", "n3"]
+    net = Net(ids, seed=6)
+    for node_id, swim in net.nodes.items():
+        swim.incarnation = 1000 + int(node_id[1:])  # as node.lives numbers lives
+    net.run(40)  # everyone's news is spread, and retired
+    net.down.add("n3")
+    net.run(60)
+    net.down.discard("n3")
+    reborn = Swim("n3", ids, random.Random(9), OPTIONS, incarnation=2000)
+    net.nodes["n3"] = reborn
+    reborn.learn([MemberNews("n2", SUSPECT, 0)])  # its first ping to n2 went unanswered
+    net.run(120)
+    assert net.views("n2") == {ALIVE} and net.views("n3") == {ALIVE}
+    assert reborn.view()["n2"] == (ALIVE, 1002)
 
 
 def test_a_newcomer_known_to_one_member_is_known_to_all() -> None:

@@ -34,7 +34,7 @@ def _core_closure() -> dict[str, set[str]]:
     replica's modules, with its imports."""
     known = modules("node")
     seen: dict[str, set[str]] = {}
-    pending = ["node.raft", "node.kv", *(name for name in known if name.startswith("node.gossip"))]
+    pending = ["node.raft", "node.kv", *(name for name in known if name.startswith("node.gossip."))]
     while pending:
         module = pending.pop()
         if module in seen:

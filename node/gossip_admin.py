@@ -1,0 +1,131 @@
+"""The admin plane of a gossip replica (node.gossip_server): the controller's
+requests that mean something without a leader or a log, and a refusal
+naming the protocol for those that do not (membership changes, leadership
+transfer, the log's window, transactions, the Byzantine switch).
+
+`status` answers the row of `raftctl status` with what gossip has instead
+of a role and a log: the replica's SWIM view of every other member (alive,
+suspect or dead, with incarnations), its number of keys, a digest of its
+state, and by how many keys it differs from each peer's last digest
+("behind_by": what the next exchange with that peer will carry).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, assert_never
+
+from node.admin_plane import chaos_state, chaos_switch
+from node.messages import (
+    AdminCommand,
+    ArmFailpoint,
+    ChangeMembership,
+    Digest,
+    DisarmFailpoints,
+    Events,
+    LieAboutLog,
+    LogWindow,
+    ReloadFaults,
+    SkewClock,
+    SlowDisk,
+    Status,
+    TakeSnapshot,
+    Transactions,
+    TransferLeader,
+)
+
+if TYPE_CHECKING:
+    from node.gossip_server import GossipServer
+
+__all__ = ["answer_gossip_admin", "gossip_status"]
+
+PROTOCOL = "gossip"
+
+
+def answer_gossip_admin(node: GossipServer, command: AdminCommand) -> dict[str, Any]:
+    match command:
+        case Status():
+            return gossip_status(node)
+        case Events(limit):
+            events = list(node.journal.recent_events)
+            kept = len(events) if limit is None else limit
+            return {"ok": True, "events": events[-kept:] if kept else []}
+        case TakeSnapshot():
+            return node.take_snapshot()
+        case ReloadFaults():
+            node.filter.reload(force=True)
+            return {"ok": True, "faults_version": node.filter.faults.version}
+        case Digest():
+            status = node.core.status()
+            return {
+                "ok": True,
+                "applied_index": None,
+                "keys": status["keys"],
+                "digest": status["digest"],
+            }
+        case ArmFailpoint() | DisarmFailpoints() | SlowDisk() | SkewClock():
+            return chaos_switch(node, command)
+        case LieAboutLog():
+            return _refused("the lying follower is a Raft fault: a gossip replica has no log")
+        case LogWindow():
+            return _refused("a gossip replica has no log to show")
+        case ChangeMembership():
+            return _refused("membership is SWIM's: a new node joins by `raftctl add-node`")
+        case TransferLeader():
+            return _refused("there is no leader to transfer")
+        case Transactions():
+            return _refused("there are no transactions")
+        case _:
+            assert_never(command)
+
+
+def _refused(why: str) -> dict[str, Any]:
+    return {"ok": False, "error": f"protocol {PROTOCOL}: {why}", "retryable": False}
+
+
+def gossip_status(node: GossipServer) -> dict[str, Any]:
+    """The replica's row of `raftctl status`."""
+    core, config = node.core, node.config
+    refused = node.admission.counts()
+    if node.transport.zap is not None and node.transport.zap.refused:
+        refused["unauthenticated"] = node.transport.zap.refused
+    view = core.status()
+    wal = node.storage.wal
+    return {
+        "id": node.node_id,
+        "pid": os.getpid(),
+        "protocol": PROTOCOL,
+        "role": "replica",
+        "term": None,
+        "leader": None,
+        "commit_index": None,
+        "applied_index": None,
+        "last_log_index": wal.last_index,
+        "snapshot_index": wal.snapshot_index,
+        "group": node.filter.faults.group_of(node.node_id, config.node_ids),
+        "voters": [],
+        "learners": [],
+        "members": view["members"],
+        "incarnation": view["incarnation"],
+        "keys": view["keys"],
+        "digest": view["digest"],
+        "behind_by": view["behind_by"],
+        "gossip_rounds": core.round,
+        "items_sent": core.sent_items,
+        "writes": node.clients.writes,
+        "reads": node.clients.reads,
+        "fanout": config.gossip_fanout,
+        "gossip_interval_ms": config.gossip_interval_ms,
+        "fsync": config.fsync,
+        "slow_factor": config.slow_factor,
+        "last_snapshot": node.last_snapshot,
+        "wal_segments": len(wal.segment_paths()),
+        "faults_version": node.filter.faults.version,
+        "invalid_messages": sum(refused.values()),
+        "refused": refused,
+        "dropped_messages": node.transport.dropped_full,
+        "links": {peer: counts.to_dict() for peer, counts in sorted(node.filter.counts.items())},
+        "replies_dropped": node.transport.replies.dropped_full,
+        "replies_waiting_bytes": node.transport.replies.total_bytes,
+        **chaos_state(node),
+    }

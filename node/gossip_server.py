@@ -1,0 +1,317 @@
+"""The node process of a gossip cluster (cluster.toml `protocol = "gossip"`):
+the pure GossipCore (node.gossip.core) driven by the same loop, transport,
+fault filter, admission, storage and journal as a Raft node.
+
+Rules:
+- One loop, one thread, as node.server: poll until the next tick, apply the
+  ticks that elapsed (a resumed process moves its clock on without running
+  every round it missed), step each frame, then drain the core's Ready:
+  send its messages, persist its items as one WAL batch and one fsync, and
+  only then answer the writes they hold.
+- Storage is node.storage's: each item is one WAL entry (node.gossip.wire's
+  record); a snapshot is every item at once, and lets the WAL go. Recovery
+  merges both, in any order: merging is commutative and idempotent.
+- Every SWIM membership change this replica sees is an event (events.jsonl,
+  node.log): `MemberChanged` with the member, its status and incarnation.
+- Admin requests are node.gossip_admin's.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import zmq
+
+from node.admission import Admission, Refusal
+from node.config import ClusterConfig, ConfigError, load
+from node.errors import CorruptSnapshot, InvalidMessage
+from node.failpoints import EXIT_FAILPOINT, Failpoints
+from node.faults import FaultFilter
+from node.gossip.core import GossipCore, GossipOptions
+from node.gossip.store import Item
+from node.gossip.swim import SwimOptions
+from node.gossip.wire import pack_item, unpack_item
+from node.gossip_admin import answer_gossip_admin
+from node.gossip_client_plane import GossipClientPlane
+from node.journal import Journal, write_exit
+from node.keys import load_key
+from node.messages import (
+    AdminRequest,
+    AdminResponse,
+    ClientRequest,
+    Entry,
+    SnapshotMeta,
+    decode,
+    encode,
+)
+from node.messages.gossip import GOSSIP_MESSAGES
+from node.storage import Storage, StorageOptions
+from node.transport import Transport
+
+__all__ = ["GossipServer", "gossip_options"]
+
+_TERM = 1  # WAL entries need a term; gossip has none
+_FAULTS_CHECK_S = 0.2
+# Ticks a resumed replica runs one by one; the rest of a long pause only
+# moves its clock (node.gossip.core.GossipCore.skip).
+_CATCH_UP_TICKS_MAX = 16
+
+
+def gossip_options(config: ClusterConfig) -> GossipOptions:
+    """The core's timers in ticks, from cluster.toml's milliseconds: a round
+    every gossip_interval_ms; SWIM probes every 500 ms, waits 200 ms for an
+    ack, and holds a suspect 1.5 s before declaring it dead (memberlist's
+    LAN settings, halved: a laboratory wants to see it happen)."""
+    tick = config.tick_ms * config.slow_factor
+
+    def ticks(ms: int) -> int:
+        return max(1, round(ms * config.slow_factor / tick))
+
+    return GossipOptions(
+        tick_ms=config.tick_ms,
+        gossip_every_ticks=ticks(config.gossip_interval_ms),
+        fanout=config.gossip_fanout,
+        swim=SwimOptions(
+            period_ticks=ticks(500), ack_timeout_ticks=ticks(200), suspect_timeout_ticks=ticks(1500)
+        ),
+    )
+
+
+class GossipServer:
+    """One running gossip replica."""
+
+    def __init__(self, cluster_dir: Path, node_id: str, after_power_loss: bool = False) -> None:
+        self.cluster_dir = cluster_dir
+        self.node_id = node_id
+        self.config: ClusterConfig = load(cluster_dir / "cluster.toml")
+        self.config.node(node_id)  # an unknown id is a configuration error
+        self.config_stamp = (cluster_dir / "cluster.toml").stat().st_mtime
+        self.node_dir = cluster_dir / node_id
+        self.node_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(node_id, self.node_dir)
+        self.filter = FaultFilter(node_id, self.config.node_ids, cluster_dir / "faults.toml")
+        keys = load_key(cluster_dir, node_id) if self.config.curve else None
+        try:
+            self.transport = Transport(node_id, self.config, self.filter, keys=keys)
+        except zmq.ZMQError as error:
+            endpoint = self.config.node(node_id).endpoint
+            raise ConfigError(f"cannot listen on {endpoint}: {error}") from error
+        options = StorageOptions(
+            fsync=self.config.fsync, power_loss_mode=self.config.power_loss_mode
+        )
+        # A gossip replica that lost its storage simply starts empty and is
+        # filled again by anti-entropy: it never promised a vote.
+        self.storage, recovered = Storage.open(self.node_dir, options, after_power_loss, True)
+        for warning in recovered.warnings:
+            self.journal.line(f"warning: {warning}")
+        items = _snapshot_items(recovered.snapshot_data) + [
+            unpack_item(entry.data) for entry in recovered.entries
+        ]
+        self.core = GossipCore(
+            node_id,
+            [peer for peer in self.config.node_ids if peer != node_id],
+            random.Random(),
+            gossip_options(self.config),
+            recovered=items,
+            incarnation=recovered.incarnation,
+            start_ms=int(time.time() * 1000),
+        )
+        self.failpoints = Failpoints(
+            lambda name: self.write_exit(f"crashed at failpoint {name}", EXIT_FAILPOINT)
+        )
+        self.clients = GossipClientPlane(
+            self.core, self.transport.reply, self.config.key_bytes_max, self.config.value_bytes_max
+        )
+        self.admission = Admission(node_id, self.config.node_ids, curve=self.config.curve)
+        self.clock_rate = 1.0
+        self.lying = False  # no Byzantine switch under gossip; chaos_state reports it
+        self.tick_s = self._tick_seconds()
+        self.last_snapshot: dict[str, Any] | None = None
+        self.view = self.core.swim.view()
+        self.stopping = False
+        self.journal.line(
+            f"{node_id} started (pid {os.getpid()}, protocol gossip, {len(self.core.store)} keys, "
+            f"incarnation {recovered.incarnation}, fsync {'on' if self.config.fsync else 'off'})"
+        )
+
+    # -- the loop ---------------------------------------------------------------
+
+    def run(self) -> None:
+        next_tick = time.monotonic() + self.tick_s
+        next_faults_check = 0.0
+        while not self.stopping:
+            now = time.monotonic()
+            wait = next_tick - now
+            due = self.transport.flush_delayed()
+            if due is not None:
+                wait = min(wait, due - now)
+            retry = self.transport.flush_replies()
+            if retry is not None:
+                wait = min(wait, retry)
+            frames = list(self.transport.receive(max(0.0, wait) * 1000))
+            now = time.monotonic()
+            if now >= next_tick:
+                elapsed = int((now - next_tick) / self.tick_s) + 1
+                if elapsed > _CATCH_UP_TICKS_MAX:
+                    self.core.skip(elapsed - _CATCH_UP_TICKS_MAX)
+                for _ in range(min(elapsed, _CATCH_UP_TICKS_MAX)):
+                    self.core.tick()
+                next_tick += elapsed * self.tick_s
+            if now >= next_faults_check:
+                next_faults_check = now + _FAULTS_CHECK_S
+                if self.filter.reload():
+                    self.journal.line(f"faults version {self.filter.faults.version} in force")
+                if self._address_book_stamp() != self.config_stamp:
+                    self._refresh_address_book()
+            for identity, frame, role in frames:
+                self.handle_frame(identity, frame, role)
+            self.drain_ready()
+            self._note_membership()
+            threshold = self.config.snapshot_threshold_entries
+            wal = self.storage.wal
+            if threshold and wal.last_index - wal.snapshot_index >= threshold:
+                self.take_snapshot()
+
+    def handle_frame(self, identity: bytes, frame: bytes, role: str | None = None) -> None:
+        try:
+            message = decode(frame)
+        except InvalidMessage:
+            self.admission.refuse(Refusal.UNDECODABLE)
+            return
+        if isinstance(message, GOSSIP_MESSAGES):
+            if self.admission.admits_peer_message(
+                identity, message, role
+            ) and self.transport.accepts_from_peer(message.src):
+                try:
+                    self.core.step(message)
+                except InvalidMessage:
+                    self.admission.refuse(Refusal.IMPOSSIBLE)
+        elif isinstance(message, ClientRequest):
+            if self.admission.admits_client_request(role):
+                self.clients.handle(identity, message, len(frame))
+        elif isinstance(message, AdminRequest):
+            if not self.admission.admits_admin_request(role):
+                return
+            request_id = message.request_id
+
+            def reply(answer: dict[str, Any]) -> None:
+                self.transport.reply(identity, encode(AdminResponse(request_id, answer)))
+
+            reply(answer_gossip_admin(self, message.command))
+        else:
+            self.admission.refuse(Refusal.UNEXPECTED)
+
+    def drain_ready(self) -> None:
+        """Send, persist (one batch, one fsync), then answer what is durable."""
+        while self.core.has_ready():
+            rd = self.core.ready()
+            for message in rd.messages:
+                if message.dst not in self.transport.peers:
+                    self._refresh_address_book()
+                self.transport.send_to_peer(message.dst, encode(message))
+            if rd.persist:
+                self.failpoints.hit("before-persist")
+                first = self.storage.wal.last_index + 1
+                entries = [
+                    Entry(first + offset, _TERM, data=pack_item(item))
+                    for offset, item in enumerate(rd.persist)
+                ]
+                self.storage.persist(entries, None)
+                self.failpoints.hit("after-persist")
+            self.clients.acknowledge(rd.acknowledged)
+
+    def _note_membership(self) -> None:
+        """An event for every member whose status changed in this replica's view."""
+        view = self.core.swim.view()
+        if view == self.view:
+            return
+        for member, (status, incarnation) in view.items():
+            if self.view.get(member, ("", -1))[0] != status:
+                self.journal.server_event(
+                    "MemberChanged",
+                    f"{self.node_id} sees {member} {status} (incarnation {incarnation})",
+                    member=member,
+                    status=status,
+                    incarnation=incarnation,
+                )
+        self.view = view
+
+    # -- snapshots, clock, address book ---------------------------------------------
+
+    def take_snapshot(self) -> dict[str, Any]:
+        """Every item in one snapshot file; the WAL behind it goes."""
+        wal = self.storage.wal
+        if wal.last_index <= wal.snapshot_index:
+            return {"ok": True, "index": wal.snapshot_index, "taken": False}
+        started = time.monotonic()
+        data = msgpack.packb([pack_item(item) for item in self.core.store.items()])
+        meta = SnapshotMeta(wal.last_index, _TERM, self.config.node_ids)
+        released = self.storage.save_snapshot(meta, data)
+        took_ms = (time.monotonic() - started) * 1000
+        self.last_snapshot = {
+            "index": meta.index,
+            "term": meta.term,
+            "bytes": len(data),
+            "stall_ms": round(took_ms, 1),
+            "took_ms": round(took_ms, 1),
+            "released_segments": released,
+        }
+        self.journal.line(
+            f"{self.node_id} snapshot of {len(self.core.store)} keys at WAL entry {meta.index}: "
+            f"{len(data)} bytes in {took_ms:.1f} ms; {released} WAL segments released"
+        )
+        return {"ok": True, "taken": True, **self.last_snapshot}
+
+    def set_clock_rate(self, rate: float) -> None:
+        self.clock_rate = rate
+        self.tick_s = self._tick_seconds()
+
+    def _tick_seconds(self) -> float:
+        return self.config.tick_ms * self.config.slow_factor / 1000 / self.clock_rate
+
+    def _address_book_stamp(self) -> float:
+        try:
+            return (self.cluster_dir / "cluster.toml").stat().st_mtime
+        except FileNotFoundError:
+            return self.config_stamp
+
+    def _refresh_address_book(self) -> None:
+        """cluster.toml changed (`raftctl add-node` writes a node into it):
+        connect to the new nodes; SWIM learns of them from their own news."""
+        if self._address_book_stamp() == self.config_stamp:
+            return
+        self.config_stamp = self._address_book_stamp()
+        try:
+            self.config = load(self.cluster_dir / "cluster.toml")
+        except ConfigError as error:
+            self.journal.line(f"warning: cannot re-read cluster.toml: {error}")
+            return
+        self.filter.all_ids = self.config.node_ids
+        self.admission.node_ids = frozenset(self.config.node_ids)
+        added = self.transport.add_peers(self.config)
+        if added:
+            self.journal.line(f"{self.node_id} connects to new nodes {', '.join(added)}")
+
+    # -- stopping ------------------------------------------------------------------
+
+    def write_exit(self, reason: str, exit_code: int) -> None:
+        write_exit(self.node_dir, reason, exit_code)
+        self.journal.line(f"{self.node_id} stopped: {reason}")
+
+    def close(self) -> None:
+        self.transport.close()
+        self.storage.close()
+
+
+def _snapshot_items(data: bytes | None) -> list[Item]:
+    if data is None:
+        return []
+    try:
+        return [unpack_item(packed) for packed in msgpack.unpackb(data)]
+    except (ValueError, TypeError, InvalidMessage) as error:
+        raise CorruptSnapshot(f"not a gossip snapshot: {error}") from error
