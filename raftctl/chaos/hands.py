@@ -41,6 +41,10 @@ class FaultHands:
 
     path: Path
     scope: int | None
+    # True: no fault looks for a leader. A gossip cluster has none, and a
+    # comparison (chaos --compare) must cut both clusters alike: a node drawn
+    # from the fault's seed stands in wherever a shape names the leader.
+    leaderless: bool = False
 
     def _control(self, timeout_s: float = ACTION_TIMEOUT_S) -> ControlScope:
         return ControlScope(self.path, timeout_s, self.scope)
@@ -59,11 +63,17 @@ class FaultHands:
         if target == "all":
             return ids
         if target == "leader":
-            return [control.leader()[0]]
+            return [self._leader(control, active)]
         if target == "one":
             return [active.rng.choice(ids)]
         size = (len(ids) - 1) // 2 if target == "minority" else len(ids) // 2 + 1
         return sorted(active.rng.sample(ids, size))
+
+    def _leader(self, control: Controller, active: ActiveFault) -> str:
+        """The leader, or (leaderless) the node the fault's seed stands in for it."""
+        if self.leaderless:
+            return active.rng.choice(list(control.cluster.node_ids()))
+        return control.leader()[0]
 
     @staticmethod
     def _reset_switches(control: Controller, node_id: str) -> None:

@@ -54,8 +54,10 @@ class Nemesis(StorageFaults, ShardFaults):
         history: History,
         faults: list[ScheduledFault],
         coordinator_kills: CoordinatorKills | None = None,
+        leaderless: bool = False,
     ) -> None:
         self.path = path
+        self.leaderless = leaderless
         self.coordinator_kills = coordinator_kills or CoordinatorKills()
         self.history = history
         self.faults = faults
@@ -269,7 +271,7 @@ class Nemesis(StorageFaults, ShardFaults):
             links: tuple[LinkFault, ...] = ()
             groups: tuple[tuple[str, ...], ...] = ()
             if shape in ("leader", "minority", "majority", "one-way"):
-                leader = control.leader()[0]
+                leader = self._leader(control, active)
                 others = [n for n in ids if n != leader]
             if shape == "leader":
                 groups = ((leader,),)

@@ -29,15 +29,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.config import TXN_PROTOCOLS
-from node.messages import Consistency, Put
+from node.faults import FaultFilter
+from node.messages import Put
+from raftctl.chaos import cap_checks, txn_checks
 from raftctl.chaos import checks as chaos_checks
-from raftctl.chaos import txn_checks
 from raftctl.chaos.nemesis import Nemesis
+from raftctl.chaos.options import CHAOS_CLUSTER_SETTINGS, ChaosOptions
 from raftctl.chaos.report import build_report
 from raftctl.chaos.schedule import ScheduledFault, parse_nemesis, schedule
 from raftctl.chaos.shard_faults import CoordinatorKills
@@ -73,87 +74,11 @@ EXIT_CODES = {
     UNKNOWN: EXIT_UNKNOWN,
 }
 
-# Faster timers than the default, so that a minute holds many faults; still
-# wide enough for a busy 2-core machine running five nodes and the clients.
-CHAOS_CLUSTER_SETTINGS: dict[str, Any] = {
-    "tick_ms": 25,
-    "heartbeat_interval_ms": 75,
-    "election_timeout_ms_min": 700,
-    "election_timeout_ms_max": 1400,
-    "lease_drift_ms": 100,
-    "snapshot_threshold_entries": 2000,
-}
 START_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 30.0
 FINAL_READ_TIMEOUT_S = 10.0
 MONITOR_EVERY_S = 0.3
 SCHEDULE_OVERRUN_MAX_S = 20.0  # the most a run goes past --duration for late faults
-SHARDS_MAX = 8
-
-
-@dataclass(frozen=True, slots=True)
-class ChaosOptions:
-    """Everything a run is made of; `replay_command` says it back."""
-
-    seed: int
-    out: Path
-    nodes: int = 5  # per shard
-    shards: int = 1
-    duration_s: float = 30.0
-    workload: str = "register"
-    nemesis: str = "all"
-    clients: int = 5
-    rate: float = 100.0  # operations per second over all clients; 0: as fast as they can
-    read_consistency: str = "linearizable"
-    cluster_dir: Path | None = None  # an explicit --dir; default OUT/cluster
-    op_timeout_s: float = 3.0
-    insecure: bool = False  # a new cluster without CURVE (byzantine needs it)
-    faults_at_once: int = 1  # kinds joined into each compound fault
-    txn_protocol: str = "2pc"  # how transactions cross shards (node.config)
-    cluster_settings: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self) -> None:
-        if self.nodes < 1:
-            raise UsageError("--nodes must be at least 1")
-        if not 1 <= self.shards <= SHARDS_MAX:
-            raise UsageError(f"--shards is 1 to {SHARDS_MAX}")
-        if self.duration_s <= 0:
-            raise UsageError("--duration must be positive")
-        if self.clients < 1:
-            raise UsageError("--clients must be at least 1")
-        if self.rate < 0:
-            raise UsageError("--rate must be >= 0 (0: as fast as the clients can)")
-        if self.read_consistency not in tuple(Consistency):
-            raise UsageError("--read-consistency is linearizable, lease or stale")
-        if self.txn_protocol not in TXN_PROTOCOLS:
-            raise UsageError(f"--txn-protocol takes {', '.join(TXN_PROTOCOLS)}")
-        if self.txn_protocol != "2pc" and self.shards < 2:
-            raise UsageError(
-                f"--txn-protocol {self.txn_protocol} needs --shards 2 or more: "
-                "with one shard no transaction crosses shards"
-            )
-        if not 1 <= self.faults_at_once <= 4:
-            raise UsageError("--faults-at-once is 1 to 4")
-        specs = parse_nemesis(self.nemesis, self.shards)
-        if any("byzantine" in spec.kinds for spec in specs) and not self.insecure:
-            raise UsageError(
-                "--nemesis byzantine needs --insecure: with CURVE a process without a "
-                "node's key is turned away at the door, so there is no impostor to run"
-            )
-
-    def replay_command(self) -> str:
-        dir_part = f" --dir {self.cluster_dir}" if self.cluster_dir is not None else ""
-        return (
-            f"raftctl chaos --nodes {self.nodes} "
-            + (f"--shards {self.shards} " if self.shards > 1 else "")
-            + (f"--txn-protocol {self.txn_protocol} " if self.txn_protocol != "2pc" else "")
-            + f"--duration {self.duration_s:g} "
-            f"--workload {self.workload} --nemesis {self.nemesis} --clients {self.clients} "
-            f"--rate {self.rate:g} --read-consistency {self.read_consistency} "
-            f"--seed {self.seed}{' --insecure' if self.insecure else ''}"
-            + (f" --faults-at-once {self.faults_at_once}" if self.faults_at_once > 1 else "")
-            + dir_part
-        )
 
 
 @dataclass(slots=True)
@@ -176,12 +101,14 @@ class ChaosRun:
         self.options = options
         self.out = options.out
         self.workload: Workload = make_workload(options.workload, options.shards)
+        self.workload.gossip = options.protocol == "gossip"
+        self.workload.homed = options.leaderless
         self.coordinator_kills = CoordinatorKills()
         if isinstance(self.workload, BankWorkload):
             self.workload.coordinator_kills = self.coordinator_kills
             if options.shards > 1:
                 self.workload.phases = PhaseLog(options.out / "txn-phases.jsonl")
-        self.specs = parse_nemesis(options.nemesis, options.shards)
+        self.specs = parse_nemesis(options.nemesis, options.shards, options.leaderless)
         self.schedule: list[ScheduledFault] = schedule(
             self.specs, options.duration_s, options.seed, options.faults_at_once
         )
@@ -195,6 +122,7 @@ class ChaosRun:
         self.clock = clock_pair()
         self.results: dict[str, Any] | None = None
         self.overrun_s = 0.0
+        self.converged: Verdict | None = None  # gossip: how the replicas agreed after the heal
 
     # -- the cluster -------------------------------------------------------------------
 
@@ -211,6 +139,8 @@ class ChaosRun:
             settings = {**CHAOS_CLUSTER_SETTINGS, **self.options.cluster_settings}
             if self.options.txn_protocol != "2pc":
                 settings["txn_protocol"] = self.options.txn_protocol
+            if self.options.protocol != "raft":
+                settings["protocol"] = self.options.protocol
             if self.options.insecure:
                 settings["curve"] = False
             if any("power-cut" in spec.kinds for spec in self.specs):
@@ -227,9 +157,14 @@ class ChaosRun:
         return cluster
 
     def wait_for_leader(self, timeout_s: float) -> bool:
-        """A leader in every shard within `timeout_s`."""
+        """A leader in every shard within `timeout_s` (gossip: every node answering)."""
         control = Controller(self.cluster_path(), timeout_s)
         try:
+            if self.options.protocol == "gossip":
+                control.wait_until(
+                    lambda: all(row["role"] for row in control.status()["nodes"]), "every node"
+                )
+                return True
             for shard in range(1, control.cluster.config.shards + 1):
                 control.leader(shard=shard)
             return True
@@ -256,7 +191,13 @@ class ChaosRun:
                     return self._finish(
                         history, [], None, None, UNAVAILABLE, f"the workload's setup: {error}"
                     )
-            nemesis = Nemesis(self.cluster_path(), history, self.schedule, self.coordinator_kills)
+            nemesis = Nemesis(
+                self.cluster_path(),
+                history,
+                self.schedule,
+                self.coordinator_kills,
+                self.options.leaderless,
+            )
             with self._interruptible():  # a first Ctrl-C anywhere from here still checks
                 run_start = time.monotonic_ns()
                 self._run_phase(history, nemesis)
@@ -266,7 +207,7 @@ class ChaosRun:
                 self.progress("healing the cluster and letting it settle", True)
                 nemesis.heal_all()
                 heal_at = time.monotonic_ns()
-                recovered = self._settle(cluster)
+                recovered = self._settle(cluster, heal_at)
                 if recovered:
                     self._final_reads(history, cluster)
                 history.close_open()
@@ -331,6 +272,9 @@ class ChaosRun:
         config = ClusterDir(self.cluster_path()).config
         node_ids = config.node_ids
         client = Client(config, f"chaos-{options.seed}-{index}-{os.getpid()}")
+        if options.leaderless:  # homed beside its node: in a partition it reaches its side
+            node_ids = (node_ids[index % len(node_ids)],)
+            client.reachable = _side_of(node_ids[0], config.node_ids, self.cluster_path())
         try:
             counter = 0
             while not self.stop.is_set():  # set at the end of the run (and its overrun)
@@ -354,11 +298,12 @@ class ChaosRun:
         node_ids: tuple[str, ...],
         seen: dict[Any, Any],
     ) -> None:
-        consistency = self.options.read_consistency
+        consistency = self.options.effective_read_consistency
         config = client.config
         if config.shards > 1 and isinstance(op.key, str):  # a stale read asks the key's shard
             node_ids = config.shard_node_ids(config.shard_of_key(op.key))
-        node = rng.choice(node_ids) if consistency == "stale" and node_ids else None
+        homed = self.options.leaderless
+        node = rng.choice(node_ids) if (consistency == "stale" or homed) and node_ids else None
         history.invoke(index, op.f, op.key, op.value, node)
         done = self.workload.execute(client, op, consistency, node, self.options.op_timeout_s)
         history.complete(index, done.type, done.value, done.node, done.error)
@@ -415,11 +360,21 @@ class ChaosRun:
 
     # -- the end -----------------------------------------------------------------------
 
-    def _settle(self, cluster: ClusterDir) -> bool:
-        """A leader again, and a write that gets through: the cluster recovered."""
+    def _settle(self, cluster: ClusterDir, heal_at: int) -> bool:
+        """A leader again, and a write that gets through: the cluster recovered.
+        Gossip: a write through every node, and the replicas agreeing."""
         if not self.wait_for_leader(SETTLE_TIMEOUT_S):
             return False
         config = ClusterDir(cluster.path).config
+        if self.options.protocol == "gossip":
+            with Client(config, f"chaos-{self.options.seed}-probe") as c:
+                try:
+                    for node_id in config.node_ids:
+                        c.call(Put(f"chaos-probe-{node_id}", "1"), "stale", node_id, 5.0)
+                except Unavailable:
+                    return False
+            self.converged = cap_checks.convergence(cluster.path, heal_at, SETTLE_TIMEOUT_S)
+            return self.converged.verdict == VALID
         probes = {config.shard_of_key(f"chaos-probe-{n}"): f"chaos-probe-{n}" for n in range(64)}
         with Client(config, f"chaos-{self.options.seed}-probe") as c:
             try:
@@ -434,8 +389,14 @@ class ChaosRun:
         with Client(config, f"chaos-{self.options.seed}-final-{os.getpid()}") as client:
             for op in self.workload.final_reads():
                 # Final reads are linearizable whatever the run's reads were.
-                history.invoke(0, op.f, op.key, op.value, None)
-                done = self.workload.execute(client, op, "linearizable", None, FINAL_READ_TIMEOUT_S)
+                # (Gossip: from one replica, after they agreed: none is more right.)
+                node, consistency = (
+                    (config.node_ids[0], "stale")
+                    if self.options.protocol == "gossip"
+                    else (None, "linearizable")
+                )
+                history.invoke(0, op.f, op.key, op.value, node)
+                done = self.workload.execute(client, op, consistency, node, FINAL_READ_TIMEOUT_S)
                 history.complete(0, done.type, done.value, done.node, done.error)
 
     def _judge(
@@ -454,14 +415,27 @@ class ChaosRun:
         checker_ms = round((time.monotonic() - began) * 1000)
         checks[0].details["elapsed_ms"] = checker_ms
         path = self.cluster_path()
-        checks.append(chaos_checks.election_safety(path))
-        if recovered:
+        gossip = self.options.protocol == "gossip"
+        if gossip:  # linearizability is not gossip's promise: the report says so
+            checks[0].details["expected_to_fail"] = True
+        else:
+            checks.append(chaos_checks.election_safety(path))
+        if self.converged is not None:
+            checks.append(self.converged)
+        if self.workload.name == "register":
+            checks.append(cap_checks.lost_writes(events))
+            if gossip:  # last-writer-wins keeps one of two writes: counted, not promised
+                checks[-1].details["expected_to_fail"] = True
+        if recovered and not gossip:
             with Client(ClusterDir(path).config, f"chaos-{self.options.seed}-digest") as client:
                 if self.options.shards > 1:
                     checks.append(txn_checks.transactions(path, client, SETTLE_TIMEOUT_S))
                 checks.append(chaos_checks.state_digests_by_shard(path, client, SETTLE_TIMEOUT_S))
         checks.append(chaos_checks.tracebacks(path))
         figures = chaos_checks.availability(history.events, run_start, run_end, heal_at)
+        figures["run_start_ns"] = run_start
+        if self.options.leaderless:
+            figures["by_side"] = cap_checks.availability_by_side(history.events, run_start)
         if self.options.shards > 1:
             figures["transactions"] = self._transaction_figures(events, (run_end - run_start) / 1e9)
         verdict = overall_verdict(checks, recovered)
@@ -529,6 +503,8 @@ class ChaosRun:
             "nodes": options.nodes,
             "shards": options.shards,
             "txn_protocol": options.txn_protocol,
+            "protocol": options.protocol,
+            "compared": options.compared,
             "clients": options.clients,
             "rate": options.rate,
             "duration_s": options.duration_s,
@@ -565,6 +541,18 @@ def clock_pair() -> dict[str, float]:
     """One wall-clock and one monotonic reading taken together: node events
     carry wall time, the history monotonic time; the report lines them up."""
     return {"wall": time.time(), "monotonic_ns": time.monotonic_ns()}
+
+
+def _side_of(home: str, node_ids: tuple[str, ...], path: Path) -> Callable[[str], bool]:
+    """Whether a client living beside `home` can reach a node, as faults.toml
+    says now (its partition groups and cut links)."""
+    faults = FaultFilter(home, node_ids, path / "faults.toml")
+
+    def reachable(node: str) -> bool:
+        faults.reload()
+        return faults.connected(home, node)
+
+    return reachable
 
 
 def overall_verdict(checks: list[Verdict], recovered: bool = True) -> str:

@@ -31,6 +31,7 @@ from raftctl.errors import UsageError
 __all__ = [
     "GAP_S",
     "HOLD_S",
+    "LEADERLESS_KINDS",
     "NEMESIS_KINDS",
     "NETWORK_KINDS",
     "NOT_IN_ALL",
@@ -77,6 +78,20 @@ GAP_S = (0.5, 1.5)
 
 
 NETWORK_KINDS = ("partition", "delay", "loss", "duplicate", "isolate-compact")
+# The kinds that need no leader: all a gossip cluster takes, and all a
+# comparison (chaos --compare) runs, so that both clusters meet one schedule.
+# (Where one names the leader, a node drawn from the fault's seed stands in.)
+LEADERLESS_KINDS = (
+    "kill",
+    "pause",
+    "partition",
+    "delay",
+    "loss",
+    "duplicate",
+    "snapshot-storm",
+    "power-cut",
+    "slow-fsync",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +140,13 @@ class ScheduledFault:
         return described
 
 
-def parse_nemesis(text: str, shards: int = 1) -> list[FaultSpec]:
-    """`kill:leader,partition,loss` -> specs for a cluster of `shards`; a
-    mistake is a UsageError."""
+def parse_nemesis(text: str, shards: int = 1, leaderless: bool = False) -> list[FaultSpec]:
+    """`kill:leader,partition,loss` -> specs for a cluster of `shards`
+    (`leaderless`: only LEADERLESS_KINDS); a mistake is a UsageError."""
     specs: list[FaultSpec] = []
     left_out = NOT_IN_ALL + (SHARD_KINDS if shards == 1 else ())
+    if leaderless:
+        left_out += tuple(kind for kind in NEMESIS_KINDS if kind not in LEADERLESS_KINDS)
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
@@ -146,6 +163,12 @@ def parse_nemesis(text: str, shards: int = 1) -> list[FaultSpec]:
             else:
                 parts.append([kind, target])
         first, *rest = [_spec(kind, target) for kind, target in parts]
+        needing = [s.kind for s in [first, *rest] if leaderless and s.kind not in LEADERLESS_KINDS]
+        if needing:
+            raise UsageError(
+                f"nemesis {needing[0]} needs a leader (or a log), and a gossip cluster has "
+                f"none: use {', '.join(LEADERLESS_KINDS)}"
+            )
         sharded = [spec.kind for spec in [first, *rest] if spec.kind in SHARD_KINDS]
         if sharded and shards == 1:
             raise UsageError(f"nemesis {sharded[0]} needs a sharded cluster (--shards 2 or more)")

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from node.messages import Cas, Compare, Get, Keys, Operation, Put, Txn
+from node.messages import Cas, Compare, Get, Keys, Operation, Put, SetAdd, SetMembers, Txn
 from raftctl.client import Client
 from raftctl.errors import Unavailable
 from raftctl.judges.bank import check_bank
@@ -108,6 +108,11 @@ class Workload:
     (plans carry no shared state beyond what each client passes in)."""
 
     name: ClassVar[str]
+    # Set by the run: under protocol gossip there is no cas and no leader (a
+    # write goes to the client's own node, a set is the observed-remove set);
+    # with `homed` clients every operation goes to the client's node first.
+    gossip: bool = False
+    homed: bool = False
 
     def setup(self, client: Client, timeout_s: float) -> None:
         """Make the initial state (before the history starts)."""
@@ -122,6 +127,11 @@ class Workload:
 
     def observe(self, seen: dict[Any, Any], op: Planned, done: Completion) -> None:
         """Remember what a client saw, for its next plans (nothing by default)."""
+
+    def _writer(self, node: str | None) -> str | None:
+        """Where a write goes first: the client's own node when it has one
+        (gossip, or homed clients), else the leader the client finds."""
+        return node if self.gossip or self.homed else None
 
     def final_reads(self) -> list[Planned]:
         raise NotImplementedError
@@ -145,7 +155,7 @@ class RegisterWorkload(Workload):
         if roll < 0.5:
             return Planned("read", key, None)
         value = f"{client}.{counter}"
-        if roll < 0.8:
+        if roll < 0.8 or self.gossip:  # gossip has no cas: reads and writes only
             return Planned("write", key, value)
         return Planned("cas", key, [seen.get(key), value])
 
@@ -164,7 +174,7 @@ class RegisterWorkload(Workload):
             Put(stored, op.value) if op.f == "write" else Cas(stored, op.value[0], op.value[1])
         )
         try:
-            result = client.call(operation, "linearizable", None, timeout_s)
+            result = client.call(operation, "linearizable", self._writer(node), timeout_s)
         except Unavailable:
             return Completion("info")
         if op.f == "cas" and not result.get("ok"):  # its comparison failed: evidence
@@ -346,7 +356,9 @@ class BankWorkload(Workload):
 
 
 class SetWorkload(Workload):
-    """Adds of unique elements; a final read of the whole set."""
+    """Adds of unique elements; a final read of the whole set. Under raft a
+    set is the keys under set/; under gossip the observed-remove set (a CRDT
+    whose merge is a union), read as the replica asked holds it."""
 
     name = "set"
 
@@ -359,13 +371,17 @@ class SetWorkload(Workload):
         if op.f == "read":
 
             def read() -> Completion:
+                if self.gossip:  # the observed-remove set, as this replica holds it
+                    found = client.call(SetMembers("set"), consistency, node, timeout_s)
+                    return Completion("ok", found["members"], node)
                 result = client.call(Keys("set/"), consistency, node, timeout_s)
                 elements = [key.removeprefix("set/") for key in result["keys"]]
                 return Completion("ok", elements, _served_by(client, consistency, node))
 
             return _read_outcome(read)
+        write: Operation = SetAdd("set", op.value) if self.gossip else Put(f"set/{op.value}", "1")
         try:
-            client.call(Put(f"set/{op.value}", "1"), "linearizable", None, timeout_s)
+            client.call(write, "linearizable", self._writer(node), timeout_s)
         except Unavailable:
             return Completion("info")
         return Completion("ok", op.value, client.leader_hint)

@@ -20,7 +20,7 @@ from raftctl.app import (
     settings,
 )
 from raftctl.commands.check import ExportOption, check_exports, check_lines
-from raftctl.errors import RaftctlError
+from raftctl.errors import RaftctlError, UsageError
 from raftctl.render import Output
 
 DEFAULT_OUT_ROOT = Path("chaos-runs")
@@ -58,6 +58,8 @@ def summary(results: dict[str, Any]) -> str:
     )
     if results.get("txn_protocol", "2pc") != "2pc":
         on += f", {results['txn_protocol']}"
+    if results.get("protocol", "raft") != "raft":
+        on += f", protocol {results['protocol']}"
     lines = [
         f"{results['verdict'].upper()}: {results['workload']} on {on} for "
         f"{results['duration_s']:g} s, {len(results['faults'])} fault"
@@ -81,6 +83,11 @@ def summary(results: dict[str, Any]) -> str:
                 else ""
             )
         )
+    for partition in (figures or {}).get("by_side", []):
+        sides = "; ".join(
+            f"{','.join(side['nodes'])} {side['ok_per_s']} ok/s" for side in partition["sides"]
+        )
+        lines.append(f"  {partition['fault']} at {partition['start_s']:g} s, by side: {sides}")
     txn = figures.get("transactions") if figures else None
     if txn:
         lines.append(
@@ -166,6 +173,21 @@ def chaos(
             "of them a network fault."
         ),
     ] = 1,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="raft, or gossip (leaderless and always writable: its register history is "
+            "expected to fail linearizability under partitions; clients live beside nodes)."
+        ),
+    ] = "raft",
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="Two protocols, like raft,gossip: the same seed and schedule against a fresh "
+            "cluster of each, one after the other, and one side-by-side report (exit 0 when "
+            "each kept its own promises)."
+        ),
+    ] = None,
     export: ExportOption = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
@@ -175,8 +197,10 @@ def chaos(
     heal, check the history, and exit 0 valid, 1 invalid, 3 unavailable,
     5 unknown.
 
-    Example: raftctl chaos --workload bank --nemesis partition,kill:leader --duration 60
+    Example: raftctl chaos --workload bank --nemesis partition,kill:leader --duration 60;
+    raftctl chaos --compare raft,gossip --nemesis partition --duration 60
     """
+    from raftctl.chaos.compare import compare_summary, parse_compare, run_compare
     from raftctl.chaos.controls import CONTROLS, run_control
     from raftctl.chaos.export import write_exports
     from raftctl.chaos.run import ChaosOptions, ChaosRun, write_results
@@ -188,7 +212,7 @@ def chaos(
         output.output_format = settings(ctx, directory, json_mode, None).output_format
     json_mode = output.json_mode
     chosen_seed = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
-    label = control or workload
+    label = control or (f"compare-{workload}" if compare else workload)
     out_dir = (
         out or DEFAULT_OUT_ROOT / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-seed{chosen_seed}"
     )
@@ -219,7 +243,18 @@ def chaos(
                 cluster_dir=given_directory(ctx, directory),
                 insecure=insecure,
                 faults_at_once=faults_at_once,
+                protocol=protocol,
+                compared=compare,
             )
+            if compare is not None:
+                parse_compare(compare)
+                if protocol != "raft":
+                    raise UsageError("--compare names both protocols: drop --protocol")
+                if formats:
+                    raise UsageError("--export writes one history: export each run alone")
+                code, results = run_compare(options, progress)
+                output.document(results, compare_summary(results))
+                raise typer.Exit(code)
             run = ChaosRun(options, progress)
             code = run.run()
             if run.results is None:
