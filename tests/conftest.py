@@ -32,6 +32,7 @@ LONGEST_FIRST = (
     "tests/proc/test_cluster.py",  # 59
     "tests/examples/test_tours.py",  # 29
     "tests/examples/test_sharded_examples.py",  # 26
+    "tests/chaos/test_compare.py",  # 25
     "tests/cli/test_fault_commands.py",  # 25
     "tests/chaos/test_txn_controls.py",  # 23
     "tests/sim/test_swarm.py",  # 21
