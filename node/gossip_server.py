@@ -133,6 +133,8 @@ class GossipServer:
         self.tick_s = self._tick_seconds()
         self.last_snapshot: dict[str, Any] | None = None
         self.view = self.core.swim.view()
+        self.wall_ms = float(self.core.start_ms)
+        self.last_turn = time.monotonic()
         self.stopping = False
         self.journal.line(
             f"{node_id} started (pid {os.getpid()}, protocol gossip, {len(self.core.store)} keys, "
@@ -168,6 +170,11 @@ class GossipServer:
                     self.journal.line(f"faults version {self.filter.faults.version} in force")
                 if self._address_book_stamp() != self.config_stamp:
                     self._refresh_address_book()
+            # The hybrid clock's physical part, read once a turn (sped up or
+            # slowed down by a skewed clock, as the ticks are).
+            self.wall_ms += (now - self.last_turn) * 1000 * self.clock_rate
+            self.last_turn = now
+            self.core.read_clock(int(self.wall_ms))
             for identity, frame, role in frames:
                 self.handle_frame(identity, frame, role)
             self.drain_ready()

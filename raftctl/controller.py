@@ -349,10 +349,20 @@ class Controller:
         if protocol != "raft":
             raise UsageError(f"{what} has no meaning under protocol {protocol}: {why}")
 
-    def data_node(self, word: str | None) -> str | None:
+    def data_node(self, word: str | None, beside: str | None = None) -> str | None:
         """The node a data command asks: `word`'s (answering), else under
         gossip a random running node (any replica serves), else None (the
-        leader, found by the client)."""
+        leader, found by the client). With `beside` (`--from NODE`) the
+        command is a client living beside that node: it asks it first and
+        reaches only the nodes on its side of a partition (raftctl.sides)."""
+        if beside is not None:
+            if word is not None:
+                raise UsageError("--from already names the node asked first: drop --node")
+            home = self.answering(self.resolve(beside))
+            from raftctl.sides import reachable_from
+
+            self.client.reachable = reachable_from(home, self.cluster.config.node_ids, self.path)
+            return home
         if word is not None:
             return self.answering(self.resolve(word))
         if self.cluster.config.protocol == "gossip":

@@ -83,6 +83,7 @@ class GossipCore:
         self.store.merge(recovered)
         self.swim = Swim(node_id, peers, rng, self.options.swim, incarnation)
         self.start_ms = start_ms
+        self.clock_reading: int | None = None
         self.ticks = 0
         latest = max((_stamps(item) for item in recovered), default=Stamp(0, 0, node_id))
         self.clock = Stamp(max(latest.wall_ms, start_ms), latest.logical, node_id)
@@ -96,7 +97,18 @@ class GossipCore:
 
     @property
     def physical_ms(self) -> int:
+        """The physical part of the hybrid clock: the driver's reading when
+        it gives one (`read_clock`: a process reads its clock every turn,
+        finer than a tick), else the ticks counted from `start_ms`."""
+        if self.clock_reading is not None:
+            return self.clock_reading
         return self.start_ms + self.ticks * self.options.tick_ms
+
+    def read_clock(self, physical_ms: int) -> None:
+        """The driver's clock now (milliseconds): writes from now on are
+        stamped by it. Two replicas' writes a tick apart would otherwise be
+        ordered by which tick each fell in, not by which came first."""
+        self.clock_reading = physical_ms
 
     # -- writes ---------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ the replicas took to agree after the final heal.
 Rules:
 - Sides are a partition's groups as the nemesis recorded them; a client's
   side is its own node's (chaos's homed clients name it on every invoke).
-  A side's availability is its operations that ended ok inside the fault's
-  window, per second of the window.
+  A side's availability is its operations asked and answered ok inside the
+  fault's window, per second of the window (one asked before the cut, or
+  answered only after the heal, is no evidence either way).
 - A lost write is an acknowledged write of a register that the final state
   does not hold although the write that does was not invoked after it
   completed: a later write overwriting it is no loss, in any system. It is
@@ -38,8 +39,8 @@ LOST_SHOWN_MAX = 20
 def availability_by_side(events: list[dict[str, Any]], run_start: int) -> list[dict[str, Any]]:
     """Per partition: its window (seconds from the run's start) and, per side,
     the operations its clients completed ok, failed or left unknown."""
-    homes: dict[Any, str | None] = {}
-    finished: list[tuple[int, str | None, str]] = []  # (time, home, type)
+    homes: dict[Any, tuple[int, str | None]] = {}  # process -> (invoked, home)
+    finished: list[tuple[int, int, str | None, str]] = []  # (invoked, ended, home, type)
     starts: dict[str, int] = {}
     partitions: list[tuple[int, int, list[list[str]], str]] = []
     for event in events:
@@ -54,16 +55,17 @@ def availability_by_side(events: list[dict[str, Any]], run_start: int) -> list[d
                 partitions.append((starts.pop("partition"), event["time"], value["groups"], label))
             continue
         if event["type"] == "invoke":
-            homes[event["process"]] = event.get("node")
-        else:
-            finished.append((event["time"], homes.pop(event["process"], None), event["type"]))
+            homes[event["process"]] = (event["time"], event.get("node"))
+        elif event["process"] in homes:
+            invoked, home = homes.pop(event["process"])
+            finished.append((invoked, event["time"], home, event["type"]))
     figures = []
     for start, end, groups, label in partitions:
         seconds = max(1e-9, (end - start) / 1e9)
         sides = []
         for group in groups:
-            inside = [kind for moment, home, kind in finished
-                      if start <= moment <= end and home in group]  # fmt: skip
+            inside = [kind for invoked, ended, home, kind in finished
+                      if start <= invoked and ended <= end and home in group]  # fmt: skip
             ok = inside.count("ok")
             sides.append(
                 {

@@ -3,8 +3,8 @@ fresh clusters one after the other, and one side-by-side verdict: the
 founding notes' CAP section as an experiment.
 
 Rules:
-- Each run is an ordinary chaos run in OUT/<protocol>/ (its own history,
-  results.json and report.html), with homed clients and a leaderless
+- Each run is an ordinary chaos run in OUT/<protocol>/ (its own cluster,
+  history, results.json and report.html: --dir is not used), with homed clients and a leaderless
   schedule (raftctl.chaos.options), so that both clusters meet the very
   same faults, the same node ids cut off the same way.
 - OUT/results.json holds the comparison: per protocol its verdict, whether
@@ -52,8 +52,8 @@ def run_compare(options: ChaosOptions, progress: Progress) -> tuple[int, dict[st
     """Both runs, then the comparison (written to OUT/results.json and report.html)."""
     if options.compared is None:
         raise AssertionError("run_compare needs options.compared")
-    if options.cluster_dir is not None:
-        raise UsageError("--compare makes two fresh clusters of its own: drop --dir")
+    # Two fresh clusters under OUT, always: a --dir (or RAFTCTL_DIR) is not used.
+    options = dataclasses.replace(options, cluster_dir=None)
     protocols = parse_compare(options.compared)
     if options.out.exists() and any(options.out.iterdir()):
         raise UsageError(f"{options.out} already holds a run: choose another --out")

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.faults import FaultFilter
 from node.messages import Put
 from raftctl.chaos import cap_checks, txn_checks
 from raftctl.chaos import checks as chaos_checks
@@ -49,6 +48,7 @@ from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
 from raftctl.judges.history import History
 from raftctl.judges.verdicts import INVALID, UNKNOWN, VALID
+from raftctl.sides import reachable_from
 from raftctl.txn.coordinator import PhaseLog
 
 __all__ = [
@@ -274,7 +274,7 @@ class ChaosRun:
         client = Client(config, f"chaos-{options.seed}-{index}-{os.getpid()}")
         if options.leaderless:  # homed beside its node: in a partition it reaches its side
             node_ids = (node_ids[index % len(node_ids)],)
-            client.reachable = _side_of(node_ids[0], config.node_ids, self.cluster_path())
+            client.reachable = reachable_from(node_ids[0], config.node_ids, self.cluster_path())
         try:
             counter = 0
             while not self.stop.is_set():  # set at the end of the run (and its overrun)
@@ -541,18 +541,6 @@ def clock_pair() -> dict[str, float]:
     """One wall-clock and one monotonic reading taken together: node events
     carry wall time, the history monotonic time; the report lines them up."""
     return {"wall": time.time(), "monotonic_ns": time.monotonic_ns()}
-
-
-def _side_of(home: str, node_ids: tuple[str, ...], path: Path) -> Callable[[str], bool]:
-    """Whether a client living beside `home` can reach a node, as faults.toml
-    says now (its partition groups and cut links)."""
-    faults = FaultFilter(home, node_ids, path / "faults.toml")
-
-    def reachable(node: str) -> bool:
-        faults.reload()
-        return faults.connected(home, node)
-
-    return reachable
 
 
 def overall_verdict(checks: list[Verdict], recovered: bool = True) -> str:

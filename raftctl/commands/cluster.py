@@ -557,7 +557,7 @@ def _wait_converged(control: Controller, output: Output) -> None:
     took = time.monotonic() - started
     output.document(
         {"ok": True, "converged": True, "keys": seen["keys"], "waited_s": round(took, 3)},
-        f"converged: {seen['keys']} keys on every running replica",
+        f"converged: {seen['keys']} key{'' if seen['keys'] == 1 else 's'} on every running replica",
     )
 
 

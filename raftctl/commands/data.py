@@ -69,6 +69,15 @@ def put(
             autocompletion=complete_node,
         ),
     ] = None,
+    beside: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Act as a client beside NODE: ask it first, and reach only the nodes on its "
+            "side of a partition (what CAP is about).",
+            autocompletion=complete_node,
+        ),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -82,7 +91,7 @@ def put(
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         operation = Put(check_key(key), read_value(value))
-        target = control.data_node(node)
+        target = control.data_node(node, beside)
         result = control.client.call(operation, node=target, timeout_s=control.remaining_s())
         document = {"ok": True, "key": key, "previous": result.get("previous")}
         output.document(with_encoding(document), "OK")
@@ -104,6 +113,15 @@ def get(
         str | None,
         typer.Option(
             help="Ask this node (an id or leader, follower, random).", autocompletion=complete_node
+        ),
+    ] = None,
+    beside: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Act as a client beside NODE: ask it first, and reach only the nodes on its "
+            "side of a partition (what CAP is about).",
+            autocompletion=complete_node,
         ),
     ] = None,
     prefix: Annotated[
@@ -132,7 +150,7 @@ def get(
             )
         if consistency is None:
             consistency = "linearizable" if control.cluster.config.protocol == "raft" else "stale"
-        target = control.data_node(node)
+        target = control.data_node(node, beside)
         if prefix:
             _get_prefix(control, output, key, Consistency(consistency), target)
             return
@@ -193,6 +211,15 @@ def delete(
             autocompletion=complete_node,
         ),
     ] = None,
+    beside: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Act as a client beside NODE: ask it first, and reach only the nodes on its "
+            "side of a partition (what CAP is about).",
+            autocompletion=complete_node,
+        ),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -203,7 +230,7 @@ def delete(
     (raftctl delete tmp/ --prefix; exits 1 when none matched).
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        target = control.data_node(node)
+        target = control.data_node(node, beside)
         if prefix:
             deleted = control.on_every_shard(
                 DeletePrefix(check_key(key, "the prefix")), "deleted", node=target
@@ -274,6 +301,15 @@ def keys(
             autocompletion=complete_node,
         ),
     ] = None,
+    beside: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Act as a client beside NODE: ask it first, and reach only the nodes on its "
+            "side of a partition (what CAP is about).",
+            autocompletion=complete_node,
+        ),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -284,7 +320,7 @@ def keys(
     UTF-8) is shown in the shell's $'...' quoting; --json has them exactly.
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        target = control.data_node(node)
+        target = control.data_node(node, beside)
         gossip = control.cluster.config.protocol == "gossip"
         consistency = Consistency.STALE if gossip else Consistency.LINEARIZABLE
         result = control.on_every_shard(Keys(prefix), "keys", consistency, target)

@@ -7,6 +7,8 @@ not see what it shows exits 1).
 - two_pc.py: classic 2PC blocks while its coordinator is down;
 - three_pc.py: 3PC loses money when a partition falls after preCommit;
 - acid.py: a bank without atomicity or isolation, then with transactions;
+- cap.py: in a partition Raft refuses a side and gossip answers both, then
+  `chaos --compare raft,gossip` measures it;
 - narration.py and bank_steps.py: how a tour talks, and its bank.
 """
 
@@ -38,6 +40,11 @@ TOURS: dict[str, tuple[str, str]] = {
         "raftctl.tours.acid",
         "a bank without atomicity (a crash between two writes) and without isolation (a lost "
         "update), caught by the checker; then the same with transactions",
+    ),
+    "cap": (
+        "raftctl.tours.cap",
+        "CAP: in a partition Raft refuses the minority side and gossip answers both sides "
+        "(and loses a write when they meet); then chaos --compare raft,gossip measures it",
     ),
 }
 
