@@ -52,9 +52,9 @@ def run_compare(options: ChaosOptions, progress: Progress) -> tuple[int, dict[st
     """Both runs, then the comparison (written to OUT/results.json and report.html)."""
     if options.compared is None:
         raise AssertionError("run_compare needs options.compared")
+    protocols = parse_compare(options.compared)
     # Two fresh clusters under OUT, always: a --dir (or RAFTCTL_DIR) is not used.
     options = dataclasses.replace(options, cluster_dir=None)
-    protocols = parse_compare(options.compared)
     if options.out.exists() and any(options.out.iterdir()):
         raise UsageError(f"{options.out} already holds a run: choose another --out")
     runs: dict[str, dict[str, Any]] = {}
