@@ -31,6 +31,8 @@ Rules:
     protocol = "raft"     # raft | gossip: how the nodes replicate (below)
     gossip_fanout = 2     # gossip: peers each anti-entropy round talks to
     gossip_interval_ms = 200  # gossip: one anti-entropy round this often
+    gossip_ack = 1        # gossip: W, replicas holding a write before it is answered
+    gossip_read = 1       # gossip: R, replicas answering a read (R + W > N: read-your-writes)
     curve = true          # false: `raftctl start --insecure`, no authentication
     controller_public_key = "..."  # Z85; the secrets are in keys/ (node.keys)
     client_public_key = "..."
@@ -169,6 +171,8 @@ class ClusterConfig:
     protocol: str = "raft"
     gossip_fanout: int = 2
     gossip_interval_ms: int = 200
+    gossip_ack: int = 1
+    gossip_read: int = 1
     curve: bool = False
     controller_public_key: str = ""
     client_public_key: str = ""
@@ -214,6 +218,8 @@ class ClusterConfig:
             raise ConfigError("protocol gossip has one shard and no txn_protocol")
         if self.gossip_fanout < 1:
             raise ConfigError("gossip_fanout must be >= 1")
+        if not (1 <= self.gossip_ack <= len(ids) and 1 <= self.gossip_read <= len(ids)):
+            raise ConfigError("gossip_ack and gossip_read must be within 1..the number of nodes")
         if self.gossip_interval_ms < self.tick_ms:
             raise ConfigError("gossip_interval_ms must be at least tick_ms")
         if self.txn_resolve_after_ms < 1:

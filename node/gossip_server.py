@@ -13,6 +13,8 @@ Rules:
   merges both, in any order: merging is commutative and idempotent.
 - Every SWIM membership change this replica sees is an event (events.jsonl,
   node.log): `MemberChanged` with the member, its status and incarnation.
+- Requests of a quorum (W > 1, R > 1): the core's push acks are sent only
+  after the items they acknowledge are durable (`after_persist`).
 - Admin requests are node.gossip_admin's.
 """
 
@@ -60,13 +62,18 @@ _FAULTS_CHECK_S = 0.2
 # Ticks a resumed replica runs one by one; the rest of a long pause only
 # moves its clock (node.gossip.core.GossipCore.skip).
 _CATCH_UP_TICKS_MAX = 16
+# A write of W replicas (or a read of R) not answered by then is told
+# "unavailable": within a client's attempt (raftctl.client waits a second
+# before it asks another node), so that it hears why.
+QUORUM_TIMEOUT_MS = 800
 
 
 def gossip_options(config: ClusterConfig) -> GossipOptions:
     """The core's timers in ticks, from cluster.toml's milliseconds: a round
-    every gossip_interval_ms; SWIM probes every 500 ms, waits 200 ms for an
-    ack, and holds a suspect 1.5 s before declaring it dead (memberlist's
-    LAN settings, halved: a laboratory wants to see it happen)."""
+    every gossip_interval_ms; a quorum request waits QUORUM_TIMEOUT_MS; SWIM
+    probes every 500 ms, waits 200 ms for an ack, and holds a suspect 1.5 s
+    before declaring it dead (memberlist's LAN settings, halved: a
+    laboratory wants to see it happen)."""
     tick = config.tick_ms * config.slow_factor
 
     def ticks(ms: int) -> int:
@@ -76,6 +83,7 @@ def gossip_options(config: ClusterConfig) -> GossipOptions:
         tick_ms=config.tick_ms,
         gossip_every_ticks=ticks(config.gossip_interval_ms),
         fanout=config.gossip_fanout,
+        quorum_timeout_ticks=ticks(QUORUM_TIMEOUT_MS),
         swim=SwimOptions(
             period_ticks=ticks(500), ack_timeout_ticks=ticks(200), suspect_timeout_ticks=ticks(1500)
         ),
@@ -125,7 +133,12 @@ class GossipServer:
             lambda name: self.write_exit(f"crashed at failpoint {name}", EXIT_FAILPOINT)
         )
         self.clients = GossipClientPlane(
-            self.core, self.transport.reply, self.config.key_bytes_max, self.config.value_bytes_max
+            self.core,
+            self.transport.reply,
+            self.config.key_bytes_max,
+            self.config.value_bytes_max,
+            (self.config.gossip_ack, self.config.gossip_read),
+            len(self.config.nodes),
         )
         self.admission = Admission(node_id, self.config.node_ids, curve=self.config.curve)
         self.clock_rate = 1.0
@@ -230,7 +243,10 @@ class GossipServer:
                 ]
                 self.storage.persist(entries, None)
                 self.failpoints.hit("after-persist")
-            self.clients.acknowledge(rd.acknowledged)
+            for message in rd.after_persist:  # what may be said only once durable (push acks)
+                self.transport.send_to_peer(message.dst, encode(message))
+            self.clients.acknowledge(rd.acknowledged + rd.reads_done)
+            self.clients.give_up(rd.failed)
 
     def _note_membership(self) -> None:
         """An event for every member whose status changed in this replica's view."""

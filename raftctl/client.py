@@ -146,6 +146,9 @@ class Client:
         # process sets it from faults.toml, so that a partition separates it
         # from the shards it coordinates (a client is never cut otherwise).
         self.reachable: Callable[[str], bool] | None = None
+        # Protocol gossip: the replicas a write (W) or a read (R) of this
+        # client needs; 0: the cluster's own setting.
+        self.quorum = 0
         self._leaders: dict[int, str] = {}  # shard -> the node last known to lead it
         self._next_request_id = 1
         self._next_sequence = 1
@@ -388,6 +391,7 @@ class Client:
             self.acknowledged,
             state.operation,
             Consistency(consistency),
+            self.quorum,
         )
         self._deliver(node, request)
         inflight[request_id] = _Attempt(state, node, time.monotonic())

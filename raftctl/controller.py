@@ -207,7 +207,12 @@ class Controller:
             "faults": faults,
             "protocol": config.protocol,
             "gossip": (
-                {"fanout": config.gossip_fanout, "interval_ms": config.gossip_interval_ms}
+                {
+                    "fanout": config.gossip_fanout,
+                    "interval_ms": config.gossip_interval_ms,
+                    "ack": config.gossip_ack,
+                    "read": config.gossip_read,
+                }
                 if config.protocol == "gossip"
                 else None
             ),
@@ -348,6 +353,23 @@ class Controller:
         protocol = self.cluster.config.protocol
         if protocol != "raft":
             raise UsageError(f"{what} has no meaning under protocol {protocol}: {why}")
+
+    def set_quorum(self, name: str, quorum: int | None) -> None:
+        """`put --ack W`, `get --read R`: this command's quorum (gossip only)."""
+        if quorum is None:
+            return
+        self.require_raft_not(name)
+        replicas = len(self.cluster.config.nodes)
+        if not 1 <= quorum <= replicas:
+            raise UsageError(f"{name} takes 1 to {replicas} (the replicas), not {quorum}")
+        self.client.quorum = quorum
+
+    def require_raft_not(self, name: str) -> None:
+        if self.cluster.config.protocol == "raft":
+            raise UsageError(
+                f"{name} has no meaning under protocol raft: every write and linearizable "
+                "read already goes through a majority"
+            )
 
     def data_node(self, word: str | None, beside: str | None = None) -> str | None:
         """The node a data command asks: `word`'s (answering), else under

@@ -249,7 +249,8 @@ def status_table(
         settings = document.get("gossip") or {}
         title = (
             f"protocol gossip: no leader, every node takes writes (fanout "
-            f"{settings.get('fanout')}, a round every {settings.get('interval_ms')} ms)"
+            f"{settings.get('fanout')}, a round every {settings.get('interval_ms')} ms, "
+            f"W={settings.get('ack')} R={settings.get('read')} of N={len(document['nodes'])})"
         )
     elif protocol:
         switches = [

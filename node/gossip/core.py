@@ -1,8 +1,9 @@
 """The gossip replica's core: local writes stamped by a hybrid logical clock,
-anti-entropy with FANOUT random live peers every GOSSIP_EVERY ticks, and
-SWIM's membership, all pure: ticks, messages and writes in, one
-GossipReady at a time out (messages to send, items to make durable, local
-writes acknowledged once those are durable), like the Raft core's Ready.
+anti-entropy with FANOUT random live peers every GOSSIP_EVERY ticks, SWIM's
+membership, and Dynamo's tunable quorum, all pure: ticks, messages, reads
+and writes in, one GossipReady at a time out (messages to send, items to
+make durable, requests to answer once those are durable, messages to send
+after), like the Raft core's Ready.
 
 Rules:
 - A write is applied to this replica at once and acknowledged once its item
@@ -15,8 +16,12 @@ Rules:
 - Every message carries SWIM's news; gossip goes to members SWIM does not
   hold dead, and now and then to one it does (a healed partition would
   otherwise leave two sides that each declared the other dead apart).
-- Reading the state is the driver's business (`store`): a read is served by
-  whichever replica receives it, with whatever it holds (no quorum).
+- With a quorum (Dynamo's W and R, node.gossip.quorum) a write is also
+  pushed to every live peer at once and answered when W - 1 of them hold it
+  durably; a read asks every live peer for the key and is answered when
+  R - 1 did, their items merged here first (read repair). Without one (W =
+  R = 1, the default) a read is served by whichever replica receives it,
+  from what it holds (`store`, the driver's business).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import TYPE_CHECKING
 from node.gossip import anti_entropy
 from node.gossip.crdt import Stamp, advance_clock, observe_clock
 from node.gossip.digest import differing
+from node.gossip.quorum import Quorums
 from node.gossip.store import Item, Store
 from node.gossip.swim import Swim, SwimOptions
 from node.gossip.wire import item_from_wire, item_to_wire
@@ -36,9 +42,15 @@ from node.messages.gossip import (
     GossipDelta,
     GossipDigest,
     GossipMessage,
+    GossipPush,
+    GossipPushAck,
+    GossipRead,
+    GossipReadReply,
+    MemberNews,
     SwimAck,
     SwimPing,
     SwimPingReq,
+    WireItem,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +67,7 @@ class GossipOptions:
     reconnect_probability: float = 0.25  # a round also gossips with one member held dead
     expire_every_ticks: int = 400
     tombstone_ttl_ms: int = 10 * 60 * 1000
+    quorum_timeout_ticks: int = 80  # a write of W or a read of R replicas gives up after it
     swim: SwimOptions = field(default_factory=SwimOptions)
 
 
@@ -63,6 +76,9 @@ class GossipReady:
     messages: tuple[GossipMessage, ...]
     persist: tuple[Item, ...]  # make durable, in order (the WAL)
     acknowledged: tuple[int, ...]  # tokens of local writes: answer them once `persist` is durable
+    after_persist: tuple[GossipMessage, ...] = ()  # send once `persist` is durable (push acks)
+    reads_done: tuple[int, ...] = ()  # tokens of quorum reads: answer from the store now
+    failed: tuple[tuple[int, str], ...] = ()  # quorum requests out of time, and what they got
 
 
 class GossipCore:
@@ -92,6 +108,10 @@ class GossipCore:
         self._messages: list[GossipMessage] = []
         self._persist: list[Item] = []
         self._acknowledged: list[int] = []
+        self._after_persist: list[GossipMessage] = []
+        self._reads_done: list[int] = []
+        self._failed: list[tuple[int, str]] = []
+        self.quorums = Quorums(self.options.quorum_timeout_ticks)
         self._next_token = 1
         self.sent_items = 0  # items this replica sent (anti-entropy's cost)
 
@@ -112,25 +132,53 @@ class GossipCore:
 
     # -- writes ---------------------------------------------------------------------
 
-    def put(self, key: str, value: str | None) -> int:
-        """Write `value` (None: delete); a token, acknowledged once durable."""
-        return self._local(self.store.write(key, value, self._stamp()))
+    def put(self, key: str, value: str | None, quorum: int = 1) -> int:
+        """Write `value` (None: delete); a token, acknowledged once durable
+        here and (with `quorum` W > 1) at W - 1 peers (node.gossip.quorum)."""
+        return self._local(self.store.write(key, value, self._stamp()), quorum)
 
-    def add(self, key: str, element: str) -> int:
-        return self._local(self.store.add(key, element, self._stamp()))
+    def add(self, key: str, element: str, quorum: int = 1) -> int:
+        return self._local(self.store.add(key, element, self._stamp()), quorum)
 
-    def remove(self, key: str, element: str) -> int:
-        return self._local(self.store.remove(key, element))
+    def remove(self, key: str, element: str, quorum: int = 1) -> int:
+        return self._local(self.store.remove(key, element), quorum)
+
+    def read(self, kind: str, key: str, quorum: int) -> int:
+        """A read of `quorum` replicas (R): a token, in `reads_done` once R - 1
+        peers answered and their items are merged here (read repair); the
+        driver then reads this replica's store."""
+        token = self._take_token()
+        if quorum <= 1:
+            self._reads_done.append(token)
+            return token
+        self.quorums.wait(token, quorum, self.ticks)
+        for peer in self.swim.live():
+            self._messages.append(
+                GossipRead(self.node_id, peer, token, kind, key, self.swim.news())
+            )
+        return token
+
+    def _take_token(self) -> int:
+        token = self._next_token
+        self._next_token += 1
+        return token
 
     def _stamp(self) -> Stamp:
         self.clock = advance_clock(self.clock, self.physical_ms)
         return self.clock
 
-    def _local(self, item: Item) -> int:
-        token = self._next_token
-        self._next_token += 1
+    def _local(self, item: Item, quorum: int = 1) -> int:
+        token = self._take_token()
         self._persist.append(item)
-        self._acknowledged.append(token)
+        if quorum <= 1:
+            self._acknowledged.append(token)
+            return token
+        # Dynamo's write of W: every live peer is sent the item at once, and
+        # the write is answered when W - 1 of them hold it durably.
+        self.quorums.wait(token, quorum, self.ticks)
+        wires = (item_to_wire(item),)
+        for peer in self.swim.live():
+            self._messages.append(GossipPush(self.node_id, peer, token, wires, self.swim.news()))
         return token
 
     # -- time and messages -------------------------------------------------------------
@@ -143,6 +191,7 @@ class GossipCore:
             self._gossip()
         if self.ticks % options.expire_every_ticks == 0:
             self.store.expire(self.physical_ms, options.tombstone_ttl_ms)
+        self._failed += self.quorums.expire(self.ticks)
 
     def skip(self, ticks: int) -> None:
         """Time that passed while this replica could not run (a paused
@@ -172,15 +221,13 @@ class GossipCore:
             case SwimPing() | SwimAck() | SwimPingReq():
                 self._messages += self.swim.receive(message)
             case GossipDigest(src=src, round=round_, buckets=buckets, news=news):
-                self.swim.learn(news)
-                self.swim.heard_from(src)
+                self._heard(src, news)
                 self.peer_digests[src] = buckets
                 pushed, wanted = anti_entropy.on_digest(self.store, buckets)
                 if wanted:
                     self._send_items(src, round_, pushed, want=wanted)
             case GossipDelta(src=src, round=round_, items=wires, want=want, news=news):
-                self.swim.learn(news)
-                self.swim.heard_from(src)
+                self._heard(src, news)
                 items = [item_from_wire(wire) for wire in wires]
                 for item in items:
                     self.clock = observe_clock(self.clock, _stamps(item), self.physical_ms)
@@ -188,6 +235,38 @@ class GossipCore:
                 self._persist += changed
                 if want:
                     self._send_items(src, round_, pulled, want=())
+            case GossipPush(src=src, seq=seq, items=wires, news=news):
+                self._heard(src, news)
+                self._persist += self._merge(wires)
+                # Answered only once durable here: the driver sends it after persisting.
+                self._after_persist.append(GossipPushAck(self.node_id, src, seq, self.swim.news()))
+            case GossipPushAck(src=src, seq=seq, news=news):
+                self._heard(src, news)
+                if self.quorums.answered(seq, src):
+                    self._acknowledged.append(seq)
+            case GossipRead(src=src, seq=seq, kind=kind, key=key, news=news):
+                self._heard(src, news)
+                held = self.store.item(kind, key)
+                wires = (item_to_wire(held),) if held is not None else ()
+                self._messages.append(
+                    GossipReadReply(self.node_id, src, seq, wires, self.swim.news())
+                )
+            case GossipReadReply(src=src, seq=seq, items=wires, news=news):
+                self._heard(src, news)
+                self._persist += self._merge(wires)  # read repair: the newest wins here too
+                if self.quorums.answered(seq, src):
+                    self._reads_done.append(seq)
+
+    def _heard(self, src: str, news: tuple[MemberNews, ...]) -> None:
+        self.swim.learn(news)
+        self.swim.heard_from(src)
+
+    def _merge(self, wires: tuple[WireItem, ...]) -> list[Item]:
+        """Another replica's items, merged here; those that changed (to persist)."""
+        items = [item_from_wire(wire) for wire in wires]
+        for item in items:
+            self.clock = observe_clock(self.clock, _stamps(item), self.physical_ms)
+        return self.store.merge(items)
 
     def _send_items(self, peer: str, round_: int, items: list[Item], want: tuple[int, ...]) -> None:
         self.sent_items += len(items)
@@ -199,11 +278,26 @@ class GossipCore:
     # -- the hand-off ------------------------------------------------------------------
 
     def has_ready(self) -> bool:
-        return bool(self._messages or self._persist or self._acknowledged)
+        return bool(
+            self._messages
+            or self._persist
+            or self._acknowledged
+            or self._after_persist
+            or self._reads_done
+            or self._failed
+        )
 
     def ready(self) -> GossipReady:
-        rd = GossipReady(tuple(self._messages), tuple(self._persist), tuple(self._acknowledged))
+        rd = GossipReady(
+            tuple(self._messages),
+            tuple(self._persist),
+            tuple(self._acknowledged),
+            tuple(self._after_persist),
+            tuple(self._reads_done),
+            tuple(self._failed),
+        )
         self._messages, self._persist, self._acknowledged = [], [], []
+        self._after_persist, self._reads_done, self._failed = [], [], []
         return rd
 
     def status(self) -> dict[str, object]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from node.gossip.crdt import TOMBSTONE_TTL_MS, ORSet, Register, Stamp, merge_register
 from node.gossip.digest import BUCKETS, Digest, bucket_of
 
-__all__ = ["Item", "Store"]
+__all__ = ["REGISTER", "SET", "Item", "Store"]
 
 REGISTER = "r"
 SET = "s"
@@ -54,6 +54,14 @@ class Store:
     def members(self, key: str) -> frozenset[str]:
         found = self.sets.get(key)
         return found.elements if found is not None else frozenset()
+
+    def item(self, kind: str, key: str) -> Item | None:
+        """What this replica holds of one key (kind REGISTER or SET), if anything."""
+        if kind == REGISTER:
+            register = self.registers.get(key)
+            return None if register is None else Item(REGISTER, key, register)
+        members = self.sets.get(key)
+        return None if members is None else Item(SET, key, members=members)
 
     def keys(self, prefix: str = "") -> list[str]:
         """Live register keys under `prefix`, sorted."""

@@ -311,6 +311,9 @@ class ClientRequest:
     acknowledged: int
     operation: Operation
     consistency: Consistency = Consistency.LINEARIZABLE  # for reads
+    # Protocol gossip: the replicas that must hold a write (W) or answer a
+    # read (R) before the client is answered; 0: the cluster's own setting.
+    quorum: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,10 @@ TYPE_CODES: dict[str, tuple[int, str]] = {
     "SwimPingReq": (42, "node.messages.gossip"),
     "GossipDigest": (43, "node.messages.gossip"),
     "GossipDelta": (44, "node.messages.gossip"),
+    "GossipPush": (45, "node.messages.gossip"),
+    "GossipPushAck": (46, "node.messages.gossip"),
+    "GossipRead": (47, "node.messages.gossip"),
+    "GossipReadReply": (48, "node.messages.gossip"),
 }
 
 Encoder = Callable[[Any], Any]

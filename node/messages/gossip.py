@@ -1,6 +1,8 @@
 """Messages between gossip replicas (node.gossip): SWIM's failure detection
-(ping, indirect ping, ack) and anti-entropy (digest, then the differing
-buckets' items), every one carrying membership news piggy-backed.
+(ping, indirect ping, ack), anti-entropy (digest, then the differing
+buckets' items), and the quorum's writes and reads of W or R replicas
+(push and its ack, read and its reply), every one carrying membership news
+piggy-backed.
 
 Replicas of a gossip cluster exchange nothing else: no leader, no log.
 """
@@ -17,6 +19,10 @@ __all__ = [
     "GossipDelta",
     "GossipDigest",
     "GossipMessage",
+    "GossipPush",
+    "GossipPushAck",
+    "GossipRead",
+    "GossipReadReply",
     "MemberNews",
     "SwimAck",
     "SwimPing",
@@ -128,5 +134,71 @@ class GossipDelta:
     news: tuple[MemberNews, ...] = ()
 
 
-GossipMessage = SwimPing | SwimAck | SwimPingReq | GossipDigest | GossipDelta
-GOSSIP_MESSAGES = (SwimPing, SwimAck, SwimPingReq, GossipDigest, GossipDelta)
+@dataclass(frozen=True, slots=True)
+class GossipPush:
+    """A write sent at once to a peer (a write of W > 1 replicas, Dynamo's
+    style): the peer answers GossipPushAck once the items are durable."""
+
+    src: str
+    dst: str
+    seq: int
+    items: tuple[WireItem, ...]
+    news: tuple[MemberNews, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GossipPushAck:
+    """The pushed items of `seq` are durable here."""
+
+    src: str
+    dst: str
+    seq: int
+    news: tuple[MemberNews, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GossipRead:
+    """What do you hold of `key` (kind "r": its register, "s": its set)? A
+    read of R > 1 replicas asks R - 1 peers."""
+
+    src: str
+    dst: str
+    seq: int
+    kind: str
+    key: str
+    news: tuple[MemberNews, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GossipReadReply:
+    """The answer to read `seq`: the item held (none: never written here)."""
+
+    src: str
+    dst: str
+    seq: int
+    items: tuple[WireItem, ...]
+    news: tuple[MemberNews, ...] = ()
+
+
+GossipMessage = (
+    SwimPing
+    | SwimAck
+    | SwimPingReq
+    | GossipDigest
+    | GossipDelta
+    | GossipPush
+    | GossipPushAck
+    | GossipRead
+    | GossipReadReply
+)
+GOSSIP_MESSAGES = (
+    SwimPing,
+    SwimAck,
+    SwimPingReq,
+    GossipDigest,
+    GossipDelta,
+    GossipPush,
+    GossipPushAck,
+    GossipRead,
+    GossipReadReply,
+)

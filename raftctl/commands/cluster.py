@@ -229,6 +229,18 @@ def start(
         int | None,
         typer.Option(help="gossip: milliseconds between anti-entropy rounds (default 200)."),
     ] = None,
+    ack: Annotated[
+        int | None,
+        typer.Option(
+            help="gossip: W, replicas that hold a write before it is answered (default 1)."
+        ),
+    ] = None,
+    read: Annotated[
+        int | None,
+        typer.Option(
+            help="gossip: R, replicas a read asks (default 1); R + W > N: read-your-writes."
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option("--force", help="Start more nodes than this machine is estimated to hold."),
@@ -255,7 +267,8 @@ def start(
     With --protocol gossip there is no leader: every node takes reads and
     writes, stamps each write with a hybrid logical clock (the latest wins)
     and spreads it by gossip to --fanout peers every --gossip-interval ms;
-    start waits until every node answers.
+    --ack W answers a write once W replicas hold it and --read R a read once
+    R answered (Dynamo's quorum); start waits until every node answers.
 
     Example: raftctl start --nodes 5 --base-port 0
     """
@@ -272,10 +285,13 @@ def start(
             "protocol": protocol,
             "gossip_fanout": fanout,
             "gossip_interval_ms": gossip_interval,
+            "gossip_ack": ack,
+            "gossip_read": read,
         }
         if txn_protocol is not None and txn_protocol not in TXN_PROTOCOLS:
             raise UsageError(f"--txn-protocol takes {', '.join(TXN_PROTOCOLS)}")
         _check_protocol(protocol, fanout, gossip_interval, shards, txn_protocol)
+        _check_quorum(protocol, ack, read, nodes)
         settings = _requested_settings(election_timeout, heartbeat, snapshot_threshold, switches)
         if nodes is not None and nodes < 1:
             raise UsageError("--nodes must be at least 1")
@@ -356,6 +372,16 @@ def _check_protocol(
         raise UsageError("--fanout must be at least 1")
     if gossip_interval is not None and gossip_interval < 25:
         raise UsageError("--gossip-interval takes 25 milliseconds or more")
+
+
+def _check_quorum(
+    protocol: str | None, ack: int | None, read: int | None, nodes: int | None
+) -> None:
+    if protocol != "gossip" and (ack is not None or read is not None):
+        raise UsageError("--ack and --read need --protocol gossip")
+    for name, value in (("--ack", ack), ("--read", read)):
+        if value is not None and not 1 <= value <= (nodes or 3):
+            raise UsageError(f"{name} takes 1 to the number of nodes ({nodes or 3}), not {value}")
 
 
 def _ready(control: Controller) -> bool:

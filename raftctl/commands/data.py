@@ -78,6 +78,10 @@ def put(
             autocompletion=complete_node,
         ),
     ] = None,
+    ack: Annotated[
+        int | None,
+        typer.Option(help="gossip: W, replicas that must hold the write before it is answered."),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -91,6 +95,7 @@ def put(
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         operation = Put(check_key(key), read_value(value))
+        control.set_quorum("--ack", ack)
         target = control.data_node(node, beside)
         result = control.client.call(operation, node=target, timeout_s=control.remaining_s())
         document = {"ok": True, "key": key, "previous": result.get("previous")}
@@ -127,6 +132,10 @@ def get(
     prefix: Annotated[
         bool, typer.Option("--prefix", help="Every key starting with KEY, with its value.")
     ] = False,
+    read: Annotated[
+        int | None,
+        typer.Option(help="gossip: R, replicas the read asks (their newest wins)."),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -150,6 +159,7 @@ def get(
             )
         if consistency is None:
             consistency = "linearizable" if control.cluster.config.protocol == "raft" else "stale"
+        control.set_quorum("--read", read)
         target = control.data_node(node, beside)
         if prefix:
             _get_prefix(control, output, key, Consistency(consistency), target)
@@ -220,6 +230,10 @@ def delete(
             autocompletion=complete_node,
         ),
     ] = None,
+    ack: Annotated[
+        int | None,
+        typer.Option(help="gossip: W, replicas that must hold the write before it is answered."),
+    ] = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -230,6 +244,7 @@ def delete(
     (raftctl delete tmp/ --prefix; exits 1 when none matched).
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
+        control.set_quorum("--ack", ack)
         target = control.data_node(node, beside)
         if prefix:
             deleted = control.on_every_shard(

@@ -48,7 +48,7 @@ def test_status_shows_the_protocol_and_each_replica_s_view(gossip: list[str]) ->
     assert run(*gossip, "wait", "--converged", "--timeout", "30").returncode == 0
     code, status = run_json(*gossip, "status")
     assert code == 0 and status["protocol"] == "gossip" and status["leader"] is None
-    assert status["gossip"] == {"fanout": 2, "interval_ms": 200}
+    assert status["gossip"] == {"fanout": 2, "interval_ms": 200, "ack": 1, "read": 1}
     for row in status["nodes"]:
         others = {"n1", "n2", "n3"} - {row["id"]}
         assert row["role"] == "replica" and row["term"] is None
@@ -74,6 +74,7 @@ def test_raft_only_commands_are_usage_errors_naming_the_protocol(gossip: list[st
         ["kill", "leader"],
         ["add-node", "--learner"],
     ]
+    assert run(*gossip, "put", "k", "v", "--from", "n1", "--node", "n2").returncode == 2
     for command in refused:
         result = run(*gossip, *command)
         assert result.returncode == 2, (command, result.stderr)
@@ -146,6 +147,19 @@ def test_add_node_joins_through_swim_and_is_filled_by_gossip(gossip: list[str]) 
     assert run(*gossip, "get", "before", "--node", "n4").stdout == "1"
 
 
+def test_a_quorum_write_and_read_answer_only_with_enough_replicas(gossip: list[str]) -> None:
+    assert run(*gossip, "put", "k", "v", "--node", "n1", "--ack", "3").returncode == 0
+    assert run(*gossip, "get", "k", "--node", "n3", "--read", "2").stdout == "v"
+    assert run(*gossip, "partition", "n1", "n2,n3").returncode == 0
+    cut_off = run(*gossip, "put", "k", "w", "--from", "n1", "--ack", "2", "--timeout", "5")
+    assert cut_off.returncode == 3 and "only 1 of 2 replicas acknowledged" in cut_off.stderr
+    lonely = run(*gossip, "get", "k", "--from", "n1", "--read", "2", "--timeout", "5")
+    assert lonely.returncode == 3 and "only 1 of 2 replicas answered" in lonely.stderr
+    assert run(*gossip, "put", "k", "x", "--from", "n2", "--ack", "2").returncode == 0
+    assert run(*gossip, "put", "k", "y", "--ack", "4").returncode == 2  # more than N = 3
+    assert run(*gossip, "heal").returncode == 0
+
+
 def test_start_refuses_gossip_options_that_do_not_fit(tmp_path: Path) -> None:
     where = ["--dir", str(tmp_path / "c")]
     for options in (
@@ -154,6 +168,8 @@ def test_start_refuses_gossip_options_that_do_not_fit(tmp_path: Path) -> None:
         ["--protocol", "gossip", "--shards", "2"],
         ["--protocol", "gossip", "--fanout", "0"],
         ["--protocol", "gossip", "--gossip-interval", "5"],
+        ["--ack", "2"],
+        ["--protocol", "gossip", "--read", "4"],
     ):
         result = run(*where, "start", "--base-port", "0", *options)
         assert result.returncode == 2, (options, result.stderr)

@@ -22,12 +22,15 @@ IDS = ["n1", "n2", "n3", "n4", "n5"]
 
 
 class Cluster:
-    def __init__(self, seed: int = 1, core: type[GossipCore] = GossipCore) -> None:
-        self.cores = {n: core(n, IDS, random.Random(f"{seed}{n}"), OPTIONS) for n in IDS}
+    def __init__(
+        self, seed: int = 1, core: type[GossipCore] = GossipCore, options: GossipOptions = OPTIONS
+    ) -> None:
+        self.cores = {n: core(n, IDS, random.Random(f"{seed}{n}"), options) for n in IDS}
         self.cut: set[tuple[str, str]] = set()
         self.wire: list[object] = []
         self.persisted: dict[str, list[bytes]] = {n: [] for n in IDS}
         self.acked: dict[str, list[int]] = {n: [] for n in IDS}
+        self.failed: dict[str, list[tuple[int, str]]] = {n: [] for n in IDS}
 
     def partition(self, *groups: list[str]) -> None:
         self.cut = {(a, b) for g in groups for h in groups if g is not h for a in g for b in h}
@@ -52,7 +55,9 @@ class Cluster:
             rd = core.ready()
             self.wire += rd.messages
             self.persisted[node_id] += [pack_item(item) for item in rd.persist]
-            self.acked[node_id] += rd.acknowledged
+            self.wire += rd.after_persist  # only once the items are "durable"
+            self.acked[node_id] += rd.acknowledged + rd.reads_done
+            self.failed[node_id] += rd.failed
 
     def converged(self) -> bool:
         return len({core.store.digest.summary() for core in self.cores.values()}) == 1
@@ -171,3 +176,52 @@ def _deliver(cores: dict[str, GossipCore], message: object) -> list[object]:
     receiver = cores[message.dst]  # type: ignore[attr-defined]
     receiver.step(message)  # type: ignore[arg-type]
     return [m for m in receiver.ready().messages if type(m).__name__.startswith("Gossip")]
+
+
+# -- Dynamo's quorum: W replicas hold a write, R answer a read ---------------------------
+
+QUIET = GossipOptions(tick_ms=25, gossip_every_ticks=10_000, fanout=2)  # no anti-entropy
+
+
+def holding(cluster: Cluster, key: str) -> set[str]:
+    return {n for n, core in cluster.cores.items() if core.store.get(key) is not None}
+
+
+def test_a_write_of_w_replicas_is_answered_once_w_hold_it() -> None:
+    cluster = Cluster(seed=4, options=QUIET)
+    cluster.run(5)
+    token = cluster.cores["n1"].put("k", "v", quorum=3)
+    cluster.drain("n1")
+    assert token not in cluster.acked["n1"]  # durable here, but W is 3
+    cluster.run(3)  # the push out, the acks back
+    assert token in cluster.acked["n1"] and len(holding(cluster, "k")) >= 3
+
+
+def test_a_quorum_write_cut_off_from_its_peers_fails_and_says_what_it_got() -> None:
+    cluster = Cluster(seed=5, options=QUIET)
+    cluster.run(5)
+    cluster.partition(["n1"], ["n2", "n3", "n4", "n5"])
+    token = cluster.cores["n1"].put("k", "v", quorum=2)
+    cluster.run(QUIET.quorum_timeout_ticks + 2)
+    assert token not in cluster.acked["n1"]
+    assert cluster.failed["n1"] == [(token, "1 of 2 replicas")]
+    assert holding(cluster, "k") == {"n1"}  # stored where it reached: it will spread
+
+
+def test_r_plus_w_over_n_reads_a_write_its_own_replica_missed() -> None:
+    cluster = Cluster(seed=6, options=QUIET)
+    cluster.run(5)
+    cluster.partition(["n1", "n5"], ["n2", "n3", "n4"])
+    writer = cluster.cores["n2"]
+    token = writer.put("k", "v", quorum=3)
+    cluster.run(3)
+    assert token in cluster.acked["n2"] and holding(cluster, "k") == {"n2", "n3", "n4"}
+    cluster.partition()
+    reader = cluster.cores["n1"]
+    alone = reader.read("r", "k", quorum=1)  # R + W = 4, not over N = 5: no promise
+    cluster.drain("n1")
+    assert alone in cluster.acked["n1"] and reader.store.get("k") is None
+    both = reader.read("r", "k", quorum=3)  # R + W = 6 > 5: some replica asked holds it
+    cluster.run(3)
+    assert both in cluster.acked["n1"]
+    assert reader.store.get("k").value == "v"  # type: ignore[union-attr]  # read repair
