@@ -30,7 +30,7 @@ import msgpack
 import zmq
 
 from node.admission import Admission, Refusal
-from node.config import ClusterConfig, ConfigError, load
+from node.config import ClusterConfig, ConfigError
 from node.errors import CorruptSnapshot, InvalidMessage
 from node.failpoints import EXIT_FAILPOINT, Failpoints
 from node.faults import FaultFilter
@@ -54,11 +54,11 @@ from node.messages import (
 from node.messages.gossip import GOSSIP_MESSAGES
 from node.storage import Storage, StorageOptions
 from node.transport import Transport
+from node.turns import AddressBook, Ticker
 
 __all__ = ["GossipServer", "gossip_options"]
 
 _TERM = 1  # WAL entries need a term; gossip has none
-_FAULTS_CHECK_S = 0.2
 # Ticks a resumed replica runs one by one; the rest of a long pause only
 # moves its clock (node.gossip.core.GossipCore.skip).
 _CATCH_UP_TICKS_MAX = 16
@@ -96,13 +96,14 @@ class GossipServer:
     def __init__(self, cluster_dir: Path, node_id: str, after_power_loss: bool = False) -> None:
         self.cluster_dir = cluster_dir
         self.node_id = node_id
-        self.config: ClusterConfig = load(cluster_dir / "cluster.toml")
-        self.config.node(node_id)  # an unknown id is a configuration error
-        self.config_stamp = (cluster_dir / "cluster.toml").stat().st_mtime
         self.node_dir = cluster_dir / node_id
         self.node_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(node_id, self.node_dir)
-        self.filter = FaultFilter(node_id, self.config.node_ids, cluster_dir / "faults.toml")
+        self.filter = FaultFilter(node_id, (), cluster_dir / "faults.toml")
+        self.book = AddressBook(cluster_dir, node_id, lambda c: c, self.journal, self.filter)
+        self.config: ClusterConfig = self.book.config
+        self.config.node(node_id)  # an unknown id is a configuration error
+        self.filter.all_ids = self.config.node_ids
         keys = load_key(cluster_dir, node_id) if self.config.curve else None
         try:
             self.transport = Transport(node_id, self.config, self.filter, keys=keys)
@@ -143,7 +144,7 @@ class GossipServer:
         self.admission = Admission(node_id, self.config.node_ids, curve=self.config.curve)
         self.clock_rate = 1.0
         self.lying = False  # no Byzantine switch under gossip; chaos_state reports it
-        self.tick_s = self._tick_seconds()
+        self.ticker = Ticker(self._tick_seconds())
         self.last_snapshot: dict[str, Any] | None = None
         self.view = self.core.swim.view()
         self.wall_ms = float(self.core.start_ms)
@@ -157,32 +158,17 @@ class GossipServer:
     # -- the loop ---------------------------------------------------------------
 
     def run(self) -> None:
-        next_tick = time.monotonic() + self.tick_s
-        next_faults_check = 0.0
         while not self.stopping:
-            now = time.monotonic()
-            wait = next_tick - now
-            due = self.transport.flush_delayed()
-            if due is not None:
-                wait = min(wait, due - now)
-            retry = self.transport.flush_replies()
-            if retry is not None:
-                wait = min(wait, retry)
+            wait = self.transport.flush(self.ticker.wait_s(time.monotonic()))
             frames = list(self.transport.receive(max(0.0, wait) * 1000))
             now = time.monotonic()
-            if now >= next_tick:
-                elapsed = int((now - next_tick) / self.tick_s) + 1
-                if elapsed > _CATCH_UP_TICKS_MAX:
-                    self.core.skip(elapsed - _CATCH_UP_TICKS_MAX)
-                for _ in range(min(elapsed, _CATCH_UP_TICKS_MAX)):
-                    self.core.tick()
-                next_tick += elapsed * self.tick_s
-            if now >= next_faults_check:
-                next_faults_check = now + _FAULTS_CHECK_S
-                if self.filter.reload():
-                    self.journal.line(f"faults version {self.filter.faults.version} in force")
-                if self._address_book_stamp() != self.config_stamp:
-                    self._refresh_address_book()
+            elapsed = self.ticker.elapsed(now)
+            if elapsed > _CATCH_UP_TICKS_MAX:
+                self.core.skip(elapsed - _CATCH_UP_TICKS_MAX)
+            for _ in range(min(elapsed, _CATCH_UP_TICKS_MAX)):
+                self.core.tick()
+            if (config := self.book.check(now, self.transport, self.admission)) is not None:
+                self.config = config
             # The hybrid clock's physical part, read once a turn (sped up or
             # slowed down by a skewed clock, as the ticks are).
             self.wall_ms += (now - self.last_turn) * 1000 * self.clock_rate
@@ -292,33 +278,16 @@ class GossipServer:
 
     def set_clock_rate(self, rate: float) -> None:
         self.clock_rate = rate
-        self.tick_s = self._tick_seconds()
+        self.ticker.tick_s = self._tick_seconds()
 
     def _tick_seconds(self) -> float:
         return self.config.tick_ms * self.config.slow_factor / 1000 / self.clock_rate
 
-    def _address_book_stamp(self) -> float:
-        try:
-            return (self.cluster_dir / "cluster.toml").stat().st_mtime
-        except FileNotFoundError:
-            return self.config_stamp
-
     def _refresh_address_book(self) -> None:
-        """cluster.toml changed (`raftctl add-node` writes a node into it):
-        connect to the new nodes; SWIM learns of them from their own news."""
-        if self._address_book_stamp() == self.config_stamp:
-            return
-        self.config_stamp = self._address_book_stamp()
-        try:
-            self.config = load(self.cluster_dir / "cluster.toml")
-        except ConfigError as error:
-            self.journal.line(f"warning: cannot re-read cluster.toml: {error}")
-            return
-        self.filter.all_ids = self.config.node_ids
-        self.admission.node_ids = frozenset(self.config.node_ids)
-        added = self.transport.add_peers(self.config)
-        if added:
-            self.journal.line(f"{self.node_id} connects to new nodes {', '.join(added)}")
+        """A member has no address here: `raftctl add-node` writes a node into
+        cluster.toml just before it starts it."""
+        if (config := self.book.refresh(self.transport, self.admission)) is not None:
+            self.config = config
 
     # -- stopping ------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ from node.snapshot_stream import SnapshotStreams
 from node.snapshot_taker import SnapshotTaker, WrittenSnapshot
 from node.storage import Storage, StorageOptions
 from node.transport import Transport
+from node.turns import AddressBook, Ticker
 from node.txn_resolver import Resolver
 
 __all__ = ["EXIT_CONFIG", "EXIT_STORAGE", "NodeServer", "main"]
@@ -86,7 +87,6 @@ EXIT_STORAGE = 3
 SNAPSHOT_PACK_BUDGET_S = 0.002
 # How often the loop looks whether the snapshot's writer is done.
 SNAPSHOT_WRITER_CHECK_S = 0.002
-_FAULTS_CHECK_S = 0.2
 
 
 class NodeServer:
@@ -97,15 +97,18 @@ class NodeServer:
         self.node_id = node_id
         # This node's shard alone: its peers, voters and who may sign in.
         # An unknown id is a configuration error.
-        self.config: ClusterConfig = load(cluster_dir / "cluster.toml").shard_view(node_id)
-        self.shard = self.config.shard_of_node(node_id)
-        self.config_stamp = (cluster_dir / "cluster.toml").stat().st_mtime
         self.node_dir = cluster_dir / node_id
         self.node_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(node_id, self.node_dir)
+        self.filter = FaultFilter(node_id, (), cluster_dir / "faults.toml")
+        self.book = AddressBook(
+            cluster_dir, node_id, lambda c: c.shard_view(node_id), self.journal, self.filter
+        )
+        self.config: ClusterConfig = self.book.config
+        self.filter.all_ids = self.config.node_ids
+        self.shard = self.config.shard_of_node(node_id)
         # Bind first: a port in use fails cleanly, and it keeps a second copy of
         # this node from opening the same WAL.
-        self.filter = FaultFilter(node_id, self.config.node_ids, cluster_dir / "faults.toml")
         keys = load_key(cluster_dir, node_id) if self.config.curve else None
         try:
             self.transport = Transport(node_id, self.config, self.filter, keys=keys)
@@ -171,7 +174,7 @@ class NodeServer:
         # run may also skew this node's clock (the SkewClock admin request).
         self.clock_rate = 1.0
         self.lying = False  # a negative control's Byzantine switch (LieAboutLog)
-        self.tick_s = self._tick_seconds()
+        self.ticker = Ticker(self._tick_seconds())
         self.admission = Admission(node_id, self.config.node_ids, curve=self.config.curve)
         self.stopping = False
         snapshot = (
@@ -185,34 +188,20 @@ class NodeServer:
     # -- the loop ---------------------------------------------------------------
 
     def run(self) -> None:
-        next_tick = time.monotonic() + self.tick_s
-        next_faults_check = 0.0
         while not self.stopping:
-            now = time.monotonic()
-            wait = next_tick - now
-            due = self.transport.flush_delayed()
-            if due is not None:
-                wait = min(wait, due - now)
-            retry = self.transport.flush_replies()
-            if retry is not None:
-                wait = min(wait, retry)
+            wait = self.transport.flush(self.ticker.wait_s(time.monotonic()))
             if self.snapshots.outgoing or self.snapshot_taker.packing:
                 wait = 0  # more chunks to send or pieces to pack: turn again now
             elif self.snapshot_taker.busy:
                 wait = min(wait, SNAPSHOT_WRITER_CHECK_S)
             frames = list(self.transport.receive(wait * 1000))
             now = time.monotonic()
-            if now >= next_tick:
-                elapsed = int((now - next_tick) / self.tick_s) + 1
-                for _ in range(elapsed):
-                    self.core.tick()
-                next_tick += elapsed * self.tick_s
-            if now >= next_faults_check:
-                next_faults_check = now + _FAULTS_CHECK_S
-                if self.filter.reload():
-                    self.journal.line(f"faults version {self.filter.faults.version} in force")
-                if self._address_book_stamp() != self.config_stamp:
-                    self._refresh_address_book()
+            for _ in range(self.ticker.elapsed(now)):
+                self.core.tick()
+            checking = now >= self.book.next_check
+            if (config := self.book.check(now, self.transport, self.admission)) is not None:
+                self.config = config
+            if checking:
                 leading = self.core.role is Role.LEADER
                 for done in self.resolver.watch(self.kv.txns, leading, now):
                     if done.event is None:
@@ -317,10 +306,7 @@ class NodeServer:
 
     def send(self, messages: tuple[Message, ...]) -> None:
         for message in messages:
-            if (
-                message.dst not in self.transport.peers
-                and self._address_book_stamp() != self.config_stamp
-            ):
+            if message.dst not in self.transport.peers:
                 # `raftctl add-node` wrote the node's address just now; without
                 # this its first messages would wait for the periodic re-read.
                 self._refresh_address_book()
@@ -435,7 +421,7 @@ class NodeServer:
 
     def set_clock_rate(self, rate: float) -> None:
         self.clock_rate = rate
-        self.tick_s = self._tick_seconds()
+        self.ticker.tick_s = self._tick_seconds()
 
     def _tick_seconds(self) -> float:
         """Real seconds per tick: `slow_factor` stretches it, a skewed clock too."""
@@ -445,26 +431,11 @@ class NodeServer:
         """The endpoint of `node_id`, or None when cluster.toml does not name it."""
         return next((node.endpoint for node in self.config.nodes if node.id == node_id), None)
 
-    def _address_book_stamp(self) -> float:
-        try:
-            return (self.cluster_dir / "cluster.toml").stat().st_mtime
-        except FileNotFoundError:
-            return self.config_stamp
-
     def _refresh_address_book(self) -> None:
-        """cluster.toml changed, or a member has no address here: `raftctl
-        add-node` writes a node into it before asking the leader to add it."""
-        self.config_stamp = self._address_book_stamp()
-        try:
-            self.config = load(self.cluster_dir / "cluster.toml").shard_view(self.node_id)
-        except ConfigError as error:
-            self.journal.line(f"warning: cannot re-read cluster.toml: {error}")
-            return
-        self.filter.all_ids = self.config.node_ids
-        self.admission.node_ids = frozenset(self.config.node_ids)
-        added = self.transport.add_peers(self.config)
-        if added:
-            self.journal.line(f"{self.node_id} connects to new nodes {', '.join(added)}")
+        """A member has no address here: `raftctl add-node` writes a node into
+        cluster.toml before asking the leader to add it."""
+        if (config := self.book.refresh(self.transport, self.admission)) is not None:
+            self.config = config
 
     # -- stopping ------------------------------------------------------------------
 

@@ -213,6 +213,18 @@ class Transport:
             self._send_now(delayed.target, delayed.frame)
         return self._delayed[0].due if self._delayed else None
 
+    def flush(self, wait_s: float) -> float:
+        """Send what is due (delayed frames, answers waiting for slow
+        clients); `wait_s`, or less if something more falls due sooner."""
+        now = time.monotonic()
+        due = self.flush_delayed()
+        if due is not None:
+            wait_s = min(wait_s, due - now)
+        retry = self.flush_replies()
+        if retry is not None:
+            wait_s = min(wait_s, retry)
+        return wait_s
+
     def _send_now(self, peer_id: str, frame: bytes) -> None:
         peer = self.peers.get(peer_id)
         if peer is None:  # not in our address book: its message is lost

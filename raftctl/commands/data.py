@@ -49,6 +49,27 @@ from raftctl.values import (
 
 CONSISTENCIES = tuple(Consistency)
 
+NodeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Ask this node (an id or random; under raft it passes writes to the leader).",
+        autocompletion=complete_node,
+    ),
+]
+FromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        help="Act as a client beside NODE: ask it first, and reach only the nodes on its "
+        "side of a partition (what CAP is about).",
+        autocompletion=complete_node,
+    ),
+]
+AckOption = Annotated[
+    int | None,
+    typer.Option(help="gossip: W, replicas that must hold the write before it is answered."),
+]
+
 
 def _negative(output: Output, document: dict[str, Any], message: str) -> NoReturn:
     """A negative answer: the document (with --json), one line on stderr, exit 1."""
@@ -62,26 +83,9 @@ def put(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(help="The key.")],
     value: Annotated[str, typer.Argument(help="The value; '-' reads it from stdin.")],
-    node: Annotated[
-        str | None,
-        typer.Option(
-            help="Ask this node (an id or random; under raft it passes writes to the leader).",
-            autocompletion=complete_node,
-        ),
-    ] = None,
-    beside: Annotated[
-        str | None,
-        typer.Option(
-            "--from",
-            help="Act as a client beside NODE: ask it first, and reach only the nodes on its "
-            "side of a partition (what CAP is about).",
-            autocompletion=complete_node,
-        ),
-    ] = None,
-    ack: Annotated[
-        int | None,
-        typer.Option(help="gossip: W, replicas that must hold the write before it is answered."),
-    ] = None,
+    node: NodeOption = None,
+    beside: FromOption = None,
+    ack: AckOption = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -120,15 +124,7 @@ def get(
             help="Ask this node (an id or leader, follower, random).", autocompletion=complete_node
         ),
     ] = None,
-    beside: Annotated[
-        str | None,
-        typer.Option(
-            "--from",
-            help="Act as a client beside NODE: ask it first, and reach only the nodes on its "
-            "side of a partition (what CAP is about).",
-            autocompletion=complete_node,
-        ),
-    ] = None,
+    beside: FromOption = None,
     prefix: Annotated[
         bool, typer.Option("--prefix", help="Every key starting with KEY, with its value.")
     ] = False,
@@ -214,26 +210,9 @@ def delete(
     prefix: Annotated[
         bool, typer.Option("--prefix", help="Every key starting with KEY (not the empty one).")
     ] = False,
-    node: Annotated[
-        str | None,
-        typer.Option(
-            help="Ask this node (an id or random; under raft it passes writes to the leader).",
-            autocompletion=complete_node,
-        ),
-    ] = None,
-    beside: Annotated[
-        str | None,
-        typer.Option(
-            "--from",
-            help="Act as a client beside NODE: ask it first, and reach only the nodes on its "
-            "side of a partition (what CAP is about).",
-            autocompletion=complete_node,
-        ),
-    ] = None,
-    ack: Annotated[
-        int | None,
-        typer.Option(help="gossip: W, replicas that must hold the write before it is answered."),
-    ] = None,
+    node: NodeOption = None,
+    beside: FromOption = None,
+    ack: AckOption = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,
@@ -309,22 +288,8 @@ def cas(
 def keys(
     ctx: typer.Context,
     prefix: Annotated[str, typer.Argument(help="Only keys starting with this.")] = "",
-    node: Annotated[
-        str | None,
-        typer.Option(
-            help="Ask this node (an id or random; under raft it passes writes to the leader).",
-            autocompletion=complete_node,
-        ),
-    ] = None,
-    beside: Annotated[
-        str | None,
-        typer.Option(
-            "--from",
-            help="Act as a client beside NODE: ask it first, and reach only the nodes on its "
-            "side of a partition (what CAP is about).",
-            autocompletion=complete_node,
-        ),
-    ] = None,
+    node: NodeOption = None,
+    beside: FromOption = None,
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: TimeoutOption = None,

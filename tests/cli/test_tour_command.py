@@ -9,7 +9,7 @@ from tests.cli.harness import run, run_json
 def test_the_tours_are_listed() -> None:
     code, document = run_json("tour")
     assert code == 0
-    assert [entry["name"] for entry in document["tours"]] == ["raft", "2pc", "3pc", "acid"]
+    assert [entry["name"] for entry in document["tours"]] == ["raft", "2pc", "3pc", "acid", "cap"]
     assert all(entry["about"] for entry in document["tours"])
     listed = run("tour").stdout
     assert "3pc" in listed and "make demo" in listed

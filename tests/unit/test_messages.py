@@ -168,7 +168,7 @@ def test_only_keys_and_values_may_hold_bytes_that_are_not_utf8() -> None:
     forged = vote.replace(msgpack.packb("SRC"), _raw_str(b"n\xb9"))
     with pytest.raises(InvalidMessage, match="UTF-8"):
         decode(bytes((WIRE_VERSION,)) + forged)
-    put = msgpack.packb([20, 1, "c", 1, 0, ["put", "KEY", "v"], "linearizable"])
+    put = msgpack.packb([20, 1, "c", 1, 0, ["put", "KEY", "v"], "linearizable", 0])
     binary = put.replace(msgpack.packb("KEY"), _raw_str(b"k\xff"))
     request = decode(bytes((WIRE_VERSION,)) + binary)
     assert isinstance(request, ClientRequest) and request.operation == Put("k\udcff", "v")
