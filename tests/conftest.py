@@ -30,8 +30,8 @@ LONGEST_FIRST = (
     "tests/examples/test_examples.py",  # 135 s
     "tests/chaos/test_chaos.py",  # 104
     "tests/proc/test_cluster.py",  # 59
-    "tests/examples/test_tours.py",  # 29
-    "tests/examples/test_sharded_examples.py",  # 26
+    "tests/examples/test_tours.py",  # 58
+    "tests/examples/test_apart_examples.py",  # 50
     "tests/chaos/test_compare.py",  # 25
     "tests/cli/test_fault_commands.py",  # 25
     "tests/chaos/test_txn_controls.py",  # 23

@@ -29,6 +29,7 @@ from typing import Any
 
 from node.config import COORDINATOR_ID
 from raftctl.chaos.checks import fault_windows
+from raftctl.chaos.report_cap import not_promised_note, sides_section
 from raftctl.chaos.report_txn import load_phases, transactions_section
 from raftctl.judges.history import load_history
 from raftctl.judges.operations import PairedOperation, pair_operations
@@ -367,7 +368,9 @@ def _checks(results: dict[str, Any]) -> str:
         rows.append(
             f'<tr class="check {_e(verdict)}"><td>{_e(check.get("checker"))}</td>'
             f'<td class="verdict-cell">{_e(verdict)}</td>'
-            f"<td><pre>{_e(check.get('explanation', ''))}</pre></td></tr>"
+            f"<td><pre>{_e(check.get('explanation', ''))}</pre>"
+            + (f"<p><em>{_e(note)}</em></p>" if (note := not_promised_note(check)) else "")
+            + "</td></tr>"
         )
     notes = "".join(f"<li>{_e(note)}</li>" for note in results.get("notes", []))
     return (
@@ -549,6 +552,7 @@ def render_report(
 <div id="op-detail">hover over an operation</div>
 <div id="timeline-wrap">{_timeline(ops, events, scale, leaders, marked)}</div>
 {transactions}
+{sides_section(results)}
 <h2>Throughput and latency</h2>
 {_rates(ops, events, scale)}
 <h2>Faults</h2>

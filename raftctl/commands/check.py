@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from raftctl.app import DirOption, JsonOption, UnusedTimeoutOption, app, reported, settings
+from raftctl.chaos.report_cap import not_promised_note
 from raftctl.errors import UsageError
 from raftctl.render import Output
 
@@ -36,18 +37,11 @@ def check_exports(formats: list[str] | None) -> list[str]:
     return chosen
 
 
-# A check a protocol never promised to pass (gossip's linearizability).
-EXPECTED_NOTE = (
-    " (as expected: an available store answers from each replica's own state, so reads "
-    "go stale and concurrent writes race; this is the price of availability)"
-)
-
-
 def check_lines(checks: list[dict[str, Any]]) -> list[str]:
     """One indented line per checker for people: its verdict and why."""
     return [
         f"  {c['checker']}: {c['verdict']}"
-        + (EXPECTED_NOTE if (c.get("details") or {}).get("expected_to_fail") else "")
+        + (f" ({note})" if (note := not_promised_note(c)) else "")
         + ": "
         + c["explanation"].replace("\n", "\n      ")
         for c in checks

@@ -16,8 +16,9 @@ import pytest
 from tests.chaos.conftest import ChaosResult, run_chaos
 from tests.cli.harness import stop_cluster
 
-COMPARE = ["--compare", "raft,gossip", "--nemesis", "partition:one", "--duration", "8"]
-GOSSIP_SET = ["--protocol", "gossip", "--workload", "set", "--nemesis", "partition+kill:one"]
+COMPARE = ["--compare", "raft,gossip", "--nemesis", "partition:one", "--duration", "6"]
+GOSSIP_SET = ["--protocol", "gossip", "--workload", "set"]
+GOSSIP_SET += ["--nemesis", "partition:minority+kill:one"]
 COMMON = ["--nodes", "3", "--rate", "60", "--seed", "11", "--json"]
 
 

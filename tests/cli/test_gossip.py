@@ -24,8 +24,25 @@ WAIT_S = 30.0
 
 @pytest.fixture
 def gossip(tmp_path: Path) -> Iterator[list[str]]:
+    """A fresh gossip cluster, for a test whose story starts from nothing."""
     with started_cluster(tmp_path / "cluster", "--protocol", "gossip") as path:
         yield ["--dir", str(path)]
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    with started_cluster(
+        tmp_path_factory.mktemp("gossip") / "cluster", "--protocol", "gossip"
+    ) as path:
+        yield ["--dir", str(path)]
+
+
+@pytest.fixture
+def shared(shared_cluster: list[str]) -> Iterator[list[str]]:
+    """One cluster for the tests that heal what they cut (each its own keys),
+    healed after each whatever happened."""
+    yield shared_cluster
+    run(*shared_cluster, "heal")
 
 
 def views(where: list[str]) -> dict[str, Any]:
@@ -59,7 +76,8 @@ def test_status_shows_the_protocol_and_each_replica_s_view(gossip: list[str]) ->
     assert "protocol gossip" in table.stdout and "alive" in table.stdout
 
 
-def test_raft_only_commands_are_usage_errors_naming_the_protocol(gossip: list[str]) -> None:
+def test_raft_only_commands_are_usage_errors_naming_the_protocol(shared: list[str]) -> None:
+    gossip = shared
     refused = [
         ["transfer-leader", "n1"],
         ["leader"],
@@ -84,26 +102,28 @@ def test_raft_only_commands_are_usage_errors_naming_the_protocol(gossip: list[st
 
 
 def test_both_sides_of_a_partition_take_writes_and_agree_after_the_heal(
-    gossip: list[str],
+    shared: list[str],
 ) -> None:
+    gossip = shared
     assert run(*gossip, "partition", "n1", "n2,n3").returncode == 0
-    assert run(*gossip, "put", "x", "minority", "--node", "n1").returncode == 0
-    assert run(*gossip, "put", "x", "majority", "--node", "n3").returncode == 0  # later: wins
-    assert run(*gossip, "put", "only-left", "1", "--node", "n1").returncode == 0
-    assert run(*gossip, "get", "x", "--node", "n1").stdout == "minority"  # each side its own
+    assert run(*gossip, "put", "p/x", "minority", "--node", "n1").returncode == 0
+    assert run(*gossip, "put", "p/x", "majority", "--node", "n3").returncode == 0  # later: wins
+    assert run(*gossip, "put", "p/only-left", "1", "--node", "n1").returncode == 0
+    assert run(*gossip, "get", "p/x", "--node", "n1").stdout == "minority"  # each side its own
     assert run(*gossip, "heal").returncode == 0
     converged = run(*gossip, "wait", "--converged", "--timeout", "30")
     assert converged.returncode == 0, converged.stderr
     for node in ("n1", "n2", "n3"):
-        assert run(*gossip, "get", "x", "--node", node).stdout == "majority"
-        assert run(*gossip, "get", "only-left", "--node", node).stdout == "1"
-    assert run(*gossip, "delete", "only-left", "--node", "n2").returncode == 0
+        assert run(*gossip, "get", "p/x", "--node", node).stdout == "majority"
+        assert run(*gossip, "get", "p/only-left", "--node", node).stdout == "1"
+    assert run(*gossip, "delete", "p/only-left", "--node", "n2").returncode == 0
     assert run(*gossip, "wait", "--converged", "--timeout", "30").returncode == 0
-    assert run(*gossip, "get", "only-left", "--node", "n1").returncode == 1
-    assert run(*gossip, "keys", "--node", "n3").stdout.split() == ["x"]
+    assert run(*gossip, "get", "p/only-left", "--node", "n1").returncode == 1
+    assert run(*gossip, "keys", "p/", "--node", "n3").stdout.split() == ["p/x"]
 
 
-def test_the_observed_remove_set_loses_no_add_made_on_either_side(gossip: list[str]) -> None:
+def test_the_observed_remove_set_loses_no_add_made_on_either_side(shared: list[str]) -> None:
+    gossip = shared
     config = ClusterDir(Path(gossip[1])).config
     assert run(*gossip, "partition", "n1", "n2,n3").returncode == 0
     with Client(config, "set-test") as client:
@@ -147,17 +167,17 @@ def test_add_node_joins_through_swim_and_is_filled_by_gossip(gossip: list[str]) 
     assert run(*gossip, "get", "before", "--node", "n4").stdout == "1"
 
 
-def test_a_quorum_write_and_read_answer_only_with_enough_replicas(gossip: list[str]) -> None:
-    assert run(*gossip, "put", "k", "v", "--node", "n1", "--ack", "3").returncode == 0
-    assert run(*gossip, "get", "k", "--node", "n3", "--read", "2").stdout == "v"
+def test_a_quorum_write_and_read_answer_only_with_enough_replicas(shared: list[str]) -> None:
+    gossip = shared
+    assert run(*gossip, "put", "q", "v", "--node", "n1", "--ack", "3").returncode == 0
+    assert run(*gossip, "get", "q", "--node", "n3", "--read", "2").stdout == "v"
     assert run(*gossip, "partition", "n1", "n2,n3").returncode == 0
-    cut_off = run(*gossip, "put", "k", "w", "--from", "n1", "--ack", "2", "--timeout", "5")
+    cut_off = run(*gossip, "put", "q", "w", "--from", "n1", "--ack", "2", "--timeout", "5")
     assert cut_off.returncode == 3 and "only 1 of 2 replicas acknowledged" in cut_off.stderr
-    lonely = run(*gossip, "get", "k", "--from", "n1", "--read", "2", "--timeout", "5")
+    lonely = run(*gossip, "get", "q", "--from", "n1", "--read", "2", "--timeout", "5")
     assert lonely.returncode == 3 and "only 1 of 2 replicas answered" in lonely.stderr
-    assert run(*gossip, "put", "k", "x", "--from", "n2", "--ack", "2").returncode == 0
-    assert run(*gossip, "put", "k", "y", "--ack", "4").returncode == 2  # more than N = 3
-    assert run(*gossip, "heal").returncode == 0
+    assert run(*gossip, "put", "q", "x", "--from", "n2", "--ack", "2").returncode == 0
+    assert run(*gossip, "put", "q", "y", "--ack", "4").returncode == 2  # more than N = 3
 
 
 def test_start_refuses_gossip_options_that_do_not_fit(tmp_path: Path) -> None:

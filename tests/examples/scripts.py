@@ -11,11 +11,13 @@ from pathlib import Path
 
 from tests.cli.harness import stop_cluster
 
-__all__ = ["ALL_EXAMPLES", "SCRIPT_TIMEOUT_S", "SHARDED", "run_script"]
+__all__ = ["ALL_EXAMPLES", "APART", "SCRIPT_TIMEOUT_S", "run_script"]
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_EXAMPLES = sorted((ROOT / "examples").glob("*.sh"))
-SHARDED = ("cross-shard-bank.sh",)
+# Run on a worker of their own (test_apart_examples.py), beside the main pool:
+# the sharded one has nine nodes; the gossip one keeps the main pool short.
+APART = ("cross-shard-bank.sh", "cap.sh")
 BIN = str(Path(sys.executable).parent)
 SCRIPT_TIMEOUT_S = 300
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.scripts import ALL_EXAMPLES, SCRIPT_TIMEOUT_S, SHARDED, run_script
+from tests.examples.scripts import ALL_EXAMPLES, APART, SCRIPT_TIMEOUT_S, run_script
 
-# The sharded examples (nine nodes each) run in a file of their own, which
-# another worker takes: test_sharded_examples.py.
-EXAMPLES = [path for path in ALL_EXAMPLES if path.name not in SHARDED]
+# The sharded example (nine nodes) and the gossip one run in a file of their
+# own, which another worker takes: test_apart_examples.py.
+EXAMPLES = [path for path in ALL_EXAMPLES if path.name not in APART]
 AT_ONCE = 3
 DEMO = "demo"
 # The longest first, so that three at a time finish together.

@@ -1,5 +1,6 @@
-"""The sharded examples: three shards of three nodes each, so they run on
-their own worker rather than beside the others (test_examples.py)."""
+"""The examples that run apart from the main pool (test_examples.py), on a
+worker of their own: the sharded bank (three shards of three nodes) and the
+gossip cluster's CAP experiment."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.scripts import ALL_EXAMPLES, SHARDED, run_script
+from tests.examples.scripts import ALL_EXAMPLES, APART, run_script
 
 
-@pytest.mark.parametrize("name", SHARDED)
-def test_sharded_example(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", APART)
+def test_apart_example(name: str, tmp_path: Path) -> None:
     (script,) = [path for path in ALL_EXAMPLES if path.name == name]
     result = run_script(script, tmp_path / "cluster")
     assert result.returncode == 0, f"{script.name}:\n{result.stdout}\n{result.stderr}"
