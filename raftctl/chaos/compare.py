@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -180,11 +179,7 @@ def compare_summary(results: dict[str, Any]) -> str:
             )
             lines.append(f"    {what}: {_stale(first)}")
         if c["lost_writes"] is not None:
-            lost = c["lost_writes"]
-            lines.append(
-                f"    lost writes: {lost['lost']} ({lost['to_concurrent']} to concurrent "
-                f"writes, {lost['to_earlier']} to earlier ones)"
-            )
+            lines.append(f"    lost writes: {_lost(c)}")
     for partition in results["partitions"]:
         sides = "; ".join(
             f"{','.join(side['nodes'])}: "
@@ -196,6 +191,16 @@ def compare_summary(results: dict[str, Any]) -> str:
     lines.append(f"  out: {results['out']} (report.html: side by side)")
     lines.append(f"replay: {results['replay']}")
     return "\n".join(lines)
+
+
+def _lost(column: dict[str, Any]) -> str:
+    lost = column["lost_writes"]
+    if lost is None:
+        return "-"
+    return (
+        f"{lost['lost']} ({lost['to_concurrent']} to concurrent writes, "
+        f"{lost['to_earlier']} to earlier ones)"
+    )
 
 
 def _whole_again(column: dict[str, Any]) -> str:
@@ -222,7 +227,7 @@ def render_comparison(results: dict[str, Any]) -> str:
             "whole again after the heal (s)",
             lambda c: f"{c['whole_again_s']} ({c['whole_again_means']})",
         ),
-        ("lost writes", lambda c: json.dumps(c["lost_writes"])),
+        ("lost writes", _lost),
         ("checks", lambda c: ", ".join(f"{k}: {v}" for k, v in c["checks"].items())),
         ("its own report", lambda c: f'<a href="{c["report"]}">{c["report"]}</a>'),
     ]
@@ -268,6 +273,9 @@ own side. A consistent (CP) store refuses the side without a majority; an availa
 (AP) store answers on both sides, and pays in consistency: its history is not
 linearizable, and one of two concurrent writes is lost.</p>
 <table><tr><th></th>{head}</tr>{body}</table>
-<h2>Availability on each side of every partition</h2>{partitions or "<p>no partition ran</p>"}
+<h2>Availability on each side of every partition</h2>
+<p>Each partition that cut the cluster into sides (a ring, a bridge or a one-way cut
+has none), with the operations each side's clients asked and had answered inside it,
+per second.</p>{partitions or "<p>no partition ran</p>"}
 <p>replay: <code>{html.escape(results["replay"])}</code></p>
 """

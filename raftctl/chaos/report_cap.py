@@ -9,16 +9,21 @@ from typing import Any
 
 __all__ = ["NOT_PROMISED", "not_promised_note", "sides_section"]
 
-# A check a protocol never promised to pass (gossip's linearizability, its lost writes).
-NOT_PROMISED = (
-    "as expected: an available store answers from each replica's own state, so reads go "
-    "stale and concurrent writes race; this is the price of availability"
-)
+# What a check a protocol never promised to pass says (gossip's linearizability
+# and its lost writes), by checker.
+NOT_PROMISED = {
+    "linearizability": "as expected: an available store answers from each replica's own "
+    "state, so reads go stale and concurrent writes race; this is the price of availability",
+    "lost-writes": "not promised: last-writer-wins keeps the later stamp of two writes, and "
+    "the other is gone once the replicas meet",
+}
 
 
 def not_promised_note(check: dict[str, Any]) -> str:
-    """NOT_PROMISED for a check marked expected to fail, else ""."""
-    return NOT_PROMISED if (check.get("details") or {}).get("expected_to_fail") else ""
+    """What to say of a check marked expected to fail ("" for any other)."""
+    if not (check.get("details") or {}).get("expected_to_fail"):
+        return ""
+    return NOT_PROMISED.get(check.get("checker", ""), "not promised by this protocol")
 
 
 def sides_section(results: dict[str, Any]) -> str:
