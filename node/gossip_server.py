@@ -74,10 +74,9 @@ def gossip_options(config: ClusterConfig) -> GossipOptions:
     probes every 500 ms, waits 200 ms for an ack, and holds a suspect 1.5 s
     before declaring it dead (memberlist's LAN settings, halved: a
     laboratory wants to see it happen)."""
-    tick = config.tick_ms * config.slow_factor
 
-    def ticks(ms: int) -> int:
-        return max(1, round(ms * config.slow_factor / tick))
+    def ticks(ms: int) -> int:  # (--slow N stretches every tick, and so every timer)
+        return max(1, round(ms / config.tick_ms))
 
     return GossipOptions(
         tick_ms=config.tick_ms,
@@ -168,7 +167,7 @@ class GossipServer:
             for _ in range(min(elapsed, _CATCH_UP_TICKS_MAX)):
                 self.core.tick()
             if (config := self.book.check(now, self.transport, self.admission)) is not None:
-                self.config = config
+                self._use(config)
             # The hybrid clock's physical part, read once a turn (sped up or
             # slowed down by a skewed clock, as the ticks are).
             self.wall_ms += (now - self.last_turn) * 1000 * self.clock_rate
@@ -287,7 +286,12 @@ class GossipServer:
         """A member has no address here: `raftctl add-node` writes a node into
         cluster.toml just before it starts it."""
         if (config := self.book.refresh(self.transport, self.admission)) is not None:
-            self.config = config
+            self._use(config)
+
+    def _use(self, config: ClusterConfig) -> None:
+        """cluster.toml changed: a node was added (N grows for quorum checks)."""
+        self.config = config
+        self.clients.replicas = len(config.nodes)
 
     # -- stopping ------------------------------------------------------------------
 
