@@ -31,10 +31,14 @@ FORBIDDEN = {
 
 def _core_closure() -> dict[str, set[str]]:
     """Every node.* module reachable from node.raft, node.kv and the gossip
-    replica's modules, with its imports."""
+    and Paxos cores' modules, with its imports."""
     known = modules("node")
     seen: dict[str, set[str]] = {}
-    pending = ["node.raft", "node.kv", *(name for name in known if name.startswith("node.gossip."))]
+    pending = [
+        "node.raft",
+        "node.kv",
+        *(name for name in known if name.startswith(("node.gossip.", "node.paxos."))),
+    ]
     while pending:
         module = pending.pop()
         if module in seen:

@@ -1,0 +1,6 @@
+"""Multi-Paxos beside Raft (issue 23), built piece by piece; pure, like the
+Raft core: no I/O, no clock, no threads, randomness injected.
+
+- ballot.py: ballots, (round, node), and their one-integer form for the log;
+- acceptor.py: the acceptor's two rules (promise, accept) over the slots.
+"""
