@@ -2,5 +2,7 @@
 Raft core: no I/O, no clock, no threads, randomness injected.
 
 - ballot.py: ballots, (round, node), and their one-integer form for the log;
-- acceptor.py: the acceptor's two rules (promise, accept) over the slots.
+- acceptor.py: the acceptor's two rules (promise, accept) over the slots;
+- proposer.py: what a new leader proposes after phase 1 (the highest-ballot
+  value of each slot, no-ops in the holes), and phase 2's count.
 """
