@@ -137,7 +137,7 @@ class ORSet:
 
     @classmethod
     def of(cls, adds: Iterable[tuple[str, Stamp]] = (), removed: Iterable[Stamp] = ()) -> ORSet:
-        result = cls()
-        for element, tag in adds:
-            result = result.add(element, tag)
-        return ORSet(result.adds, frozenset(removed))
+        collected: dict[str, set[Stamp]] = {}
+        for element, tag in adds:  # one pass: a set off the wire may hold thousands
+            collected.setdefault(element, set()).add(tag)
+        return ORSet({e: frozenset(tags) for e, tags in collected.items()}, frozenset(removed))

@@ -8,9 +8,11 @@ deeper Merkle tree).
 
 Rules:
 - A bucket's summary is the XOR of its items' hashes, an item being a key
-  with what it holds (its register's stamp and value, or its set's canonical
-  state). XOR makes the summary independent of order and cheap to keep up to
-  date: a change XORs the old item out and the new one in.
+  with what it holds: its register's stamp and value, or, for a set, every
+  tag it holds (each add's element and tag, each removal's tag), hashed one
+  by one, so that a set's change costs only its new tags. XOR makes the
+  summary independent of order and cheap to keep up to date: a change XORs
+  the old item out and the new one in.
 - Equal states give equal digests on every replica and every run (BLAKE2b,
   not Python's salted hash). Different states almost always differ: a
   collision hides a difference with probability 2^-62 per bucket.
@@ -19,9 +21,9 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-__all__ = ["BUCKETS", "Digest", "bucket_of", "differing", "item_hash"]
+__all__ = ["BUCKETS", "Digest", "bucket_of", "differing", "item_hash", "set_tags_hash"]
 
 BUCKETS = 64
 _SUMMARY_MASK = (1 << 62) - 1  # a frame carries integers up to 2**62 (WIRE_INT_MAX)
@@ -37,6 +39,19 @@ def item_hash(key: str, state: object) -> int:
     frozen dataclasses and tuples of them do)."""
     data = f"{key!r}={state!r}".encode("utf-8", "surrogateescape")
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big") & _SUMMARY_MASK
+
+
+def set_tags_hash(key: str, adds: Iterable[tuple[str, object]], removed: Iterable[object]) -> int:
+    """A set's part of its bucket's summary: the XOR of one hash per tag (an
+    add's element and tag, a removal's tag). A set only ever gains tags, so
+    its summary moves by the new tags' hashes alone, whatever its size, and
+    equal sets give equal summaries on every replica."""
+    value = 0
+    for element, tag in adds:
+        value ^= item_hash(key, ("+", element, tag))
+    for tag in removed:
+        value ^= item_hash(key, ("-", tag))
+    return value
 
 
 class Digest:
@@ -55,6 +70,10 @@ class Digest:
             self.buckets[bucket] ^= item_hash(key, old)
         if new is not None:
             self.buckets[bucket] ^= item_hash(key, new)
+
+    def toggle(self, bucket: int, value: int) -> None:
+        """XOR `value` into a bucket (a set's new tags: set_tags_hash)."""
+        self.buckets[bucket] ^= value
 
     def summary(self) -> tuple[int, ...]:
         return tuple(self.buckets)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from node.gossip.crdt import TOMBSTONE_TTL_MS, ORSet, Register, Stamp, merge_register
-from node.gossip.digest import BUCKETS, Digest, bucket_of
+from node.gossip.digest import BUCKETS, Digest, bucket_of, set_tags_hash
 
 __all__ = ["REGISTER", "SET", "Item", "Store"]
 
@@ -81,17 +81,41 @@ class Store:
         return Item(REGISTER, key, self.registers[key])
 
     def add(self, key: str, element: str, tag: Stamp) -> Item:
-        current = self.sets.get(key, ORSet())
-        return self._set(key, current.add(element, tag))
+        """A local add; the item to persist and spread is its delta (the one
+        new tag), not the whole set: merging is a union, so replaying or
+        receiving deltas rebuilds the set, at a cost that does not grow with it."""
+        return self._delta(key, ORSet.of([(element, tag)]))
 
     def remove(self, key: str, element: str) -> Item:
-        return self._set(key, self.sets.get(key, ORSet()).remove(element))
+        """A local remove; its delta covers the adds of `element` seen here."""
+        seen = self.sets.get(key, ORSet()).adds.get(element, frozenset())
+        return self._delta(key, ORSet.of(removed=seen))
 
-    def _set(self, key: str, updated: ORSet) -> Item:
-        old = self.sets.get(key)
-        self.sets[key] = updated
-        self._changed(SET, key, _state(old), updated.canonical())
-        return Item(SET, key, members=updated)
+    def _delta(self, key: str, delta: ORSet) -> Item:
+        item = Item(SET, key, members=delta)
+        self.merge([item])
+        return item
+
+    def _merge_set(self, key: str, incoming: ORSet) -> ORSet | None:
+        """Merge another state of the set at `key` in; the merged set, or None
+        when it brought no tag this replica lacked. The cost is the incoming
+        state's, not the set's: its new tags alone change the digest."""
+        current = self.sets.get(key)
+        fresh_adds = [
+            (element, tag)
+            for element, tags in incoming.adds.items()
+            for tag in tags - (current.adds.get(element, frozenset()) if current else frozenset())
+        ]
+        fresh_removed = incoming.removed - (current.removed if current else frozenset())
+        if current is not None and not fresh_adds and not fresh_removed:
+            return None
+        merged = incoming if current is None else current.merge(incoming)
+        self.sets[key] = merged
+        digest_key = _digest_key(SET, key)
+        bucket = bucket_of(digest_key)
+        self.digest.toggle(bucket, set_tags_hash(digest_key, fresh_adds, fresh_removed))
+        self._in_bucket[bucket].add((SET, key))
+        return merged
 
     def _changed(self, kind: str, key: str, old: object | None, new: object | None) -> None:
         """Keep the digest and the bucket index up to date with one key's change."""
@@ -115,10 +139,8 @@ class Store:
                     self._changed(REGISTER, item.key, old, merged)
                     changed.append(Item(REGISTER, item.key, merged))
             elif item.kind == SET and item.members is not None:
-                current = self.sets.get(item.key)
-                merged_set = item.members if current is None else current.merge(item.members)
-                if merged_set != current:
-                    self._set(item.key, merged_set)
+                merged_set = self._merge_set(item.key, item.members)
+                if merged_set is not None:
                     changed.append(Item(SET, item.key, members=merged_set))
         return changed
 
@@ -148,7 +170,3 @@ class Store:
 
 def _digest_key(kind: str, key: str) -> str:
     return f"{kind}:{key}"
-
-
-def _state(members: ORSet | None) -> object | None:
-    return None if members is None else members.canonical()
