@@ -16,7 +16,8 @@ Rules:
 - A protocol keeps its promise when every check is valid, except those it
   never made: gossip does not promise linearizability (that check is
   marked expected_to_fail). Exit 0 when both kept theirs, 1 when one
-  broke it, 3 when a cluster never came up or back.
+  broke it, 3 when a cluster never came up or back; Ctrl-C ends the run
+  under way as any chaos run ends, and no comparison is made (exit 130).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 from raftctl.chaos.options import CHAOS_PROTOCOLS, ChaosOptions
 from raftctl.chaos.run import EXIT_INVALID, EXIT_UNAVAILABLE, ChaosRun, write_results
-from raftctl.errors import UsageError
+from raftctl.errors import Interrupted, UsageError
 from raftctl.judges.verdicts import VALID
 
 __all__ = ["compare_summary", "parse_compare", "run_compare"]
@@ -65,6 +66,11 @@ def run_compare(options: ChaosOptions, progress: Progress) -> tuple[int, dict[st
         if run.results is None:
             raise AssertionError("a chaos run returned without its results")
         runs[protocol] = run.results
+        if run.interrupted:  # Ctrl-C: this run healed and was judged; no second one
+            raise Interrupted(
+                f"interrupted: the {protocol} run was judged ({options.out / protocol}), "
+                "there is no comparison"
+            )
     columns = {protocol: _column(protocol, runs[protocol]) for protocol in protocols}
     unavailable = [p for p in protocols if runs[p]["verdict"] == "unavailable"]
     broken = [p for p in protocols if not columns[p]["kept_promise"]]
