@@ -40,6 +40,9 @@ from node.messages import (
     Put,
     RequestVote,
     RequestVoteResponse,
+    SetAdd,
+    SetMembers,
+    SetRemove,
     SkewClock,
     SnapshotMeta,
     Status,
@@ -51,6 +54,21 @@ from node.messages import (
     encode,
     encode_command,
     encode_membership,
+)
+from node.messages.gossip import (
+    GossipDelta,
+    GossipDigest,
+    GossipPush,
+    GossipPushAck,
+    GossipRead,
+    GossipReadReply,
+    MemberNews,
+    SwimAck,
+    SwimPing,
+    SwimPingReq,
+    WireItem,
+    WireStamp,
+    WireTag,
 )
 
 TXN = Txn(
@@ -99,6 +117,28 @@ MESSAGES = [
     AdminRequest(13, Events(None)),
     AdminRequest(14, LogWindow(3, 20)),
     AdminResponse(9, {"role": "leader", "term": 4}),
+    ClientRequest(10, "c1", 11, 10, SetAdd("s", "x"), "stale", 2),
+    ClientRequest(11, "c1", 12, 11, SetRemove("s", "x")),
+    ClientRequest(12, "c1", 0, 11, SetMembers("s"), "stale", 3),
+    SwimPing("n1", "n2", 7, "", (MemberNews("n1", "alive", 1796083097905783),)),
+    SwimAck("n2", "n1", 7, "n2", "n3"),
+    SwimPingReq("n1", "n3", 8, "n2", (MemberNews("n2", "suspect", 4),)),
+    GossipDigest("n1", "n2", 3, tuple((1 << 62) - 1 - b for b in range(64))),
+    GossipDelta(
+        "n2",
+        "n1",
+        3,
+        (
+            WireItem("r", "k", "v", WireStamp(1796083097905, 2, "n2")),
+            WireItem("r", "gone", None, WireStamp(5, 0, "n1")),
+            WireItem("s", "s", adds=(WireTag("x", WireStamp(6, 1, "n3")),)),
+        ),
+        (4, 63),
+    ),
+    GossipPush("n1", "n3", 9, (WireItem("r", "k", "w", WireStamp(7, 0, "n1")),)),
+    GossipPushAck("n3", "n1", 9),
+    GossipRead("n1", "n2", 10, "s", "s"),
+    GossipReadReply("n2", "n1", 10, ()),
 ]
 
 
