@@ -4,5 +4,8 @@ Raft core: no I/O, no clock, no threads, randomness injected.
 - ballot.py: ballots, (round, node), and their one-integer form for the log;
 - acceptor.py: the acceptor's two rules (promise, accept) over the slots;
 - proposer.py: what a new leader proposes after phase 1 (the highest-ballot
-  value of each slot, no-ops in the holes), and phase 2's count.
+  value of each slot, no-ops in the holes), and phase 2's count;
+- durable.py: an acceptor's promise and accepted slots in node.storage's
+  hard state and WAL, unchanged (the tail after a re-accepted slot is
+  written again, so that the WAL's truncation never loses an accepted slot).
 """

@@ -27,10 +27,11 @@ __all__ = ["Acceptor", "Promised", "Proposal", "Refused", "Took"]
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
-    """A value accepted in a slot under a ballot."""
+    """A value accepted in a slot under a ballot (None: a no-op, which a new
+    leader proposes for a hole in the log)."""
 
     ballot: Ballot
-    value: bytes
+    value: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ class Acceptor:
         )
         return Promised(ballot, reported)
 
-    def accept(self, ballot: Ballot, slot: int, value: bytes) -> Took | Refused:
+    def accept(self, ballot: Ballot, slot: int, value: bytes | None) -> Took | Refused:
         if ballot < self.promised:
             return Refused(self.promised)
         if ballot > self.promised:
