@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.config import PROTOCOLS, TXN_PROTOCOLS, ClusterConfig
+from node.config import PROTOCOLS, TXN_PROTOCOLS
 from raftctl.app import (
     DirOption,
     JsonOption,
@@ -22,144 +22,17 @@ from raftctl.app import (
     session,
 )
 from raftctl.cluster import ClusterDir
+from raftctl.commands import start_checks
+from raftctl.commands.start_checks import SHARDS_MAX
 from raftctl.controller import Controller
 from raftctl.errors import Unavailable, UsageError
 from raftctl.render import STATUS_FIELDS, Output, status_table
+
 
 # What one idle node costs, measured on a 2-core laptop (psutil's CPU times over
 # 5 s, default timers: a tick every 25 ms): about 3.5 % of a core and 27 MiB
 # resident. A node under load or in an election needs several times that, so
 # `start` wants this much room.
-NODE_CORE_SHARE = 0.035
-NODE_MEMORY_BYTES = 64 << 20
-CPU_HEADROOM = 4  # idle nodes may take at most a quarter of the machine
-PORT_MIN, PORT_MAX = 1024, 65535
-SHARDS_MAX = 16
-
-
-def machine_capacity() -> tuple[int, str]:
-    """About how many nodes this machine holds, and why (for the refusal)."""
-    import psutil
-
-    cores = psutil.cpu_count() or 1
-    by_cpu = int(cores / (NODE_CORE_SHARE * CPU_HEADROOM))
-    available = psutil.virtual_memory().available
-    by_memory = int(available // NODE_MEMORY_BYTES)
-    why = (
-        f"{cores} cores hold about {by_cpu} (an idle node takes ~3.5% of a core, and "
-        f"elections need {CPU_HEADROOM}x that free); {available >> 30} GiB free holds "
-        f"about {by_memory} (~64 MiB each)"
-    )
-    return max(1, min(by_cpu, by_memory)), why
-
-
-def _check_node_count(nodes: int, force: bool) -> None:
-    capacity, why = machine_capacity()
-    if nodes > capacity and not force:
-        raise UsageError(
-            f"--nodes {nodes} is more than this machine holds, about {capacity}: {why}; "
-            "--force starts them anyway"
-        )
-
-
-def _check_ports(base_port: int, nodes: int) -> None:
-    if base_port == 0:
-        return  # free ports are picked
-    low, high = base_port + 1, base_port + nodes
-    if low < PORT_MIN or high > PORT_MAX:
-        raise UsageError(
-            f"--base-port {base_port} gives ports {low}-{high}; node ports must lie "
-            f"within {PORT_MIN}-{PORT_MAX} (or --base-port 0 picks free ones)"
-        )
-
-
-def _election_range(text: str) -> tuple[int, int]:
-    try:
-        low, high = (int(part) for part in text.split("-", 1))
-    except ValueError as error:
-        raise UsageError(
-            f"--election-timeout takes MIN-MAX in milliseconds, not {text!r}"
-        ) from error
-    if low > high:
-        raise UsageError(f"--election-timeout {text}: MIN must not exceed MAX")
-    return low, high
-
-
-def _check_timing(settings: dict[str, Any]) -> None:
-    """The timers of a new cluster, said in terms of the options a user gave."""
-    defaults = ClusterConfig.__dataclass_fields__
-    heartbeat = settings.get("heartbeat_interval_ms", defaults["heartbeat_interval_ms"].default)
-    low = settings.get("election_timeout_ms_min", defaults["election_timeout_ms_min"].default)
-    if heartbeat < 1:
-        raise UsageError(f"--heartbeat takes a positive number of milliseconds, not {heartbeat}")
-    drift = 100  # cluster.toml's lease_drift_ms: a lease ends this much early
-    if low <= max(heartbeat, drift):
-        raise UsageError(
-            f"the election timeout's MIN ({low} ms) must exceed the heartbeat interval "
-            f"({heartbeat} ms) and the lease's clock-drift margin ({drift} ms): "
-            "a follower must hear several heartbeats before it gives up on the leader "
-            "(try --election-timeout 300-600)"
-        )
-
-
-def _requested_settings(
-    election_timeout: str | None,
-    heartbeat: int | None,
-    snapshot_threshold: int | None,
-    switches: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    settings: dict[str, Any] = {
-        name: value for name, value in (switches or {}).items() if value is not None
-    }
-    if election_timeout is not None:
-        low, high = _election_range(election_timeout)
-        settings["election_timeout_ms_min"] = low
-        settings["election_timeout_ms_max"] = high
-    if heartbeat is not None:
-        settings["heartbeat_interval_ms"] = heartbeat
-        settings["tick_ms"] = max(1, min(50, heartbeat // 2))
-    if snapshot_threshold is not None:
-        settings["snapshot_threshold_entries"] = snapshot_threshold
-    return settings
-
-
-def _check_matches(
-    cluster: ClusterDir,
-    nodes: int | None,
-    base_port: int | None,
-    settings: dict[str, Any],
-    shards: int | None = None,
-) -> None:
-    """On an existing cluster an explicit option must agree with cluster.toml."""
-    config = cluster.config
-    if shards is not None and shards != config.shards:
-        raise UsageError(
-            f"cluster.toml has {config.shards} shards; --shards {shards} "
-            "contradicts it (destroy the cluster to change it)"
-        )
-    per_shard = len(config.shard_node_ids(1))
-    if nodes is not None and nodes != per_shard:
-        each = " in each shard" if config.shards > 1 else ""
-        raise UsageError(
-            f"cluster.toml has {per_shard} nodes{each}; --nodes {nodes} "
-            "contradicts it (destroy the cluster to change it)"
-        )
-    if base_port not in (None, 0) and [n.port for n in config.nodes] != [
-        base_port + i for i in range(1, len(config.nodes) + 1)
-    ]:
-        raise UsageError(
-            f"cluster.toml has ports {[n.port for n in config.nodes]}; "
-            f"--base-port {base_port} contradicts them"
-        )
-    for name, value in settings.items():
-        if name != "tick_ms" and getattr(config, name) != value:
-            raise UsageError(
-                f"cluster.toml has {name} = {getattr(config, name)}; the option "
-                f"asking for {value} contradicts it (destroy the cluster to "
-                "change it)"
-            )
-
-
 @app.command()
 def start(
     ctx: typer.Context,
@@ -290,21 +163,23 @@ def start(
         }
         if txn_protocol is not None and txn_protocol not in TXN_PROTOCOLS:
             raise UsageError(f"--txn-protocol takes {', '.join(TXN_PROTOCOLS)}")
-        _check_protocol(protocol, fanout, gossip_interval, shards, txn_protocol)
-        _check_quorum(protocol, ack, read, nodes)
-        settings = _requested_settings(election_timeout, heartbeat, snapshot_threshold, switches)
+        start_checks.check_protocol(protocol, fanout, gossip_interval, shards, txn_protocol)
+        start_checks.check_quorum(protocol, ack, read, nodes)
+        settings = start_checks.requested_settings(
+            election_timeout, heartbeat, snapshot_threshold, switches
+        )
         if nodes is not None and nodes < 1:
             raise UsageError("--nodes must be at least 1")
         if shards is not None and not 1 <= shards <= SHARDS_MAX:
             raise UsageError(f"--shards takes 1 to {SHARDS_MAX}")
         if (control.path / "cluster.toml").exists():
-            _check_matches(control.cluster, nodes, base_port, settings, shards)
+            start_checks.check_matches(control.cluster, nodes, base_port, settings, shards)
         else:
             port = 7100 if base_port is None else base_port
             total = (nodes or 3) * (shards or 1)
-            _check_node_count(total, force)
-            _check_ports(port, total)
-            _check_timing(settings)
+            start_checks.check_node_count(total, force)
+            start_checks.check_ports(port, total)
+            start_checks.check_timing(settings)
             ClusterDir.create(control.path, nodes or 3, port, shards or 1, **settings)
         cluster = control.cluster
         started, paused = [], []
@@ -350,38 +225,6 @@ def start(
 def _width(output: Output) -> int | None:
     """The terminal's width for a table; None when piped (nothing to fit)."""
     return output.console.width if sys.stdout.isatty() else None
-
-
-def _check_protocol(
-    protocol: str | None,
-    fanout: int | None,
-    gossip_interval: int | None,
-    shards: int | None,
-    txn_protocol: str | None,
-) -> None:
-    if protocol is not None and protocol not in PROTOCOLS:
-        raise UsageError(f"--protocol takes {', '.join(PROTOCOLS)}")
-    if protocol != "gossip" and (fanout is not None or gossip_interval is not None):
-        raise UsageError("--fanout and --gossip-interval need --protocol gossip")
-    if protocol == "gossip" and ((shards or 1) > 1 or txn_protocol not in (None, "2pc")):
-        raise UsageError(
-            "protocol gossip runs one shard and no cross-shard transactions: "
-            "drop --shards and --txn-protocol"
-        )
-    if fanout is not None and fanout < 1:
-        raise UsageError("--fanout must be at least 1")
-    if gossip_interval is not None and gossip_interval < 25:
-        raise UsageError("--gossip-interval takes 25 milliseconds or more")
-
-
-def _check_quorum(
-    protocol: str | None, ack: int | None, read: int | None, nodes: int | None
-) -> None:
-    if protocol != "gossip" and (ack is not None or read is not None):
-        raise UsageError("--ack and --read need --protocol gossip")
-    for name, value in (("--ack", ack), ("--read", read)):
-        if value is not None and not 1 <= value <= (nodes or 3):
-            raise UsageError(f"{name} takes 1 to the number of nodes ({nodes or 3}), not {value}")
 
 
 def _ready(control: Controller) -> bool:
