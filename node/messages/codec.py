@@ -89,6 +89,10 @@ TYPE_CODES: dict[str, tuple[int, str]] = {
     "GossipPushAck": (46, "node.messages.gossip"),
     "GossipRead": (47, "node.messages.gossip"),
     "GossipReadReply": (48, "node.messages.gossip"),
+    "PaxosPrepare": (50, "node.messages.paxos"),
+    "PaxosPromise": (51, "node.messages.paxos"),
+    "PaxosAccept": (52, "node.messages.paxos"),
+    "PaxosAccepted": (53, "node.messages.paxos"),
 }
 
 Encoder = Callable[[Any], Any]

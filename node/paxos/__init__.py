@@ -7,5 +7,6 @@ Raft core: no I/O, no clock, no threads, randomness injected.
   value of each slot, no-ops in the holes), and phase 2's count;
 - durable.py: an acceptor's promise and accepted slots in node.storage's
   hard state and WAL, unchanged (the tail after a re-accepted slot is
-  written again, so that the WAL's truncation never loses an accepted slot).
+  written again, so that the WAL's truncation never loses an accepted slot);
+- wire.py: a proposal in node.messages.paxos's PaxosSlot and back.
 """

@@ -1,7 +1,8 @@
 """The acceptor's rules (node.paxos.acceptor) and ballots (node.paxos.ballot):
 a promise is never broken, a prepare learns the highest accepted proposal of
 every slot it asks for, ballots are ordered by round and then by node, and
-what must be durable before an answer is said to be."""
+what must be durable before an answer is said to be; proposals cross the
+wire intact."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from node.messages import decode, encode
+from node.messages.paxos import PaxosPromise
 from node.paxos.acceptor import Acceptor, Promised, Proposal, Refused, Took
 from node.paxos.ballot import NODE_BITS, ZERO, Ballot, node_number
+from node.paxos.wire import proposal_from_wire, proposal_to_wire
 
 ballots = st.builds(Ballot, st.integers(0, 1000), st.integers(1, 9))
 
@@ -83,3 +87,18 @@ def test_node_numbers_come_from_the_ids() -> None:
     for bad in ("coord", "n0", f"n{1 << NODE_BITS}"):
         with pytest.raises(ValueError, match="Paxos node id"):
             node_number(bad)
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 50), ballots, st.one_of(st.none(), st.binary(max_size=4))))
+)
+def test_a_promise_crosses_the_wire_with_every_proposal_intact(
+    accepted: list[tuple[int, Ballot, bytes | None]],
+) -> None:
+    proposals = {slot: Proposal(ballot, value) for slot, ballot, value in accepted}
+    message = PaxosPromise(
+        "n1", "n2", 7, 7, tuple(proposal_to_wire(s, p) for s, p in sorted(proposals.items()))
+    )
+    back = decode(encode(message))
+    assert back == message
+    assert dict(proposal_from_wire(wire) for wire in back.accepted) == proposals

@@ -1,0 +1,85 @@
+"""Messages between Multi-Paxos nodes (node.paxos): phase 1 (prepare, and the
+promise or refusal it gets) and phase 2 (accept, batched over slots, and the
+answer), each ballot in its one-integer form (node.paxos.ballot).
+
+A refusal is a promise or an answer whose `promised` is above the ballot
+asked: it names the higher ballot, so that the proposer can step aside or
+pick a higher one. An accept with no slots is the leader's heartbeat; its
+`chosen` tells followers how far the log is chosen (learning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "PAXOS_MESSAGES",
+    "PaxosAccept",
+    "PaxosAccepted",
+    "PaxosMessage",
+    "PaxosPrepare",
+    "PaxosPromise",
+    "PaxosSlot",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PaxosSlot:
+    """A proposal for one slot: its ballot, and its value (`noop`: none)."""
+
+    slot: int
+    ballot: int
+    noop: bool
+    value: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class PaxosPrepare:
+    """Phase 1a for every slot from `from_slot` on."""
+
+    src: str
+    dst: str
+    ballot: int
+    from_slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaxosPromise:
+    """Phase 1b: `promised` is `ballot` (a promise, with what was accepted
+    from the asked slot on) or above it (a refusal)."""
+
+    src: str
+    dst: str
+    ballot: int
+    promised: int
+    accepted: tuple[PaxosSlot, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PaxosAccept:
+    """Phase 2a for several slots at once; `chosen`: the leader's log is
+    chosen up to this slot."""
+
+    src: str
+    dst: str
+    ballot: int
+    slots: tuple[PaxosSlot, ...]
+    chosen: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaxosAccepted:
+    """Phase 2b: the slots taken under `ballot` (none, and `promised` above
+    it: a refusal); `applied`: how far this node applied, so that the leader
+    sends a lagging node the chosen values it lacks."""
+
+    src: str
+    dst: str
+    ballot: int
+    promised: int
+    slots: tuple[int, ...]
+    applied: int
+
+
+PaxosMessage = PaxosPrepare | PaxosPromise | PaxosAccept | PaxosAccepted
+PAXOS_MESSAGES = (PaxosPrepare, PaxosPromise, PaxosAccept, PaxosAccepted)
