@@ -47,36 +47,46 @@ from node.storage import Storage
 from node.transport import Transport
 from node.txn_resolver import Resolver
 
-__all__ = ["AdminNode", "ChaosNode", "answer_admin", "chaos_switch", "role_name"]
+__all__ = [
+    "AdminNode",
+    "NodeProcess",
+    "answer_admin",
+    "chaos_switch",
+    "events_answer",
+    "process_status",
+    "reload_faults",
+    "role_name",
+]
 
 FSYNC_DELAY_MS_MAX = 10_000
 CLOCK_RATE_MIN, CLOCK_RATE_MAX = 0.05, 20.0
 
 
-class ChaosNode(Protocol):
-    """What the chaos switches see of a node, of any protocol."""
+class NodeProcess(Protocol):
+    """What the admin plane sees of a node of any protocol (node.parts): the
+    chaos switches, the events, the faults, and the status they share."""
 
     node_id: str
+    config: ClusterConfig
     storage: Storage
+    filter: FaultFilter
+    transport: Transport
+    admission: Admission
     failpoints: Failpoints
     journal: Journal
     clock_rate: float
     lying: bool
+    last_snapshot: dict[str, Any] | None
 
     def set_clock_rate(self, rate: float) -> None: ...
 
 
-class AdminNode(ChaosNode, Protocol):
+class AdminNode(NodeProcess, Protocol):
     """What the admin plane sees of a running Raft node (node.server.NodeServer)."""
 
-    config: ClusterConfig
     core: RaftCore
     kv: KVStateMachine
-    filter: FaultFilter
-    transport: Transport
-    admission: Admission
     resolver: Resolver
-    last_snapshot: dict[str, Any] | None
 
     def snapshot_soon(self, reply: Callable[[dict[str, Any]], None]) -> None: ...
 
@@ -90,9 +100,7 @@ def answer_admin(
         case Status():
             return status(node)
         case Events(limit):
-            events = list(node.journal.recent_events)
-            kept = len(events) if limit is None else limit
-            return {"ok": True, "events": events[-kept:] if kept else []}
+            return events_answer(node, limit)
         case TakeSnapshot():
             node.snapshot_soon(reply)
             return None
@@ -107,8 +115,7 @@ def answer_admin(
                 return _refusal(node, refusal)
             return {"ok": True, "target": target}
         case ReloadFaults():
-            node.filter.reload(force=True)
-            return {"ok": True, "faults_version": node.filter.faults.version}
+            return reload_faults(node)
         case ArmFailpoint() | DisarmFailpoints() | SlowDisk() | SkewClock() | LieAboutLog():
             return chaos_switch(node, command)
         case Transactions():
@@ -133,7 +140,7 @@ def answer_admin(
 
 
 def chaos_switch(
-    node: ChaosNode,
+    node: NodeProcess,
     command: ArmFailpoint | DisarmFailpoints | SlowDisk | SkewClock | LieAboutLog,
 ) -> dict[str, Any]:
     """Faults a chaos run switches on inside the node: failpoints, a slow
@@ -164,13 +171,25 @@ def chaos_switch(
     return {"ok": True, **chaos_state(node)}
 
 
-def chaos_state(node: ChaosNode) -> dict[str, Any]:
+def chaos_state(node: NodeProcess) -> dict[str, Any]:
     return {
         "failpoints": node.failpoints.armed(),
         "fsync_delay_ms": node.storage.disk.faults.fsync_delay_ms,
         "clock_rate": node.clock_rate,
         "lying": node.lying,
     }
+
+
+def events_answer(node: NodeProcess, limit: int | None) -> dict[str, Any]:
+    """The node's latest events (all it keeps when `limit` is None)."""
+    events = list(node.journal.recent_events)
+    kept = len(events) if limit is None else limit
+    return {"ok": True, "events": events[-kept:] if kept else []}
+
+
+def reload_faults(node: NodeProcess) -> dict[str, Any]:
+    node.filter.reload(force=True)
+    return {"ok": True, "faults_version": node.filter.faults.version}
 
 
 def _log_window(node: AdminNode, first_index: int, count: int) -> dict[str, Any]:
@@ -222,13 +241,9 @@ def role_name(core: RaftCore, node_id: str) -> str:
 
 def status(node: AdminNode) -> dict[str, Any]:
     """The node's row of `raftctl status`, and the details behind it."""
-    refused = node.admission.counts()
-    if node.transport.zap is not None and node.transport.zap.refused:
-        refused["unauthenticated"] = node.transport.zap.refused
     core, config = node.core, node.config
     return {
-        "id": node.node_id,
-        "pid": os.getpid(),
+        **process_status(node),
         "role": role_name(core, node.node_id),
         "term": core.term,
         "leader": core.leader_id,
@@ -236,13 +251,33 @@ def status(node: AdminNode) -> dict[str, Any]:
         "applied_index": core.log.applied_index,
         "last_log_index": core.log.last_index,
         "snapshot_index": core.log.snapshot_index,
-        "group": node.filter.faults.group_of(node.node_id, config.node_ids),
         "voters": list(core.voters),
         "learners": list(core.learners),
         "transfer_target": core.status().transfer_target,
-        "fsync": config.fsync,
         "pre_vote": config.pre_vote,
         "check_quorum": config.check_quorum,
+        # Transactions across shards (node.transactions): prepared here and
+        # holding locks, decision records kept, and those this node resolved.
+        "txn_prepared": len(node.kv.txns.prepared),
+        "txn_locks": len(node.kv.txns.locks),
+        "txn_records": len(node.kv.txns.records),
+        "txn_resolved": node.resolver.resolved,
+        "txn_blocked": len(node.resolver.blocked),
+        "txn_longest_hold_ms": round(node.resolver.longest_hold_s * 1000),
+    }
+
+
+def process_status(node: NodeProcess) -> dict[str, Any]:
+    """What a status row says of any node's process, whatever its protocol."""
+    refused = node.admission.counts()
+    if node.transport.zap is not None and node.transport.zap.refused:
+        refused["unauthenticated"] = node.transport.zap.refused
+    config = node.config
+    return {
+        "id": node.node_id,
+        "pid": os.getpid(),
+        "group": node.filter.faults.group_of(node.node_id, config.node_ids),
+        "fsync": config.fsync,
         "slow_factor": config.slow_factor,
         "last_snapshot": node.last_snapshot,
         "wal_segments": len(node.storage.wal.segment_paths()),
@@ -258,13 +293,5 @@ def status(node: AdminNode) -> dict[str, Any]:
         # Answers dropped for clients that did not read them (node.reply_queues).
         "replies_dropped": node.transport.replies.dropped_full,
         "replies_waiting_bytes": node.transport.replies.total_bytes,
-        # Transactions across shards (node.transactions): prepared here and
-        # holding locks, decision records kept, and those this node resolved.
-        "txn_prepared": len(node.kv.txns.prepared),
-        "txn_locks": len(node.kv.txns.locks),
-        "txn_records": len(node.kv.txns.records),
-        "txn_resolved": node.resolver.resolved,
-        "txn_blocked": len(node.resolver.blocked),
-        "txn_longest_hold_ms": round(node.resolver.longest_hold_s * 1000),
         **chaos_state(node),
     }

@@ -12,10 +12,9 @@ state, and by how many keys it differs from each peer's last digest
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, assert_never
 
-from node.admin_plane import chaos_state, chaos_switch
+from node.admin_plane import chaos_switch, events_answer, process_status, reload_faults
 from node.messages import (
     AdminCommand,
     ArmFailpoint,
@@ -47,14 +46,11 @@ def answer_gossip_admin(node: GossipServer, command: AdminCommand) -> dict[str, 
         case Status():
             return gossip_status(node)
         case Events(limit):
-            events = list(node.journal.recent_events)
-            kept = len(events) if limit is None else limit
-            return {"ok": True, "events": events[-kept:] if kept else []}
+            return events_answer(node, limit)
         case TakeSnapshot():
             return node.take_snapshot()
         case ReloadFaults():
-            node.filter.reload(force=True)
-            return {"ok": True, "faults_version": node.filter.faults.version}
+            return reload_faults(node)
         case Digest():
             status = node.core.status()
             return {
@@ -86,14 +82,10 @@ def _refused(why: str) -> dict[str, Any]:
 def gossip_status(node: GossipServer) -> dict[str, Any]:
     """The replica's row of `raftctl status`."""
     core, config = node.core, node.config
-    refused = node.admission.counts()
-    if node.transport.zap is not None and node.transport.zap.refused:
-        refused["unauthenticated"] = node.transport.zap.refused
     view = core.status()
     wal = node.storage.wal
     return {
-        "id": node.node_id,
-        "pid": os.getpid(),
+        **process_status(node),
         "protocol": PROTOCOL,
         "role": "replica",
         "term": None,
@@ -102,7 +94,6 @@ def gossip_status(node: GossipServer) -> dict[str, Any]:
         "applied_index": None,
         "last_log_index": wal.last_index,
         "snapshot_index": wal.snapshot_index,
-        "group": node.filter.faults.group_of(node.node_id, config.node_ids),
         "voters": [],
         "learners": [],
         "members": view["members"],
@@ -116,16 +107,4 @@ def gossip_status(node: GossipServer) -> dict[str, Any]:
         "reads": node.clients.reads,
         "fanout": config.gossip_fanout,
         "gossip_interval_ms": config.gossip_interval_ms,
-        "fsync": config.fsync,
-        "slow_factor": config.slow_factor,
-        "last_snapshot": node.last_snapshot,
-        "wal_segments": len(wal.segment_paths()),
-        "faults_version": node.filter.faults.version,
-        "invalid_messages": sum(refused.values()),
-        "refused": refused,
-        "dropped_messages": node.transport.dropped_full,
-        "links": {peer: counts.to_dict() for peer, counts in sorted(node.filter.counts.items())},
-        "replies_dropped": node.transport.replies.dropped_full,
-        "replies_waiting_bytes": node.transport.replies.total_bytes,
-        **chaos_state(node),
     }

@@ -27,24 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import zmq
 
 from node.admission import Admission, Refusal
-from node.config import ClusterConfig, ConfigError
+from node.config import ClusterConfig
 from node.errors import CorruptSnapshot, InvalidMessage
 from node.failpoints import EXIT_FAILPOINT, Failpoints
-from node.faults import FaultFilter
 from node.gossip.core import GossipCore, GossipOptions
 from node.gossip.store import Item
 from node.gossip.swim import SwimOptions
 from node.gossip.wire import pack_item, unpack_item
 from node.gossip_admin import answer_gossip_admin
 from node.gossip_client_plane import GossipClientPlane
-from node.journal import Journal, write_exit
-from node.keys import load_key
+from node.journal import write_exit
 from node.messages import (
     AdminRequest,
-    AdminResponse,
     ClientRequest,
     Entry,
     SnapshotMeta,
@@ -52,9 +48,8 @@ from node.messages import (
     encode,
 )
 from node.messages.gossip import GOSSIP_MESSAGES
-from node.storage import Storage, StorageOptions
-from node.transport import Transport
-from node.turns import AddressBook, Ticker
+from node.parts import admin_replier, open_parts
+from node.turns import Ticker
 
 __all__ = ["GossipServer", "gossip_options"]
 
@@ -95,28 +90,13 @@ class GossipServer:
     def __init__(self, cluster_dir: Path, node_id: str, after_power_loss: bool = False) -> None:
         self.cluster_dir = cluster_dir
         self.node_id = node_id
-        self.node_dir = cluster_dir / node_id
-        self.node_dir.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(node_id, self.node_dir)
-        self.filter = FaultFilter(node_id, (), cluster_dir / "faults.toml")
-        self.book = AddressBook(cluster_dir, node_id, lambda c: c, self.journal, self.filter)
-        self.config: ClusterConfig = self.book.config
-        self.config.node(node_id)  # an unknown id is a configuration error
-        self.filter.all_ids = self.config.node_ids
-        keys = load_key(cluster_dir, node_id) if self.config.curve else None
-        try:
-            self.transport = Transport(node_id, self.config, self.filter, keys=keys)
-        except zmq.ZMQError as error:
-            endpoint = self.config.node(node_id).endpoint
-            raise ConfigError(f"cannot listen on {endpoint}: {error}") from error
-        options = StorageOptions(
-            fsync=self.config.fsync, power_loss_mode=self.config.power_loss_mode
-        )
         # A gossip replica that lost its storage simply starts empty and is
         # filled again by anti-entropy: it never promised a vote.
-        self.storage, recovered = Storage.open(self.node_dir, options, after_power_loss, True)
-        for warning in recovered.warnings:
-            self.journal.line(f"warning: {warning}")
+        parts = open_parts(cluster_dir, node_id, lambda config: config, after_power_loss, True)
+        self.node_dir, self.journal, self.filter = parts.node_dir, parts.journal, parts.filter
+        self.book, self.transport, self.storage = parts.book, parts.transport, parts.storage
+        self.config: ClusterConfig = parts.config
+        recovered = parts.recovered
         items = _snapshot_items(recovered.snapshot_data) + [
             unpack_item(entry.data) for entry in recovered.entries
         ]
@@ -202,11 +182,7 @@ class GossipServer:
         elif isinstance(message, AdminRequest):
             if not self.admission.admits_admin_request(role):
                 return
-            request_id = message.request_id
-
-            def reply(answer: dict[str, Any]) -> None:
-                self.transport.reply(identity, encode(AdminResponse(request_id, answer)))
-
+            reply = admin_replier(self.transport, identity, message.request_id)
             reply(answer_gossip_admin(self, message.command))
         else:
             self.admission.refuse(Refusal.UNEXPECTED)

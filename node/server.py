@@ -35,8 +35,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import zmq
-
 from node.admin_plane import answer_admin
 from node.admission import Admission, Refusal
 from node.client_plane import ClientPlane
@@ -51,16 +49,13 @@ from node.errors import (
     invariant,
 )
 from node.failpoints import EXIT_FAILPOINT, Failpoints
-from node.faults import FaultFilter
 from node.gossip_server import GossipServer
-from node.journal import Journal, write_exit
-from node.keys import load_key
+from node.journal import write_exit
 from node.kv import KVStateMachine
 from node.lives import REJOINING_FILE
 from node.messages import (
     PEER_MESSAGES,
     AdminRequest,
-    AdminResponse,
     AppendEntries,
     AppendEntriesResponse,
     ClientRequest,
@@ -69,14 +64,13 @@ from node.messages import (
     decode,
     encode,
 )
+from node.parts import admin_replier, open_parts
 from node.raft import RaftCore
 from node.ready import DurableState, Ready, Role, SnapshotSend
 from node.ready_driver import drain
 from node.snapshot_stream import SnapshotStreams
 from node.snapshot_taker import SnapshotTaker, WrittenSnapshot
-from node.storage import Storage, StorageOptions
-from node.transport import Transport
-from node.turns import AddressBook, Ticker
+from node.turns import Ticker
 from node.txn_resolver import Resolver
 
 __all__ = ["EXIT_CONFIG", "EXIT_STORAGE", "NodeServer", "main"]
@@ -95,33 +89,20 @@ class NodeServer:
     def __init__(self, cluster_dir: Path, node_id: str, after_power_loss: bool = False) -> None:
         self.cluster_dir = cluster_dir
         self.node_id = node_id
+        rejoining = (cluster_dir / node_id / REJOINING_FILE).exists()
         # This node's shard alone: its peers, voters and who may sign in.
-        # An unknown id is a configuration error.
-        self.node_dir = cluster_dir / node_id
-        self.node_dir.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(node_id, self.node_dir)
-        self.filter = FaultFilter(node_id, (), cluster_dir / "faults.toml")
-        self.book = AddressBook(
-            cluster_dir, node_id, lambda c: c.shard_view(node_id), self.journal, self.filter
+        parts = open_parts(
+            cluster_dir,
+            node_id,
+            lambda config: config.shard_view(node_id),
+            after_power_loss,
+            rejoining,
         )
-        self.config: ClusterConfig = self.book.config
-        self.filter.all_ids = self.config.node_ids
+        self.node_dir, self.journal, self.filter = parts.node_dir, parts.journal, parts.filter
+        self.book, self.transport, self.storage = parts.book, parts.transport, parts.storage
+        self.config: ClusterConfig = parts.config
         self.shard = self.config.shard_of_node(node_id)
-        # Bind first: a port in use fails cleanly, and it keeps a second copy of
-        # this node from opening the same WAL.
-        keys = load_key(cluster_dir, node_id) if self.config.curve else None
-        try:
-            self.transport = Transport(node_id, self.config, self.filter, keys=keys)
-        except zmq.ZMQError as error:
-            endpoint = self.config.node(node_id).endpoint
-            raise ConfigError(f"cannot listen on {endpoint}: {error}") from error
-        options = StorageOptions(
-            fsync=self.config.fsync, power_loss_mode=self.config.power_loss_mode
-        )
-        rejoining = (self.node_dir / REJOINING_FILE).exists()
-        self.storage, recovered = Storage.open(self.node_dir, options, after_power_loss, rejoining)
-        for warning in recovered.warnings:
-            self.journal.line(f"warning: {warning}")
+        recovered = parts.recovered
         self.kv = KVStateMachine(
             changes_max=self.config.watch_history_changes,
             changes_bytes_max=self.config.watch_history_bytes,
@@ -243,11 +224,7 @@ class NodeServer:
         elif isinstance(message, AdminRequest):
             if not self.admission.admits_admin_request(role):
                 return
-            request_id = message.request_id
-
-            def reply(answer: dict[str, Any]) -> None:
-                self.transport.reply(identity, encode(AdminResponse(request_id, answer)))
-
+            reply = admin_replier(self.transport, identity, message.request_id)
             answer = answer_admin(self, message.command, reply)
             if answer is not None:
                 reply(answer)
