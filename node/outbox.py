@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from node.events import Event
-from node.messages import Message
-from node.ready import Snapshot, SnapshotSend
+from node.ready import Outgoing, Snapshot, SnapshotSend
 
 __all__ = ["Outbox", "Taken"]
 
@@ -21,8 +20,8 @@ __all__ = ["Outbox", "Taken"]
 class Taken:
     """Everything the outbox held, emptied into one record for a Ready."""
 
-    messages: tuple[Message, ...]
-    messages_after_persist: tuple[Message, ...]
+    messages: tuple[Outgoing, ...]
+    messages_after_persist: tuple[Outgoing, ...]
     events: tuple[Event, ...]
     snapshot: Snapshot | None
     snapshots_to_send: tuple[SnapshotSend, ...]
@@ -30,8 +29,8 @@ class Taken:
 
 @dataclass(slots=True)
 class Outbox:
-    messages: list[Message] = field(default_factory=list)
-    messages_after_persist: list[Message] = field(default_factory=list)
+    messages: list[Outgoing] = field(default_factory=list)
+    messages_after_persist: list[Outgoing] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     # A leader's snapshot this node must install (replacing its log and state).
     snapshot_to_install: Snapshot | None = None

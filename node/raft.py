@@ -61,6 +61,7 @@ from node.events import (
 )
 from node.log import RaftLog
 from node.messages import (
+    PEER_MESSAGES,
     AppendEntries,
     AppendEntriesResponse,
     Entry,
@@ -88,6 +89,7 @@ from node.ready import (
     DurableState,
     HardState,
     MembershipChange,
+    Outgoing,
     Proposal,
     Ready,
     Role,
@@ -168,14 +170,13 @@ class RaftCore(ReadOnlyRules):
         self._check_not_in_ready("tick")
         self._ticks += 1
         self.log.release_compacted()
-        if self.role is Role.LEADER:
-            self._tick_heartbeat()
-        else:
-            self._tick_election()
+        self._tick_heartbeat() if self.role is Role.LEADER else self._tick_election()
 
-    def step(self, message: Message) -> None:
+    def step(self, message: Outgoing) -> None:
         """Handle one message from a peer (Raft §5.1: terms first, then the role)."""
         self._check_not_in_ready("step")
+        if not isinstance(message, PEER_MESSAGES):
+            raise TypeError(f"a Raft core was handed a {type(message).__name__}")
         if message.term > self.term:
             if not self._adopt_higher_term(message):
                 return
@@ -995,6 +996,4 @@ class RaftCore(ReadOnlyRules):
         return HardState(self.term, self.vote, self.log.commit_index)
 
     def _check_not_in_ready(self, what: str) -> None:
-        invariant(
-            not self._ready_outstanding, f"{what} between ready() and advance()", node=self.id
-        )
+        invariant(not self._ready_outstanding, f"{what} between ready() and advance()", id=self.id)

@@ -21,12 +21,14 @@ from enum import Enum
 
 from node.events import Event
 from node.messages import Entry, Message, SnapshotMeta
+from node.messages.paxos import PaxosMessage
 
 __all__ = [
     "CoreStatus",
     "DurableState",
     "HardState",
     "MembershipChange",
+    "Outgoing",
     "Proposal",
     "ReadState",
     "Ready",
@@ -34,6 +36,10 @@ __all__ = [
     "Snapshot",
     "SnapshotSend",
 ]
+
+
+# A message a core sends: Raft's, or Multi-Paxos's (node.paxos).
+Outgoing = Message | PaxosMessage
 
 
 class Role(Enum):
@@ -117,9 +123,9 @@ class Ready:
     """One batch of work for the application, in the order of Rule 2."""
 
     # Send now, while the entries below are being persisted.
-    messages: tuple[Message, ...]
+    messages: tuple[Outgoing, ...]
     # Send only once `entries` and `hard_state` are durable.
-    messages_after_persist: tuple[Message, ...]
+    messages_after_persist: tuple[Outgoing, ...]
     # Persist, replacing every stored entry at or after entries[0].index.
     entries: tuple[Entry, ...]
     # Persist when not None (it changed since the last Ready).

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from node.messages import Message
-from node.ready import Ready, SnapshotSend
+from node.ready import Outgoing, Ready, SnapshotSend
 
 __all__ = ["ReadyCore", "ReadyHandler", "complete", "drain", "hand_over"]
 
@@ -47,7 +46,7 @@ class ReadyHandler(Protocol):
         """Observe the Ready's events; False: the node died before acting on it."""
         ...
 
-    def send(self, messages: tuple[Message, ...]) -> None: ...
+    def send(self, messages: tuple[Outgoing, ...]) -> None: ...
 
     def persist(self, rd: Ready) -> bool:
         """Install `rd.snapshot` (and restore the state machine from it), then

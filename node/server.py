@@ -66,7 +66,7 @@ from node.messages import (
 )
 from node.parts import admin_replier, open_parts
 from node.raft import RaftCore
-from node.ready import DurableState, Ready, Role, SnapshotSend
+from node.ready import DurableState, Outgoing, Ready, Role, SnapshotSend
 from node.ready_driver import drain
 from node.snapshot_stream import SnapshotStreams
 from node.snapshot_taker import SnapshotTaker, WrittenSnapshot
@@ -281,7 +281,7 @@ class NodeServer:
         self.journal.record(rd.events)
         return True
 
-    def send(self, messages: tuple[Message, ...]) -> None:
+    def send(self, messages: tuple[Outgoing, ...]) -> None:
         for message in messages:
             if message.dst not in self.transport.peers:
                 # `raftctl add-node` wrote the node's address just now; without

@@ -25,46 +25,56 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class PaxosSlot:
-    """A proposal for one slot: its ballot, and its value (`noop`: none)."""
+    """A proposal for one slot: its ballot, and its value (`noop`: none;
+    `config`: a membership)."""
 
     slot: int
     ballot: int
     noop: bool
     value: bytes = b""
+    config: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class PaxosPrepare:
-    """Phase 1a for every slot from `from_slot` on."""
+    """Phase 1a for every slot from `from_slot` on; `transfer`: the leader
+    handed its role over, so an acceptor that still hears it answers."""
 
     src: str
     dst: str
     ballot: int
     from_slot: int
+    transfer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class PaxosPromise:
     """Phase 1b: `promised` is `ballot` (a promise, with what was accepted
-    from the asked slot on) or above it (a refusal)."""
+    from the asked slot on) or above it (a refusal); `compacted`: the slots
+    this acceptor forgot into its snapshot (at or past the asked slot, it
+    cannot report them: the proposer is behind, steps aside, and is sent the
+    snapshot)."""
 
     src: str
     dst: str
     ballot: int
     promised: int
     accepted: tuple[PaxosSlot, ...] = ()
+    compacted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class PaxosAccept:
     """Phase 2a for several slots at once; `chosen`: the leader's log is
-    chosen up to this slot."""
+    chosen up to this slot; `round`: the leader's heartbeat round, echoed
+    by the answer (a majority of answers confirms a read)."""
 
     src: str
     dst: str
     ballot: int
     slots: tuple[PaxosSlot, ...]
     chosen: int
+    round: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +89,7 @@ class PaxosAccepted:
     promised: int
     slots: tuple[int, ...]
     applied: int
+    round: int = 0
 
 
 PaxosMessage = PaxosPrepare | PaxosPromise | PaxosAccept | PaxosAccepted

@@ -28,10 +28,12 @@ __all__ = ["Acceptor", "Promised", "Proposal", "Refused", "Took"]
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """A value accepted in a slot under a ballot (None: a no-op, which a new
-    leader proposes for a hole in the log)."""
+    leader proposes for a hole in the log; `config`: the value is a
+    membership, node.messages.encode_membership)."""
 
     ballot: Ballot
     value: bytes | None
+    config: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +82,26 @@ class Acceptor:
         )
         return Promised(ballot, reported)
 
-    def accept(self, ballot: Ballot, slot: int, value: bytes | None) -> Took | Refused:
+    def accept(
+        self, ballot: Ballot, slot: int, value: bytes | None, config: bool = False
+    ) -> Took | Refused:
         if ballot < self.promised:
             return Refused(self.promised)
         if ballot > self.promised:
             self.promised = ballot
             self.promise_dirty = True
-        if slot > self.compacted_to and self.accepted.get(slot) != Proposal(ballot, value):
-            self.accepted[slot] = Proposal(ballot, value)
+        proposal = Proposal(ballot, value, config)
+        if slot > self.compacted_to and self.accepted.get(slot) != proposal:
+            self.accepted[slot] = proposal
             self.slots_dirty.add(slot)
         return Took(ballot, slot)
+
+    def follow(self, ballot: Ballot) -> None:
+        """A leader's heartbeat under `ballot`, not below the promise: promise
+        it (the answer tells the leader no lower ballot is accepted here)."""
+        if ballot > self.promised:
+            self.promised = ballot
+            self.promise_dirty = True
 
     def compact(self, through_slot: int) -> None:
         """Forget the slots a snapshot covers."""

@@ -6,7 +6,7 @@ Rules:
   node.paxos.ballot), so storage syncs it as it syncs a Raft vote; the
   commit index is the highest slot known chosen, contiguously.
 - An entry is a slot: its index the slot, its term the accepted ballot, its
-  kind NOOP for a no-op, and a slot never accepted (a hole before a later
+  kind NOOP for a no-op (CONFIG for a membership), and a slot never accepted (a hole before a later
   one) is an entry of term 0 (HOLE).
 - The WAL replaces every stored entry from the first one a batch writes, as
   a Raft follower's conflict truncation needs. An acceptor must never lose
@@ -24,7 +24,7 @@ from node.paxos.acceptor import Acceptor, Proposal
 from node.paxos.ballot import Ballot
 from node.ready import HardState
 
-__all__ = ["HOLE", "entries_to_persist", "hard_state_of", "recover_acceptor"]
+__all__ = ["HOLE", "entries_to_persist", "entry_of", "hard_state_of", "recover_acceptor"]
 
 HOLE = 0  # the term of a slot never accepted: below every ballot (ballot 0.0 is no one's)
 
@@ -36,7 +36,7 @@ def entries_to_persist(acceptor: Acceptor, stored_last: int) -> tuple[Entry, ...
         return ()
     first = max(min(min(acceptor.slots_dirty), stored_last + 1), acceptor.compacted_to + 1)
     last = max(acceptor.accepted)
-    return tuple(_entry(slot, acceptor.accepted.get(slot)) for slot in range(first, last + 1))
+    return tuple(entry_of(slot, acceptor.accepted.get(slot)) for slot in range(first, last + 1))
 
 
 def hard_state_of(acceptor: Acceptor, chosen_index: int) -> HardState:
@@ -49,7 +49,9 @@ def recover_acceptor(
     """The acceptor storage held: its promise and every slot it accepted."""
     accepted = {
         entry.index: Proposal(
-            Ballot.decode(entry.term), None if entry.kind == EntryKind.NOOP else entry.data
+            Ballot.decode(entry.term),
+            None if entry.kind == EntryKind.NOOP else entry.data,
+            entry.kind == EntryKind.CONFIG,
         )
         for entry in entries
         if entry.term != HOLE and entry.index > compacted_to
@@ -57,9 +59,11 @@ def recover_acceptor(
     return Acceptor(Ballot.decode(hard_state.term), accepted, compacted_to)
 
 
-def _entry(slot: int, proposal: Proposal | None) -> Entry:
+def entry_of(slot: int, proposal: Proposal | None) -> Entry:
+    """Slot `slot` as a log entry (the module's rules)."""
     if proposal is None:
         return Entry(slot, HOLE, EntryKind.NOOP)
     if proposal.value is None:
         return Entry(slot, proposal.ballot.encode(), EntryKind.NOOP)
-    return Entry(slot, proposal.ballot.encode(), EntryKind.COMMAND, proposal.value)
+    kind = EntryKind.CONFIG if proposal.config else EntryKind.COMMAND
+    return Entry(slot, proposal.ballot.encode(), kind, proposal.value)

@@ -11,8 +11,9 @@ __all__ = ["proposal_from_wire", "proposal_to_wire"]
 
 def proposal_to_wire(slot: int, proposal: Proposal) -> PaxosSlot:
     value = proposal.value
-    return PaxosSlot(slot, proposal.ballot.encode(), value is None, value or b"")
+    return PaxosSlot(slot, proposal.ballot.encode(), value is None, value or b"", proposal.config)
 
 
 def proposal_from_wire(wire: PaxosSlot) -> tuple[int, Proposal]:
-    return wire.slot, Proposal(Ballot.decode(wire.ballot), None if wire.noop else wire.value)
+    value = None if wire.noop else wire.value
+    return wire.slot, Proposal(Ballot.decode(wire.ballot), value, wire.config)

@@ -28,13 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
+from node.consensus import ConsensusCore
 from node.errors import invariant, known
 from node.events import (
-    BecameLeader,
-    CommitAdvanced,
     Event,
-    FollowerLostEntries,
-    MembershipChanged,
 )
 from node.messages import (
     Entry,
@@ -46,17 +43,17 @@ from node.messages import (
 )
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
-from node.ready import DurableState, HardState, Ready, Role, SnapshotSend
+from node.ready import DurableState, HardState, Outgoing, Ready, Role, SnapshotSend
 from node.ready_driver import complete, drain, hand_over
 from raftctl.sim.disk import DiskOptions, SimDisk
 from raftctl.sim.errors import BudgetExceeded
-from raftctl.sim.invariants import SafetyChecker
+from raftctl.sim.invariants import Checker, SafetyChecker
 from raftctl.sim.machine import Applied, SimMachine
 from raftctl.sim.network import NetworkOptions, SimNetwork
 
 __all__ = ["CoreFactory", "MemoryStorage", "SimCluster", "SimNode"]
 
-CoreFactory = Callable[[RaftConfig, DurableState, random.Random], RaftCore]
+CoreFactory = Callable[[RaftConfig, DurableState, random.Random], ConsensusCore]
 Observer = Callable[[int, str, Event], None]
 
 _TICK = 0
@@ -123,6 +120,10 @@ class MemoryStorage:
             return self.entries[offset].term
         return None
 
+    def entry_at(self, index: int) -> Entry | None:
+        offset = index - self.snapshot_index - 1
+        return self.entries[offset] if 0 <= offset < len(self.entries) else None
+
     def holds(self, index: int, term: int) -> bool:
         """True when the entry (index, term) is durable here, in the log or
         inside the snapshot (which holds only committed entries)."""
@@ -138,7 +139,7 @@ class SimNode:
 
     node_id: str
     storage: MemoryStorage = field(default_factory=MemoryStorage)
-    core: RaftCore | None = None
+    core: ConsensusCore | None = None
     generation: int = 0  # bumped at each restart, so stale ticks are ignored
     machine: SimMachine = field(default_factory=SimMachine)
     # Reads whose leadership is confirmed, waiting for their index to apply.
@@ -163,6 +164,7 @@ class SimCluster:
         tick_ms: int = 10,
         observer: Observer | None = None,
         machine_factory: Callable[[], SimMachine] = SimMachine,
+        checker_factory: Callable[[tuple[str, ...]], Checker] = SafetyChecker,
     ) -> None:
         # What each node applies: the registers, or (raftctl.sim.kv_machine) the
         # real key-value store, transaction tables and all.
@@ -178,7 +180,7 @@ class SimCluster:
         self.core_factory = core_factory
         self.tick_ms = tick_ms
         self.observer = observer
-        self.checker = SafetyChecker(self.initial_voters)
+        self.checker = checker_factory(self.initial_voters)
         self.nodes = {
             node_id: SimNode(node_id, initial_voters=self.initial_voters, machine=machine_factory())
             for node_id in self.node_ids
@@ -278,7 +280,7 @@ class SimCluster:
         self._sequence += 1
         heapq.heappush(self._queue, (when, self._sequence, kind, payload))
 
-    def _send(self, messages: Sequence[Message]) -> None:
+    def _send(self, messages: Sequence[Outgoing]) -> None:
         for message in messages:
             vote = isinstance(message, RequestVote | RequestVoteResponse)
             for delay in self.network.delays_ms(message.src, message.dst, vote):
@@ -347,7 +349,7 @@ class SimCluster:
             [InstallSnapshot(term, node.node_id, peer, meta, 0, node.storage.snapshot_data, True)]
         )
 
-    def _maybe_snapshot(self, node: SimNode, core: RaftCore) -> None:
+    def _maybe_snapshot(self, node: SimNode, core: ConsensusCore) -> None:
         every = self.snapshot_every
         # The machine's own mark: with a latent disk the core has handed out
         # entries to apply that the machine has not applied yet.
@@ -369,35 +371,11 @@ class SimCluster:
             node.storage.hard_state
         )
 
-    def _observe(self, node: SimNode, core: RaftCore, rd: Ready) -> None:
-        for event in rd.events:
-            # First every configuration the log took on, so that a commit
-            # listed before it in this Ready is judged with the log as it is.
-            if isinstance(event, MembershipChanged) and event.how == "appended":
-                term = known(core.log.term_at(event.index), "the appended entry", index=event.index)
-                self.checker.on_config_appended(event.index, term, event.voters)
-        for event in rd.events:
-            if isinstance(event, BecameLeader):
-                self.checker.on_became_leader(
-                    node.node_id, event.term, core.log.term_at, core.log.snapshot_index
-                )
-            elif isinstance(event, CommitAdvanced):
-                durable = {n.node_id: n.storage for n in self.nodes.values()}
-                self.checker.on_commit(
-                    node.node_id,
-                    event.old_index,
-                    event.new_index,
-                    core.log.term_at,
-                    core.log.snapshot_index,
-                    core.voters,
-                    durable,
-                    core.term,
-                )
-            elif isinstance(event, FollowerLostEntries):
-                self.checker.on_follower_lost_entries(
-                    node.node_id, event.follower, event.acknowledged, event.holds
-                )
-            if self.observer is not None:
+    def _observe(self, node: SimNode, core: ConsensusCore, rd: Ready) -> None:
+        durable = {n.node_id: n.storage for n in self.nodes.values()}
+        self.checker.observe(node.node_id, core, rd.events, durable)
+        if self.observer is not None:
+            for event in rd.events:
                 self.observer(self.now_ms, node.node_id, event)
 
     # -- faults and clients -------------------------------------------------------
@@ -456,12 +434,12 @@ class SimCluster:
                 best = (core.term, node.node_id)
         return best[1] if best else None
 
-    def leader_core(self) -> RaftCore | None:
+    def leader_core(self) -> ConsensusCore | None:
         """The core of `leader()`, if there is one."""
         leader_id = self.leader()
         return None if leader_id is None else self.nodes[leader_id].core
 
-    def up_cores(self) -> list[RaftCore]:
+    def up_cores(self) -> list[ConsensusCore]:
         return [node.core for node in self.nodes.values() if node.core is not None]
 
 
@@ -484,7 +462,7 @@ class _NodeReadies:
             return False
         return True
 
-    def send(self, messages: tuple[Message, ...]) -> None:
+    def send(self, messages: tuple[Outgoing, ...]) -> None:
         self.cluster._send(messages)
 
     def persist(self, rd: Ready) -> bool:

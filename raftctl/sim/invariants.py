@@ -31,11 +31,14 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from node.consensus import ConsensusCore
+from node.errors import known
+from node.events import BecameLeader, CommitAdvanced, Event, FollowerLostEntries, MembershipChanged
 from node.messages import Entry, EntryKind, decode_membership
 from node.quorum import majority
 from raftctl.sim.errors import SafetyViolation
 
-__all__ = ["DurableLog", "SafetyChecker"]
+__all__ = ["Checker", "DurableLog", "SafetyChecker"]
 
 
 class DurableLog(Protocol):
@@ -44,6 +47,35 @@ class DurableLog(Protocol):
     def term_at(self, index: int) -> int | None: ...
 
     def holds(self, index: int, term: int) -> bool: ...
+
+    def entry_at(self, index: int) -> Entry | None: ...
+
+
+class Checker(Protocol):
+    """What the simulated cluster feeds a protocol's safety checker
+    (SafetyChecker for Raft; raftctl.sim.paxos_invariants for Paxos)."""
+
+    checks: int
+    applied: dict[int, Entry]
+    applied_data: set[bytes]
+
+    def fail(self, property_name: str, detail: str) -> None: ...
+
+    def observe(
+        self,
+        node_id: str,
+        core: ConsensusCore,
+        events: Sequence[Event],
+        durable_logs: Mapping[str, DurableLog],
+    ) -> None:
+        """A Ready's events, before anything of the Ready is done."""
+        ...
+
+    def on_persist(self, node_id: str, entries: Sequence[Entry], log: DurableLog) -> None: ...
+
+    def on_dropped(self, node_id: str, dropped: Sequence[Entry], how: str) -> None: ...
+
+    def on_apply(self, node_id: str, entry: Entry) -> None: ...
 
 
 class SafetyChecker:
@@ -71,6 +103,39 @@ class SafetyChecker:
 
     def fail(self, property_name: str, detail: str) -> None:
         raise SafetyViolation(f"{property_name} violated: {detail}")
+
+    def observe(
+        self,
+        node_id: str,
+        core: ConsensusCore,
+        events: Sequence[Event],
+        durable_logs: Mapping[str, DurableLog],
+    ) -> None:
+        log = core.log
+        for event in events:
+            # First every configuration the log took on, so that a commit
+            # listed before it in this Ready is judged with the log as it is.
+            if isinstance(event, MembershipChanged) and event.how == "appended":
+                term = known(log.term_at(event.index), "the appended entry", index=event.index)
+                self.on_config_appended(event.index, term, event.voters)
+        for event in events:
+            if isinstance(event, BecameLeader):
+                self.on_became_leader(node_id, event.term, log.term_at, log.snapshot_index)
+            elif isinstance(event, CommitAdvanced):
+                self.on_commit(
+                    node_id,
+                    event.old_index,
+                    event.new_index,
+                    log.term_at,
+                    log.snapshot_index,
+                    core.voters,
+                    durable_logs,
+                    core.term,
+                )
+            elif isinstance(event, FollowerLostEntries):
+                self.on_follower_lost_entries(
+                    node_id, event.follower, event.acknowledged, event.holds
+                )
 
     def on_follower_lost_entries(
         self, leader_id: str, follower: str, acknowledged: int, holds: int

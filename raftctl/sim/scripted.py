@@ -31,9 +31,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from node.errors import ProposalRejected
+from node.errors import ProposalRejected, invariant
 from node.events import describe
 from node.messages import (
+    PEER_MESSAGES,
     AppendEntries,
     AppendEntriesResponse,
     Entry,
@@ -49,7 +50,7 @@ from node.messages import (
 )
 from node.raft import RaftCore
 from node.raft_config import RaftConfig
-from node.ready import HardState, MembershipChange, Ready, SnapshotSend
+from node.ready import HardState, MembershipChange, Outgoing, Ready, SnapshotSend
 from node.ready_driver import drain
 from raftctl.sim.cluster import MemoryStorage
 from raftctl.sim.errors import ScriptError
@@ -478,8 +479,10 @@ class _ScriptedReadies:
         self.cluster.output.extend(f"  {describe(node_id, event)}" for event in rd.events)
         return True
 
-    def send(self, messages: tuple[Message, ...]) -> None:
-        self.cluster.in_flight.extend(messages)
+    def send(self, messages: tuple[Outgoing, ...]) -> None:
+        raft = [message for message in messages if isinstance(message, PEER_MESSAGES)]
+        invariant(len(raft) == len(messages), "the scripted cluster runs Raft cores only")
+        self.cluster.in_flight.extend(raft)
 
     def persist(self, rd: Ready) -> bool:
         node = self.node

@@ -31,15 +31,19 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from node.consensus import ConsensusCore
 from node.errors import NodeError, known
 from node.events import BecameLeader, Event
+from node.paxos.core import PaxosCore
 from node.raft import RaftCore
 from raftctl.judges.linearizable import check
 from raftctl.sim.clients import SimClients
 from raftctl.sim.cluster import CoreFactory, SimCluster
 from raftctl.sim.errors import HistoryViolation, LivenessFailure
+from raftctl.sim.invariants import SafetyChecker
 from raftctl.sim.nemesis import SimNemesis
 from raftctl.sim.network import NetworkOptions
+from raftctl.sim.paxos_invariants import PaxosSafetyChecker
 from raftctl.sim.seed import (
     CONSISTENCIES,
     FAULT_KINDS,
@@ -75,8 +79,10 @@ class _Run:
         options: SwarmOptions,
         core_factory: CoreFactory,
         observer: Callable[[int, str, Event], None] | None,
+        protocol: str = "raft",
     ) -> None:
         self.options = options
+        self.protocol = protocol
         # Its own stream, so that drawing the options never shifts the run; the
         # nemesis and the clients draw from it too, in the order things happen.
         self.rng = random.Random(f"run-{options.seed}")
@@ -99,6 +105,7 @@ class _Run:
             },
             core_factory=core_factory,
             observer=self._on_event,
+            checker_factory=PaxosSafetyChecker if protocol == "paxos" else SafetyChecker,
         )
         self.nemesis = SimNemesis(self.cluster, self.rng, options, self.result)
         self.clients = SimClients(self.cluster, self.rng, options, self.result)
@@ -223,14 +230,21 @@ class _Run:
             core = cluster.nodes[member].core
             if core is None:
                 return False
-            if (core.term, core.leader_id, core.log.last_index, core.log.last_term) != (
+            if (core.term, core.leader_id, *self._log_mark(core)) != (
                 leader.term,
                 leader_id,
-                leader.log.last_index,
-                leader.log.last_term,
+                *self._log_mark(leader),
             ) or cluster.nodes[member].machine.applied_index != leader.log.commit_index:
                 return False  # (the machine's mark: a latent disk may hold entries back)
         return True
+
+    def _log_mark(self, core: ConsensusCore) -> tuple[int, int]:
+        """What converged logs share: Raft's last entry; Paxos's chosen index
+        (an acceptor may keep slots past the leader's that no one chose)."""
+        log = core.log
+        if self.protocol == "paxos":
+            return log.commit_index, log.commit_index
+        return log.last_index, log.last_term
 
     def _check_nothing_lost(self) -> None:
         """Every member applied everything, and their state machines agree."""
@@ -287,10 +301,12 @@ def run_seed(
     node_count: int | None = None,
     observer: Callable[[int, str, Event], None] | None = None,
     faults: Iterable[str] | None = None,
+    protocol: str = "raft",
 ) -> SeedResult:
-    """Run one seed; a safety or liveness failure is reported, not raised."""
+    """Run one seed; a safety or liveness failure is reported, not raised.
+    `protocol` names the core's (raft or paxos): it picks the safety checker."""
     options = options_swarm(seed, node_count, faults)
-    run = _Run(options, core_factory, observer)
+    run = _Run(options, core_factory, observer, protocol)
     try:
         return run.run()
     except (AssertionError, NodeError) as failure:
@@ -308,12 +324,13 @@ def run_seeds(
     workers: int = 1,
     stop_at_first_failure: bool = True,
     faults: Iterable[str] | None = None,
+    protocol: str = "raft",
 ) -> Iterator[SeedResult]:
     """Run many seeds, on `workers` processes when > 1, yielding results in seed
     order. `core_factory` must be importable by name when workers > 1."""
     if workers <= 1:
         for seed in seeds:
-            result = run_seed(seed, core_factory, node_count, faults=faults)
+            result = run_seed(seed, core_factory, node_count, faults=faults, protocol=protocol)
             yield result
             if stop_at_first_failure and not result.ok:
                 return
@@ -325,6 +342,7 @@ def run_seeds(
             core_factory=core_factory,
             node_count=node_count,
             faults=None if faults is None else tuple(faults),
+            protocol=protocol,
         )
         for result in pool.imap(job, seeds, chunksize=8):
             yield result
@@ -333,16 +351,20 @@ def run_seeds(
                 return
 
 
-def replay_command(seed: int, node_count: int | None = None) -> str:
+def replay_command(seed: int, node_count: int | None = None, protocol: str = "raft") -> str:
     nodes = f" --nodes {node_count}" if node_count else ""
-    return f"python -m raftctl.sim.swarm --seed {seed}{nodes}"
+    paxos = " --protocol paxos" if protocol == "paxos" else ""
+    return f"python -m raftctl.sim.swarm --seed {seed}{nodes}{paxos}"
 
 
-def _report_failure(result: SeedResult, node_count: int | None) -> None:
+CORES: dict[str, CoreFactory] = {"raft": RaftCore, "paxos": PaxosCore}
+
+
+def _report_failure(result: SeedResult, node_count: int | None, protocol: str) -> None:
     print(f"FAILED {result.failure}", file=sys.stderr)
     print(result.options.describe(), file=sys.stderr)
     print(
-        f"replay: {replay_command(result.options.seed, node_count)}"
+        f"replay: {replay_command(result.options.seed, node_count, protocol)}"
         f"   (or: make sim SEED={result.options.seed})",
         file=sys.stderr,
     )
@@ -359,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="replay this one seed, verbosely")
     parser.add_argument("--nodes", type=int, choices=(3, 5, 7), help="force the cluster size")
     parser.add_argument(
+        "--protocol", choices=sorted(CORES), default="raft", help="the core to run (default raft)"
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
@@ -366,10 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.seed is not None:
-        result = run_seed(args.seed, node_count=args.nodes)
+        result = run_seed(
+            args.seed, CORES[args.protocol], node_count=args.nodes, protocol=args.protocol
+        )
         print(result.options.describe())
         if not result.ok:
-            _report_failure(result, args.nodes)
+            _report_failure(result, args.nodes, args.protocol)
             return 1
         print(
             f"ok: {result.elections} elections, {result.proposals} proposals, "
@@ -397,9 +424,15 @@ def main(argv: list[str] | None = None) -> int:
     verdicts: dict[str, int] = {}
     idle: list[int] = []  # seeds whose clients ran no operation: they proved little
     seeds = range(args.first, args.first + args.seeds)
-    for result in run_seeds(seeds, node_count=args.nodes, workers=args.workers):
+    for result in run_seeds(
+        seeds,
+        CORES[args.protocol],
+        node_count=args.nodes,
+        workers=args.workers,
+        protocol=args.protocol,
+    ):
         if not result.ok:
-            _report_failure(result, args.nodes)
+            _report_failure(result, args.nodes, args.protocol)
             return 1
         options = result.options
         sizes[options.node_count] = sizes.get(options.node_count, 0) + 1

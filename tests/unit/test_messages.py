@@ -78,7 +78,7 @@ from node.messages.paxos import (
     PaxosSlot,
 )
 
-B32 = (3 << 16) | 2  # ballot 3.2 in its one-integer form (node.paxos.ballot)
+B32 = 3002  # ballot 3.2 in its one-integer form (node.paxos.ballot)
 TXN = Txn(
     (Compare("a", "1"), Compare("b", None)),
     (Put("a", "0"), Get("b"), Delete("c")),
@@ -147,15 +147,13 @@ MESSAGES = [
     GossipPushAck("n3", "n1", 9),
     GossipRead("n1", "n2", 10, "s", "s"),
     GossipReadReply("n2", "n1", 10, ()),
-    PaxosPrepare("n2", "n1", (3 << 16) | 2, 41),
-    PaxosPromise(
-        "n1", "n2", (3 << 16) | 2, (3 << 16) | 2, (PaxosSlot(41, 65537, False, b"\x00v"),)
-    ),
-    PaxosPromise("n3", "n2", (3 << 16) | 2, (4 << 16) | 1),
+    PaxosPrepare("n2", "n1", 3002, 41, transfer=True),
+    PaxosPromise("n1", "n2", 3002, 3002, (PaxosSlot(41, 1001, False, b"\x00v"),), compacted=40),
+    PaxosPromise("n3", "n2", 3002, 4001),
     PaxosAccept(
-        "n2", "n1", 196610, (PaxosSlot(42, 196610, True), PaxosSlot(43, 196610, False, b"x")), 41
+        "n2", "n1", 3002, (PaxosSlot(42, 3002, True), PaxosSlot(43, 3002, False, b"x", True)), 41, 7
     ),
-    PaxosAccepted("n1", "n2", 196610, 196610, (42, 43), 41),
+    PaxosAccepted("n1", "n2", 3002, 3002, (42, 43), 41, 7),
 ]
 
 

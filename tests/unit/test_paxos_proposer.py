@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from node.paxos.acceptor import Acceptor, Promised, Proposal, Took
 from node.paxos.ballot import Ballot
-from node.paxos.proposer import NOOP, Tally, majority, recover
+from node.paxos.proposer import HOLE_FILLER, Tally, majority, recover
 
 B1, B2, B3 = Ballot(1, 1), Ballot(2, 2), Ballot(3, 3)
 
@@ -24,20 +24,29 @@ def test_recovery_keeps_the_highest_ballot_of_each_slot_and_fills_holes() -> Non
         Promised(B3, ((2, Proposal(B2, b"new")),)),
         Promised(B3, ()),
     ]
-    assert recover(promises, 2) == {2: b"new", 3: NOOP, 4: b"d"}
+    new, d = Proposal(B2, b"new"), Proposal(B1, b"d")
+    assert recover(promises, 2) == {2: new, 3: HOLE_FILLER, 4: d}
     assert recover(promises, 5) == {}
-    assert recover(promises, 3) == {3: NOOP, 4: b"d"}
+    assert recover(promises, 3) == {3: HOLE_FILLER, 4: d}
+    assert HOLE_FILLER.value is None
 
 
-def test_a_slot_is_chosen_by_a_majority_of_distinct_acceptors_under_the_ballot() -> None:
-    tally = Tally(B2, acceptors=5)
-    assert not tally.count("n1", B2, 7)
-    assert not tally.count("n1", B2, 7)  # a duplicate counts once
-    assert not tally.count("n2", B1, 7)  # an older ballot's answer does not count
-    assert not tally.count("n2", B2, 7)
-    assert tally.count("n3", B2, 7)
-    assert not tally.count("n4", B2, 7)  # chosen already: said once
-    assert tally.chosen == {7} and majority(5) == 3 and majority(4) == 3
+def test_a_slot_is_chosen_by_a_majority_of_distinct_voters_under_the_ballot() -> None:
+    voters = ("n1", "n2", "n3", "n4", "n5")
+    tally = Tally(B2)
+    tally.count("n1", B2, 7)
+    tally.count("n1", B2, 7)  # a duplicate counts once
+    tally.count("n2", B1, 7)  # an older ballot's answer does not count
+    tally.count("n6", B2, 7)  # nor a learner's
+    assert not tally.chosen(7, voters)
+    tally.count("n2", B2, 7)
+    assert not tally.chosen(7, voters)
+    tally.count("n3", B2, 7)
+    assert tally.chosen(7, voters) and not tally.chosen(8, voters)
+    assert not tally.chosen(7, ("n4", "n5", "n6", "n7"))  # another configuration's majority
+    tally.forget_through(7)
+    assert not tally.took and not tally.chosen(7, ())
+    assert majority(5) == 3 and majority(4) == 3
 
 
 ROUNDS = st.lists(
@@ -65,11 +74,17 @@ def test_a_chosen_value_survives_every_later_leader(
         ballot = Ballot(number, leader + 1)
         promises = [acceptors[index].prepare(ballot, 1) for index in sorted(heard)]
         quorum = [p for p in promises if isinstance(p, Promised)]
-        value = recover(quorum, 1).get(1) or f"v{number}".encode()
-        tally = Tally(ballot, 5)
+        recovered = recover(quorum, 1).get(1)
+        value = recovered.value if recovered else f"v{number}".encode()
+        tally = Tally(ballot)
+        voters = [f"n{index}" for index in range(5)]
+        said = False
         for index in sorted(reach):
             answer = acceptors[index].accept(ballot, 1, value)
-            if isinstance(answer, Took) and tally.count(f"n{index}", ballot, 1):
+            if isinstance(answer, Took):
+                tally.count(f"n{index}", ballot, 1)
+            if tally.chosen(1, voters) and not said:
+                said = True
                 assert chosen in (None, value), f"slot 1 chose {chosen!r}, then {value!r}"
                 chosen = value
 
