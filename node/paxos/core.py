@@ -363,7 +363,7 @@ class PaxosCore:
         leading = self._leading
         if leading is not None:
             if leading.rounds.wanted:
-                self._broadcast(leading, heartbeat=True)
+                self._broadcast(leading)
             self._flush_replication(leading)
         hard_state = self._hard_state()
         read_states, reads_dropped = self._reads.take_output()
@@ -491,7 +491,7 @@ class PaxosCore:
         ballot = candidacy.ballot
         self.role, self.leader_id = Role.LEADER, self.id
         self._preempted = 0
-        recovered = recover(candidacy.all_promises(), candidacy.from_slot)
+        recovered = self._recovered(candidacy)
         next_slot = max(recovered, default=candidacy.from_slot - 1) + 1
         leading = Leadership(ballot, candidacy.from_slot, next_slot, Tally(ballot))
         self._leading = leading
@@ -503,6 +503,11 @@ class PaxosCore:
             for peer in membership.members:
                 self._track(leading, peer)
         leading.rounds.wanted = True  # tell everyone at once, and learn who lags
+
+    def _recovered(self, candidacy: Candidacy) -> dict[int, Proposal]:
+        """What the new leader must propose again (node.paxos.proposer.recover:
+        the highest-ballot value the promises report in each slot)."""
+        return recover(candidacy.all_promises(), candidacy.from_slot)
 
     # -- phase 2 ---------------------------------------------------------------------
 
@@ -520,18 +525,29 @@ class PaxosCore:
         if not leading.replication_pending:
             return
         leading.replication_pending = False
+        chosen = self.log.commit_index
         for peer, progress in leading.peers.items():
-            self._send_slots(leading, peer, progress)
+            if not self._send_slots(leading, peer, progress) and progress.told_chosen < chosen:
+                # Nothing new for it, but the chosen index moved: say so now
+                # rather than at the next heartbeat (followers apply sooner).
+                self._send(
+                    PaxosAccept(
+                        self.id, peer, leading.ballot.encode(), (), chosen, leading.rounds.latest
+                    )
+                )
+            progress.told_chosen = chosen
 
-    def _send_slots(self, leading: Leadership, peer: str, progress: PeerProgress) -> None:
+    def _send_slots(self, leading: Leadership, peer: str, progress: PeerProgress) -> bool:
+        """Accepts for the slots `peer` is due; False when none went."""
         log, config = self.log, self.config
+        sent = False
         if progress.next <= log.snapshot_index:
             if progress.snapshot_sent_tick is None:
                 progress.snapshot_sent_tick = self._ticks
                 self._out.snapshot_sends.append(
                     SnapshotSend(peer, leading.ballot.encode(), log.snapshot_index)
                 )
-            return
+            return True
         last = log.last_index
         while progress.next <= last and progress.inflight < config.inflight_messages_max:
             through = min(last, progress.next + config.entries_per_message_max - 1)
@@ -559,25 +575,21 @@ class PaxosCore:
             progress.next = through + 1
             progress.inflight += 1
             progress.sent_round = leading.rounds.latest
+            sent = True
+        return sent
 
-    def _broadcast(self, leading: Leadership, heartbeat: bool) -> None:
+    def _broadcast(self, leading: Leadership) -> None:
         """A heartbeat round: an accept with no slots to every follower,
         numbered so that a majority of answers confirms reads and the lease."""
         heartbeat_round = leading.rounds.start(self._ticks)
-        leading.round_chosen[heartbeat_round] = self.log.commit_index
+        chosen = self.log.commit_index
+        leading.round_chosen[heartbeat_round] = chosen
         leading.round_chosen.pop(heartbeat_round - leading.rounds.KEPT, None)
         leading.heartbeat_elapsed = 0
-        for peer in leading.peers:
-            self._send(
-                PaxosAccept(
-                    self.id,
-                    peer,
-                    leading.ballot.encode(),
-                    (),
-                    self.log.commit_index,
-                    heartbeat_round,
-                )
-            )
+        ballot = leading.ballot.encode()
+        for peer, progress in leading.peers.items():
+            self._send(PaxosAccept(self.id, peer, ballot, (), chosen, heartbeat_round))
+            progress.told_chosen = chosen
 
     def _handle_accept(self, m: PaxosAccept) -> None:
         ballot = Ballot.decode(m.ballot)
@@ -602,18 +614,13 @@ class PaxosCore:
             slot, proposal = proposal_from_wire(wire)
             self.acceptor.accept(ballot, slot, proposal.value, proposal.config)
             took.append(slot)
-        if ballot > promised or m.slots:
-            self._learn(ballot, m.chosen)
-            self._send_after_persist(
-                PaxosAccepted(
-                    self.id, m.src, m.ballot, m.ballot, tuple(took), self.log.commit_index, m.round
-                )
-            )
-            return
         self._learn(ballot, m.chosen)
-        # A heartbeat: nothing new to make durable, answer at once.
-        self._send(
-            PaxosAccepted(self.id, m.src, m.ballot, m.ballot, (), self.log.commit_index, m.round)
+        # Even a heartbeat's answer waits for the persist: it vouches for a
+        # promise (a read or a lease rests on it) that may not be durable yet.
+        self._send_after_persist(
+            PaxosAccepted(
+                self.id, m.src, m.ballot, m.ballot, tuple(took), self.log.commit_index, m.round
+            )
         )
 
     def _learn(self, ballot: Ballot, chosen: int) -> None:
@@ -689,7 +696,7 @@ class PaxosCore:
         old = self.log.commit_index
         slot = old
         while slot < self.log.last_index and (
-            slot < leading.known_chosen or leading.tally.chosen(slot + 1, self.voters)
+            slot < leading.known_chosen or self._chosen_by_majority(leading, slot + 1)
         ):
             slot += 1
             # A membership chosen here is in force from the next slot on.
@@ -704,6 +711,10 @@ class PaxosCore:
             if slot >= leading.first_slot and self._reads.awaiting_commit:
                 for context, lease in self._reads.take_awaiting_commit():
                     self._start_read(leading, context, lease)
+
+    def _chosen_by_majority(self, leading: Leadership, slot: int) -> bool:
+        """A majority of the voters in force at `slot` took it under the ballot."""
+        return leading.tally.chosen(slot, self.voters)
 
     def _commit_to(self, old: int, new: int, configs_noted: bool = False) -> None:
         if new <= old:
@@ -736,7 +747,7 @@ class PaxosCore:
         config = self.config
         leading.heartbeat_elapsed += 1
         if leading.heartbeat_elapsed >= config.heartbeat_interval_ticks:
-            self._broadcast(leading, heartbeat=True)
+            self._broadcast(leading)
         for progress in leading.peers.values():
             if (
                 progress.snapshot_sent_tick is not None
@@ -823,6 +834,7 @@ class PaxosCore:
             self._emit(SnapshotInstalled(meta.index, meta.term, m.src, len(self.acceptor.accepted)))
             self._emit(CommitAdvanced(old, meta.index))
         if ballot >= promised and self._leading is None:
+            self.acceptor.follow(ballot)  # the answer vouches for the promise
             self._send_after_persist(
                 PaxosAccepted(self.id, m.src, m.term, m.term, (), self.log.commit_index, 0)
             )

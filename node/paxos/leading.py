@@ -74,6 +74,7 @@ class PeerProgress:
     chosen: int = 0  # how far it knows the log chosen (its answers say)
     inflight: int = 0  # accepts with slots sent and not answered
     sent_round: int = 0  # the heartbeat round under way when slots were last sent
+    told_chosen: int = 0  # the chosen index last sent to it
     round: int = 0  # the latest heartbeat round it answered
     active: bool = False  # answered since the last quorum check
     snapshot_sent_tick: int | None = None

@@ -86,6 +86,10 @@ class MemoryStorage:
     def persist(self, entries: Sequence[Entry], hard_state: HardState | None) -> list[Entry]:
         """Store a Ready's entries and hard state; returns the entries replaced."""
         replaced: list[Entry] = []
+        # A batch handed over before this node's own snapshot was taken may
+        # start inside it (a Paxos acceptor writes its tail again): those
+        # slots are the snapshot's now, as node.storage's recovery reads them.
+        entries = [entry for entry in entries if entry.index > self.snapshot_index]
         if entries:
             start = entries[0].index - self.snapshot_index - 1
             replaced = self.entries[start:]
@@ -463,6 +467,7 @@ class _NodeReadies:
         return True
 
     def send(self, messages: tuple[Outgoing, ...]) -> None:
+        self.cluster.checker.on_send(self.node.node_id, messages)
         self.cluster._send(messages)
 
     def persist(self, rd: Ready) -> bool:

@@ -36,6 +36,7 @@ from node.errors import known
 from node.events import BecameLeader, CommitAdvanced, Event, FollowerLostEntries, MembershipChanged
 from node.messages import Entry, EntryKind, decode_membership
 from node.quorum import majority
+from node.ready import Outgoing
 from raftctl.sim.errors import SafetyViolation
 
 __all__ = ["Checker", "DurableLog", "SafetyChecker"]
@@ -72,6 +73,10 @@ class Checker(Protocol):
         ...
 
     def on_persist(self, node_id: str, entries: Sequence[Entry], log: DurableLog) -> None: ...
+
+    def on_send(self, node_id: str, messages: Sequence[Outgoing]) -> None:
+        """Messages that left the node (answers only once their persist is done)."""
+        ...
 
     def on_dropped(self, node_id: str, dropped: Sequence[Entry], how: str) -> None: ...
 
@@ -136,6 +141,9 @@ class SafetyChecker:
                 self.on_follower_lost_entries(
                     node_id, event.follower, event.acknowledged, event.holds
                 )
+
+    def on_send(self, node_id: str, messages: Sequence[Outgoing]) -> None:
+        """Raft's answers are judged where they land (FollowerLostEntries)."""
 
     def on_follower_lost_entries(
         self, leader_id: str, follower: str, acknowledged: int, holds: int

@@ -15,6 +15,9 @@ Rules: each property is checked at the moment it could first break.
   log or their snapshot (a learner that counts a non-majority, or an
   acceptor that answers before its fsync, breaks this).
 - State Machine Safety: no two nodes apply different values at one slot.
+- Promises are kept: a node never promises less than a ballot it answered
+  (a promise or an acceptance) before, crashes and restarts included (an
+  acceptor that does not make its promise durable breaks this).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from collections.abc import Mapping, Sequence
 from node.consensus import ConsensusCore
 from node.events import BecameLeader, CommitAdvanced, Event
 from node.messages import Entry, EntryKind, decode_membership
+from node.messages.paxos import PaxosAccepted, PaxosPromise
 from node.paxos.durable import HOLE
 from node.quorum import majority
+from node.ready import Outgoing
 from raftctl.sim.errors import SafetyViolation
 from raftctl.sim.invariants import DurableLog
 
@@ -45,6 +50,8 @@ class PaxosSafetyChecker:
         self.applied: dict[int, Entry] = {}
         self.applied_data: set[bytes] = set()
         self.checks = 0
+        # node -> the highest ballot it answered as promised
+        self.answered: dict[str, int] = {}
 
     def fail(self, property_name: str, detail: str) -> None:
         raise SafetyViolation(f"{property_name} violated: {detail}")
@@ -56,6 +63,13 @@ class PaxosSafetyChecker:
         events: Sequence[Event],
         durable_logs: Mapping[str, DurableLog],
     ) -> None:
+        self.checks += 1
+        answered = self.answered.get(node_id, 0)
+        if core.term < answered:
+            self.fail(
+                "Promises are kept",
+                f"{node_id} promises ballot {core.term}, but it answered ballot {answered} before",
+            )
         for event in events:
             if isinstance(event, BecameLeader):
                 self.checks += 1
@@ -121,6 +135,13 @@ class PaxosSafetyChecker:
                     f"{entry.term}, but {self.chosen[entry.index]!r} was chosen there under "
                     f"ballot {chosen_ballot}",
                 )
+
+    def on_send(self, node_id: str, messages: Sequence[Outgoing]) -> None:
+        for message in messages:
+            if isinstance(message, PaxosPromise | PaxosAccepted) and (
+                message.promised == message.ballot
+            ):
+                self.answered[node_id] = max(self.answered.get(node_id, 0), message.ballot)
 
     def on_dropped(self, node_id: str, dropped: Sequence[Entry], how: str) -> None:
         """An acceptor's stored slots are rewritten, never lost (node.paxos.durable):
