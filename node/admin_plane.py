@@ -19,6 +19,7 @@ from typing import Any, Protocol, assert_never
 
 from node.admission import Admission
 from node.config import ClusterConfig
+from node.consensus import ConsensusCore
 from node.errors import NotLeader, NotNow, ProposalRejected
 from node.failpoints import Failpoints
 from node.faults import FaultFilter
@@ -41,7 +42,8 @@ from node.messages import (
     Transactions,
     TransferLeader,
 )
-from node.raft import RaftCore
+from node.paxos.ballot import Ballot
+from node.paxos.core import PaxosCore
 from node.ready import MembershipChange, Role
 from node.storage import Storage
 from node.transport import Transport
@@ -82,9 +84,10 @@ class NodeProcess(Protocol):
 
 
 class AdminNode(NodeProcess, Protocol):
-    """What the admin plane sees of a running Raft node (node.server.NodeServer)."""
+    """What the admin plane sees of a running node of a log, Raft's or
+    Paxos's (node.server.NodeServer)."""
 
-    core: RaftCore
+    core: ConsensusCore
     kv: KVStateMachine
     resolver: Resolver
 
@@ -208,6 +211,11 @@ def _log_window(node: AdminNode, first_index: int, count: int) -> dict[str, Any]
         "last_index": log.last_index,
         "term": node.core.term,
         "role": role_name(node.core, node.node_id),
+        # Under Paxos a slot's term is the ballot it was accepted under, and
+        # a hole (a slot never accepted) has term 0.
+        "ballots": [str(Ballot.decode(e.term)) for e in entries]
+        if isinstance(node.core, PaxosCore)
+        else None,
     }
 
 
@@ -230,12 +238,20 @@ def _refusal(node: AdminNode, refusal: ProposalRejected) -> dict[str, Any]:
     }
 
 
-def role_name(core: RaftCore, node_id: str) -> str:
-    """The contract's role: leader, follower, candidate or learner."""
+# A Paxos node's roles in Paxos's words (the founding notes'): it leads as
+# the distinguished proposer, prepares a ballot as a proposer, else accepts.
+PAXOS_ROLES = {Role.LEADER: "leader", Role.CANDIDATE: "proposer", Role.FOLLOWER: "acceptor"}
+
+
+def role_name(core: ConsensusCore, node_id: str) -> str:
+    """The contract's role: leader, follower, candidate or learner (under
+    Paxos: leader, proposer, acceptor or learner)."""
     if core.role is Role.PRE_CANDIDATE:
         return "candidate"
     if core.role is Role.FOLLOWER and node_id in core.learners:
         return "learner"
+    if isinstance(core, PaxosCore):
+        return PAXOS_ROLES[core.role]
     return str(core.role.value)
 
 
@@ -254,6 +270,7 @@ def status(node: AdminNode) -> dict[str, Any]:
         "voters": list(core.voters),
         "learners": list(core.learners),
         "transfer_target": core.status().transfer_target,
+        **_paxos_status(core),
         "pre_vote": config.pre_vote,
         "check_quorum": config.check_quorum,
         # Transactions across shards (node.transactions): prepared here and
@@ -264,6 +281,20 @@ def status(node: AdminNode) -> dict[str, Any]:
         "txn_resolved": node.resolver.resolved,
         "txn_blocked": len(node.resolver.blocked),
         "txn_longest_hold_ms": round(node.resolver.longest_hold_s * 1000),
+    }
+
+
+def _paxos_status(core: ConsensusCore) -> dict[str, Any]:
+    """A Paxos node's own words: its ballot (the promise, "round.node"; the
+    `term` field holds its one-integer form), how far it knows the log chosen
+    and has applied, whether it proposes without a leader."""
+    if not isinstance(core, PaxosCore):
+        return {}
+    return {
+        "ballot": str(core.ballot),
+        "chosen_index": core.log.commit_index,
+        "leaderless": not core.options.leader,
+        "backoff": core.options.backoff,
     }
 
 

@@ -27,6 +27,7 @@ from node.keys import CLIENT, CONTROLLER, node_role
 from node.kv import KVStateMachine
 from node.messages import InstallSnapshot, Message
 from node.messages.gossip import GossipMessage
+from node.messages.paxos import PaxosMessage
 
 __all__ = ["Admission", "Refusal"]
 
@@ -65,10 +66,14 @@ class Admission:
         self.refused[kind] += 1
 
     def admits_peer_message(
-        self, identity: bytes, message: Message | GossipMessage, role: str | None = None
+        self,
+        identity: bytes,
+        message: Message | PaxosMessage | GossipMessage,
+        role: str | None = None,
     ) -> bool:
-        """A peer's message (Raft's or gossip's) for us, from a node of the cluster, under its own
-        key (or, without CURVE, its own identity); otherwise counted and False."""
+        """A peer's message (Raft's, Paxos's or gossip's) for us, from a node of
+        the cluster, under its own key (or, without CURVE, its own identity);
+        otherwise counted and False."""
         if self.curve and role != node_role(message.src):
             self.refuse(Refusal.UNAUTHORIZED)
             return False

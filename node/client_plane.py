@@ -13,6 +13,10 @@ Rules:
 - A client whose write may or may not commit (leadership lost, a transfer
   under way) is told "retry": it asks again with the same sequence number,
   and its session makes the retry harmless.
+- Paxos without a distinguished proposer (`any_node_proposes`): any node
+  takes a request; one that does not lead prepares its own ballot, holds
+  the writes and proposes them the moment it leads (a read is told "retry",
+  and comes back to it): node.paxos.core's dueling proposers.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from node.errors import NotLeader, ProposalRejected
+from node.consensus import ConsensusCore
+from node.errors import NotLeader, NotNow, ProposalRejected
 from node.failpoints import Failpoints
 from node.kv import KVStateMachine
 from node.messages import (
@@ -49,7 +54,6 @@ from node.messages import (
     encode_command,
     is_read_only,
 )
-from node.raft import RaftCore
 from node.ready import Ready, Role
 
 __all__ = ["REQUEST_BYTES_MAX", "ClientPlane", "data_problem"]
@@ -57,6 +61,8 @@ __all__ = ["REQUEST_BYTES_MAX", "ClientPlane", "data_problem"]
 # A client request larger than this is refused whatever its keys and values
 # (a transaction of many puts): half the largest frame a node takes.
 REQUEST_BYTES_MAX = 32 << 20
+# Writes a node without a distinguished proposer holds while it prepares.
+DEFERRED_WRITES_MAX = 1000
 
 Reply = Callable[[bytes, bytes], None]  # (client identity, frame)
 
@@ -96,14 +102,18 @@ class ClientPlane:
 
     def __init__(
         self,
-        core: RaftCore,
+        core: ConsensusCore,
         kv: KVStateMachine,
         failpoints: Failpoints,
         reply: Reply,
         address_of: Callable[[str], str | None],
         key_bytes_max: int = 4096,
         value_bytes_max: int = 1 << 20,
+        any_node_proposes: bool = False,
     ) -> None:
+        # Paxos without a distinguished proposer: a node that does not lead
+        # prepares its own ballot when asked, instead of naming a leader.
+        self.any_node_proposes = any_node_proposes
         self.key_bytes_max = key_bytes_max
         self.value_bytes_max = value_bytes_max
         self.core = core
@@ -112,6 +122,9 @@ class ClientPlane:
         self._reply = reply
         self._address_of = address_of
         self.pending: list[_PendingWrite] = []
+        # Paxos without a distinguished proposer: writes held while this node
+        # prepares its ballot, proposed the moment it leads.
+        self.deferred: list[_PendingWrite] = []
         self.waiting: dict[int, _WaitingWrite] = {}  # by log index
         # Reads by context: asked of the core, then confirmed and waiting to apply.
         self.reads_asked: dict[bytes, _Read] = {}
@@ -138,7 +151,7 @@ class ClientPlane:
             result = self.kv.execute(request.operation, honour_locks=False)
             self.answer(identity, request.request_id, "ok", result)
             return
-        if self.core.role is not Role.LEADER:
+        if self.core.role is not Role.LEADER and not self.any_node_proposes:
             self.redirect(identity, request.request_id)
             return
         if read_only:
@@ -161,35 +174,48 @@ class ClientPlane:
         except NotLeader:
             self.redirect(identity, request.request_id)
             return
-        except ProposalRejected as refusal:  # a leadership transfer is under way
-            self.answer(identity, request.request_id, "retry", {"message": str(refusal)})
+        except ProposalRejected as refusal:  # a transfer under way, or a ballot prepared
+            back_to = self.core.id if self.any_node_proposes else None
+            self.answer(identity, request.request_id, "retry", {"message": str(refusal)}, back_to)
             return
         self.reads_asked[context] = _Read(identity, request.request_id, request.operation)
 
     def propose_pending(self) -> None:
         """All the turn's writes become one append: one fsync, one AppendEntries."""
-        if not self.pending:
+        if not self.pending and not self.deferred:
             return
         core = self.core
-        if core.role is not Role.LEADER:
-            for write in self.pending:
+        writes = [*self.deferred, *self.pending]
+        self.pending.clear()
+        self.deferred.clear()
+        if core.role is not Role.LEADER and not self.any_node_proposes:
+            for write in writes:
                 self.redirect(write.identity, write.request_id)
-        else:
-            try:
-                proposal = core.propose([write.data for write in self.pending])
-            except ProposalRejected as refusal:
+            return
+        try:
+            proposal = core.propose([write.data for write in writes])
+        except NotLeader:
+            for write in writes:
+                self.redirect(write.identity, write.request_id)
+        except NotNow as refusal:
+            if self.any_node_proposes:
+                # This node prepares its own ballot: the writes wait for it
+                # (their clients ask again with the same sequence if it is slow).
+                self.deferred = writes[-DEFERRED_WRITES_MAX:]
+                for write in writes[:-DEFERRED_WRITES_MAX]:
+                    self.answer(write.identity, write.request_id, "retry", {}, core.id)
+            else:
                 # A leadership transfer is under way (found by raftctl chaos: the
                 # leader used to crash here). The client asks again shortly, with
                 # the same sequence number, of whoever leads by then.
                 why = {"message": str(refusal)}
-                for write in self.pending:
+                for write in writes:
                     self.answer(write.identity, write.request_id, "retry", why, core.leader_id)
-            else:
-                for offset, write in enumerate(self.pending):
-                    self.waiting[proposal.first_index + offset] = _WaitingWrite(
-                        write.identity, write.request_id, proposal.term, write.command
-                    )
-        self.pending.clear()
+        else:
+            for offset, write in enumerate(writes):
+                self.waiting[proposal.first_index + offset] = _WaitingWrite(
+                    write.identity, write.request_id, proposal.term, write.command
+                )
 
     def apply(self, rd: Ready) -> None:
         """Apply the committed entries and answer the writers waiting on them."""

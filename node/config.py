@@ -28,7 +28,9 @@ Rules:
     txn_protocol = "2pc"  # 2pc | 2pc-classic | 3pc: how transactions cross shards (below)
     coordinator_port = 0  # 2pc-classic and 3pc: where the coordinator process listens
     coordinator_public_key = "..."
-    protocol = "raft"     # raft | gossip: how the nodes replicate (below)
+    protocol = "raft"     # raft | paxos | gossip: how the nodes replicate (below)
+    paxos_leader = true   # paxos: a distinguished proposer (false: --no-leader)
+    paxos_backoff = false # paxos: a preempted proposer waits a random while (--backoff)
     gossip_fanout = 2     # gossip: peers each anti-entropy round talks to
     gossip_interval_ms = 200  # gossip: one anti-entropy round this often
     gossip_ack = 1        # gossip: W, replicas holding a write before it is answered
@@ -71,6 +73,12 @@ every node takes reads and writes, stamps writes with a hybrid logical clock
 (the latest stamp wins), and replicas converge by anti-entropy with
 `gossip_fanout` random peers every `gossip_interval_ms`; SWIM tells who is
 alive. A gossip cluster has one shard and no cross-shard transactions.
+"paxos" replicates the same log as Raft by Multi-Paxos (node.paxos, run by
+the same node server): a distinguished proposer runs phase 1 once for all
+future slots and phase 2 per slot; with `paxos_leader = false` every node
+asked to write prepares its own ballot (dueling proposers), and
+`paxos_backoff` makes a preempted proposer wait a random, growing while. A
+paxos cluster has one shard.
 
 The nodes are the address book. Membership itself lives in the Raft log and
 snapshots: the nodes with `bootstrap = true` are the voters the cluster was
@@ -94,6 +102,7 @@ from node.raft_config import RaftConfig
 
 __all__ = [
     "COORDINATOR_ID",
+    "LOG_PROTOCOLS",
     "PROTOCOLS",
     "TXN_PROTOCOLS",
     "ClusterConfig",
@@ -108,7 +117,8 @@ __all__ = [
 
 
 TXN_PROTOCOLS = ("2pc", "2pc-classic", "3pc")
-PROTOCOLS = ("raft", "gossip")
+PROTOCOLS = ("raft", "paxos", "gossip")
+LOG_PROTOCOLS = ("raft", "paxos")  # the ones that replicate a log: every log command works
 COORDINATOR_ID = "coord"  # the coordinator process of 2pc-classic and 3pc
 
 
@@ -173,6 +183,8 @@ class ClusterConfig:
     gossip_interval_ms: int = 200
     gossip_ack: int = 1
     gossip_read: int = 1
+    paxos_leader: bool = True
+    paxos_backoff: bool = False
     curve: bool = False
     controller_public_key: str = ""
     client_public_key: str = ""
@@ -216,6 +228,10 @@ class ClusterConfig:
             raise ConfigError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
         if self.protocol == "gossip" and (self.shards > 1 or self.txn_protocol != "2pc"):
             raise ConfigError("protocol gossip has one shard and no txn_protocol")
+        if self.protocol == "paxos" and (self.shards > 1 or self.txn_protocol != "2pc"):
+            raise ConfigError("protocol paxos has one shard and no txn_protocol")
+        if self.protocol != "paxos" and (not self.paxos_leader or self.paxos_backoff):
+            raise ConfigError("paxos_leader and paxos_backoff are protocol paxos's")
         if self.gossip_fanout < 1:
             raise ConfigError("gossip_fanout must be >= 1")
         if not (1 <= self.gossip_ack <= len(ids) and 1 <= self.gossip_read <= len(ids)):
@@ -311,6 +327,11 @@ class ClusterConfig:
                 max(2, self.election_timeout_ms_min // self.tick_ms) - 1,
             ),
         )
+
+    @property
+    def has_log(self) -> bool:
+        """Raft or Paxos: a replicated log, a leader, every log command."""
+        return self.protocol in LOG_PROTOCOLS
 
     def with_changes(self, **changes: Any) -> ClusterConfig:
         return replace(self, **changes)

@@ -1,6 +1,8 @@
 """The node process: `python -m node --dir DIR --id n1 [--after-power-loss]`.
 (A cluster whose cluster.toml says `protocol = "gossip"` runs
-node.gossip_server's replica instead; this module is the Raft node.)
+node.gossip_server's replica instead; this module is the node of a log:
+Raft's core, or Multi-Paxos's under `protocol = "paxos"`, behind the same
+Ready, node.consensus.)
 
 Rules:
 - One loop, one thread (etcd raftexample's serveChannels). A turn: poll until
@@ -39,6 +41,7 @@ from node.admin_plane import answer_admin
 from node.admission import Admission, Refusal
 from node.client_plane import ClientPlane
 from node.config import ClusterConfig, ConfigError, load
+from node.consensus import ConsensusCore
 from node.errors import (
     CorruptLog,
     CorruptSnapshot,
@@ -60,11 +63,12 @@ from node.messages import (
     AppendEntriesResponse,
     ClientRequest,
     InstallSnapshot,
-    Message,
     decode,
     encode,
 )
+from node.messages.paxos import PAXOS_MESSAGES
 from node.parts import admin_replier, open_parts
+from node.paxos.core import PaxosCore, PaxosOptions
 from node.raft import RaftCore
 from node.ready import DurableState, Outgoing, Ready, Role, SnapshotSend
 from node.ready_driver import drain
@@ -115,16 +119,19 @@ class NodeServer:
                 raise CorruptSnapshot(
                     f"the snapshot at {recovered.snapshot.index}: {error}"
                 ) from None
-        self.core = RaftCore(
-            self.config.raft_config(node_id, joining=rejoining),
-            DurableState(
-                recovered.hard_state,
-                recovered.entries,
-                recovered.snapshot,
-                recovered.incarnation,
-            ),
-            random.Random(),
+        durable = DurableState(
+            recovered.hard_state,
+            recovered.entries,
+            recovered.snapshot,
+            recovered.incarnation,
         )
+        core_config = self.config.raft_config(node_id, joining=rejoining)
+        self.core: ConsensusCore
+        if self.config.protocol == "paxos":
+            options = PaxosOptions(self.config.paxos_leader, self.config.paxos_backoff)
+            self.core = PaxosCore(core_config, durable, random.Random(), options)
+        else:
+            self.core = RaftCore(core_config, durable, random.Random())
         self.failpoints = Failpoints(
             lambda name: self.write_exit(f"crashed at failpoint {name}", EXIT_FAILPOINT)
         )
@@ -136,6 +143,7 @@ class NodeServer:
             self.address_of,
             self.config.key_bytes_max,
             self.config.value_bytes_max,
+            any_node_proposes=self.config.protocol == "paxos" and not self.config.paxos_leader,
         )
         self.snapshots = SnapshotStreams(
             node_id, lambda chunk: self.transport.send_to_peer(chunk.dst, encode(chunk))
@@ -213,7 +221,7 @@ class NodeServer:
         except InvalidMessage:
             self.admission.refuse(Refusal.UNDECODABLE)
             return
-        if isinstance(message, PEER_MESSAGES):
+        if isinstance(message, PEER_MESSAGES + PAXOS_MESSAGES):
             if self.admission.admits_peer_message(
                 identity, message, role
             ) and self.transport.accepts_from_peer(message.src):
@@ -231,7 +239,7 @@ class NodeServer:
         else:
             self.admission.refuse(Refusal.UNEXPECTED)
 
-    def step_peer_message(self, message: Message) -> None:
+    def step_peer_message(self, message: Outgoing) -> None:
         if self.lying and isinstance(message, AppendEntries) and message.term == self.core.term:
             # The lie: "I hold all of it", while the log takes nothing.
             matched = message.prev_log_index + len(message.entries)

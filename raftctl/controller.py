@@ -68,6 +68,9 @@ GOSSIP_FIELDS = (
     "gossip_rounds",
     "items_sent",
 )
+# What a Paxos node adds (node.admin_plane): its ballot as round.node (the
+# term field holds its one-integer form) and how far it knows the log chosen.
+PAXOS_FIELDS = (*NODE_FIELDS, "ballot", "chosen_index")
 # What the coordinator process of 2pc-classic and 3pc reports (raftctl.txn.coordinator_process).
 COORDINATOR_FIELDS = (
     "in_flight",
@@ -159,7 +162,7 @@ class Controller:
 
     def node_status(self, node_id: str) -> dict[str, Any]:
         config = self.cluster.config
-        fields = GOSSIP_FIELDS if config.protocol == "gossip" else NODE_FIELDS
+        fields = {"gossip": GOSSIP_FIELDS, "paxos": PAXOS_FIELDS}.get(config.protocol, NODE_FIELDS)
         row, _ = self._process_row(node_id, fields, shard=config.shard_of_node(node_id))
         return row
 
@@ -214,6 +217,11 @@ class Controller:
                     "read": config.gossip_read,
                 }
                 if config.protocol == "gossip"
+                else None
+            ),
+            "paxos": (
+                {"leader": config.paxos_leader, "backoff": config.paxos_backoff}
+                if config.protocol == "paxos"
                 else None
             ),
             "switches": {
@@ -329,7 +337,7 @@ class Controller:
                 raise UsageError(f"{word!r}: only leader, follower and random take @s<N>")
             return self.cluster.check_node(word)
         if base != "random":
-            self.require_raft(f"the word {base!r}", "there is no leader; use random or an id")
+            self.require_log(f"the word {base!r}", "there is no leader; use random or an id")
         members = self.cluster.config.shard_node_ids(shard)
         if prefer is not None and base != "leader":
             chosen = [n for n in members if self.cluster.state(n) == prefer]
@@ -348,27 +356,35 @@ class Controller:
             raise UnknownNode("the cluster has no running follower")
         return random.choice(followers)
 
-    def require_raft(self, what: str, why: str) -> None:
-        """A usage error (exit 2) naming the protocol, for what only Raft has."""
+    def require_log(self, what: str, why: str) -> None:
+        """A usage error (exit 2) naming the protocol, for what only a log
+        (Raft's or Paxos's) has."""
         protocol = self.cluster.config.protocol
-        if protocol != "raft":
+        if not self.cluster.config.has_log:
             raise UsageError(f"{what} has no meaning under protocol {protocol}: {why}")
+
+    def has_leader(self) -> bool:
+        """Whether the cluster elects a leader: Raft, and Paxos with a
+        distinguished proposer (not gossip, not paxos --no-leader)."""
+        config = self.cluster.config
+        return config.has_log and config.paxos_leader
 
     def set_quorum(self, name: str, quorum: int | None) -> None:
         """`put --ack W`, `get --read R`: this command's quorum (gossip only)."""
         if quorum is None:
             return
-        self.require_raft_not(name)
+        self.require_log_not(name)
         replicas = len(self.cluster.config.nodes)
         if not 1 <= quorum <= replicas:
             raise UsageError(f"{name} takes 1 to {replicas} (the replicas), not {quorum}")
         self.client.quorum = quorum
 
-    def require_raft_not(self, name: str) -> None:
-        if self.cluster.config.protocol == "raft":
+    def require_log_not(self, name: str) -> None:
+        config = self.cluster.config
+        if config.has_log:
             raise UsageError(
-                f"{name} has no meaning under protocol raft: every write and linearizable "
-                "read already goes through a majority"
+                f"{name} has no meaning under protocol {config.protocol}: every write and "
+                "linearizable read already goes through a majority"
             )
 
     def data_node(self, word: str | None, beside: str | None = None) -> str | None:

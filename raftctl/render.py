@@ -34,7 +34,14 @@ __all__ = [
     "status_table",
 ]
 
-_ROLE_STYLE = {"leader": "bold green", "candidate": "yellow", "follower": "", "learner": "cyan"}
+_ROLE_STYLE = {
+    "leader": "bold green",
+    "candidate": "yellow",
+    "proposer": "yellow",
+    "follower": "",
+    "acceptor": "",
+    "learner": "cyan",
+}
 _PROCESS_STYLE = {"running": "", "paused": "bold yellow", "stopped": "bold red"}
 
 
@@ -185,8 +192,16 @@ _GOSSIP_COLUMNS = (
     ("group", "group"),
     ("link faults", "link_faults"),
 )
+# A Paxos cluster's table: Raft's, with the ballot (round.node) for the term
+# and "chosen" for the commit index (the slots known chosen, contiguously).
+_PAXOS_COLUMNS = tuple(
+    {"term": ("ballot", "ballot"), "commit": ("chosen", "chosen_index")}.get(header, (header, f))
+    for header, f in _STATUS_COLUMNS
+)
 # The fields the table shows, for whoever watches them change.
-STATUS_FIELDS = tuple(field for _, field in _STATUS_COLUMNS + _GOSSIP_COLUMNS)
+STATUS_FIELDS = tuple(
+    dict.fromkeys(field for _, field in _STATUS_COLUMNS + _GOSSIP_COLUMNS + _PAXOS_COLUMNS)
+)
 DROP_ORDER = (
     "pid",
     "snapshot",
@@ -194,11 +209,25 @@ DROP_ORDER = (
     "group",
     "leader",
     "term",
+    "ballot",
     "link faults",
     "applied",
     "digest",
     "behind by",
 )
+
+
+def _paxos_title(document: dict[str, Any], paxos: dict[str, Any]) -> str:
+    """Who leads which ballot, and how the proposers behave."""
+    ballot = next(
+        (row.get("ballot") for row in document["nodes"] if row["id"] == document["leader"]), None
+    )
+    if paxos.get("leader", True):
+        return f"protocol paxos: leader {document['leader'] or '-'}, ballot {ballot or '-'}"
+    cure = "with backoff" if paxos.get("backoff") else "no backoff: proposers may duel"
+    return f"protocol paxos, no distinguished proposer ({cure}): latest leader " + (
+        f"{document['leader']}, ballot {ballot}" if document["leader"] else "-"
+    )
 
 
 def rule_effects(rule: dict[str, Any]) -> list[str]:
@@ -243,8 +272,11 @@ def status_table(
     else:
         title = f"leader {document['leader'] or '-'}, term {_cell(document['term'])}"
     gossip = document.get("protocol") == "gossip"
-    columns = _GOSSIP_COLUMNS if gossip else _STATUS_COLUMNS
+    paxos = document.get("paxos")
+    columns = _GOSSIP_COLUMNS if gossip else _PAXOS_COLUMNS if paxos else _STATUS_COLUMNS
     protocol = document.get("switches")
+    if paxos:
+        title = _paxos_title(document, paxos)
     if gossip:
         settings = document.get("gossip") or {}
         title = (
@@ -257,7 +289,7 @@ def status_table(
             f"PreVote {'on' if protocol['pre_vote'] else 'off'}",
             f"CheckQuorum {'on' if protocol['check_quorum'] else 'off'}",
             f"fsync {'on' if protocol['fsync'] else 'off'}",
-        ]
+        ][1 if paxos else 0 :]  # (a Paxos proposer has no PreVote)
         if protocol["slow_factor"] > 1:
             switches.append(f"timers {protocol['slow_factor']}x slower")
         if protocol.get("security") == "insecure":

@@ -98,7 +98,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PaxosCore", "PaxosOptions"]
 
-BACKOFF_DOUBLINGS_MAX = 6  # a preempted proposer waits at most 2^6 times the base
+BACKOFF_DOUBLINGS_MAX = 4  # a preempted proposer waits at most 2^4 times the base
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +157,11 @@ class PaxosCore:
         # before which this node does not prepare again (backoff).
         self._preempted = 0
         self._quiet_until = 0
+        # Without a distinguished proposer: until this tick a client waits on
+        # this node, so a preempted ballot is prepared again (at once, or
+        # after the backoff): the duel, or its cure.
+        self._wanted_until = 0
+        self._retry_when_quiet = False
         self._handed_hard_state = durable.hard_state
         self._ready_outstanding = False
 
@@ -222,6 +227,13 @@ class PaxosCore:
             self._election_elapsed += 1
             if self._election_elapsed >= self._timeout and candidacy is None:
                 self.campaign()
+        elif (
+            self._retry_when_quiet
+            and candidacy is None
+            and self._quiet_until <= self._ticks < self._wanted_until
+        ):
+            self._retry_when_quiet = False
+            self.campaign()
 
     def step(self, message: Outgoing) -> None:
         self._check_not_in_ready("step")
@@ -491,6 +503,7 @@ class PaxosCore:
         ballot = candidacy.ballot
         self.role, self.leader_id = Role.LEADER, self.id
         self._preempted = 0
+        self._wanted_until = 0  # it leads: only a new request makes it fight again
         recovered = self._recovered(candidacy)
         next_slot = max(recovered, default=candidacy.from_slot - 1) + 1
         leading = Leadership(ballot, candidacy.from_slot, next_slot, Tally(ballot))
@@ -846,6 +859,7 @@ class PaxosCore:
         if leading is None:
             if self.options.leader or self.id not in self.voters:
                 raise NotLeader(self.leader_id)
+            self._wanted_until = self._ticks + 2 * self.config.election_timeout_ticks_max
             if self._candidacy is not None:
                 raise NotNow(f"preparing ballot {self._candidacy.ballot}")
             if self._ticks < self._quiet_until:
@@ -865,9 +879,16 @@ class PaxosCore:
         self._preempted += 1
         if self.options.backoff:
             doublings = min(self._preempted, BACKOFF_DOUBLINGS_MAX)
-            base = self.config.election_timeout_ticks_min
-            self._quiet_until = self._ticks + self._rng.randrange(base << doublings)
+            base = max(1, self.config.election_timeout_ticks_min // 4)
+            self._quiet_until = self._ticks + 1 + self._rng.randrange(base << doublings)
         self._step_down(reason)
+        if not self.options.leader and self._ticks < self._wanted_until:
+            # A client still waits here: prepare again, above the ballot that
+            # won (dueling proposers), or once the backoff is over (the cure).
+            if self.options.backoff:
+                self._retry_when_quiet = True
+            else:
+                self.campaign()
 
     def _step_down(self, reason: str) -> None:
         if self._leading is not None:

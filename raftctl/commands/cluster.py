@@ -89,8 +89,9 @@ def start(
         str | None,
         typer.Option(
             "--protocol",
-            help="raft (default: consistent, the minority side refuses writes) or gossip "
-            "(leaderless: every node takes writes, replicas converge by anti-entropy).",
+            help="raft (default: consistent, the minority side refuses writes), paxos (the "
+            "same log by Multi-Paxos) or gossip (leaderless: every node takes writes, "
+            "replicas converge by anti-entropy).",
             autocompletion=completing(*PROTOCOLS),
         ),
     ] = None,
@@ -114,6 +115,20 @@ def start(
             help="gossip: R, replicas a read asks (default 1); R + W > N: read-your-writes."
         ),
     ] = None,
+    no_leader: Annotated[
+        bool,
+        typer.Option(
+            "--no-leader",
+            help="paxos: no distinguished proposer; every node asked to write prepares its "
+            "own ballot (dueling proposers).",
+        ),
+    ] = False,
+    backoff: Annotated[
+        bool,
+        typer.Option(
+            "--backoff", help="paxos --no-leader: a preempted proposer waits a random while."
+        ),
+    ] = False,
     force: Annotated[
         bool,
         typer.Option("--force", help="Start more nodes than this machine is estimated to hold."),
@@ -143,6 +158,13 @@ def start(
     --ack W answers a write once W replicas hold it and --read R a read once
     R answered (Dynamo's quorum); start waits until every node answers.
 
+    With --protocol paxos the same store is replicated by Multi-Paxos: a
+    leader (the distinguished proposer) runs phase 1 once for every future
+    slot, then phase 2 per slot; every command works as under Raft, with a
+    ballot (round.node) where Raft has a term. --no-leader drops the
+    distinguished proposer (start then waits for every node to answer),
+    --backoff adds the randomized backoff that cures dueling proposers.
+
     Example: raftctl start --nodes 5 --base-port 0
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
@@ -160,10 +182,13 @@ def start(
             "gossip_interval_ms": gossip_interval,
             "gossip_ack": ack,
             "gossip_read": read,
+            "paxos_leader": False if no_leader else None,
+            "paxos_backoff": True if backoff else None,
         }
         if txn_protocol is not None and txn_protocol not in TXN_PROTOCOLS:
             raise UsageError(f"--txn-protocol takes {', '.join(TXN_PROTOCOLS)}")
         start_checks.check_protocol(protocol, fanout, gossip_interval, shards, txn_protocol)
+        start_checks.check_paxos(protocol, no_leader, backoff)
         start_checks.check_quorum(protocol, ack, read, nodes)
         settings = start_checks.requested_settings(
             election_timeout, heartbeat, snapshot_threshold, switches
@@ -199,7 +224,7 @@ def start(
                 return True
             return _ready(control)
 
-        awaited = "a leader" if control.cluster.config.protocol == "raft" else "every node"
+        awaited = "a leader" if control.has_leader() else "every node"
         try:
             control.wait_until(ready, awaited)
         except Unavailable as error:
@@ -228,10 +253,11 @@ def _width(output: Output) -> int | None:
 
 
 def _ready(control: Controller) -> bool:
-    """Raft: every shard has a leader a majority of it follows. Gossip: every
-    running node answers (there is no leader to wait for)."""
+    """Raft and Paxos: every shard has a leader a majority of it follows.
+    Gossip and Paxos --no-leader: every running node answers (there is no
+    leader to wait for)."""
     rows = control.status()["nodes"]
-    if control.cluster.config.protocol == "gossip":
+    if not control.has_leader():
         return all(row["role"] is not None for row in rows if row["process"] == "running")
     return all(
         control.established_leader([row for row in rows if row["shard"] == shard], None) is not None
@@ -308,7 +334,7 @@ def leader(
     """Print the leader's id (waiting up to --timeout for one); on a sharded
     cluster, shard 1's unless --shard says. Example: raftctl leader"""
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        control.require_raft("leader", "every replica takes writes; there is no leader")
+        control.require_log("leader", "every replica takes writes; there is no leader")
         control.shard_node_ids(shard)
         node_id, term = control.leader(shard=shard)
         output.document({"leader": node_id, "term": term, "shard": shard}, node_id)
@@ -356,7 +382,7 @@ def wait(
             raise UsageError(
                 "say what to wait for: --leader, --applied INDEX, --caught-up or --converged"
             )
-        control.require_raft("wait --leader, --applied and --caught-up", "use wait --converged")
+        control.require_log("wait --leader, --applied and --caught-up", "use wait --converged")
         if applied is not None and applied < 0:
             raise UsageError(f"--applied takes an index >= 0, not {applied}")
         cluster = control.cluster

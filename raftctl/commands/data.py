@@ -149,12 +149,12 @@ def get(
         )
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
         if consistency not in (None, "stale"):
-            control.require_raft(
+            control.require_log(
                 f"get --consistency {consistency}",
                 "a replica answers with what it holds; there is no leader to confirm it",
             )
         if consistency is None:
-            consistency = "linearizable" if control.cluster.config.protocol == "raft" else "stale"
+            consistency = "linearizable" if control.cluster.config.has_log else "stale"
         control.set_quorum("--read", read)
         target = control.data_node(node, beside)
         if prefix:
@@ -267,7 +267,7 @@ def cas(
     Example: raftctl cas counter 1 2
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        control.require_raft(
+        control.require_log(
             "cas", "two replicas may both see EXPECTED and both write (no linearizable order)"
         )
         result = control.client.call(
@@ -410,7 +410,7 @@ def txn(
     are not UTF-8); the answer says its own encoding the same way.
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        control.require_raft("txn", "transactions need a log, and gossip has none")
+        control.require_log("txn", "transactions need a log, and gossip has none")
         try:
             text = sys.stdin.buffer.read().decode("utf-8")
         except UnicodeDecodeError as error:

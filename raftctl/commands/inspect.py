@@ -48,10 +48,13 @@ def log(
     """Every node's log side by side: one row per node, one column per index,
     each cell the entry's term, a bar after the node's commit index, the
     compacted prefix shown as s. It fits the terminal: more indexes than fit
-    are drawn in bands, one under another. Example: raftctl inspect log --count 20
+    are drawn in bands, one under another. Under --protocol paxos each cell is
+    the ballot (round.node) the slot was accepted under on that acceptor, and
+    the bar follows the slots the node knows chosen.
+    Example: raftctl inspect log --count 20
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        control.require_raft("inspect log", "a gossip replica keeps items, not a log")
+        control.require_log("inspect log", "a gossip replica keeps items, not a log")
         if (count is not None and not 1 <= count <= COUNT_MAX) or (first is not None and first < 1):
             raise UsageError(f"--count takes 1 to {COUNT_MAX} and --from an index from 1")
         node_ids = control.shard_node_ids(shard)
@@ -69,6 +72,7 @@ def log(
             start, count = first, max(1, min(count, longest - first + 1))
         rows = [_node_window(control, node_id, start, count) for node_id in node_ids]
         document = {
+            "protocol": control.cluster.config.protocol,
             "from": start,
             "count": count,
             "longest": longest,
@@ -86,10 +90,14 @@ def _node_window(control: Controller, node_id: str, start: int, count: int) -> d
     if answer is None:
         return {"id": node_id, "answered": False}
     first = answer["first_index"]
-    entries = [
+    entries: list[dict[str, Any]] = [
         {"index": first + offset, "term": term, "kind": kind}
         for offset, (term, kind) in enumerate(zip(answer["terms"], answer["kinds"], strict=True))
     ]
+    # Paxos: the ballot each slot was accepted under on this acceptor (None:
+    # a hole, never accepted here).
+    for entry, ballot in zip(entries, answer.get("ballots") or (), strict=False):
+        entry["ballot"] = ballot if entry["term"] else None
     return {
         "id": node_id,
         "answered": True,
@@ -121,13 +129,27 @@ LEGEND = (
     "s: inside the snapshot; roles: L leader, F follower, C candidate, P pre-candidate, "
     "l learner, - down"
 )
+_PAXOS_ROLES = {"leader": "L", "acceptor": "A", "proposer": "P", "learner": "l"}
+PAXOS_LEGEND = (
+    "cell: the ballot (round.node) the slot was accepted under on that acceptor, . for a "
+    "hole; |: after the node's chosen index (left of it is chosen, as the node knows); "
+    "s: inside the snapshot; roles: L leader, A acceptor, P proposer (phase 1), l learner, "
+    "- down"
+)
 
 
 def _label_width(node_ids: tuple[str, ...] | list[str]) -> int:
     return max(len(node_id) for node_id in node_ids) + 3  # "n12 L "
 
 
-def _cell_width(last_index: int, terms: list[int]) -> int:
+def _shown(entry: dict[str, Any]) -> str:
+    """A cell's text: the entry's term, or under Paxos its ballot (. a hole)."""
+    if "ballot" in entry:
+        return entry["ballot"] or "."
+    return str(entry["term"])
+
+
+def _cell_width(last_index: int, terms: list[str]) -> int:
     return max([len(str(last_index)), *(len(str(term)) for term in terms)]) + 1  # + its trailer
 
 
@@ -143,40 +165,44 @@ def log_grid(document: dict[str, Any], width: int, styled: bool) -> str | Text:
     from rich.text import Text  # only when drawn: every command's start-up counts
 
     start, count, rows = document["from"], document["count"], document["nodes"]
+    paxos = document.get("protocol") == "paxos"
     end = start + count - 1
-    terms = [e["term"] for row in rows if row["answered"] for e in row["entries"]]
+    terms = [_shown(e) for row in rows if row["answered"] for e in row["entries"]]
     cell = _cell_width(end, terms)
     label = _label_width([row["id"] for row in rows])
     per_band = max(1, (width - label) // cell)
     text = Text()
     text.append(f"logs, indexes {start}..{end} (the longest ends at {document['longest']})\n")
-    for line in textwrap.wrap(LEGEND, max(20, width - 1)):
+    for line in textwrap.wrap(PAXOS_LEGEND if paxos else LEGEND, max(20, width - 1)):
         text.append(line + "\n", style="dim")
     for band_start in range(start, end + 1, per_band):
         indexes = range(band_start, min(end, band_start + per_band - 1) + 1)
         text.append(" " * label + "".join(f"{i:>{cell - 1}} " for i in indexes).rstrip() + "\n")
         for row in rows:
-            _append_row(text, row, indexes, label, cell)
+            _append_row(text, row, indexes, label, cell, _PAXOS_ROLES if paxos else _ROLES)
     if not styled:
         return text.plain.rstrip("\n")
     return text
 
 
-def _append_row(text: Text, row: dict[str, Any], indexes: range, label: int, cell: int) -> None:
+def _append_row(
+    text: Text, row: dict[str, Any], indexes: range, label: int, cell: int, roles: dict[str, str]
+) -> None:
     if not row["answered"]:
         text.append(f"{row['id']} -".ljust(label) + "down\n", style="red")
         return
     from rich.text import Text
 
-    role = _ROLES.get(row["role"] or "", "?")
+    role = roles.get(row["role"] or "", "?")
     line = Text(f"{row['id']} {role}".ljust(label), style="bold" if role == "L" else "")
-    by_index = {entry["index"]: entry["term"] for entry in row["entries"]}
+    by_index = {entry["index"]: entry for entry in row["entries"]}
     for index in indexes:
         if index <= row["snapshot_index"]:
             line.append(f"{'s':>{cell - 1}}", style="dim")
         elif index in by_index:
-            term = by_index[index]
-            line.append(f"{term:>{cell - 1}}", style=_TERM_COLOURS[term % len(_TERM_COLOURS)])
+            entry = by_index[index]
+            colour = _TERM_COLOURS[entry["term"] % len(_TERM_COLOURS)]
+            line.append(f"{_shown(entry):>{cell - 1}}", style=colour)
         else:
             line.append(" " * (cell - 1))
         line.append("|" if index == row["commit_index"] else " ", style="bold")

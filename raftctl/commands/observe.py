@@ -141,7 +141,7 @@ def bench(
             raise UsageError(
                 "need --clients >= 1, --duration > 0, --value-size >= 0 and 0 <= --read-ratio <= 1"
             )
-        if control.cluster.config.protocol == "raft":
+        if control.has_leader():
             control.leader()  # (a gossip replica serves whoever asks: no leader to wait for)
         options = WorkloadOptions(
             clients=clients,

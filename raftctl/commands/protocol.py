@@ -27,7 +27,7 @@ def transfer_leader(
     Example: raftctl transfer-leader n3
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        control.require_raft("transfer-leader", "there is no leader to transfer")
+        control.require_log("transfer-leader", "there is no leader to transfer")
         target = control.answering(control.resolve(node), "and cannot take over")
         result = cluster_ops.transfer_leader(control, target)
         target, previous = result["leader"], result["previous"]
@@ -143,7 +143,7 @@ def rejoin(
     Example: raftctl rejoin n3
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        control.require_raft(
+        control.require_log(
             "rejoin", "a replica that lost its storage starts empty and is filled by gossip"
         )
         result = cluster_ops.rejoin(control, control.resolve(node))
@@ -169,7 +169,7 @@ def remove_node(
     Example: raftctl remove-node n2
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        control.require_raft(
+        control.require_log(
             "remove-node", "membership is SWIM's: stop the node and the others declare it dead"
         )
         result = cluster_ops.remove_node(control, control.resolve(node))
@@ -199,7 +199,7 @@ def member_list(
     Example: raftctl member list -w simple
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        control.require_raft(
+        control.require_log(
             "member list", "there is no configuration in a log; status shows SWIM's view"
         )
         document = control.status()

@@ -164,15 +164,25 @@ def check_protocol(
         raise UsageError(f"--protocol takes {', '.join(PROTOCOLS)}")
     if protocol != "gossip" and (fanout is not None or gossip_interval is not None):
         raise UsageError("--fanout and --gossip-interval need --protocol gossip")
-    if protocol == "gossip" and ((shards or 1) > 1 or txn_protocol not in (None, "2pc")):
+    if protocol in ("gossip", "paxos") and ((shards or 1) > 1 or txn_protocol not in (None, "2pc")):
         raise UsageError(
-            "protocol gossip runs one shard and no cross-shard transactions: "
+            f"protocol {protocol} runs one shard and no cross-shard transactions: "
             "drop --shards and --txn-protocol"
         )
     if fanout is not None and fanout < 1:
         raise UsageError("--fanout must be at least 1")
     if gossip_interval is not None and gossip_interval < 25:
         raise UsageError("--gossip-interval takes 25 milliseconds or more")
+
+
+def check_paxos(protocol: str | None, no_leader: bool, backoff: bool) -> None:
+    if protocol != "paxos" and (no_leader or backoff):
+        raise UsageError("--no-leader and --backoff need --protocol paxos")
+    if backoff and not no_leader:
+        raise UsageError(
+            "--backoff cures dueling proposers, which need --no-leader "
+            "(a leader's election is already randomized)"
+        )
 
 
 def check_quorum(

@@ -57,7 +57,7 @@ def watch(
     Example: raftctl watch user/ --prefix --from-revision 1
     """
     with session(ctx, directory, json_mode, timeout_s) as (control, output):
-        control.require_raft("watch", "it reads a log's history of changes, and gossip has none")
+        control.require_log("watch", "it reads a log's history of changes, and gossip has none")
         if not prefix:
             check_key(key)
         if from_revision is not None and from_revision < 1:
