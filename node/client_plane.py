@@ -61,8 +61,11 @@ __all__ = ["REQUEST_BYTES_MAX", "ClientPlane", "data_problem"]
 # A client request larger than this is refused whatever its keys and values
 # (a transaction of many puts): half the largest frame a node takes.
 REQUEST_BYTES_MAX = 32 << 20
-# Writes a node without a distinguished proposer holds while it prepares.
+# Writes a node without a distinguished proposer holds while it prepares,
+# and for how long: past it the client has asked again (or gone), and a
+# write held forever would keep its node fighting for a ballot.
 DEFERRED_WRITES_MAX = 1000
+DEFERRED_FOR_S = 1.0
 
 Reply = Callable[[bytes, bytes], None]  # (client identity, frame)
 
@@ -125,6 +128,7 @@ class ClientPlane:
         # Paxos without a distinguished proposer: writes held while this node
         # prepares its ballot, proposed the moment it leads.
         self.deferred: list[_PendingWrite] = []
+        self.deferred_at = 0.0  # when the oldest of them was first held
         self.waiting: dict[int, _WaitingWrite] = {}  # by log index
         # Reads by context: asked of the core, then confirmed and waiting to apply.
         self.reads_asked: dict[bytes, _Read] = {}
@@ -180,11 +184,18 @@ class ClientPlane:
             return
         self.reads_asked[context] = _Read(identity, request.request_id, request.operation)
 
-    def propose_pending(self) -> None:
-        """All the turn's writes become one append: one fsync, one AppendEntries."""
+    def propose_pending(self, now: float = 0.0) -> None:
+        """All the turn's writes become one append: one fsync, one AppendEntries.
+        `now` (monotonic seconds) ages the writes held without a leader."""
+        if self.deferred and now - self.deferred_at > DEFERRED_FOR_S:
+            for write in self.deferred:
+                self.answer(write.identity, write.request_id, "retry", {}, self.core.id)
+            self.deferred.clear()
         if not self.pending and not self.deferred:
             return
         core = self.core
+        if not self.deferred:
+            self.deferred_at = now
         writes = [*self.deferred, *self.pending]
         self.pending.clear()
         self.deferred.clear()

@@ -206,7 +206,7 @@ class NodeServer:
                         )
             for identity, frame, role in frames:
                 self.handle_frame(identity, frame, role)
-            self.clients.propose_pending()
+            self.clients.propose_pending(now)
             self.drain_ready()
             self.pump_snapshot()
             self.kv.forget_checked_snapshot()

@@ -1,12 +1,18 @@
-"""`raftctl chaos --compare raft,gossip`: one seed, one fault schedule, two
-fresh clusters one after the other, and one side-by-side verdict: the
-founding notes' CAP section as an experiment.
+"""`raftctl chaos --compare raft,gossip` (or raft,paxos): one seed, one
+fault schedule, two fresh clusters one after the other, and one
+side-by-side verdict: the founding notes' CAP section as an experiment, or
+Raft against the Paxos it is the understandable version of.
 
 Rules:
 - Each run is an ordinary chaos run in OUT/<protocol>/ (its own cluster,
-  history, results.json and report.html: --dir is not used), with homed clients and a leaderless
-  schedule (raftctl.chaos.options), so that both clusters meet the very
-  same faults, the same node ids cut off the same way.
+  history, results.json and report.html: --dir is not used). With gossip in
+  the pair the clients are homed and the schedule leaderless
+  (raftctl.chaos.options); raft against paxos runs every nemesis, leader
+  faults included, on both. Either way both clusters meet the very same
+  faults, the same node ids hit the same way.
+- Each column has the verdicts, throughput, latency (p50, p99) and the
+  failover windows (time without an established leader, from the run's
+  monitor: raftctl.chaos.dueling.leadership_figures).
 - OUT/results.json holds the comparison: per protocol its verdict, whether
   it kept its own promise, its availability on each side of every
   partition, the first operation the linearizability checker could not
@@ -43,7 +49,7 @@ def parse_compare(text: str) -> tuple[str, str]:
     if len(names) != 2 or len(set(names)) != 2 or not set(names) <= set(CHAOS_PROTOCOLS):
         raise UsageError(
             f"--compare takes two different protocols of {', '.join(CHAOS_PROTOCOLS)}, "
-            f"like raft,gossip, not {text!r}"
+            f"like raft,gossip or raft,paxos, not {text!r}"
         )
     return names[0], names[1]
 
@@ -119,6 +125,8 @@ def _column(protocol: str, results: dict[str, Any]) -> dict[str, Any]:
         "first_unplaceable": first_stale,
         "ok_per_s": figures.get("ok_per_s"),
         "ok_per_s_during_faults": figures.get("ok_per_s_during_faults"),
+        "latency_ms": figures.get("latency_ms") or {},
+        "leadership": figures.get("leadership") or {},
         "by_side": figures.get("by_side", []),
         "whole_again_s": (
             converged["details"].get("seconds") if converged else figures.get("recovery_s")
@@ -176,6 +184,7 @@ def compare_summary(results: dict[str, Any]) -> str:
             f"    {c['ok_per_s']} ok/s overall, {c['ok_per_s_during_faults']} under faults; "
             f"whole again {c['whole_again_s']} s ({c['whole_again_means']})"
         )
+        lines.append(f"    latency {_latency(c)}; {_failover(c)}")
         if c["linearizability"]:
             lines.append(f"    linearizability: {c['linearizability']}")
         first = c["first_unplaceable"]
@@ -209,6 +218,22 @@ def _lost(column: dict[str, Any]) -> str:
     )
 
 
+def _latency(column: dict[str, Any]) -> str:
+    latency = column.get("latency_ms") or {}
+    return f"p50 {latency.get('p50')} ms, p99 {latency.get('p99')} ms"
+
+
+def _failover(column: dict[str, Any]) -> str:
+    """Time without an established leader: what a failover costs."""
+    lead = column.get("leadership") or {}
+    if not lead:
+        return "failover: -"
+    return (
+        f"{lead.get('leader_changes')} leader changes, {lead.get('without_leader_s')} s "
+        f"without a leader (longest {lead.get('longest_failover_s')} s)"
+    )
+
+
 def _whole_again(column: dict[str, Any]) -> str:
     return f"{column['whole_again_s']} ({column['whole_again_means']})"
 
@@ -227,6 +252,8 @@ def render_comparison(results: dict[str, Any]) -> str:
         ("not promised", lambda c: ", ".join(c["not_promised"]) or "-"),
         ("ok/s overall", lambda c: c["ok_per_s"]),
         ("ok/s under faults", lambda c: c["ok_per_s_during_faults"]),
+        ("latency", _latency),
+        ("failover", _failover),
         ("linearizability", lambda c: c["linearizability"]),
         ("first operation no order explains", lambda c: _stale(c["first_unplaceable"])),
         (

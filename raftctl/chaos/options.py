@@ -1,8 +1,9 @@
 """What a chaos run is made of (`raftctl chaos`'s options), checked, and said
 back as the command that replays it.
 
-Under `--protocol gossip`, and in both runs of a comparison (`chaos
---compare raft,gossip`), the clients are homed: client i lives beside node
+Under `--protocol gossip`, in both runs of a comparison with gossip (`chaos
+--compare raft,gossip`), and under `--protocol paxos --no-leader`, the
+clients are homed: client i lives beside node
 i mod N, sends there first, and in a partition reaches only its own side, as
 in the CAP theorem's setting (a client cut off from the majority cannot ask
 it); and the schedule takes only the faults that need no leader, with a node
@@ -34,7 +35,7 @@ CHAOS_CLUSTER_SETTINGS: dict[str, Any] = {
     "snapshot_threshold_entries": 2000,
 }
 SHARDS_MAX = 8
-CHAOS_PROTOCOLS = ("raft", "gossip")
+CHAOS_PROTOCOLS = ("raft", "paxos", "gossip")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +57,36 @@ class ChaosOptions:
     insecure: bool = False  # a new cluster without CURVE (byzantine needs it)
     faults_at_once: int = 1  # kinds joined into each compound fault
     txn_protocol: str = "2pc"  # how transactions cross shards (node.config)
-    protocol: str = "raft"  # raft | gossip (node.config)
+    protocol: str = "raft"  # raft | paxos | gossip (node.config)
     compared: str | None = None  # "raft,gossip": one run of a comparison (the module's rules)
+    no_leader: bool = False  # paxos without a distinguished proposer (start --no-leader)
+    backoff: bool = False  # ... whose preempted proposers back off (start --backoff)
+    dueling: bool = False  # the dueling-proposers control (raftctl.chaos.dueling)
     cluster_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def leaderless(self) -> bool:
-        """Faults that need no leader, and clients homed beside their nodes."""
-        return self.protocol == "gossip" or self.compared is not None
+        """Faults that need no leader, and clients homed beside their nodes:
+        gossip, a comparison with gossip, and Paxos without a leader (whose
+        clients then ask different nodes, each of which prepares its own)."""
+        compared_with_gossip = self.compared is not None and "gossip" in self.compared
+        return self.protocol == "gossip" or compared_with_gossip or self.no_leader
+
+    @property
+    def elects_leader(self) -> bool:
+        """Whether a run waits for a leader (else for every node to answer)."""
+        return self.protocol != "gossip" and not self.no_leader
+
+    def protocol_settings(self) -> dict[str, Any]:
+        """What cluster.toml says of the protocol, beyond the defaults."""
+        settings: dict[str, Any] = {}
+        if self.protocol != "raft":
+            settings["protocol"] = self.protocol
+        if self.no_leader:
+            settings["paxos_leader"] = False
+        if self.backoff:
+            settings["paxos_backoff"] = True
+        return settings
 
     @property
     def effective_read_consistency(self) -> str:
@@ -94,6 +117,14 @@ class ChaosOptions:
             raise UsageError("--faults-at-once is 1 to 4")
         if self.protocol not in CHAOS_PROTOCOLS:
             raise UsageError(f"--protocol takes {', '.join(CHAOS_PROTOCOLS)}")
+        if (self.no_leader or self.backoff) and self.protocol != "paxos":
+            raise UsageError("--no-leader and --backoff need --protocol paxos")
+        if self.backoff and not self.no_leader:
+            raise UsageError("--backoff cures dueling proposers, which need --no-leader")
+        if self.dueling and not self.no_leader:
+            raise UsageError("--control dueling needs --protocol paxos --no-leader")
+        if self.protocol == "paxos" and (self.shards > 1 or self.txn_protocol != "2pc"):
+            raise UsageError("--protocol paxos runs one shard and no --txn-protocol")
         if self.protocol == "gossip":
             if self.shards > 1 or self.txn_protocol != "2pc":
                 raise UsageError("--protocol gossip runs one shard and no --txn-protocol")
@@ -131,5 +162,8 @@ class ChaosOptions:
             f"--rate {self.rate:g} --read-consistency {self.read_consistency} "
             f"--seed {self.seed}{' --insecure' if self.insecure else ''}"
             + (f" --faults-at-once {self.faults_at_once}" if self.faults_at_once > 1 else "")
+            + (" --no-leader" if self.no_leader else "")
+            + (" --backoff" if self.backoff else "")
+            + (" --control dueling" if self.dueling else "")
             + dir_part
         )

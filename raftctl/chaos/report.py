@@ -29,7 +29,9 @@ from typing import Any
 
 from node.config import COORDINATOR_ID
 from raftctl.chaos.checks import fault_windows
+from raftctl.chaos.dueling import ballot_text
 from raftctl.chaos.report_cap import not_promised_note, sides_section
+from raftctl.chaos.report_paxos import ballots_section
 from raftctl.chaos.report_txn import load_phases, transactions_section
 from raftctl.judges.history import load_history
 from raftctl.judges.operations import PairedOperation, pair_operations
@@ -154,6 +156,7 @@ def _timeline(
     scale: _Scale,
     leaders: list[tuple[int, int, str, int]],
     marked: dict[int, str],
+    paxos: bool = False,
 ) -> str:
     processes = sorted(
         {op.process for op in ops},
@@ -182,15 +185,18 @@ def _timeline(
         if x1 <= x0:
             continue
         hue = (int(term or 0) * 47) % 360
-        label = f"{leader} t{term}" if x1 - x0 > 40 else ""
+        # Under Paxos a reign is a ballot (round.node), not a term.
+        word, shown = ("ballot", ballot_text(term)) if paxos else ("term", term)
+        label = f"{leader} {word[0]}{shown}" if x1 - x0 > 40 else ""
         parts.append(
             f'<g class="reign"><rect x="{x0:.1f}" y="{LABEL_H}" width="{x1 - x0:.1f}" '
             f'height="{BAND_H}" fill="hsl({hue},65%,82%)" stroke="#fff"/>'
             f'<text x="{x0 + 3:.1f}" y="{LABEL_H + 13}" font-size="10">{_e(label)}</text>'
-            f"<title>{_e(leader)} leads in term {_e(term)} from {scale.seconds(start):.2f} s"
+            f"<title>{_e(leader)} leads in {word} {_e(shown)} from {scale.seconds(start):.2f} s"
             f"</title></g>"
         )
-    parts.append(f'<text x="4" y="{LABEL_H + 13}" font-size="10" fill="#555">leader, term</text>')
+    band = "leader, ballot" if paxos else "leader, term"
+    parts.append(f'<text x="4" y="{LABEL_H + 13}" font-size="10" fill="#555">{band}</text>')
     for process, number in row_of.items():
         y = top + number * ROW_H
         parts.append(
@@ -479,6 +485,7 @@ def render_report(
     scale = _Scale(min(times), max(times))
     clock = results.get("clock")
     leaders = _leader_segments(node_events, clock, scale.end)
+    paxos = results.get("protocol") == "paxos"
     marked = _offending_indexes(results, ops)
     verdict = str(results.get("verdict", "unknown"))
     counts = {kind: sum(1 for op in ops if op.type == kind) for kind in ("ok", "fail", "info")}
@@ -550,7 +557,8 @@ def render_report(
 {legend}<span style="background:#d62728;opacity:.25"></span>fault in force
 <span style="background:hsl(47,65%,82%)"></span>leader and term</p>
 <div id="op-detail">hover over an operation</div>
-<div id="timeline-wrap">{_timeline(ops, events, scale, leaders, marked)}</div>
+<div id="timeline-wrap">{_timeline(ops, events, scale, leaders, marked, paxos)}</div>
+{ballots_section(results, scale) if paxos else ""}
 {transactions}
 {sides_section(results)}
 <h2>Throughput and latency</h2>

@@ -29,12 +29,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from node.messages import Put
-from raftctl.chaos import cap_checks, txn_checks
+from raftctl.chaos import cap_checks, dueling, txn_checks
 from raftctl.chaos import checks as chaos_checks
 from raftctl.chaos.nemesis import Nemesis
 from raftctl.chaos.options import CHAOS_CLUSTER_SETTINGS, ChaosOptions
@@ -81,12 +80,12 @@ MONITOR_EVERY_S = 0.3
 SCHEDULE_OVERRUN_MAX_S = 20.0  # the most a run goes past --duration for late faults
 
 
-@dataclass(slots=True)
-class _Leadership:
+class _Leadership(NamedTuple):
     """Who leads now, as the monitor last saw it (for the terminal view)."""
 
     leader: str | None = None
     term: int | None = None
+    ballot: int = 0
 
 
 class ChaosRun:
@@ -139,8 +138,7 @@ class ChaosRun:
             settings = {**CHAOS_CLUSTER_SETTINGS, **self.options.cluster_settings}
             if self.options.txn_protocol != "2pc":
                 settings["txn_protocol"] = self.options.txn_protocol
-            if self.options.protocol != "raft":
-                settings["protocol"] = self.options.protocol
+            settings.update(self.options.protocol_settings())
             if self.options.insecure:
                 settings["curve"] = False
             if any("power-cut" in spec.kinds for spec in self.specs):
@@ -160,7 +158,7 @@ class ChaosRun:
         """A leader in every shard within `timeout_s` (gossip: every node answering)."""
         control = Controller(self.cluster_path(), timeout_s)
         try:
-            if self.options.protocol == "gossip":
+            if not self.options.elects_leader:
                 control.wait_until(
                     lambda: all(row["role"] for row in control.status()["nodes"]), "every node"
                 )
@@ -320,9 +318,13 @@ class ChaosRun:
             # Shard 1's leader on a sharded cluster, as a bare `leader` means.
             leader = Controller.established_leader([r for r in rows if r["shard"] == 1], None)
             name, term = leader if leader else (None, None)
-            if (name, term) != (self.now_leading.leader, self.now_leading.term):
-                self.now_leading = _Leadership(name, term)
-                self.leaders.append({"time": time.monotonic_ns(), "leader": name, "term": term})
+            # The highest term (Paxos: ballot) any node holds: a duel's climb.
+            ballot = max((row["term"] or 0 for row in rows), default=0)
+            if (name, term, ballot) != self.now_leading:
+                self.now_leading = _Leadership(name, term, ballot)
+                self.leaders.append(
+                    {"time": time.monotonic_ns(), "leader": name, "term": term, "ballot": ballot}
+                )
             self.stop.wait(MONITOR_EVERY_S)
 
     def _progress_line(self, started: float, nemesis: Nemesis, history: History) -> str:
@@ -437,6 +439,9 @@ class ChaosRun:
         figures["run_start_ns"] = run_start
         if self.options.leaderless:
             figures["by_side"] = cap_checks.availability_by_side(history.events, run_start)
+        figures["leadership"] = dueling.leadership_figures(self.leaders, run_start, run_end)
+        if self.options.dueling:
+            checks.append(dueling.progress(history.events, run_start, run_end, self.leaders))
         if self.options.shards > 1:
             figures["transactions"] = self._transaction_figures(events, (run_end - run_start) / 1e9)
         verdict = overall_verdict(checks, recovered)

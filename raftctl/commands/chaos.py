@@ -157,7 +157,9 @@ def chaos(
         str | None,
         typer.Option(
             help="Run a scripted negative control instead: stale-read, lease-drift, "
-            "power-loss or liar (each must end invalid)."
+            "power-loss or liar (each must end invalid); or dueling, with --protocol paxos "
+            "--no-leader: proposers preempt each other and writes stall (invalid: liveness "
+            "lost), unless --backoff cures it."
         ),
     ] = None,
     insecure: Annotated[
@@ -176,16 +178,29 @@ def chaos(
     protocol: Annotated[
         str,
         typer.Option(
-            help="raft, or gossip (leaderless and always writable: its register history is "
-            "expected to fail linearizability under partitions; clients live beside nodes)."
+            help="raft, paxos (the same log by Multi-Paxos), or gossip (leaderless and always "
+            "writable: its register history is expected to fail linearizability under "
+            "partitions; clients live beside nodes)."
         ),
     ] = "raft",
+    no_leader: Annotated[
+        bool,
+        typer.Option(
+            "--no-leader",
+            help="paxos: no distinguished proposer; clients live beside nodes, each of which "
+            "prepares its own ballot.",
+        ),
+    ] = False,
+    backoff: Annotated[
+        bool,
+        typer.Option("--backoff", help="paxos --no-leader: preempted proposers back off."),
+    ] = False,
     compare: Annotated[
         str | None,
         typer.Option(
-            help="Two protocols, like raft,gossip: the same seed and schedule against a fresh "
-            "cluster of each, one after the other, and one side-by-side report (exit 0 when "
-            "each kept its own promises)."
+            help="Two protocols, like raft,gossip or raft,paxos: the same seed and schedule "
+            "against a fresh cluster of each, one after the other, and one side-by-side report "
+            "(exit 0 when each kept its own promises)."
         ),
     ] = None,
     export: ExportOption = None,
@@ -198,7 +213,8 @@ def chaos(
     5 unknown.
 
     Example: raftctl chaos --workload bank --nemesis partition,kill:leader --duration 60;
-    raftctl chaos --compare raft,gossip --nemesis partition --duration 60
+    raftctl chaos --compare raft,gossip --nemesis partition --duration 60;
+    raftctl chaos --protocol paxos --no-leader --control dueling --duration 20
     """
     from raftctl.chaos.compare import compare_summary, parse_compare, run_compare
     from raftctl.chaos.controls import CONTROLS, run_control
@@ -218,8 +234,9 @@ def chaos(
     )
     progress = _Progress()
     formats = check_exports(export)
+    dueling = control == "dueling"
     try:
-        if control is not None:
+        if control is not None and not dueling:
             if control not in CONTROLS:
                 raise typer.BadParameter(
                     f"use one of {', '.join(CONTROLS)}", param_hint="--control"
@@ -235,8 +252,8 @@ def chaos(
                 shards=shards,
                 txn_protocol=txn_protocol,
                 duration_s=duration,
-                workload=workload,
-                nemesis=nemesis,
+                workload="register" if dueling else workload,
+                nemesis="none" if dueling else nemesis,
                 clients=clients,
                 rate=rate,
                 read_consistency=read_consistency,
@@ -245,6 +262,9 @@ def chaos(
                 faults_at_once=faults_at_once,
                 protocol=protocol,
                 compared=compare,
+                no_leader=no_leader,
+                backoff=backoff,
+                dueling=dueling,
             )
             if compare is not None:
                 parse_compare(compare)
