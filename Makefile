@@ -34,7 +34,8 @@ test: lint
 # make sim SEEDS=1000        run seeds 1..1000 of the swarm simulation
 # make sim SEED=42           replay one seed and print its fault options
 sim: $(STAMP)
-	$(BIN)/python -m raftctl.sim.swarm $(if $(SEED),--seed $(SEED),--seeds $(SEEDS))
+	$(BIN)/python -m raftctl.sim.swarm $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) \
+		$(if $(PROTOCOL),--protocol $(PROTOCOL))
 
 demo: $(STAMP)
 	$(BIN)/raftctl tour raft
@@ -50,20 +51,24 @@ chaos: $(STAMP)
 	$(BIN)/raftctl chaos --workload $(WORKLOAD) --duration $(DURATION) $(if $(SEED),--seed $(SEED),)
 
 # make soak: what make test samples, at length: the swarm on 5,000 seeds (about
-# 800 a minute on 2 cores), the transactions swarm on 500 (about 50 a minute), a
-# 60-second chaos run of each workload with every fault kind, and a 60-second
-# bank run on three shards of three nodes. Not part of CI.
+# 800 a minute on 2 cores), the Paxos core's swarm on 2,000 (about 400 a minute),
+# the transactions swarm on 500 (about 50 a minute), a 60-second chaos run of
+# each workload with every fault kind, a 60-second bank run on three shards of
+# three nodes, and a 60-second comparison of Raft and Paxos. Not part of CI.
 SOAK_SEEDS ?= 5000
+SOAK_PAXOS_SEEDS ?= 2000
 SOAK_TXN_SEEDS ?= 500
 SOAK_FIRST ?= 1
 SOAK_DURATION ?= 60
 soak: $(STAMP)
 	$(BIN)/python -m raftctl.sim.swarm --seeds $(SOAK_SEEDS) --first $(SOAK_FIRST)
+	$(BIN)/python -m raftctl.sim.swarm --protocol paxos --seeds $(SOAK_PAXOS_SEEDS)
 	$(BIN)/python -m raftctl.sim.txn_swarm --seeds $(SOAK_TXN_SEEDS)
 	for workload in register bank set; do \
 		$(BIN)/raftctl chaos --workload $$workload --duration $(SOAK_DURATION) || exit 1; \
 	done
 	$(BIN)/raftctl chaos --shards 3 --nodes 3 --workload bank --duration $(SOAK_DURATION)
+	$(BIN)/raftctl chaos --compare raft,paxos --duration $(SOAK_DURATION)
 
 bench: $(STAMP)
 	$(BIN)/python -m raftctl.bench.simulated

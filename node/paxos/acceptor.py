@@ -68,6 +68,12 @@ class Acceptor:
     # What changed since the driver last made it durable.
     promise_dirty: bool = False
     slots_dirty: set[int] = field(default_factory=set)
+    # The highest slot ever accepted (kept, not searched: the log's end is
+    # asked for on every step).
+    last_slot: int = 0
+
+    def __post_init__(self) -> None:
+        self.last_slot = max(self.last_slot, max(self.accepted, default=0))
 
     def prepare(self, ballot: Ballot, from_slot: int) -> Promised | Refused:
         if ballot < self.promised:
@@ -94,6 +100,7 @@ class Acceptor:
         if slot > self.compacted_to and self.accepted.get(slot) != proposal:
             self.accepted[slot] = proposal
             self.slots_dirty.add(slot)
+            self.last_slot = max(self.last_slot, slot)
         return Took(ballot, slot)
 
     def follow(self, ballot: Ballot) -> None:

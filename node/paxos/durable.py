@@ -35,7 +35,7 @@ def entries_to_persist(acceptor: Acceptor, stored_last: int) -> tuple[Entry, ...
     if not acceptor.slots_dirty:
         return ()
     first = max(min(min(acceptor.slots_dirty), stored_last + 1), acceptor.compacted_to + 1)
-    last = max(acceptor.accepted)
+    last = acceptor.last_slot
     return tuple(entry_of(slot, acceptor.accepted.get(slot)) for slot in range(first, last + 1))
 
 

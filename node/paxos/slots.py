@@ -34,11 +34,11 @@ class ChosenLog:
         self.commit_index = max(commit_index, snapshot_index)
         self.applied_index = snapshot_index
         # The highest slot handed to storage: the next batch starts at or before it.
-        self.handed_last = max(max(acceptor.accepted, default=0), snapshot_index)
+        self.handed_last = max(acceptor.last_slot, snapshot_index)
 
     @property
     def last_index(self) -> int:
-        return max(max(self.acceptor.accepted, default=0), self.snapshot_index, self.commit_index)
+        return max(self.acceptor.last_slot, self.snapshot_index, self.commit_index)
 
     @property
     def last_term(self) -> int:

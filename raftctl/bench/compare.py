@@ -9,6 +9,9 @@ again; the resident memory of a member after 100,000 keys. Each figure is
 the median over the rounds, with its range, and the ratio raftctl/etcd.
 With --pysyncobj PYTHON (its venv's interpreter) PySyncObj takes the writes
 and the memory figure too, where its API allows (raftctl/bench/pysyncobj_cluster.py).
+A second raftctl cluster runs `--protocol paxos` (the same store by
+Multi-Paxos, node/paxos) and takes every workload too: the Paxos column,
+with its ratio to raftctl's Raft (--no-paxos leaves it out).
 It measures and prints; it asserts nothing about speed.
 
     python -m raftctl.bench.compare [--rounds 3] [--duration 3] [--keys 100000]
@@ -60,16 +63,16 @@ class Figure:
     unit: str
     higher_is_better: bool
     samples: dict[str, list[float]] = field(
-        default_factory=lambda: {"raftctl": [], "etcd": [], "pysyncobj": []}
+        default_factory=lambda: {"raftctl": [], "paxos": [], "etcd": [], "pysyncobj": []}
     )
 
     def median(self, system: str) -> float | None:
         values = self.samples.get(system)
         return statistics.median(values) if values else None
 
-    def ratio(self, other: str = "etcd") -> float | None:
-        """raftctl / `other` of the medians."""
-        ours, theirs = self.median("raftctl"), self.median(other)
+    def ratio(self, other: str = "etcd", ours_of: str = "raftctl") -> float | None:
+        """`ours_of` / `other` of the medians."""
+        ours, theirs = self.median(ours_of), self.median(other)
         return ours / theirs if ours is not None and theirs else None
 
     def cell(self, system: str) -> str:
@@ -81,8 +84,8 @@ class Figure:
             return f"{middle} {self.unit}"
         return f"{middle} {self.unit} ({_number(min(values))}-{_number(max(values))})"
 
-    def verdict(self, other: str = "etcd") -> str:
-        ratio = self.ratio(other)
+    def verdict(self, other: str = "etcd", ours_of: str = "raftctl") -> str:
+        ratio = self.ratio(other, ours_of)
         if ratio is None:
             return "-"
         better = ratio > 1 if self.higher_is_better else ratio < 1
@@ -98,18 +101,21 @@ def _number(value: float) -> str:
 
 
 def table(figures: list[Figure]) -> str:
-    """The markdown table; PySyncObj's columns only when it took part."""
+    """The markdown table; Paxos's and PySyncObj's columns when they took part."""
     third = any(figure.samples.get("pysyncobj") for figure in figures)
+    paxos = any(figure.samples.get("paxos") for figure in figures)
     lines = [
         "| figure | raftctl | etcd | raftctl/etcd |"
-        + (" PySyncObj | raftctl/PySyncObj |" if third else ""),
-        "|---|---|---|---|" + ("---|---|" if third else ""),
+        + (" PySyncObj | raftctl/PySyncObj |" if third else "")
+        + (" raftctl paxos | paxos/raft |" if paxos else ""),
+        "|---|---|---|---|" + ("---|---|" if third else "") + ("---|---|" if paxos else ""),
     ]
     for figure in figures:
         lines.append(
             f"| {figure.name} | {figure.cell('raftctl')} | {figure.cell('etcd')} "
             f"| {figure.verdict()} |"
             + (f" {figure.cell('pysyncobj')} | {figure.verdict('pysyncobj')} |" if third else "")
+            + (f" {figure.cell('paxos')} | {figure.verdict('raftctl', 'paxos')} |" if paxos else "")
         )
     return "\n".join(lines)
 
@@ -144,12 +150,20 @@ def _rss_mib(pids: list[int]) -> float:
 class Bench:
     """The two clusters and the figures they fill."""
 
-    def __init__(self, duration_s: float, pysyncobj_python: str | None = None) -> None:
+    def __init__(
+        self, duration_s: float, pysyncobj_python: str | None = None, paxos: bool = True
+    ) -> None:
         self.duration_s = duration_s
         self.figures: dict[str, Figure] = {}
         root = Path(tempfile.mkdtemp(prefix="raftctl-compare-"))
         self.root = root
         self.raft = ClusterDir.create(root / "cluster", 3, base_port=0, fsync=True)
+        self.paxos = (
+            ClusterDir.create(root / "paxos", 3, base_port=0, fsync=True, protocol="paxos")
+            if paxos
+            else None
+        )
+        self.paxos_client: Client | None = None
         self.etcd = EtcdCluster.create(3)
         self.pysyncobj = PySyncObjCluster.create(pysyncobj_python) if pysyncobj_python else None
         self.client: Client | None = None
@@ -162,16 +176,24 @@ class Bench:
             self.raft.start(node_id)
         leader_of(self.raft)
         self.client = Client(self.raft.config)
+        if self.paxos is not None:
+            for node_id in self.paxos.node_ids():
+                self.paxos.start(node_id)
+            leader_of(self.paxos)
+            self.paxos_client = Client(self.paxos.config)
         self.etcd.start()
         if self.pysyncobj is not None:
             self.pysyncobj.start()
 
     def stop(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        self.raft.stop_all(grace_s=3)
-        for node_id in self.raft.node_ids():
-            self.raft.kill(node_id)
+        for client in (self.client, self.paxos_client):
+            if client is not None:
+                client.close()
+        for cluster in (self.raft, self.paxos):
+            if cluster is not None:
+                cluster.stop_all(grace_s=3)
+                for node_id in cluster.node_ids():
+                    cluster.kill(node_id)
         self.etcd.stop()
         if self.pysyncobj is not None:
             self.pysyncobj.stop()
@@ -185,47 +207,64 @@ class Bench:
         assert self.client is not None
         for in_flight in IN_FLIGHT:
             options = WorkloadOptions(clients=in_flight, duration_s=self.duration_s)
-            ours = _uninterrupted(run_workload(self.client, options))
+            ours = {"raftctl": _uninterrupted(run_workload(self.client, options))}
+            if self.paxos_client is not None:
+                ours["paxos"] = _uninterrupted(run_workload(self.paxos_client, options))
             others = {"etcd": run_etcd_load(self.endpoints(), in_flight, self.duration_s)}
             if self.pysyncobj is not None:
                 others["pysyncobj"] = self.pysyncobj.load(in_flight, self.duration_s)
             self._record_load(f"writes, {in_flight} in flight", ours, others)
         mix = WorkloadOptions(clients=64, duration_s=self.duration_s, read_ratio=0.9)
-        ours = _uninterrupted(run_workload(self.client, mix))
-        theirs, _errors = run_etcd_load(self.endpoints(), 64, self.duration_s, read_ratio=0.9)
         throughput = self.figure("90 % reads, 64 in flight", "ops/s", True)
-        throughput.samples["raftctl"].append(ours.throughput_per_s)
-        throughput.samples["etcd"].append(len(theirs) / self.duration_s)
         cli = self.figure("`put k v` as a fresh process, median", "ms", False)
-        cli.samples["raftctl"].append(
-            statistics.median(_raftctl_cli_put_ms(self.raft.path, cli_puts))
-        )
-        cli.samples["etcd"].append(statistics.median(etcdctl_put_ms(self.endpoints(), cli_puts)))
         failover = self.figure("leader SIGKILL -> next acknowledged write", "s", False)
-        failover.samples["raftctl"].append(failover_window_s(self.raft, self.client, 1)[0])
+        for system, cluster, client in self._raftctl_systems():
+            mixed = _uninterrupted(run_workload(client, mix))
+            throughput.samples[system].append(mixed.throughput_per_s)
+            cli.samples[system].append(
+                statistics.median(_raftctl_cli_put_ms(cluster.path, cli_puts))
+            )
+            failover.samples[system].append(failover_window_s(cluster, client, 1)[0])
+        theirs, _errors = run_etcd_load(self.endpoints(), 64, self.duration_s, read_ratio=0.9)
+        throughput.samples["etcd"].append(len(theirs) / self.duration_s)
+        cli.samples["etcd"].append(statistics.median(etcdctl_put_ms(self.endpoints(), cli_puts)))
         failover.samples["etcd"].append(failover_s(self.etcd))
 
+    def _raftctl_systems(self) -> list[tuple[str, ClusterDir, Client]]:
+        """raftctl's Raft cluster, and its Paxos cluster when there is one."""
+        assert self.client is not None
+        systems = [("raftctl", self.raft, self.client)]
+        if self.paxos is not None and self.paxos_client is not None:
+            systems.append(("paxos", self.paxos, self.paxos_client))
+        return systems
+
     def _record_load(
-        self, name: str, ours: WorkloadReport, others: dict[str, tuple[list[float], int]]
+        self,
+        name: str,
+        ours: dict[str, WorkloadReport],
+        others: dict[str, tuple[list[float], int]],
     ) -> None:
-        """raftctl's report, and each other system's latencies (s) and errors."""
+        """raftctl's reports (Raft's, Paxos's), and each other system's
+        latencies (s) and errors."""
         throughput = self.figure(f"{name}: ops/s", "ops/s", True)
-        throughput.samples["raftctl"].append(ours.throughput_per_s)
         p50, p99 = (
             self.figure(f"{name}: p50", "ms", False),
             self.figure(f"{name}: p99", "ms", False),
         )
-        p50.samples["raftctl"].append(ours.latency_ms_p50)
-        p99.samples["raftctl"].append(ours.latency_ms_p99)
+        for system, report in ours.items():
+            throughput.samples[system].append(report.throughput_per_s)
+            p50.samples[system].append(report.latency_ms_p50)
+            p99.samples[system].append(report.latency_ms_p99)
         for system, (latencies, _errors) in others.items():
             throughput.samples[system].append(len(latencies) / self.duration_s)
             ordered = sorted(seconds * 1000 for seconds in latencies)
             if ordered:
                 p50.samples[system].append(percentile(ordered, 0.5))
                 p99.samples[system].append(percentile(ordered, 0.99))
-        if ours.errors or any(errors for _latencies, errors in others.values()):
+        if any(r.errors for r in ours.values()) or any(e for _l, e in others.values()):
             failed = self.figure(f"{name}: errors", "", False)
-            failed.samples["raftctl"].append(ours.errors)
+            for system, report in ours.items():
+                failed.samples[system].append(report.errors)
             for system, (_latencies, errors) in others.items():
                 failed.samples[system].append(errors)
 
@@ -273,6 +312,12 @@ class Bench:
         memory = self.figure(f"RSS per member after {keys:,} keys, median", "MiB", False)
         raft_pids = [p.pid for p in map(self.raft.process, self.raft.node_ids()) if p]
         memory.samples["raftctl"].append(_rss_mib(raft_pids))
+        if self.paxos is not None and self.paxos_client is not None:
+            self.paxos_client.pipeline(
+                (Put(f"key/{i}", value) for i in range(keys)), 64, timeout_s=60
+            )
+            paxos_pids = [p.pid for p in map(self.paxos.process, self.paxos.node_ids()) if p]
+            memory.samples["paxos"].append(_rss_mib(paxos_pids))
         memory.samples["etcd"].append(_rss_mib(list(self.etcd.pids().values())))
         if self.pysyncobj is not None:
             self.pysyncobj.load(PYSYNCOBJ_KEYS_IN_FLIGHT, keys=keys)
@@ -302,12 +347,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PYTHON",
         help="the interpreter of a venv holding pysyncobj: a third column",
     )
+    parser.add_argument(
+        "--no-paxos", action="store_true", help="leave out the Paxos cluster's column"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if shutil.which("etcd") is None or shutil.which("etcdctl") is None:
         print("etcd and etcdctl are needed: make bench-compare installs them", file=sys.stderr)
         return 2
-    bench = Bench(args.duration, args.pysyncobj)
+    bench = Bench(args.duration, args.pysyncobj, paxos=not args.no_paxos)
     started = time.monotonic()
     try:
         bench.start()

@@ -77,16 +77,16 @@ class ChaosOptions:
         """Whether a run waits for a leader (else for every node to answer)."""
         return self.protocol != "gossip" and not self.no_leader
 
-    def protocol_settings(self) -> dict[str, Any]:
-        """What cluster.toml says of the protocol, beyond the defaults."""
-        settings: dict[str, Any] = {}
-        if self.protocol != "raft":
-            settings["protocol"] = self.protocol
-        if self.no_leader:
-            settings["paxos_leader"] = False
-        if self.backoff:
-            settings["paxos_backoff"] = True
-        return settings
+    def protocol_settings(self, every: bool = False) -> dict[str, Any]:
+        """What cluster.toml says of the protocol: what differs from the
+        defaults, or (`every`) all of it, to compare with a cluster's."""
+        settings: dict[str, Any] = {"protocol": self.protocol}
+        if self.protocol == "paxos":
+            settings.update(paxos_leader=not self.no_leader, paxos_backoff=self.backoff)
+        if every:
+            return settings
+        defaults = {"protocol": "raft", "paxos_leader": True, "paxos_backoff": False}
+        return {name: value for name, value in settings.items() if value != defaults[name]}
 
     @property
     def effective_read_consistency(self) -> str:

@@ -146,6 +146,10 @@ class ChaosRun:
             ClusterDir.create(path, self.options.nodes, 0, self.options.shards, **settings)
             self.created_cluster = True
         cluster = ClusterDir(path)
+        wanted = self.options.protocol_settings(every=True)
+        held = {name: getattr(cluster.config, name) for name in wanted}
+        if not self.created_cluster and held != wanted:
+            raise UsageError(f"{path} runs {held}, not the {wanted} this run asks for")
         if cluster.config.curve and any("byzantine" in spec.kinds for spec in self.specs):
             raise UsageError(f"{path} uses CURVE: --nemesis byzantine needs an --insecure cluster")
         for node_id in cluster.process_ids():
@@ -333,11 +337,15 @@ class ChaosRun:
         total = sum(counts.values())
         faults = ", ".join(nemesis.active_names()) or "none"
         leader = self.now_leading.leader or "-"
-        term = self.now_leading.term if self.now_leading.term is not None else "-"
+        term: Any = self.now_leading.term if self.now_leading.term is not None else "-"
+        if self.options.protocol == "paxos" and term != "-":
+            term = f"ballot {dueling.ballot_text(term)}"  # (the line says "term" for Raft)
+        else:
+            term = f"term {term}"
         return (
             f"chaos {min(elapsed, self.options.duration_s):5.1f}/{self.options.duration_s:g}s  "
             f"ops {total} ({counts['ok']} ok, {counts['fail']} fail, {counts['info']} info)  "
-            f"{total / max(elapsed, 1e-9):5.0f} ops/s  leader {leader} term {term}  "
+            f"{total / max(elapsed, 1e-9):5.0f} ops/s  leader {leader} {term}  "
             f"faults: {faults}"
         )
 

@@ -1,5 +1,6 @@
-"""`raftctl sim`: the deterministic simulation of the real Raft core, from
-the command line (raftctl/sim does the work)."""
+"""`raftctl sim`: the deterministic simulation of the real Raft core (or,
+with --protocol paxos, the Multi-Paxos core), from the command line
+(raftctl/sim does the work)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,13 @@ def sim(
     fanout: Annotated[
         int, typer.Option(help="With --epidemic: peers each replica opens per round.")
     ] = 2,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="The core the swarm runs: raft, or paxos (the Multi-Paxos core with its "
+            "own safety checker, under the same faults and the same linearizability judge)."
+        ),
+    ] = "raft",
     directory: DirOption = None,
     json_mode: JsonOption = False,
     timeout_s: UnusedTimeoutOption = None,
@@ -72,11 +80,12 @@ def sim(
     Example: raftctl sim --seed 42 --story --faults partition,crash
     (raftctl sim --transactions --seeds 50: transactions across shards;
     raftctl sim --gossip: the gossip replica's swarm;
-    raftctl sim --epidemic 10,100,1000,10000: gossip's rounds against log N)
+    raftctl sim --epidemic 10,100,1000,10000: gossip's rounds against log N;
+    raftctl sim --protocol paxos --seeds 300: the Multi-Paxos core's swarm)
     """
     # Imported here: the simulator is heavy, and every other command starts faster.
     from node.events import Event, describe
-    from raftctl.sim.swarm import FAULT_KINDS, run_seed, run_seeds
+    from raftctl.sim.swarm import CORES, FAULT_KINDS, run_seed, run_seeds
 
     del timeout_s  # the simulation needs no cluster and no deadline
     output = Output()
@@ -110,6 +119,10 @@ def sim(
                 raise UsageError(f"--seeds must be at least 1, not {seeds}")
         if nodes is not None and nodes not in (3, 5, 7):
             raise UsageError("--nodes must be 3, 5 or 7")
+        if protocol not in CORES:
+            raise UsageError(f"--protocol takes {', '.join(sorted(CORES))}, not {protocol!r}")
+        if protocol != "raft" and (transactions or gossip):
+            raise UsageError("--protocol picks the core of the log's swarm: drop it")
         if seed is None and seeds < 1:
             raise UsageError(f"--seeds must be at least 1, not {seeds}")
         kinds = None
@@ -129,11 +142,26 @@ def sim(
             def observer(now_ms: int, node_id: str, event: Event) -> None:
                 typer.echo(f"[{now_ms / 1000:7.3f}s] {describe(node_id, event)}")
 
-        results = [run_seed(seed, node_count=nodes, observer=observer, faults=kinds)]
+        results = [
+            run_seed(
+                seed, CORES[protocol], nodes, observer=observer, faults=kinds, protocol=protocol
+            )
+        ]
     else:
-        results = list(run_seeds(range(1, seeds + 1), node_count=nodes, workers=2, faults=kinds))
-    replay = f"raftctl sim --seed {{seed}} --story{f' --nodes {nodes}' if nodes else ''}" + (
-        f" --faults {','.join(kinds)}" if kinds is not None else ""
+        results = list(
+            run_seeds(
+                range(1, seeds + 1),
+                CORES[protocol],
+                node_count=nodes,
+                workers=2,
+                faults=kinds,
+                protocol=protocol,
+            )
+        )
+    replay = (
+        f"raftctl sim --seed {{seed}} --story{f' --nodes {nodes}' if nodes else ''}"
+        + (f" --faults {','.join(kinds)}" if kinds is not None else "")
+        + (f" --protocol {protocol}" if protocol != "raft" else "")
     )
     failed = next((r for r in results if not r.ok), None)
     if output.wants_document:

@@ -365,7 +365,8 @@ def _report_failure(result: SeedResult, node_count: int | None, protocol: str) -
     print(result.options.describe(), file=sys.stderr)
     print(
         f"replay: {replay_command(result.options.seed, node_count, protocol)}"
-        f"   (or: make sim SEED={result.options.seed})",
+        f"   (or: make sim SEED={result.options.seed}"
+        + (f" PROTOCOL={protocol})" if protocol != "raft" else ")"),
         file=sys.stderr,
     )
 

@@ -9,6 +9,8 @@ not see what it shows exits 1).
 - acid.py: a bank without atomicity or isolation, then with transactions;
 - cap.py: in a partition Raft refuses a side and gossip answers both, then
   `chaos --compare raft,gossip` measures it;
+- paxos.py: Multi-Paxos's phases, a promise that saves a value only two
+  acceptors took, and dueling proposers with and without backoff;
 - narration.py and bank_steps.py: how a tour talks, and its bank.
 """
 
@@ -45,6 +47,11 @@ TOURS: dict[str, tuple[str, str]] = {
         "raftctl.tours.cap",
         "CAP: in a partition Raft refuses the minority side and gossip answers both sides "
         "(and loses a write when they meet); then chaos --compare raft,gossip measures it",
+    ),
+    "paxos": (
+        "raftctl.tours.paxos",
+        "Multi-Paxos: phase 1 once, phase 2 per slot; a value only two acceptors took is "
+        "reported by a promise and chosen by the next leader; dueling proposers and backoff",
     ),
 }
 

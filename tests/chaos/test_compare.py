@@ -99,7 +99,11 @@ def test_the_observed_remove_set_loses_no_add_under_partitions_and_kills(
     [
         (["--protocol", "gossip", "--workload", "bank"], "transactions"),
         (["--protocol", "gossip", "--nemesis", "transfer"], "needs a leader"),
-        (["--protocol", "paxos"], "--protocol takes"),
+        (["--protocol", "zab"], "--protocol takes"),
+        (["--protocol", "paxos", "--shards", "2"], "one shard"),
+        (["--no-leader"], "need --protocol paxos"),
+        (["--protocol", "paxos", "--backoff"], "need --no-leader"),
+        (["--protocol", "paxos", "--control", "dueling"], "needs --protocol paxos --no-leader"),
         (["--compare", "raft"], "--compare takes two"),
         (["--compare", "raft,gossip", "--protocol", "gossip"], "drop --protocol"),
     ],

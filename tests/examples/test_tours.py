@@ -1,4 +1,4 @@
-"""`raftctl tour 2pc|3pc|acid` play to their end and exit 0: each checks its
+"""`raftctl tour 2pc|3pc|acid|paxos` play to their end and exit 0: each checks its
 own story (the blocking seen, the money gone, the checker's verdicts) and
 exits 1 otherwise. The Raft tour is `make demo`'s, run with the examples.
 
@@ -25,6 +25,7 @@ TOLD = {
     "2pc": ("is blocked", "waited 2.0s for a lock", "VALID: bank history"),
     "3pc": ("as 3PC's timeout says (it had received preCommit)", "INVALID: bank history"),
     "acid": ("INVALID: bank history", "VALID: bank history", 'succeeded": false'),
+    "paxos": ("    red\n", "progress: invalid: liveness lost", "progress: valid: writes got"),
 }
 
 

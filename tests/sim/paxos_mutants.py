@@ -82,6 +82,7 @@ class _RoundOnlyAcceptor(Acceptor):
         if slot > self.compacted_to and self.accepted.get(slot) != proposal:
             self.accepted[slot] = proposal
             self.slots_dirty.add(slot)
+            self.last_slot = max(self.last_slot, slot)
         return Took(ballot, slot)
 
 
