@@ -94,7 +94,7 @@ def story(t: Tour) -> None:
             "--clients",
             "3",
             "--duration",
-            "6",
+            "4",
             "--seed",
             "3",
             "--out",

@@ -9,14 +9,15 @@ from tests.cli.harness import run, run_json
 def test_the_tours_are_listed() -> None:
     code, document = run_json("tour")
     assert code == 0
-    assert [entry["name"] for entry in document["tours"]] == ["raft", "2pc", "3pc", "acid", "cap"]
+    names = [entry["name"] for entry in document["tours"]]
+    assert names == ["raft", "2pc", "3pc", "acid", "cap", "paxos"]
     assert all(entry["about"] for entry in document["tours"])
     listed = run("tour").stdout
     assert "3pc" in listed and "make demo" in listed
 
 
 def test_an_unknown_tour_is_a_usage_error() -> None:
-    result = run("tour", "paxos")
+    result = run("tour", "zab")
     assert result.returncode == 2 and "raft, 2pc, 3pc, acid" in result.stderr
     result = run("tour", "3pc", "--json")
     assert result.returncode == 2 and "drop --json" in result.stderr
