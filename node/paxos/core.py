@@ -50,14 +50,9 @@ from typing import TYPE_CHECKING
 from node.configurations import Configurations, changed_membership
 from node.errors import NotLeader, NotNow, PeerMisbehaved, ProposalRejected, invariant
 from node.events import (
-    BecameCandidate,
     BecameFollower,
-    BecameLeader,
-    CommitAdvanced,
     Event,
     LogCompacted,
-    MembershipChanged,
-    SnapshotInstalled,
     TransferAborted,
     TransferStarted,
 )
@@ -66,18 +61,18 @@ from node.messages import (
     Membership,
     SnapshotMeta,
     TimeoutNow,
-    decode_membership,
     encode_membership,
 )
 from node.messages.paxos import PaxosAccept, PaxosAccepted, PaxosPrepare, PaxosPromise
 from node.outbox import Outbox
-from node.paxos.acceptor import Promised, Proposal, Refused
+from node.paxos.acceptor import Proposal
 from node.paxos.ballot import ZERO, Ballot, node_number
 from node.paxos.durable import entries_to_persist, recover_acceptor
-from node.paxos.leading import Candidacy, Leadership, PeerProgress
-from node.paxos.proposer import Tally, majority, recover
+from node.paxos.leader_clock import LeaderClock
+from node.paxos.leading import Candidacy, Leadership
+from node.paxos.phase_one import PhaseOne
+from node.paxos.phase_two import PhaseTwo
 from node.paxos.slots import ChosenLog
-from node.paxos.wire import proposal_from_wire, proposal_to_wire
 from node.raft_config import RaftConfig
 from node.read_queue import ReadQueue
 from node.ready import (
@@ -88,8 +83,6 @@ from node.ready import (
     Outgoing,
     Ready,
     Role,
-    Snapshot,
-    SnapshotSend,
 )
 from node.ready import Proposal as Placed
 
@@ -111,7 +104,7 @@ class PaxosOptions:
     backoff: bool = False
 
 
-class PaxosCore:
+class PaxosCore(PhaseOne, PhaseTwo, LeaderClock):
     """One Multi-Paxos node: acceptor, learner and, when it leads, proposer."""
 
     def __init__(
@@ -252,28 +245,6 @@ class PaxosCore:
                 self._handle_timeout_now(message)
             case _:
                 raise PeerMisbehaved(f"{type(message).__name__} is not a Paxos message")
-
-    def campaign(self, transfer: bool = False) -> None:
-        """Run phase 1 under a ballot above every one seen, for every slot past
-        those known chosen."""
-        if self.id not in self.voters:
-            return
-        # (Round 0 is no one's: ballots start at round 1, 1001 for n1.)
-        ballot = max(self._highest_seen, self.acceptor.promised, Ballot(1, 0)).above(self.number)
-        self._highest_seen = ballot
-        self._step_down_quietly()
-        from_slot = self.log.commit_index + 1
-        candidacy = Candidacy(ballot, from_slot, self._ticks, transfer)
-        self._candidacy = candidacy
-        self.role = Role.CANDIDATE
-        self.leader_id = None
-        self._election_elapsed = 0
-        self._timeout = self._random_timeout()
-        own = self.acceptor.prepare(ballot, from_slot)
-        invariant(isinstance(own, Promised), "a fresh ballot refused by its own acceptor")
-        candidacy.own = own if isinstance(own, Promised) else None
-        self._emit(BecameCandidate(ballot.encode()))
-        self._ask_for_promises(candidacy, self.voters)
 
     def propose(self, commands: Sequence[bytes]) -> Placed:
         """Place `commands` in the next slots; NotLeader on a follower (or,
@@ -430,427 +401,6 @@ class PaxosCore:
                 if entry.term == mine:
                     leading.tally.count(self.id, leading.ballot, entry.index)
             self._maybe_choose(leading)
-
-    # -- phase 1 ---------------------------------------------------------------------
-
-    def _ask_for_promises(self, candidacy: Candidacy, voters: Sequence[str]) -> None:
-        for peer in voters:
-            if peer != self.id and peer not in candidacy.asked:
-                candidacy.asked.add(peer)
-                self._send(
-                    PaxosPrepare(
-                        self.id,
-                        peer,
-                        candidacy.ballot.encode(),
-                        candidacy.from_slot,
-                        candidacy.transfer,
-                    )
-                )
-
-    def _handle_prepare(self, m: PaxosPrepare) -> None:
-        ballot = Ballot.decode(m.ballot)
-        if ballot > self.acceptor.promised and self._sticks_to_leader(m):
-            return  # the leader is alive: no promise to anyone else yet
-        self._note_ballot(ballot)
-        answer = self.acceptor.prepare(ballot, m.from_slot)
-        if isinstance(answer, Refused):
-            self._send(PaxosPromise(self.id, m.src, m.ballot, answer.promised.encode()))
-            return
-        if (self._leading or self._candidacy) and ballot > self._own_ballot():
-            self._preempted_by(ballot, f"promised ballot {ballot} to {m.src}")
-        if self.role is Role.FOLLOWER and self.leader_id not in (None, m.src):
-            self.leader_id = None
-        self._election_elapsed = 0
-        compacted = self.log.snapshot_index
-        if compacted >= m.from_slot:
-            # Slots it could report are in its snapshot: the proposer is behind.
-            self._out.snapshot_sends.append(SnapshotSend(m.src, m.ballot, compacted))
-        wire = tuple(proposal_to_wire(slot, proposal) for slot, proposal in answer.accepted)
-        self._send_after_persist(
-            PaxosPromise(self.id, m.src, m.ballot, m.ballot, wire, self.log.snapshot_index)
-        )
-
-    def _handle_promise(self, m: PaxosPromise) -> None:
-        candidacy = self._candidacy
-        self._note_ballot(Ballot.decode(m.promised))
-        if candidacy is None or m.ballot != candidacy.ballot.encode():
-            return  # a late answer to an earlier ballot
-        if m.promised != m.ballot:
-            self._preempted_by(Ballot.decode(m.promised), f"{m.src} promised a higher ballot")
-            return
-        if m.compacted >= candidacy.from_slot:
-            # It compacted slots this node does not know chosen, and cannot
-            # report them: recovery would miss them. Its snapshot is coming.
-            self._preempted_by(None, f"{m.src} holds a snapshot past slot {m.compacted}")
-            return
-        accepted = tuple(proposal_from_wire(slot) for slot in m.accepted)
-        candidacy.promises[m.src] = Promised(candidacy.ballot, accepted)
-        # A membership reported past the chosen slots may be in force there:
-        # its voters must be asked too.
-        for membership in candidacy.reported_configurations():
-            self._ask_for_promises(candidacy, membership.voters)
-        self._maybe_lead(candidacy)
-
-    def _maybe_lead(self, candidacy: Candidacy) -> None:
-        if self._candidacy is not candidacy or not candidacy.has_quorums(self.id, self.membership):
-            return
-        self._become_leader(candidacy)
-
-    def _become_leader(self, candidacy: Candidacy) -> None:
-        """Phase 1 is won: propose again what may have been chosen (the highest
-        ballot's value in each slot, no-ops in the holes), then a no-op."""
-        self._candidacy = None
-        ballot = candidacy.ballot
-        self.role, self.leader_id = Role.LEADER, self.id
-        self._preempted = 0
-        self._wanted_until = 0  # it leads: only a new request makes it fight again
-        recovered = self._recovered(candidacy)
-        next_slot = max(recovered, default=candidacy.from_slot - 1) + 1
-        leading = Leadership(ballot, candidacy.from_slot, next_slot, Tally(ballot))
-        self._leading = leading
-        self._emit(BecameLeader(ballot.encode(), tuple(sorted(candidacy.promisers(self.id)))))
-        for slot, proposal in recovered.items():  # a hole's filler is a no-op
-            self._accept_own(leading, slot, Proposal(ballot, proposal.value, proposal.config))
-        self._accept_own(leading, next_slot, Proposal(ballot, None))
-        for membership in (self.membership, *candidacy.reported_configurations()):
-            for peer in membership.members:
-                self._track(leading, peer)
-        leading.rounds.wanted = True  # tell everyone at once, and learn who lags
-
-    def _recovered(self, candidacy: Candidacy) -> dict[int, Proposal]:
-        """What the new leader must propose again (node.paxos.proposer.recover:
-        the highest-ballot value the promises report in each slot)."""
-        return recover(candidacy.all_promises(), candidacy.from_slot)
-
-    # -- phase 2 ---------------------------------------------------------------------
-
-    def _accept_own(self, leading: Leadership, slot: int, proposal: Proposal) -> None:
-        """The leader's own acceptor takes its proposal (it counts once durable)."""
-        taken = self.acceptor.accept(leading.ballot, slot, proposal.value, proposal.config)
-        invariant(not isinstance(taken, Refused), "the leader's own acceptor refused", slot=slot)
-        leading.replication_pending = True
-
-    def _track(self, leading: Leadership, peer: str) -> None:
-        if peer != self.id and peer not in leading.peers:
-            leading.peers[peer] = PeerProgress(next=leading.from_slot)
-
-    def _flush_replication(self, leading: Leadership) -> None:
-        if not leading.replication_pending:
-            return
-        leading.replication_pending = False
-        chosen = self.log.commit_index
-        for peer, progress in leading.peers.items():
-            if not self._send_slots(leading, peer, progress) and progress.told_chosen < chosen:
-                # Nothing new for it, but the chosen index moved: say so now
-                # rather than at the next heartbeat (followers apply sooner).
-                self._send(
-                    PaxosAccept(
-                        self.id, peer, leading.ballot.encode(), (), chosen, leading.rounds.latest
-                    )
-                )
-            progress.told_chosen = chosen
-
-    def _send_slots(self, leading: Leadership, peer: str, progress: PeerProgress) -> bool:
-        """Accepts for the slots `peer` is due; False when none went."""
-        log, config = self.log, self.config
-        sent = False
-        if progress.next <= log.snapshot_index:
-            if progress.snapshot_sent_tick is None:
-                progress.snapshot_sent_tick = self._ticks
-                self._out.snapshot_sends.append(
-                    SnapshotSend(peer, leading.ballot.encode(), log.snapshot_index)
-                )
-            return True
-        last = log.last_index
-        while progress.next <= last and progress.inflight < config.inflight_messages_max:
-            through = min(last, progress.next + config.entries_per_message_max - 1)
-            slots = []
-            for slot in range(progress.next, through + 1):
-                proposal = self.acceptor.accepted.get(slot)
-                invariant(proposal is not None, "the leader lacks a slot", slot=slot, peer=peer)
-                if proposal is not None:
-                    # Chosen slots go again under this ballot: the value is the same.
-                    slots.append(
-                        proposal_to_wire(
-                            slot, Proposal(leading.ballot, proposal.value, proposal.config)
-                        )
-                    )
-            self._send(
-                PaxosAccept(
-                    self.id,
-                    peer,
-                    leading.ballot.encode(),
-                    tuple(slots),
-                    log.commit_index,
-                    leading.rounds.latest,
-                )
-            )
-            progress.next = through + 1
-            progress.inflight += 1
-            progress.sent_round = leading.rounds.latest
-            sent = True
-        return sent
-
-    def _broadcast(self, leading: Leadership) -> None:
-        """A heartbeat round: an accept with no slots to every follower,
-        numbered so that a majority of answers confirms reads and the lease."""
-        heartbeat_round = leading.rounds.start(self._ticks)
-        chosen = self.log.commit_index
-        leading.round_chosen[heartbeat_round] = chosen
-        leading.round_chosen.pop(heartbeat_round - leading.rounds.KEPT, None)
-        leading.heartbeat_elapsed = 0
-        ballot = leading.ballot.encode()
-        for peer, progress in leading.peers.items():
-            self._send(PaxosAccept(self.id, peer, ballot, (), chosen, heartbeat_round))
-            progress.told_chosen = chosen
-
-    def _handle_accept(self, m: PaxosAccept) -> None:
-        ballot = Ballot.decode(m.ballot)
-        promised = self.acceptor.promised
-        if ballot < promised:
-            refusal = PaxosAccepted(
-                self.id, m.src, m.ballot, promised.encode(), (), self.log.commit_index, m.round
-            )
-            self._send(refusal)
-            return
-        self._note_ballot(ballot)
-        if ballot > self._own_ballot() and (self._leading or self._candidacy):
-            self._preempted_by(ballot, f"{m.src} leads ballot {ballot}")
-        if self.leader_id != m.src:
-            self.leader_id = m.src
-            self._emit(BecameFollower(m.ballot, m.src, f"{m.src} leads ballot {ballot}"))
-        self._election_elapsed = 0
-        self._heard_leader_tick = self._ticks
-        self.acceptor.follow(ballot)  # a heartbeat's answer is a promise too
-        took = []
-        for wire in m.slots:
-            slot, proposal = proposal_from_wire(wire)
-            self.acceptor.accept(ballot, slot, proposal.value, proposal.config)
-            took.append(slot)
-        self._learn(ballot, m.chosen)
-        # Even a heartbeat's answer waits for the persist: it vouches for a
-        # promise (a read or a lease rests on it) that may not be durable yet.
-        self._send_after_persist(
-            PaxosAccepted(
-                self.id, m.src, m.ballot, m.ballot, tuple(took), self.log.commit_index, m.round
-            )
-        )
-
-    def _learn(self, ballot: Ballot, chosen: int) -> None:
-        """Slots the leader of `ballot` says are chosen, where this acceptor
-        holds its proposal: they are chosen with the value held here."""
-        old = self.log.commit_index
-        slot = old
-        while slot < chosen:
-            proposal = self.acceptor.accepted.get(slot + 1)
-            if proposal is None or proposal.ballot != ballot:
-                break
-            slot += 1
-        self._commit_to(old, slot)
-
-    def _handle_accepted(self, m: PaxosAccepted) -> None:
-        leading = self._leading
-        self._note_ballot(Ballot.decode(m.promised))
-        if leading is None or m.ballot != leading.ballot.encode():
-            return
-        if m.promised != m.ballot:
-            self._preempted_by(Ballot.decode(m.promised), f"{m.src} promised a higher ballot")
-            return
-        progress = leading.peers.get(m.src)
-        if progress is None:
-            return
-        progress.active = True
-        # Its latest word (a restarted node may know less than it said before).
-        progress.chosen = m.applied
-        # A slot some node knows chosen is chosen with this leader's value there
-        # (P2b: every proposal above the ballot that chose it has its value).
-        leading.known_chosen = max(leading.known_chosen, m.applied)
-        progress.round = max(progress.round, m.round)
-        if progress.snapshot_sent_tick is not None and m.applied >= self.log.snapshot_index:
-            progress.snapshot_sent_tick = None
-            progress.next = max(progress.next, m.applied + 1)
-        if m.slots:
-            progress.inflight = max(0, progress.inflight - 1)
-            for slot in m.slots:
-                leading.tally.count(m.src, leading.ballot, slot)
-        self._maybe_choose(leading)
-        if self._leading is not leading:
-            return  # it chose its own removal, and stepped down
-        if not m.slots and (progress.inflight == 0 or m.round >= progress.sent_round + 2):
-            # A heartbeat's answer, with nothing sent to it still plausibly on
-            # its way: whatever it lacks was lost, and goes again.
-            progress.inflight = 0
-            missing = self._first_missing(leading, m.src, progress, m.round)
-            if missing is not None:
-                progress.next = missing
-        if progress.next <= self.log.last_index:
-            leading.replication_pending = True  # room in its window again, or catching up
-        self._reads.release(self._confirmed)
-        self._date_lease(leading)
-        if leading.transfer_target == m.src:
-            self._maybe_send_timeout_now(leading)
-
-    def _first_missing(
-        self, leading: Leadership, peer: str, progress: PeerProgress, heartbeat_round: int
-    ) -> int | None:
-        """The first slot sent to `peer` that it neither took under this ballot
-        nor learned chosen (the round it answered said how far the log was
-        chosen; slots chosen since are not counted any more)."""
-        round_chosen = leading.round_chosen.get(heartbeat_round, 0)
-        commit = self.log.commit_index
-        for slot in range(progress.chosen + 1, progress.next):
-            if slot <= round_chosen:
-                return slot
-            if slot > commit and peer not in leading.tally.took.get(slot, ()):
-                return slot
-        return None
-
-    def _maybe_choose(self, leading: Leadership) -> None:
-        old = self.log.commit_index
-        slot = old
-        while slot < self.log.last_index and (
-            slot < leading.known_chosen or self._chosen_by_majority(leading, slot + 1)
-        ):
-            slot += 1
-            # A membership chosen here is in force from the next slot on.
-            self._note_chosen_config(slot)
-        if slot > old:
-            leading.tally.forget_through(slot)
-            self._commit_to(old, slot, configs_noted=True)
-            leading.replication_pending = True  # followers learn the new chosen index
-            if self._leading is leading and self.id not in self.voters:
-                self._step_down(f"{self.id} was removed from the voters")
-                return
-            if slot >= leading.first_slot and self._reads.awaiting_commit:
-                for context, lease in self._reads.take_awaiting_commit():
-                    self._start_read(leading, context, lease)
-
-    def _chosen_by_majority(self, leading: Leadership, slot: int) -> bool:
-        """A majority of the voters in force at `slot` took it under the ballot."""
-        return leading.tally.chosen(slot, self.voters)
-
-    def _commit_to(self, old: int, new: int, configs_noted: bool = False) -> None:
-        if new <= old:
-            return
-        if not configs_noted:
-            for slot in range(old + 1, new + 1):
-                self._note_chosen_config(slot)
-        self.log.commit_index = new
-        self._emit(CommitAdvanced(old, new))
-
-    def _note_chosen_config(self, slot: int, announce: bool = True) -> None:
-        proposal = self.acceptor.accepted.get(slot)
-        if proposal is None or not proposal.config or proposal.value is None:
-            return
-        membership = decode_membership(proposal.value)
-        self._configurations.add(slot, membership)
-        if announce:
-            self._emit(MembershipChanged(slot, membership.voters, membership.learners, "chosen"))
-
-    def _pending_membership_change(self) -> int | None:
-        for slot in range(self.log.commit_index + 1, self.log.last_index + 1):
-            proposal = self.acceptor.accepted.get(slot)
-            if proposal is not None and proposal.config:
-                return slot
-        return None
-
-    # -- the leader's clock: heartbeats, quorum, lease, transfer ----------------------
-
-    def _tick_leader(self, leading: Leadership) -> None:
-        config = self.config
-        leading.heartbeat_elapsed += 1
-        if leading.heartbeat_elapsed >= config.heartbeat_interval_ticks:
-            self._broadcast(leading)
-        for progress in leading.peers.values():
-            if (
-                progress.snapshot_sent_tick is not None
-                and self._ticks - progress.snapshot_sent_tick >= config.election_timeout_ticks_max
-            ):
-                progress.snapshot_sent_tick = None  # lost: send it again
-                leading.replication_pending = True
-        if leading.transfer_target is not None:
-            leading.transfer_elapsed += 1
-            if leading.transfer_elapsed >= config.election_timeout_ticks_max:
-                self._emit(TransferAborted(leading.transfer_target, "timed out"))
-                leading.transfer_target = None
-        leading.quorum_elapsed += 1
-        if config.check_quorum and leading.quorum_elapsed >= config.election_timeout_ticks_min:
-            leading.quorum_elapsed = 0
-            active = {peer for peer, p in leading.peers.items() if p.active} | {self.id}
-            for progress in leading.peers.values():
-                progress.active = False
-            if len(active & set(self.voters)) < majority(len(self.voters)):
-                self._step_down("no answer from a majority within an election timeout")
-
-    def _maybe_send_timeout_now(self, leading: Leadership) -> None:
-        target = leading.transfer_target
-        progress = leading.peers.get(target) if target else None
-        if target is None or progress is None:
-            return
-        if progress.chosen >= self.log.commit_index and progress.next > self.log.last_index:
-            self._send(TimeoutNow(leading.ballot.encode(), self.id, target))
-
-    def _handle_timeout_now(self, m: TimeoutNow) -> None:
-        if m.src == self.leader_id and self.id in self.voters:
-            self.campaign(transfer=True)
-
-    def _start_read(self, leading: Leadership, context: bytes, lease: bool) -> None:
-        index = self.log.commit_index
-        if lease and self._lease_valid():
-            self._reads.serve(context, index, lease=True)
-            return
-        self._reads.await_round(context, index, leading.rounds.latest + 1)
-        leading.rounds.wanted = True
-        self._reads.release(self._confirmed)
-
-    def _confirmed(self, heartbeat_round: int) -> bool:
-        leading = self._leading
-        if leading is None:
-            return False
-        voters = self.voters
-        acked = {p for p, progress in leading.peers.items() if progress.round >= heartbeat_round}
-        return len((acked | {self.id}) & set(voters)) >= majority(len(voters))
-
-    def _date_lease(self, leading: Leadership) -> None:
-        """The newest round a majority answered dates the lease from its sending."""
-        if not (self.config.check_quorum and self.options.leader):
-            return
-        voters = self.voters
-        rounds = sorted((p.round for n, p in leading.peers.items() if n in voters), reverse=True)
-        needed = majority(len(self.voters)) - (1 if self.id in self.voters else 0)
-        if needed <= 0 or len(rounds) < needed:
-            return
-        sent = leading.rounds.sent_tick(rounds[needed - 1])
-        if sent is not None:
-            until = sent + self.config.election_timeout_ticks_min - self.config.lease_drift_ticks
-            leading.lease_until = max(leading.lease_until, until)
-
-    def _lease_valid(self) -> bool:
-        leading = self._leading
-        return leading is not None and self._ticks < leading.lease_until
-
-    # -- snapshots ---------------------------------------------------------------------
-
-    def _handle_install_snapshot(self, m: InstallSnapshot) -> None:
-        ballot = Ballot.decode(m.term)
-        promised = self.acceptor.promised
-        meta = m.meta
-        if meta.index > self.log.commit_index:
-            old = self.log.commit_index
-            self.log.restore(meta.index, meta.term)
-            self._configurations.replace(meta.index, meta.membership)
-            # Storage drops every stored slot when it installs a snapshot: the
-            # ones accepted past it are written again (an acceptor forgets nothing).
-            self.acceptor.slots_dirty.update(self.acceptor.accepted)
-            self.log.handed_last = meta.index
-            self._out.snapshot_to_install = Snapshot(meta, m.data)
-            self._emit(SnapshotInstalled(meta.index, meta.term, m.src, len(self.acceptor.accepted)))
-            self._emit(CommitAdvanced(old, meta.index))
-        if ballot >= promised and self._leading is None:
-            self.acceptor.follow(ballot)  # the answer vouches for the promise
-            self._send_after_persist(
-                PaxosAccepted(self.id, m.src, m.term, m.term, (), self.log.commit_index, 0)
-            )
 
     # -- roles -------------------------------------------------------------------------
 
