@@ -151,7 +151,7 @@ class PhaseTwo(CoreState):
         if leading is None or m.ballot != leading.ballot.encode():
             return
         if m.promised != m.ballot:
-            self._preempted_by(Ballot.decode(m.promised), f"{m.src} promised a higher ballot")
+            self._refused_by(m.src, Ballot.decode(m.promised))
             return
         progress = leading.peers.get(m.src)
         if progress is None:
@@ -186,6 +186,19 @@ class PhaseTwo(CoreState):
         self._date_lease(leading)
         if leading.transfer_target == m.src:
             self._maybe_send_timeout_now(leading)
+
+    def _refused_by(self, acceptor: str, higher: Ballot) -> None:
+        """An acceptor promised a higher ballot. With leader stickiness
+        (CheckQuorum) no other proposer can have won while this leader is
+        heard, so the ballot is a cut-off node's, which kept preparing alone:
+        prepare again above it at once (a phase 1 of one round trip) rather
+        than leave the cluster leaderless until an election timeout (what
+        Raft's PreVote spares it). Without stickiness, step down."""
+        if self.options.leader and self.config.check_quorum:
+            self._note_ballot(higher)
+            self.campaign()
+            return
+        self._preempted_by(higher, f"{acceptor} promised a higher ballot")
 
     def _first_missing(
         self, leading: Leadership, peer: str, progress: PeerProgress, heartbeat_round: int
