@@ -8,12 +8,14 @@ persist is durable, so that nothing acknowledged is ever forgotten by a crash.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from node.events import Event
-from node.ready import Outgoing, Snapshot, SnapshotSend
+from node.messages import Entry
+from node.ready import HardState, Outgoing, ReadState, Ready, Snapshot, SnapshotSend
 
-__all__ = ["Outbox", "Taken"]
+__all__ = ["Outbox", "Sending", "Taken"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +61,43 @@ class Outbox:
         self.snapshot_to_install = None
         self.snapshot_sends.clear()
         return taken
+
+    def take_ready(
+        self,
+        entries: Sequence[Entry],
+        hard_state: HardState | None,
+        committed_entries: Sequence[Entry],
+        reads: tuple[tuple[ReadState, ...], tuple[tuple[bytes, str], ...]],
+    ) -> Ready:
+        """Everything held, with what the core adds of its own (the entries to
+        persist, the hard state if it changed, the entries to apply and the
+        reads: node.read_queue.ReadQueue.take_output), as one Ready."""
+        taken = self.take()
+        read_states, reads_dropped = reads
+        return Ready(
+            messages=taken.messages,
+            messages_after_persist=taken.messages_after_persist,
+            entries=tuple(entries),
+            hard_state=hard_state,
+            committed_entries=tuple(committed_entries),
+            events=taken.events,
+            snapshot=taken.snapshot,
+            snapshots_to_send=taken.snapshots_to_send,
+            read_states=read_states,
+            reads_dropped=reads_dropped,
+        )
+
+
+class Sending:
+    """How a core fills its outbox (both cores mix this in)."""
+
+    _out: Outbox
+
+    def _emit(self, event: Event) -> None:
+        self._out.events.append(event)
+
+    def _send(self, m: Outgoing) -> None:
+        self._out.messages.append(m)
+
+    def _send_after_persist(self, m: Outgoing) -> None:
+        self._out.messages_after_persist.append(m)

@@ -47,7 +47,6 @@ from node.events import (
     BecamePreCandidate,
     CommitAdvanced,
     EntriesTruncated,
-    Event,
     FollowerLostEntries,
     LogCompacted,
     MembershipChanged,
@@ -78,7 +77,7 @@ from node.messages import (
     decode_membership,
     encode_membership,
 )
-from node.outbox import Outbox
+from node.outbox import Outbox, Sending
 from node.progress import Progress
 from node.quorum import VoteResult, committed_index, majority, vote_result
 from node.raft_config import RaftConfig
@@ -106,7 +105,7 @@ if TYPE_CHECKING:
 __all__ = ["RaftCore"]
 
 
-class RaftCore(ReadOnlyRules):
+class RaftCore(ReadOnlyRules, Sending):
     """One Raft node's protocol state. See the module docstring for the rules."""
 
     def __init__(self, config: RaftConfig, durable: DurableState, rng: random.Random) -> None:
@@ -294,19 +293,11 @@ class RaftCore(ReadOnlyRules):
             if self._rounds.wanted:
                 self._broadcast_heartbeat()
         hard_state = self._hard_state()
-        read_states, reads_dropped = self._reads.take_output()
-        out = self._out.take()
-        rd = Ready(
-            messages=out.messages,
-            messages_after_persist=out.messages_after_persist,
-            entries=tuple(self.log.entries_to_hand()),
-            hard_state=hard_state if hard_state != self._handed_hard_state else None,
-            committed_entries=tuple(self.log.entries_to_apply()),
-            events=out.events,
-            snapshot=out.snapshot,
-            snapshots_to_send=out.snapshots_to_send,
-            read_states=read_states,
-            reads_dropped=reads_dropped,
+        rd = self._out.take_ready(
+            self.log.entries_to_hand(),
+            hard_state if hard_state != self._handed_hard_state else None,
+            self.log.entries_to_apply(),
+            self._reads.take_output(),
         )
         self._ready_outstanding = True
         return rd
@@ -982,15 +973,6 @@ class RaftCore(ReadOnlyRules):
         self._emit(TransferAborted(self._transfer.end(reason), reason))
 
     # -- plumbing -------------------------------------------------------------
-
-    def _emit(self, event: Event) -> None:
-        self._out.events.append(event)
-
-    def _send(self, m: Message) -> None:
-        self._out.messages.append(m)
-
-    def _send_after_persist(self, m: Message) -> None:
-        self._out.messages_after_persist.append(m)
 
     def _hard_state(self) -> HardState:
         return HardState(self.term, self.vote, self.log.commit_index)

@@ -51,7 +51,6 @@ from node.configurations import Configurations, changed_membership
 from node.errors import NotLeader, NotNow, PeerMisbehaved, ProposalRejected, invariant
 from node.events import (
     BecameFollower,
-    Event,
     LogCompacted,
     TransferAborted,
     TransferStarted,
@@ -64,7 +63,7 @@ from node.messages import (
     encode_membership,
 )
 from node.messages.paxos import PaxosAccept, PaxosAccepted, PaxosPrepare, PaxosPromise
-from node.outbox import Outbox
+from node.outbox import Outbox, Sending
 from node.paxos.acceptor import Proposal
 from node.paxos.ballot import ZERO, Ballot, node_number
 from node.paxos.durable import entries_to_persist, recover_acceptor
@@ -104,7 +103,7 @@ class PaxosOptions:
     backoff: bool = False
 
 
-class PaxosCore(PhaseOne, PhaseTwo, LeaderClock):
+class PaxosCore(PhaseOne, PhaseTwo, LeaderClock, Sending):
     """One Multi-Paxos node: acceptor, learner and, when it leads, proposer."""
 
     def __init__(
@@ -349,19 +348,11 @@ class PaxosCore(PhaseOne, PhaseTwo, LeaderClock):
                 self._broadcast(leading)
             self._flush_replication(leading)
         hard_state = self._hard_state()
-        read_states, reads_dropped = self._reads.take_output()
-        out = self._out.take()
-        rd = Ready(
-            messages=out.messages,
-            messages_after_persist=out.messages_after_persist,
-            entries=entries_to_persist(self.acceptor, self.log.handed_last),
-            hard_state=hard_state if hard_state != self._handed_hard_state else None,
-            committed_entries=tuple(self.log.entries_to_apply()),
-            events=out.events,
-            snapshot=out.snapshot,
-            snapshots_to_send=out.snapshots_to_send,
-            read_states=read_states,
-            reads_dropped=reads_dropped,
+        rd = self._out.take_ready(
+            entries_to_persist(self.acceptor, self.log.handed_last),
+            hard_state if hard_state != self._handed_hard_state else None,
+            self.log.entries_to_apply(),
+            self._reads.take_output(),
         )
         self._ready_outstanding = True
         return rd
@@ -490,15 +481,6 @@ class PaxosCore(PhaseOne, PhaseTwo, LeaderClock):
 
     def _hard_state(self) -> HardState:
         return HardState(self.acceptor.promised.encode(), None, self.log.commit_index)
-
-    def _emit(self, event: Event) -> None:
-        self._out.events.append(event)
-
-    def _send(self, m: Outgoing) -> None:
-        self._out.messages.append(m)
-
-    def _send_after_persist(self, m: Outgoing) -> None:
-        self._out.messages_after_persist.append(m)
 
     def _check_not_in_ready(self, what: str) -> None:
         invariant(not self._ready_outstanding, f"{what} between ready and advance", node=self.id)

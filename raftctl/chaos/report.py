@@ -555,7 +555,7 @@ def render_report(
 <h2>Timeline</h2>
 <p class="legend">one row per client process; a bar from invocation to completion:
 {legend}<span style="background:#d62728;opacity:.25"></span>fault in force
-<span style="background:hsl(47,65%,82%)"></span>leader and term</p>
+<span style="background:hsl(47,65%,82%)"></span>leader and {"ballot" if paxos else "term"}</p>
 <div id="op-detail">hover over an operation</div>
 <div id="timeline-wrap">{_timeline(ops, events, scale, leaders, marked, paxos)}</div>
 {ballots_section(results, scale) if paxos else ""}
