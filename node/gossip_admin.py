@@ -12,9 +12,15 @@ state, and by how many keys it differs from each peer's last digest
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
-from node.admin_plane import chaos_switch, events_answer, process_status, reload_faults
+from node.admin_plane import (
+    NodeProcess,
+    chaos_switch,
+    events_answer,
+    process_status,
+    reload_faults,
+)
 from node.messages import (
     AdminCommand,
     ArmFailpoint,
@@ -34,14 +40,26 @@ from node.messages import (
 )
 
 if TYPE_CHECKING:
-    from node.gossip_server import GossipServer
+    from node.gossip.core import GossipCore
+    from node.gossip_client_plane import GossipClientPlane
 
-__all__ = ["answer_gossip_admin", "gossip_status"]
+
+class GossipNode(NodeProcess, Protocol):
+    """What this plane sees of a running replica (node.gossip_server's
+    GossipServer), so that the plane never imports the loop that calls it."""
+
+    core: GossipCore
+    clients: GossipClientPlane
+
+    def take_snapshot(self) -> dict[str, Any]: ...
+
+
+__all__ = ["GossipNode", "answer_gossip_admin", "gossip_status"]
 
 PROTOCOL = "gossip"
 
 
-def answer_gossip_admin(node: GossipServer, command: AdminCommand) -> dict[str, Any]:
+def answer_gossip_admin(node: GossipNode, command: AdminCommand) -> dict[str, Any]:
     match command:
         case Status():
             return gossip_status(node)
@@ -79,7 +97,7 @@ def _refused(why: str) -> dict[str, Any]:
     return {"ok": False, "error": f"protocol {PROTOCOL}: {why}", "retryable": False}
 
 
-def gossip_status(node: GossipServer) -> dict[str, Any]:
+def gossip_status(node: GossipNode) -> dict[str, Any]:
     """The replica's row of `raftctl status`."""
     core, config = node.core, node.config
     view = core.status()

@@ -68,7 +68,8 @@ from node.messages import (
 )
 from node.messages.paxos import PAXOS_MESSAGES
 from node.parts import admin_replier, open_parts
-from node.paxos.core import PaxosCore, PaxosOptions
+from node.paxos.core import PaxosCore
+from node.paxos.options import PaxosOptions
 from node.raft import RaftCore
 from node.ready import DurableState, Outgoing, Ready, Role, SnapshotSend
 from node.ready_driver import drain

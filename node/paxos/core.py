@@ -44,7 +44,6 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from node.configurations import Configurations, changed_membership
@@ -69,6 +68,7 @@ from node.paxos.ballot import ZERO, Ballot, node_number
 from node.paxos.durable import entries_to_persist, recover_acceptor
 from node.paxos.leader_clock import LeaderClock
 from node.paxos.leading import Candidacy, Leadership
+from node.paxos.options import BACKOFF_DOUBLINGS_MAX, LEADER, PaxosOptions
 from node.paxos.phase_one import PhaseOne
 from node.paxos.phase_two import PhaseTwo
 from node.paxos.slots import ChosenLog
@@ -90,18 +90,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PaxosCore", "PaxosOptions"]
 
-BACKOFF_DOUBLINGS_MAX = 4  # a preempted proposer waits at most 2^4 times the base
-
-
-@dataclass(frozen=True, slots=True)
-class PaxosOptions:
-    """`leader`: a distinguished proposer (Multi-Paxos); without one, every
-    node asked to write prepares on its own. `backoff`: a preempted proposer
-    waits randomly before preparing again."""
-
-    leader: bool = True
-    backoff: bool = False
-
 
 class PaxosCore(PhaseOne, PhaseTwo, LeaderClock, Sending):
     """One Multi-Paxos node: acceptor, learner and, when it leads, proposer."""
@@ -111,7 +99,7 @@ class PaxosCore(PhaseOne, PhaseTwo, LeaderClock, Sending):
         config: RaftConfig,
         durable: DurableState,
         rng: random.Random,
-        options: PaxosOptions = PaxosOptions(),
+        options: PaxosOptions = LEADER,
     ) -> None:
         self.config = config
         self.options = options

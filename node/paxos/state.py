@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from node.paxos.acceptor import Acceptor, Proposal
     from node.paxos.ballot import Ballot
     from node.paxos.leading import Candidacy, Leadership
+    from node.paxos.options import PaxosOptions
     from node.paxos.slots import ChosenLog
     from node.raft_config import RaftConfig
     from node.read_queue import ReadQueue
@@ -33,8 +34,6 @@ class CoreState:
     """Mixed into PaxosCore; the names below are its."""
 
     if TYPE_CHECKING:
-        from node.paxos.core import PaxosOptions
-
         id: str
         number: int
         config: RaftConfig

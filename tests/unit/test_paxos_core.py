@@ -13,7 +13,8 @@ from node.errors import NotLeader, NotNow
 from node.messages import Entry, EntryKind
 from node.messages.paxos import PaxosAccept, PaxosPrepare, PaxosPromise
 from node.paxos.ballot import Ballot
-from node.paxos.core import PaxosCore, PaxosOptions
+from node.paxos.core import PaxosCore
+from node.paxos.options import LEADER, PaxosOptions
 from node.raft_config import RaftConfig
 from node.ready import DurableState, Outgoing, Role
 
@@ -23,7 +24,7 @@ IDS = ("n1", "n2", "n3")
 class Net:
     """Cores, their messages in flight, and what each applied."""
 
-    def __init__(self, options: PaxosOptions = PaxosOptions()) -> None:  # noqa: B008
+    def __init__(self, options: PaxosOptions = LEADER) -> None:
         # Without check_quorum: no leader stickiness, so that a scene needs no
         # clock to move leadership (node.paxos.core's lease rules).
         self.cores = {
