@@ -208,8 +208,8 @@ class ClientPlane:
         except NotLeader:
             for write in writes:
                 self.redirect(write.identity, write.request_id)
-        except NotNow as refusal:
-            if self.any_node_proposes:
+        except ProposalRejected as refusal:
+            if self.any_node_proposes and isinstance(refusal, NotNow):
                 # This node prepares its own ballot: the writes wait for it
                 # (their clients ask again with the same sequence if it is slow).
                 self.deferred = writes[-DEFERRED_WRITES_MAX:]
