@@ -11,8 +11,10 @@ Rules:
   proposer waits a random, growing while, and writes get through.
 - Its `progress` check is the control's verdict: invalid (liveness lost)
   when fewer than half of the run's one-second windows saw a write
-  acknowledged, valid otherwise. Safety is judged as in every run: a duel
-  must never make the history non-linearizable.
+  acknowledged, or writes were acknowledged at less than 5 % of the rate
+  the clients asked for (at least 1 a second); valid otherwise. Safety is
+  judged as in every run: a duel must never make the history
+  non-linearizable.
 - The ballot climb (`ballots`) comes from the run's monitor: the highest
   ballot any node has promised, sampled as the run goes.
 """
@@ -29,6 +31,7 @@ __all__ = ["PROGRESS_WINDOWS_MIN", "ballot_text", "leadership_figures", "progres
 
 WINDOW_NS = 1_000_000_000
 PROGRESS_WINDOWS_MIN = 0.5  # the share of one-second windows that must see a write
+PROGRESS_RATE_SHARE = 0.05  # acknowledged writes per second, as a share of the rate asked
 
 
 def ballot_text(term: int | None) -> str | None:
@@ -37,44 +40,50 @@ def ballot_text(term: int | None) -> str | None:
 
 
 def progress(
-    events: list[dict[str, Any]], run_start: int, run_end: int, ballots: list[dict[str, Any]]
+    events: list[dict[str, Any]],
+    run_start: int,
+    run_end: int,
+    ballots: list[dict[str, Any]],
+    rate: float = 0.0,
 ) -> Verdict:
     """Did writes keep getting through? (the module's rules)"""
+    seconds = max(1e-9, (run_end - run_start) / 1e9)
     windows = max(1, (run_end - run_start) // WINDOW_NS)
-    with_writes = {
-        (event["time"] - run_start) // WINDOW_NS
+    moments = [
+        event["time"]
         for event in events
         if event["type"] == "ok"
         and event.get("f") in ("write", "cas")
-        and run_start <= event["time"] < run_start + windows * WINDOW_NS
-    }
-    share = len(with_writes) / windows
-    writes = sum(1 for e in events if e["type"] == "ok" and e.get("f") in ("write", "cas"))
+        and run_start <= event["time"] < run_end
+    ]
+    with_writes = {min(windows - 1, (moment - run_start) // WINDOW_NS) for moment in moments}
+    per_s = len(moments) / seconds
+    floor = max(1.0, rate * PROGRESS_RATE_SHARE)
     first, last = (ballots[0], ballots[-1]) if ballots else ({}, {})
     climb = (last.get("ballot") or 0) // 1000 - (first.get("ballot") or 0) // 1000
     details = {
         "windows": windows,
         "windows_with_a_write": len(with_writes),
-        "writes_ok": writes,
+        "writes_ok": len(moments),
+        "writes_per_s": round(per_s, 1),
+        "writes_per_s_floor": floor,
         "ballot_rounds_climbed": climb,
         "first_ballot": ballot_text(first.get("ballot")),
         "last_ballot": ballot_text(last.get("ballot")),
     }
-    if share < PROGRESS_WINDOWS_MIN:
+    said = (
+        f"{len(moments)} writes acknowledged ({per_s:.1f}/s), in {len(with_writes)} of "
+        f"{windows} seconds, while the ballots climbed {climb} rounds"
+    )
+    if len(with_writes) / windows < PROGRESS_WINDOWS_MIN or per_s < floor:
         return Verdict(
             "progress",
             INVALID,
-            f"liveness lost: writes got through in {len(with_writes)} of {windows} seconds "
-            f"while the ballots climbed {climb} rounds (dueling proposers)",
+            f"liveness lost: {said} (dueling proposers; progress needs {floor:g} writes/s "
+            f"and a write in half the seconds)",
             details=details,
         )
-    return Verdict(
-        "progress",
-        VALID,
-        f"writes got through in {len(with_writes)} of {windows} seconds "
-        f"({writes} writes; the ballots climbed {climb} rounds)",
-        details=details,
-    )
+    return Verdict("progress", VALID, said, details=details)
 
 
 def leadership_figures(

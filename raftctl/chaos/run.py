@@ -449,7 +449,11 @@ class ChaosRun:
             figures["by_side"] = cap_checks.availability_by_side(history.events, run_start)
         figures["leadership"] = dueling.leadership_figures(self.leaders, run_start, run_end)
         if self.options.dueling:
-            checks.append(dueling.progress(history.events, run_start, run_end, self.leaders))
+            checks.append(
+                dueling.progress(
+                    history.events, run_start, run_end, self.leaders, self.options.rate
+                )
+            )
         if self.options.shards > 1:
             figures["transactions"] = self._transaction_figures(events, (run_end - run_start) / 1e9)
         verdict = overall_verdict(checks, recovered)
