@@ -47,8 +47,10 @@ def tours(
 ) -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
     base = tmp_path_factory.mktemp("tours")
     try:
-        # Two at a time: they mostly wait on timeouts, and CI has two cores.
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # Three at a time: they mostly wait on timeouts and commands (CI has
+        # two cores), and the four of them in two lanes made this file the
+        # suite's longest tail.
+        with ThreadPoolExecutor(max_workers=3) as pool:
             yield {topic: pool.submit(_play, topic, base / topic) for topic in TOLD}
     finally:
         for cluster in base.glob("*/*/cluster"):
