@@ -32,14 +32,13 @@ LONGEST_FIRST = (
     "tests/examples/test_tours.py",  # 80
     "tests/proc/test_cluster.py",  # 59
     "tests/examples/test_apart_examples.py",  # 50
-    "tests/chaos/test_compare.py",  # 25
+    "tests/chaos/test_compare.py",  # 28
     "tests/cli/test_fault_commands.py",  # 25
     "tests/chaos/test_txn_controls.py",  # 23
     "tests/sim/test_swarm.py",  # 21
     "tests/chaos/test_chaos_shards.py",  # 18
     "tests/sim/test_txn_swarm.py",  # 14
     "tests/cli/test_protocol_commands.py",  # 12
-    "tests/chaos/test_paxos_chaos.py",  # 15
     "tests/cli/test_paxos.py",  # 12
     "tests/sim/test_paxos_swarm.py",  # 8
 )

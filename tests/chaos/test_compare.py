@@ -1,8 +1,13 @@
-"""CAP as an experiment, short enough for CI: `chaos --compare raft,gossip`
-puts one schedule to a Raft cluster and a gossip cluster (the cut-off side
-is refused by Raft and served by gossip; both keep their own promises,
-gossip's history is not linearizable and it says so), and `chaos --protocol
-gossip --workload set` loses no add of its observed-remove set."""
+"""The other protocols under chaos, short enough for CI, side by side (each
+run mostly waits on the clock): CAP as an experiment, `chaos --compare
+raft,gossip` putting one schedule to a Raft cluster and a gossip cluster
+(the cut-off side is refused by Raft and served by gossip; both keep their
+own promises, gossip's history is not linearizable and it says so); `chaos
+--protocol gossip --workload set` losing no add of its observed-remove set;
+and `chaos --protocol paxos` under leader faults, judged by the same
+checkers as Raft and valid, its report speaking of ballots. (The
+dueling-proposers control, with and without backoff, is played by `raftctl
+tour paxos`, in tests/examples/test_tours.py.)"""
 
 from __future__ import annotations
 
@@ -19,7 +24,10 @@ from tests.cli.harness import stop_cluster
 COMPARE = ["--compare", "raft,gossip", "--nemesis", "partition:one", "--duration", "6"]
 GOSSIP_SET = ["--protocol", "gossip", "--workload", "set"]
 GOSSIP_SET += ["--nemesis", "partition:minority+kill:one"]
-COMMON = ["--nodes", "3", "--rate", "60", "--seed", "11", "--json"]
+COMMON = ["--nodes", "3", "--rate", "60", "--json"]
+# A majority partition at 2.3 s, then the leader killed at 5.9 s (seed 1).
+PAXOS = ["--protocol", "paxos", "--nemesis", "kill-leader,partition:majority"]
+PAXOS += ["--duration", "10", "--seed", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +35,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[
     """Both runs side by side (each mostly waits on the clock); every
     cluster they made is stopped by pid at the end."""
     base = tmp_path_factory.mktemp("cap")
-    arguments = {"compare": COMPARE, "set": [*GOSSIP_SET, "--duration", "6"]}
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    arguments = {
+        "compare": [*COMPARE, "--seed", "11"],
+        "set": [*GOSSIP_SET, "--duration", "6", "--seed", "11"],
+        "paxos": PAXOS,
+    }
+    with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {
             name: pool.submit(run_chaos, base / name, *args, *COMMON)
             for name, args in arguments.items()
@@ -42,6 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[
                 base / "compare" / "raft" / "cluster",
                 base / "compare" / "gossip" / "cluster",
                 base / "set" / "cluster",
+                base / "paxos" / "cluster",
             ):
                 stop_cluster(cluster)
 
@@ -92,6 +105,25 @@ def test_the_observed_remove_set_loses_no_add_under_partitions_and_kills(
     assert checks["set"]["details"]["lost"] == 0 and checks["set"]["details"]["acknowledged"] > 50
     assert document["availability"]["by_side"], "the partition's sides were measured"
     assert "--protocol gossip" in document["replay"]
+
+
+def test_a_short_paxos_run_under_leader_faults_is_valid(
+    runs: dict[str, Future[ChaosResult]],
+) -> None:
+    run = runs["paxos"].result()
+    assert run.exit_code == 0, run.stdout + run.stderr
+    results = run.results
+    assert results["protocol"] == "paxos" and results["verdict"] == "valid"
+    checks = {check["checker"]: check["verdict"] for check in results["checks"]}
+    assert checks["linearizability"] == "valid" and checks["state-machine-safety"] == "valid"
+    assert [fault["kind"] for fault in results["faults"]] == ["partition", "kill-leader"]
+    assert results["operations"]["ok"] > 50
+    ballots = [sample["ballot"] for sample in results["leaders"]]
+    assert ballots == sorted(ballots) and ballots[-1] > ballots[0]  # a new leader, a new ballot
+    assert results["availability"]["leadership"]["leader_changes"] >= 1
+    assert "--protocol paxos" in results["replay"]
+    report = (run.out / "report.html").read_text()
+    assert 'id="ballots"' in report and "leader, ballot" in report
 
 
 @pytest.mark.parametrize(
