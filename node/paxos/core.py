@@ -388,7 +388,9 @@ class PaxosCore(PhaseOne, PhaseTwo, LeaderClock, Sending):
         if leading is None:
             if self.options.leader or self.id not in self.voters:
                 raise NotLeader(self.leader_id)
-            self._wanted_until = self._ticks + 2 * self.config.election_timeout_ticks_max
+            # (A waiting client asks again at every loop turn, through the
+            # writes its node holds: a short window ends the fight soon after.)
+            self._wanted_until = self._ticks + self.config.election_timeout_ticks_min
             if self._candidacy is not None:
                 raise NotNow(f"preparing ballot {self._candidacy.ballot}")
             if self._ticks < self._quiet_until:

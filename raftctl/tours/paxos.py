@@ -108,7 +108,7 @@ def story(t: Tour) -> None:
             "--clients",
             "3",
             "--duration",
-            "4",
+            "3",
             "--seed",
             "3",
             "--out",
