@@ -31,6 +31,7 @@ from node.messages import (
     ChangeMembership,
     Digest,
     DisarmFailpoints,
+    Entry,
     Events,
     LieAboutLog,
     LogWindow,
@@ -42,8 +43,6 @@ from node.messages import (
     Transactions,
     TransferLeader,
 )
-from node.paxos.ballot import Ballot
-from node.paxos.core import PaxosCore
 from node.ready import MembershipChange, Role
 from node.storage import Storage
 from node.transport import Transport
@@ -210,12 +209,10 @@ def _log_window(node: AdminNode, first_index: int, count: int) -> dict[str, Any]
         "snapshot_term": log.snapshot_term,
         "last_index": log.last_index,
         "term": node.core.term,
-        "role": role_name(node.core, node.node_id),
+        "role": role_name(node.core, node.node_id, _paxos(node)),
         # Under Paxos a slot's term is the ballot it was accepted under, and
         # a hole (a slot never accepted) has term 0.
-        "ballots": [str(Ballot.decode(e.term)) for e in entries]
-        if isinstance(node.core, PaxosCore)
-        else None,
+        "ballots": _slot_ballots(entries) if _paxos(node) else None,
     }
 
 
@@ -238,21 +235,36 @@ def _refusal(node: AdminNode, refusal: ProposalRejected) -> dict[str, Any]:
     }
 
 
-# A Paxos node's roles in Paxos's words (the founding notes'): it leads as
-# the distinguished proposer, prepares a ballot as a proposer, else accepts.
-PAXOS_ROLES = {Role.LEADER: "leader", Role.CANDIDATE: "proposer", Role.FOLLOWER: "acceptor"}
-
-
-def role_name(core: ConsensusCore, node_id: str) -> str:
+def role_name(core: ConsensusCore, node_id: str, paxos: bool = False) -> str:
     """The contract's role: leader, follower, candidate or learner (under
     Paxos: leader, proposer, acceptor or learner)."""
     if core.role is Role.PRE_CANDIDATE:
         return "candidate"
     if core.role is Role.FOLLOWER and node_id in core.learners:
         return "learner"
-    if isinstance(core, PaxosCore):
-        return PAXOS_ROLES[core.role]
+    if paxos:
+        from node.paxos.words import ROLES  # (loaded by Paxos nodes only)
+
+        return ROLES[core.role]
     return str(core.role.value)
+
+
+def _paxos(node: AdminNode) -> bool:
+    return node.config.protocol == "paxos"
+
+
+def _paxos_status(core: ConsensusCore) -> dict[str, Any]:
+    """A Paxos node's own fields (node.paxos.words, loaded by Paxos nodes
+    only: a Raft node's start pays nothing for Paxos)."""
+    from node.paxos.words import status_fields
+
+    return status_fields(core)
+
+
+def _slot_ballots(entries: list[Entry]) -> list[str]:
+    from node.paxos.words import slot_ballots
+
+    return slot_ballots(entries)
 
 
 def status(node: AdminNode) -> dict[str, Any]:
@@ -260,7 +272,7 @@ def status(node: AdminNode) -> dict[str, Any]:
     core, config = node.core, node.config
     return {
         **process_status(node),
-        "role": role_name(core, node.node_id),
+        "role": role_name(core, node.node_id, _paxos(node)),
         "term": core.term,
         "leader": core.leader_id,
         "commit_index": core.log.commit_index,
@@ -270,7 +282,7 @@ def status(node: AdminNode) -> dict[str, Any]:
         "voters": list(core.voters),
         "learners": list(core.learners),
         "transfer_target": core.status().transfer_target,
-        **_paxos_status(core),
+        **(_paxos_status(core) if _paxos(node) else {}),
         "pre_vote": config.pre_vote,
         "check_quorum": config.check_quorum,
         # Transactions across shards (node.transactions): prepared here and
@@ -281,20 +293,6 @@ def status(node: AdminNode) -> dict[str, Any]:
         "txn_resolved": node.resolver.resolved,
         "txn_blocked": len(node.resolver.blocked),
         "txn_longest_hold_ms": round(node.resolver.longest_hold_s * 1000),
-    }
-
-
-def _paxos_status(core: ConsensusCore) -> dict[str, Any]:
-    """A Paxos node's own words: its ballot (the promise, "round.node"; the
-    `term` field holds its one-integer form), how far it knows the log chosen
-    and has applied, whether it proposes without a leader."""
-    if not isinstance(core, PaxosCore):
-        return {}
-    return {
-        "ballot": str(core.ballot),
-        "chosen_index": core.log.commit_index,
-        "leaderless": not core.options.leader,
-        "backoff": core.options.backoff,
     }
 
 

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from collections import Counter
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from node.errors import InvalidMessage
 from node.keys import CLIENT, CONTROLLER, node_role
 from node.kv import KVStateMachine
 from node.messages import InstallSnapshot, Message
 from node.messages.gossip import GossipMessage
-from node.messages.paxos import PaxosMessage
+
+if TYPE_CHECKING:
+    from node.messages.paxos import PaxosMessage
 
 __all__ = ["Admission", "Refusal"]
 

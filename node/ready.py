@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING, TypeAlias
 
 from node.events import Event
-from node.messages import Entry, Message, SnapshotMeta
-from node.messages.paxos import PaxosMessage
+from node.messages import Entry, SnapshotMeta
+
+if TYPE_CHECKING:  # (not imported at run time: a Raft node never loads Paxos's messages)
+    from node.messages import Message
+    from node.messages.paxos import PaxosMessage
 
 __all__ = [
     "CoreStatus",
@@ -39,7 +43,7 @@ __all__ = [
 
 
 # A message a core sends: Raft's, or Multi-Paxos's (node.paxos).
-Outgoing = Message | PaxosMessage
+Outgoing: TypeAlias = "Message | PaxosMessage"
 
 
 class Role(Enum):

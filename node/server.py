@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node.admin_plane import answer_admin
 from node.admission import Admission, Refusal
@@ -52,7 +52,6 @@ from node.errors import (
     invariant,
 )
 from node.failpoints import EXIT_FAILPOINT, Failpoints
-from node.gossip_server import GossipServer
 from node.journal import write_exit
 from node.kv import KVStateMachine
 from node.lives import REJOINING_FILE
@@ -66,10 +65,7 @@ from node.messages import (
     decode,
     encode,
 )
-from node.messages.paxos import PAXOS_MESSAGES
 from node.parts import admin_replier, open_parts
-from node.paxos.core import PaxosCore
-from node.paxos.options import PaxosOptions
 from node.raft import RaftCore
 from node.ready import DurableState, Outgoing, Ready, Role, SnapshotSend
 from node.ready_driver import drain
@@ -77,6 +73,9 @@ from node.snapshot_stream import SnapshotStreams
 from node.snapshot_taker import SnapshotTaker, WrittenSnapshot
 from node.turns import Ticker
 from node.txn_resolver import Resolver
+
+if TYPE_CHECKING:
+    from node.gossip_server import GossipServer
 
 __all__ = ["EXIT_CONFIG", "EXIT_STORAGE", "NodeServer", "main"]
 
@@ -128,9 +127,17 @@ class NodeServer:
         )
         core_config = self.config.raft_config(node_id, joining=rejoining)
         self.core: ConsensusCore
+        # The peer messages this node steps: Raft's, or Paxos's too.
+        self.peer_messages: tuple[type[Outgoing], ...] = PEER_MESSAGES
         if self.config.protocol == "paxos":
+            # Loaded only here: a Raft node's start pays nothing for Paxos.
+            from node.messages.paxos import PAXOS_MESSAGES
+            from node.paxos.core import PaxosCore
+            from node.paxos.options import PaxosOptions
+
             options = PaxosOptions(self.config.paxos_leader, self.config.paxos_backoff)
             self.core = PaxosCore(core_config, durable, random.Random(), options)
+            self.peer_messages = PEER_MESSAGES + PAXOS_MESSAGES
         else:
             self.core = RaftCore(core_config, durable, random.Random())
         self.failpoints = Failpoints(
@@ -222,7 +229,7 @@ class NodeServer:
         except InvalidMessage:
             self.admission.refuse(Refusal.UNDECODABLE)
             return
-        if isinstance(message, PEER_MESSAGES + PAXOS_MESSAGES):
+        if isinstance(message, self.peer_messages):
             if self.admission.admits_peer_message(
                 identity, message, role
             ) and self.transport.accepts_from_peer(message.src):
@@ -450,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server: NodeServer | GossipServer
         if load(args.dir / "cluster.toml").protocol == "gossip":
+            from node.gossip_server import GossipServer  # (a Raft node never loads it)
+
             server = GossipServer(args.dir, args.id, args.after_power_loss)
         else:
             server = NodeServer(args.dir, args.id, args.after_power_loss)
