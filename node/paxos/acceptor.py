@@ -76,11 +76,8 @@ class Acceptor:
         self.last_slot = max(self.last_slot, max(self.accepted, default=0))
 
     def prepare(self, ballot: Ballot, from_slot: int) -> Promised | Refused:
-        if ballot < self.promised:
+        if not self._promise(ballot):
             return Refused(self.promised)
-        if ballot > self.promised:
-            self.promised = ballot
-            self.promise_dirty = True
         reported = tuple(
             (slot, proposal)
             for slot, proposal in sorted(self.accepted.items())
@@ -91,11 +88,8 @@ class Acceptor:
     def accept(
         self, ballot: Ballot, slot: int, value: bytes | None, config: bool = False
     ) -> Took | Refused:
-        if ballot < self.promised:
+        if not self._promise(ballot):
             return Refused(self.promised)
-        if ballot > self.promised:
-            self.promised = ballot
-            self.promise_dirty = True
         proposal = Proposal(ballot, value, config)
         if slot > self.compacted_to and self.accepted.get(slot) != proposal:
             self.accepted[slot] = proposal
@@ -106,9 +100,20 @@ class Acceptor:
     def follow(self, ballot: Ballot) -> None:
         """A leader's heartbeat under `ballot`, not below the promise: promise
         it (the answer tells the leader no lower ballot is accepted here)."""
-        if ballot > self.promised:
+        self._promise(ballot)
+
+    def _promise(self, ballot: Ballot) -> bool:
+        """Promise `ballot` unless it is below the promise (False: it is)."""
+        if self._below(ballot, self.promised):
+            return False
+        if self._below(self.promised, ballot):
             self.promised = ballot
             self.promise_dirty = True
+        return True
+
+    def _below(self, low: Ballot, high: Ballot) -> bool:
+        """The ballot order, round then node: the one rule every answer rests on."""
+        return low < high
 
     def compact(self, through_slot: int) -> None:
         """Forget the slots a snapshot covers."""

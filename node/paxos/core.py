@@ -123,7 +123,6 @@ class PaxosCore(PhaseOne, PhaseTwo, LeaderClock, Sending):
             self._note_chosen_config(slot, announce=False)
         self.role = Role.FOLLOWER
         self.leader_id: str | None = None
-        self.vote: str | None = None  # Raft's field; a Paxos node votes by promising
         self._highest_seen = acceptor.promised
         self._candidacy: Candidacy | None = None
         self._leading: Leadership | None = None

@@ -32,6 +32,21 @@ class Candidacy:
     # The node's own acceptor's promise: it counts once it is durable.
     own: Promised | None = None
     own_durable: bool = False
+    # Every membership accepted past `from_slot` that a promise reports
+    # (chosen or not: each might be in force there), gathered as they come.
+    configurations: list[Membership] = field(default_factory=list)
+
+    def record(self, promise: Promised, src: str | None = None) -> None:
+        """A promise from `src` (None: the node's own acceptor's)."""
+        if src is None:
+            self.own = promise
+        else:
+            self.promises[src] = promise
+        for _, proposal in promise.accepted:
+            if proposal.config and proposal.value is not None:
+                membership = decode_membership(proposal.value)
+                if membership not in self.configurations:
+                    self.configurations.append(membership)
 
     def all_promises(self) -> list[Promised]:
         """Every promise to recover from: its own too, durable or not (what its
@@ -44,22 +59,12 @@ class Candidacy:
         own = {node_id} if self.own is not None and self.own_durable else set()
         return set(self.promises) | own
 
-    def reported_configurations(self) -> list[Membership]:
-        """Every membership accepted past `from_slot` that a promise reports
-        (chosen or not: each might be in force there)."""
-        found: list[Membership] = []
-        for promise in self.all_promises():
-            for _, proposal in promise.accepted:
-                if proposal.config and proposal.value is not None:
-                    found.append(decode_membership(proposal.value))
-        return found
-
     def has_quorums(self, node_id: str, base: Membership) -> bool:
         """A majority of the voters of the membership in force, and of every
         membership the promises report, promised: a value chosen under any
         of them is reported (Paxos's safety with a changing acceptor set)."""
         promisers = self.promisers(node_id)
-        for membership in (base, *self.reported_configurations()):
+        for membership in (base, *self.configurations):
             voters = set(membership.voters)
             if not voters or len(voters & promisers) < majority(len(voters)):
                 return False

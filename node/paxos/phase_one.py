@@ -41,7 +41,8 @@ class PhaseOne(CoreState):
         self._timeout = self._random_timeout()
         own = self.acceptor.prepare(ballot, from_slot)
         invariant(isinstance(own, Promised), "a fresh ballot refused by its own acceptor")
-        candidacy.own = own if isinstance(own, Promised) else None
+        if isinstance(own, Promised):
+            candidacy.record(own)
         self._emit(BecameCandidate(ballot.encode()))
         self._ask_for_promises(candidacy, self.voters)
 
@@ -96,10 +97,10 @@ class PhaseOne(CoreState):
             self._preempted_by(None, f"{m.src} holds a snapshot past slot {m.compacted}")
             return
         accepted = tuple(proposal_from_wire(slot) for slot in m.accepted)
-        candidacy.promises[m.src] = Promised(candidacy.ballot, accepted)
+        candidacy.record(Promised(candidacy.ballot, accepted), m.src)
         # A membership reported past the chosen slots may be in force there:
         # its voters must be asked too.
-        for membership in candidacy.reported_configurations():
+        for membership in candidacy.configurations:
             self._ask_for_promises(candidacy, membership.voters)
         self._maybe_lead(candidacy)
 
@@ -124,7 +125,7 @@ class PhaseOne(CoreState):
         for slot, proposal in recovered.items():  # a hole's filler is a no-op
             self._accept_own(leading, slot, Proposal(ballot, proposal.value, proposal.config))
         self._accept_own(leading, next_slot, Proposal(ballot, None))
-        for membership in (self.membership, *candidacy.reported_configurations()):
+        for membership in (self.membership, *candidacy.configurations):
             for peer in membership.members:
                 self._track(leading, peer)
         leading.rounds.wanted = True  # tell everyone at once, and learn who lags

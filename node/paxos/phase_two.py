@@ -66,12 +66,7 @@ class PhaseTwo(CoreState):
                 proposal = self.acceptor.accepted.get(slot)
                 invariant(proposal is not None, "the leader lacks a slot", slot=slot, peer=peer)
                 if proposal is not None:
-                    # Chosen slots go again under this ballot: the value is the same.
-                    slots.append(
-                        proposal_to_wire(
-                            slot, Proposal(leading.ballot, proposal.value, proposal.config)
-                        )
-                    )
+                    slots.append(proposal_to_wire(slot, proposal, leading.ballot))
             self._send(
                 PaxosAccept(
                     self.id,
@@ -119,18 +114,15 @@ class PhaseTwo(CoreState):
         self._election_elapsed = 0
         self._heard_leader_tick = self._ticks
         self.acceptor.follow(ballot)  # a heartbeat's answer is a promise too
-        took = []
         for wire in m.slots:
             slot, proposal = proposal_from_wire(wire)
             self.acceptor.accept(ballot, slot, proposal.value, proposal.config)
-            took.append(slot)
+        took = tuple(wire.slot for wire in m.slots)
         self._learn(ballot, m.chosen)
         # Even a heartbeat's answer waits for the persist: it vouches for a
         # promise (a read or a lease rests on it) that may not be durable yet.
         self._send_after_persist(
-            PaxosAccepted(
-                self.id, m.src, m.ballot, m.ballot, tuple(took), self.log.commit_index, m.round
-            )
+            PaxosAccepted(self.id, m.src, m.ballot, m.ballot, took, self.log.commit_index, m.round)
         )
 
     def _learn(self, ballot: Ballot, chosen: int) -> None:

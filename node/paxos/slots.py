@@ -73,14 +73,12 @@ class ChosenLog:
         return self.entries_between(self.snapshot_index + 1, self.last_index)
 
     def entries_to_apply(self) -> list[Entry]:
-        slots = range(self.applied_index + 1, self.commit_index + 1)
-        for slot in slots:
-            invariant(
-                slot in self.acceptor.accepted,
-                "a chosen slot the acceptor does not hold",
-                slot=slot,
-            )
-        return [self.entry(slot) for slot in slots]
+        entries = []
+        for slot in range(self.applied_index + 1, self.commit_index + 1):
+            proposal = self.acceptor.accepted.get(slot)
+            invariant(proposal is not None, "a chosen slot the acceptor does not hold", slot=slot)
+            entries.append(entry_of(slot, proposal))
+        return entries
 
     def applied_to(self, index: int) -> None:
         invariant(

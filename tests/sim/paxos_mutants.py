@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from node.paxos.acceptor import Acceptor, Promised, Proposal, Refused, Took
+from node.paxos.acceptor import Acceptor, Proposal
 from node.paxos.ballot import ZERO, Ballot
 from node.paxos.core import PaxosCore
 from node.paxos.leading import Candidacy, Leadership
@@ -59,31 +59,8 @@ class _RoundOnlyAcceptor(Acceptor):
     """Compares ballots by their round alone: two proposers of one round
     both pass."""
 
-    def prepare(self, ballot: Ballot, from_slot: int) -> Promised | Refused:
-        if ballot.round < self.promised.round:
-            return Refused(self.promised)
-        if ballot.round > self.promised.round:
-            self.promised, self.promise_dirty = ballot, True
-        reported = tuple(
-            (slot, proposal)
-            for slot, proposal in sorted(self.accepted.items())
-            if slot >= from_slot
-        )
-        return Promised(ballot, reported)
-
-    def accept(
-        self, ballot: Ballot, slot: int, value: bytes | None, config: bool = False
-    ) -> Took | Refused:
-        if ballot.round < self.promised.round:
-            return Refused(self.promised)
-        if ballot.round > self.promised.round:
-            self.promised, self.promise_dirty = ballot, True
-        proposal = Proposal(ballot, value, config)
-        if slot > self.compacted_to and self.accepted.get(slot) != proposal:
-            self.accepted[slot] = proposal
-            self.slots_dirty.add(slot)
-            self.last_slot = max(self.last_slot, slot)
-        return Took(ballot, slot)
+    def _below(self, low: Ballot, high: Ballot) -> bool:
+        return low.round < high.round
 
 
 class ComparesBallotsWithoutNode(PaxosCore):
